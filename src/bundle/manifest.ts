@@ -1,0 +1,69 @@
+// The bundle manifest: what the image is (codec, sizes, hashes of the
+// compressed and the raw bytes), the image's partition table, and where the new
+// system's partitions mount. Validated once here; everything downstream takes
+// the inferred type.
+import { z } from 'zod';
+
+export const MANIFEST_FORMAT = 'reimage-bundle/1';
+export const CODECS = ['zstd', 'gzip', 'xz', 'bzip2', 'none'] as const;
+export type CodecName = (typeof CODECS)[number];
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const FsInfo = z.strictObject({
+  type: z.string().optional(),
+  label: z.string().optional(),
+  uuid: z.string().optional(),
+});
+
+export const Partition = z.strictObject({
+  number: z.number().int().positive(),
+  start: size,
+  size,
+  type: z.string(),
+  uuid: z.string().optional(),
+  name: z.string().optional(),
+  fs: FsInfo,
+});
+export type Partition = z.infer<typeof Partition>;
+
+export const Table = z.strictObject({
+  label: z.enum(['gpt', 'dos']),
+  id: z.string(),
+  sectorSize: z.number().int().positive(),
+  partitions: z.array(Partition).max(128),
+});
+export type Table = z.infer<typeof Table>;
+
+// How a mount names its partition: the fstab spec kind and value.
+export const SpecKind = z.enum(['LABEL', 'PARTLABEL', 'UUID', 'PARTUUID']);
+export type SpecKind = z.infer<typeof SpecKind>;
+
+export const Mount = z.strictObject({
+  path: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path'),
+  spec: z.strictObject({ kind: SpecKind, value: z.string().min(1) }),
+  partition: z.number().int().positive(),
+  fstype: z.string().min(1),
+});
+export type Mount = z.infer<typeof Mount>;
+
+export const Manifest = z.strictObject({
+  format: z.literal(MANIFEST_FORMAT),
+  created: z.string(),
+  tool: z.string(),
+  image: z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), codec: z.enum(CODECS), size, sha256 }),
+  raw: z.strictObject({ size, sha256 }),
+  table: Table,
+  mounts: z.array(Mount).min(1),
+  retention: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+});
+export type Manifest = z.infer<typeof Manifest>;
+
+// One readable line per zod issue: `image.sha256: expected 64 lowercase hex digits`.
+export function formatIssues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(top)'}: ${i.message}`)
+    .join('; ');
+}

@@ -1,0 +1,48 @@
+// pack: turn a raw disk image into a bundle directory: the compressed image,
+// manifest.json (sizes and sha256 of compressed and raw bytes, partition
+// table, mount plan) and, with --retain, the retention list.
+import { copyFile, mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bundleError, usageError } from '../errors.ts';
+import { codecs } from '../codecs/index.ts';
+import { parseList } from '../retention/list.ts';
+import { hashFile } from '../util/hash.ts';
+import type { Log } from '../util/log.ts';
+import { VERSION } from '../version.ts';
+import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
+import { MANIFEST_FORMAT, type CodecName, type Manifest } from './manifest.ts';
+
+export type PackOptions = { image: string; out: string; codec: CodecName; retain?: string; mounts: readonly string[] };
+
+export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
+  const st = await stat(o.image).catch(() => undefined);
+  if (!st?.isFile()) throw usageError(`image ${o.image} is not a readable file: give the path of a raw disk image`);
+  if (st.size === 0 || st.size % 512 !== 0) throw bundleError(`image ${o.image} is ${st.size} bytes, not a whole number of 512-byte sectors: pass a raw disk image`);
+  const retention = o.retain ? await readFile(o.retain).catch(() => undefined) : undefined;
+  if (o.retain && !retention) throw usageError(`retention list ${o.retain} cannot be read: check the path`);
+  if (retention) parseList(retention, o.retain!);
+
+  const table = await log.step('read the partition table', () => readTable(o.image));
+  const mounts = o.mounts.length ? mountsFromFlags(table, o.mounts) : await log.step('read /etc/fstab from the image', () => mountsFromFstab(o.image, table));
+  await mkdir(o.out, { recursive: true });
+  const codec = codecs[o.codec];
+  const file = `image.raw${codec.ext}`;
+  const dest = join(o.out, file);
+  await rm(join(o.out, 'manifest.json'), { force: true });
+  const raw = await log.step('hash the raw image', () => hashFile(o.image));
+  await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
+  const packed = await log.step('hash the compressed image', () => hashFile(dest));
+  if (retention) await copyFile(o.retain!, join(o.out, 'retention.list'));
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    created: new Date().toISOString(),
+    tool: `reimage ${VERSION}`,
+    image: { file, codec: o.codec, size: packed.size, sha256: packed.sha256 },
+    raw,
+    table,
+    mounts,
+    ...(retention ? { retention: 'retention.list' } : {}),
+  };
+  await writeFile(join(o.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
+}

@@ -1,0 +1,64 @@
+// Loads a bundle: manifest.json validated against the schema, the image file
+// present with the size the manifest states, and its magic bytes agreeing with
+// the manifest's codec. Hashes are checked by the caller (verify, stage).
+import { open, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { detect } from '../codecs/index.ts';
+import { bundleError } from '../errors.ts';
+import { parseList, type ListEntry } from '../retention/list.ts';
+import { formatIssues, Manifest } from './manifest.ts';
+
+export type Bundle = {
+  dir: string;
+  manifest: Manifest;
+  imagePath: string;
+  retention?: { name: string; entries: ListEntry[]; bytes: Buffer };
+};
+
+// loadBundle: DIR is the bundle directory or its manifest.json.
+export async function loadBundle(where: string): Promise<Bundle> {
+  const isManifest = basename(where) === 'manifest.json' || (await stat(where).catch(() => undefined))?.isFile();
+  const dir = isManifest ? dirname(where) : where;
+  const path = isManifest ? where : join(where, 'manifest.json');
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw bundleError(`bundle manifest ${path} is not valid JSON (${(e as Error).message}): rebuild the bundle with reimage pack`);
+  }
+  const parsed = Manifest.safeParse(json);
+  if (!parsed.success) throw bundleError(`bundle manifest ${path} is invalid: ${formatIssues(parsed.error)}; rebuild the bundle with reimage pack`);
+  const manifest = parsed.data;
+  const imagePath = join(dir, manifest.image.file);
+  const st = await stat(imagePath).catch(() => undefined);
+  if (!st?.isFile()) throw bundleError(`bundle image ${imagePath} is missing: copy the whole bundle directory`);
+  if (st.size !== manifest.image.size) {
+    throw bundleError(`bundle image ${imagePath} is ${st.size} bytes but the manifest says ${manifest.image.size}: the copy is incomplete or altered; copy the bundle again`);
+  }
+  await checkCodec(imagePath, manifest);
+  let retention: Bundle['retention'];
+  if (manifest.retention) {
+    const rpath = join(dir, manifest.retention);
+    const bytes = await readFile(rpath).catch(() => undefined);
+    if (!bytes) throw bundleError(`bundle retention list ${rpath} is missing: copy the whole bundle directory`);
+    retention = { name: `bundle:${manifest.retention}`, entries: parseList(bytes, `bundle:${manifest.retention}`), bytes };
+  }
+  return { dir, manifest, imagePath, ...(retention ? { retention } : {}) };
+}
+
+// checkCodec: the image's magic bytes must agree with the manifest's codec.
+export async function checkCodec(file: string, manifest: Manifest): Promise<void> {
+  const fh = await open(file, 'r');
+  const head = Buffer.alloc(16);
+  try {
+    await fh.read(head, 0, 16, 0);
+  } finally {
+    await fh.close();
+  }
+  const found = detect(head);
+  if (found !== manifest.image.codec) {
+    throw bundleError(`bundle image ${file} looks like ${found} but the manifest says ${manifest.image.codec}: rebuild the bundle with reimage pack`);
+  }
+}

@@ -1,0 +1,62 @@
+// The CLI's commands: their flags, help text and what they run. This is a
+// stable contract: users and acceptance suites script against these forms.
+export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: string; help: string };
+
+export type Command = { usage: string; summary: string; flags: Record<string, Flag>; positionals: string[] };
+
+const bundleFlag: Flag = { type: 'string', arg: 'DIR', help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
+const jsonFlag: Flag = { type: 'boolean', help: 'print the report as JSON on stdout' };
+
+const runFlags: Record<string, Flag> = {
+  bundle: bundleFlag,
+  target: { type: 'string', arg: 'DEVICE', help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
+  retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle)' },
+  'old-mount': { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where the OLD system mounts, if not by the new image\'s labels (repeatable)' },
+  grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
+  yes: { type: 'boolean', help: 'do not ask for confirmation' },
+  json: jsonFlag,
+};
+
+export const COMMANDS = {
+  pack: {
+    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]...',
+    summary: 'turn a raw disk image into a bundle',
+    positionals: ['IMAGE'],
+    flags: {
+      out: { type: 'string', arg: 'DIR', help: 'bundle directory to create' },
+      codec: { type: 'string', arg: 'CODEC', help: 'zstd (default), gzip, xz, bzip2 or none' },
+      retain: { type: 'string', arg: 'LIST', help: 'retention list to embed in the bundle' },
+      mount: { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where a partition mounts, e.g. LABEL=root:/ (default: read the image\'s /etc/fstab)' },
+    },
+  },
+  run: {
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--yes] [--json]',
+    summary: 'reimage DEVICE with the bundle, keeping the retained files',
+    positionals: [],
+    flags: runFlags,
+  },
+  plan: {
+    usage: 'reimage plan --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--json]',
+    summary: 'every check of `run`, then the plan; writes nothing',
+    positionals: [],
+    flags: runFlags,
+  },
+  verify: {
+    usage: 'reimage verify --bundle DIR [--json]',
+    summary: 'check a bundle\'s schema, sizes and hashes (compressed and raw)',
+    positionals: [],
+    flags: { bundle: bundleFlag, json: jsonFlag },
+  },
+} satisfies Record<string, Command>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export function helpText(name?: CommandName): string {
+  if (!name) {
+    const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`);
+    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes: 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused, 5 retention refused,\n6 not enough RAM, 7 cancelled, 8 environment, 10 write failed (disk invalidated), 11 failed after the write.\n`;
+  }
+  const c: Command = COMMANDS[name];
+  const rows = Object.entries(c.flags).map(([f, d]) => `  --${`${f}${d.arg ? ` ${d.arg}` : ''}`.padEnd(22)}${d.help}`);
+  return `${c.summary}\n\nUsage: ${c.usage}\n\nOptions:\n${rows.join('\n')}\n  --help                  show this help\n`;
+}

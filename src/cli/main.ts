@@ -1,0 +1,118 @@
+// The entry point: parses the command line, runs one command, prints, and
+// picks the exit code. The only place that writes to stdout or exits.
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline/promises';
+import { pack } from '../bundle/pack.ts';
+import { CODECS, type CodecName } from '../bundle/manifest.ts';
+import { loadBundle } from '../bundle/read.ts';
+import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
+import { EXIT, describe, usageError } from '../errors.ts';
+import { runFlow } from '../stages/index.ts';
+import { createLog } from '../util/log.ts';
+import { VERSION } from '../version.ts';
+import { COMMANDS, helpText, type CommandName } from './commands.ts';
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function parse(name: CommandName, argv: string[]): { values: Values; positionals: string[] } {
+  const c = COMMANDS[name];
+  const options = Object.fromEntries(Object.entries(c.flags).map(([k, f]) => [k, { type: f.type, ...('multiple' in f && f.multiple ? { multiple: true } : {}) }]));
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (e) {
+    throw usageError(`${(e as Error).message.split('\n')[0]}: see reimage ${name} --help`);
+  }
+}
+
+const str = (v: Values, k: string, cmd: string): string => {
+  const x = v[k];
+  if (typeof x !== 'string' || !x) throw usageError(`reimage ${cmd} needs --${k}: see reimage ${cmd} --help`);
+  return x;
+};
+const opt = (v: Values, k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
+
+async function askYes(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw usageError('confirmation needed but stdin is not a terminal: nothing was written; pass --yes to reimage without asking');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(question)).trim().toLowerCase() === 'yes';
+  } finally {
+    rl.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(helpText());
+    return cmd ? EXIT.ok : EXIT.usage;
+  }
+  if (cmd === '--version' || cmd === '-V') {
+    process.stdout.write(`reimage ${VERSION}\n`);
+    return EXIT.ok;
+  }
+  if (!(cmd in COMMANDS)) throw usageError(`unknown command "${cmd}": use one of ${Object.keys(COMMANDS).join(', ')} (reimage --help)`);
+  const name = cmd as CommandName;
+  const { values: v, positionals } = parse(name, rest);
+  if (v.help) {
+    process.stdout.write(helpText(name));
+    return EXIT.ok;
+  }
+  const expected = COMMANDS[name].positionals.length;
+  if (positionals.length !== expected) {
+    throw usageError(`reimage ${name} takes ${expected ? COMMANDS[name].positionals.join(' ') : 'no positional arguments'} but got ${positionals.length ? positionals.join(' ') : 'none'}: see reimage ${name} --help`);
+  }
+  const json = v.json === true;
+  const log = createLog(process.stderr);
+  const out = (report: unknown, line: string) => process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : line + '\n');
+  switch (name) {
+    case 'pack': {
+      const codec = opt(v, 'codec') ?? 'zstd';
+      if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
+      const m = await pack({ image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), mounts: list(v, 'mount') }, log);
+      out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
+      return EXIT.ok;
+    }
+    case 'verify': {
+      const b = await loadBundle(str(v, 'bundle', name));
+      await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
+      await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest));
+      out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok`);
+      return EXIT.ok;
+    }
+    case 'run':
+    case 'plan': {
+      const report = await runFlow(runOptions(v, name), log, name === 'plan');
+      out(report, name === 'plan' ? 'plan: all checks passed; nothing was written' : `reimage finished: ${report.outcome}`);
+      return EXIT.ok;
+    }
+  }
+}
+
+function runOptions(v: Values, name: CommandName) {
+  return {
+    bundle: str(v, 'bundle', name),
+    target: str(v, 'target', name),
+    ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
+    yes: v.yes === true,
+    json: v.json === true,
+    grow: v.grow === true,
+    oldMounts: list(v, 'old-mount'),
+    runDir: process.env.REIMAGE_RUNDIR || '/run/reimage',
+    confirm: askYes,
+  };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const d = describe(err);
+    process.stderr.write(`reimage: ${d.line}\n`);
+    if (d.internal && process.env.REIMAGE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = d.code;
+  },
+);

@@ -1,0 +1,25 @@
+// What every codec declares: how to recognise its bytes, how to decompress a
+// staged file into a stream, and how pack compresses an image with it.
+import type { Readable } from 'node:stream';
+import type { CodecName } from '../bundle/manifest.ts';
+
+export type Decoded = {
+  // The raw image bytes.
+  stream: Readable | (NodeJS.ReadableStream & AsyncIterable<Buffer>);
+  // Resolves when any helper process has exited cleanly; rejects otherwise.
+  done: Promise<void>;
+  // Stops decompression early (the raw size was exceeded, or the write failed).
+  stop: () => void;
+};
+
+export type Codec = {
+  name: CodecName;
+  // File name extension in a bundle: image.raw<ext>.
+  ext: string;
+  // Whether the first bytes of a file are this codec's magic number.
+  magic: (head: Buffer) => boolean;
+  // Decompress a file (already staged in RAM) into the raw image stream.
+  decode: (file: string) => Decoded;
+  // Compress IMAGE into OUT with the best tool available (pack only).
+  encode: (image: string, out: string) => Promise<void>;
+};

@@ -1,0 +1,82 @@
+// Capturing scanned entries into RAM: file contents copied into the staging
+// tmpfs, and full metadata kept in memory: mode (with setuid/setgid/sticky),
+// numeric owner and the owner's *names* from the old root's passwd/group,
+// mtime, every extended attribute, and symlink targets (never followed).
+import { constants, createWriteStream } from 'node:fs';
+import { open, readlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { join as pjoin } from 'node:path';
+import { retentionError } from '../errors.ts';
+import { display, fromBuffer, isUtf8, toBuffer, type BPath } from '../util/bytes.ts';
+import type { IdMap } from './ids.ts';
+import type { Found, Kind } from './scan.ts';
+import { fdPath, readXattrs, type Xattr } from './xattr.ts';
+
+export type Captured = {
+  path: BPath;
+  kind: Kind;
+  line: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  user?: string;
+  group?: string;
+  mtimeNs: bigint;
+  size: number;
+  target?: BPath;
+  xattrs: Xattr[];
+  staged?: string;
+  notes: string[];
+};
+
+// O_NONBLOCK: opening can never hang, even if a FIFO replaced a file since the scan.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+export async function capture(found: Found[], stageDir: string, users: IdMap, groups: IdMap): Promise<Captured[]> {
+  const out: Captured[] = [];
+  for (const [i, f] of found.entries()) {
+    const uid = Number(f.st.uid);
+    const gid = Number(f.st.gid);
+    const user = users.byId.get(uid);
+    const group = groups.byId.get(gid);
+    const c: Captured = {
+      path: f.path,
+      kind: f.kind,
+      line: f.line,
+      mode: Number(f.st.mode) & 0o7777,
+      uid,
+      gid,
+      ...(user !== undefined ? { user } : {}),
+      ...(group !== undefined ? { group } : {}),
+      mtimeNs: f.st.mtimeNs,
+      size: f.kind === 'file' ? Number(f.st.size) : 0,
+      xattrs: [],
+      notes: [],
+    };
+    if (f.kind === 'symlink') {
+      c.target = fromBuffer((await readlink(toBuffer(f.host), { encoding: 'buffer' })) as Buffer);
+      if (isUtf8(f.host)) c.xattrs = await readXattrs(f.host, true);
+      else c.notes.push('extended attributes of a symlink with a non-UTF-8 name are not captured');
+    } else {
+      const flags = OPEN_FLAGS | (f.kind === 'dir' ? constants.O_DIRECTORY : 0);
+      const fh = await open(toBuffer(f.host), flags).catch((e: NodeJS.ErrnoException) => {
+        throw retentionError(`retained path ${display(f.path)} cannot be read (${e.code}): check the old system`);
+      });
+      try {
+        const st = await fh.stat({ bigint: true });
+        if ((f.kind === 'file' && !st.isFile()) || (f.kind === 'dir' && !st.isDirectory())) {
+          throw retentionError(`retained path ${display(f.path)} changed type while it was being captured: run again`);
+        }
+        c.xattrs = await readXattrs(fdPath(fh.fd), false);
+        if (f.kind === 'file') {
+          c.staged = pjoin(stageDir, `entry-${i}`);
+          await pipeline(fh.createReadStream({ autoClose: false, start: 0 }), createWriteStream(c.staged));
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    out.push(c);
+  }
+  return out;
+}

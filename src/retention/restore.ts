@@ -1,0 +1,123 @@
+// Restoring captured entries into the new root. Paths resolve inside the new
+// root (its symlinks followed as a chroot would, never out of it); missing
+// parents are created; files and symlinks are written under a temporary ASCII
+// name, given owner, xattrs, mode and mtime, then renamed over the target
+// (atomic replace); directories get their mtime last, after their children.
+// Owners are mapped by *name* against the new image's passwd/group.
+import { constants, createReadStream } from 'node:fs';
+import { lchown, lstat, lutimes, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { display, isUtf8, toBuffer, type BPath } from '../util/bytes.ts';
+import type { Captured } from './capture.ts';
+import { mapOwner, type IdMap } from './ids.ts';
+import { resolveParent } from './inroot.ts';
+import { fdPath, writeXattr } from './xattr.ts';
+
+export type EntryReport = {
+  path: string;
+  pathHex?: string;
+  kind: string;
+  line: number;
+  outcome: 'restored' | 'partial' | 'failed';
+  mode: string;
+  size: number;
+  old: { uid: number; gid: number; user?: string; group?: string };
+  new: { uid: number; gid: number; userMapped: boolean; groupMapped: boolean };
+  xattrs: string[];
+  notes: string[];
+};
+
+const seconds = (ns: bigint) => Number(ns) / 1e9;
+
+export async function restore(entries: Captured[], root: string, users: IdMap, groups: IdMap): Promise<EntryReport[]> {
+  const reports: EntryReport[] = [];
+  const dirTimes: { host: BPath; mtimeNs: bigint }[] = [];
+  for (const [i, c] of entries.entries()) {
+    const m = mapOwner(c, users, groups);
+    const r: EntryReport = {
+      path: display(c.path),
+      ...(isUtf8(c.path) ? {} : { pathHex: toBuffer(c.path).toString('hex') }),
+      kind: c.kind,
+      line: c.line,
+      outcome: 'restored',
+      mode: c.mode.toString(8).padStart(4, '0'),
+      size: c.size,
+      old: { uid: c.uid, gid: c.gid, ...(c.user !== undefined ? { user: c.user } : {}), ...(c.group !== undefined ? { group: c.group } : {}) },
+      new: { uid: m.uid, gid: m.gid, userMapped: m.userMapped, groupMapped: m.groupMapped },
+      xattrs: c.xattrs.map((x) => x.name),
+      notes: [...c.notes],
+    };
+    if (!m.userMapped) r.notes.push(c.user ? `user ${c.user} does not exist in the new image: kept uid ${c.uid}` : `uid ${c.uid} has no name on the old system: kept as is`);
+    if (!m.groupMapped) r.notes.push(c.group ? `group ${c.group} does not exist in the new image: kept gid ${c.gid}` : `gid ${c.gid} has no name on the old system: kept as is`);
+    try {
+      const host = await restoreOne(c, i, root, m.uid, m.gid, r.notes);
+      if (c.kind === 'dir') dirTimes.push({ host, mtimeNs: c.mtimeNs });
+      if (r.notes.some((n) => n.startsWith('could not'))) r.outcome = 'partial';
+    } catch (e) {
+      r.outcome = 'failed';
+      r.notes.push(`could not restore: ${(e as Error).message}`);
+    }
+    reports.push(r);
+  }
+  // Children change a directory's mtime, so directories get theirs last, deepest first.
+  for (const d of dirTimes.reverse()) await lutimes(toBuffer(d.host), seconds(d.mtimeNs), seconds(d.mtimeNs)).catch(() => {});
+  return reports;
+}
+
+async function restoreOne(c: Captured, i: number, root: string, uid: number, gid: number, notes: string[]): Promise<BPath> {
+  const { hostDir, name } = await resolveParent(root, c.path);
+  await mkdir(toBuffer(hostDir), { recursive: true, mode: 0o755 });
+  const dest = `${hostDir}/${name}` as BPath;
+  const existing = await lstat(toBuffer(dest)).catch(() => undefined);
+  const dirFh = await open(toBuffer(hostDir), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    if (c.kind === 'dir') {
+      if (existing && !existing.isDirectory()) await rm(toBuffer(dest), { force: true });
+      if (!existing?.isDirectory()) await mkdir(toBuffer(dest), { mode: 0o700 });
+      const fh = await open(toBuffer(dest), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      try {
+        await fh.chown(uid, gid);
+        await setXattrs(c, fdPath(fh.fd), false, notes);
+        await fh.chmod(c.mode);
+      } finally {
+        await fh.close();
+      }
+      return dest;
+    }
+    const tmpName = `.reimage-${process.pid}-${i}.tmp`;
+    const tmp = `${hostDir}/${tmpName}` as BPath;
+    await rm(toBuffer(tmp), { force: true, recursive: true });
+    if (c.kind === 'symlink') {
+      await symlink(toBuffer(c.target!), toBuffer(tmp));
+      await lchown(toBuffer(tmp), uid, gid);
+      await setXattrs(c, fdPath(dirFh.fd, tmpName), true, notes);
+    } else {
+      const fh = await open(toBuffer(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        await pipeline(createReadStream(c.staged!), fh.createWriteStream({ autoClose: false }));
+        await fh.chown(uid, gid);
+        await setXattrs(c, fdPath(fh.fd), false, notes);
+        // chown cleared setuid/setgid; the full mode goes on after owner and xattrs.
+        await fh.chmod(c.mode);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    await lutimes(toBuffer(tmp), seconds(c.mtimeNs), seconds(c.mtimeNs));
+    if (existing?.isDirectory()) {
+      notes.push(`replaced a directory of the new image at ${display(c.path)}`);
+      await rm(toBuffer(dest), { recursive: true, force: true });
+    }
+    await rename(toBuffer(tmp), toBuffer(dest));
+    return dest;
+  } finally {
+    await dirFh.close();
+  }
+}
+
+async function setXattrs(c: Captured, path: string, noFollow: boolean, notes: string[]): Promise<void> {
+  for (const x of c.xattrs) {
+    await writeXattr(path, x, noFollow).catch((e: Error) => notes.push(`could not set xattr ${x.name}: ${e.message}`));
+  }
+}

@@ -1,0 +1,50 @@
+// Extended attributes through the attr tools (Node has no xattr API). Every
+// name is included (-m -): user.*, security.* (capabilities, SELinux) and
+// system.posix_acl_* (POSIX ACLs). Values travel as base64.
+//
+// Tools take text arguments, but file names are bytes; so callers hand over a
+// path that is always plain ASCII: /proc/<pid>/fd/<fd> (an fd we hold on the
+// file or on its parent directory) plus an ASCII name.
+import { run, type Run } from '../system/exec.ts';
+
+export type Xattr = { name: string; value: string }; // value: base64
+
+// parseGetfattr: `getfattr -d -m - -e base64` output into name/value pairs.
+export function parseGetfattr(text: string): Xattr[] {
+  const out: Xattr[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.indexOf('=');
+    const name = i < 0 ? line : line.slice(0, i);
+    const raw = i < 0 ? '' : line.slice(i + 1);
+    out.push({ name, value: decodeValue(raw) });
+  }
+  return out;
+}
+
+// getfattr prints 0s<base64>, 0x<hex> or "text" depending on the value.
+function decodeValue(raw: string): string {
+  if (raw.startsWith('0s')) return raw.slice(2);
+  if (raw.startsWith('0x')) return Buffer.from(raw.slice(2), 'hex').toString('base64');
+  if (raw.startsWith('"') && raw.endsWith('"')) return Buffer.from(raw.slice(1, -1), 'latin1').toString('base64');
+  return Buffer.from(raw, 'latin1').toString('base64');
+}
+
+// readXattrs: all attributes of PATH; noFollow reads a symlink's own.
+export async function readXattrs(path: string, noFollow: boolean, r: Run = run): Promise<Xattr[]> {
+  const args = ['--absolute-names', '-d', '-m', '-', '-e', 'base64', ...(noFollow ? ['-h'] : []), path];
+  // exit 1 with "Operation not supported": the file system has no xattrs at all.
+  const out = await r('getfattr', args, { okCodes: [0, 1], exit: 'retention' });
+  if (out.exitCode !== 0 && !/not supported/i.test(out.stderr)) {
+    throw new Error(`getfattr ${path}: ${out.stderr.trim()}`);
+  }
+  return parseGetfattr(out.stdout);
+}
+
+// writeXattr: set one attribute; noFollow writes a symlink's own.
+export async function writeXattr(path: string, x: Xattr, noFollow: boolean, r: Run = run): Promise<void> {
+  await r('setfattr', [...(noFollow ? ['-h'] : []), '-n', x.name, '-v', `0s${x.value}`, path], { exit: 'afterWrite' });
+}
+
+// fdPath: an ASCII path another process can use to reach a file we hold open.
+export const fdPath = (fd: number, name?: string) => `/proc/${process.pid}/fd/${fd}${name ? `/${name}` : ''}`;

@@ -1,0 +1,50 @@
+// What the stages share: the options, the log, the cleanup stack, and the
+// facts each stage establishes for the next (bundle, disk, scan, capture...).
+import type { Bundle } from '../bundle/read.ts';
+import type { Captured } from '../retention/capture.ts';
+import type { IdMap } from '../retention/ids.ts';
+import type { ListEntry } from '../retention/list.ts';
+import type { EntryReport } from '../retention/restore.ts';
+import type { Scan } from '../retention/scan.ts';
+import type { PartIdentity } from '../target/partitions.ts';
+import type { Disk } from '../target/sysfs.ts';
+import type { Cleanup } from '../util/cleanup.ts';
+import type { Log } from '../util/log.ts';
+
+export type RunOptions = {
+  bundle: string;
+  target: string;
+  retain?: string;
+  yes: boolean;
+  json: boolean;
+  grow: boolean;
+  // Overrides for finding the old system: SPEC:PATH, as for pack --mount.
+  oldMounts: readonly string[];
+  // Working directory for mounts and the RAM stage.
+  runDir: string;
+  confirm: (question: string) => Promise<boolean>;
+};
+
+export type Ctx = {
+  o: RunOptions;
+  log: Log;
+  cleanup: Cleanup;
+  started: Date;
+  timings: { stage: string; seconds: number }[];
+  bundle?: Bundle;
+  disk?: Disk;
+  list?: { name: string; entries: ListEntry[] };
+  oldParts?: PartIdentity[];
+  oldRoot?: string;
+  scan?: Scan;
+  oldUsers?: IdMap;
+  oldGroups?: IdMap;
+  captured?: Captured[];
+  stagedImage?: string;
+  wrote?: { bytes: number; seconds: number; sha256: string };
+  newRoot?: string;
+  entries?: EntryReport[];
+  oldUmount?: () => Promise<void>;
+  newUmount?: () => Promise<void>;
+  notes: string[];
+};

@@ -1,0 +1,66 @@
+// The flow: preflight -> scan -> stage -> point of no return -> write ->
+// settle -> restore -> finish. `plan` runs every check up to the point of no
+// return (reading, never writing) and reports what would happen.
+import { verifyPacked } from '../bundle/verify.ts';
+import { ReimageError } from '../errors.ts';
+import { describeDisk } from '../target/check.ts';
+import { human } from '../util/bytes.ts';
+import { createCleanup } from '../util/cleanup.ts';
+import type { Log } from '../util/log.ts';
+import type { Ctx, RunOptions } from './context.ts';
+import { finish } from './finish.ts';
+import { preflight } from './preflight.ts';
+import { buildReport } from './report.ts';
+import { restore } from './restore.ts';
+import { settle } from './settle.ts';
+import { scanOld, stage } from './stage.ts';
+import { write } from './write.ts';
+
+export type Report = ReturnType<typeof buildReport>;
+
+export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promise<Report> {
+  const ctx: Ctx = { o, log, cleanup: createCleanup(log), started: new Date(), timings: [], notes: [] };
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    log.info(`== ${name}`);
+    const v = await fn();
+    ctx.timings.push({ stage: name, seconds: (Date.now() - t0) / 1000 });
+    return v;
+  };
+  try {
+    await timed('preflight', () => preflight(ctx));
+    await timed('scan', () => scanOld(ctx));
+    if (planOnly) {
+      await timed('verify', () => verifyPacked(ctx.bundle!.imagePath, ctx.bundle!.manifest));
+      await ctx.oldUmount?.();
+      log.info(`plan: ${describeDisk(ctx.disk!)} would be replaced by ${human(ctx.bundle!.manifest.raw.size)} image, keeping ${ctx.scan!.found.length} entries; nothing was written`);
+      return buildReport(ctx, 'planned');
+    }
+    await confirm(ctx);
+    await timed('stage', () => stage(ctx));
+    const d = ctx.disk!;
+    log.info(`=== point of no return: replacing everything on ${describeDisk(d)} ===`);
+    await timed('write', () => write(ctx));
+    const parts = await timed('settle', () => settle(ctx));
+    await timed('restore', () => restore(ctx, parts));
+    const report = await timed('finish', () => finish(ctx));
+    const total = (Date.now() - ctx.started.getTime()) / 1000;
+    const w = ctx.wrote!;
+    log.info(
+      `reimaged ${d.node} (${d.model || 'no model'}, serial ${d.serial || 'none'}) with ${human(w.bytes)} in ${total.toFixed(1)} s ` +
+        `(write ${(w.bytes / 2 ** 20 / Math.max(w.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${(ctx.entries ?? []).filter((e) => e.outcome === 'restored').length}/${(ctx.entries ?? []).length} entries restored`,
+    );
+    if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see /var/log/reimage/report.json in the new system`);
+    return report;
+  } finally {
+    await ctx.cleanup.runAll();
+  }
+}
+
+async function confirm(ctx: Ctx): Promise<void> {
+  if (ctx.o.yes) return;
+  const d = ctx.disk!;
+  const parts = (ctx.oldParts ?? []).map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
+  const q = `\nEVERYTHING on ${describeDisk(d)} will be destroyed and replaced.\n${parts ? `Partitions now on it:\n${parts}\n` : ''}Type "yes" to continue: `;
+  if (!(await ctx.o.confirm(q))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
+}

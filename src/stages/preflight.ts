@@ -1,0 +1,60 @@
+// preflight: everything that can be checked without copying the image. The
+// bundle's manifest and file sizes, the retention list, the target disk
+// (whole disk, not busy, big enough, exclusive), the old system's partitions
+// on it, and whether RAM can hold the compressed image at all.
+import { readFile } from 'node:fs/promises';
+import { loadBundle } from '../bundle/read.ts';
+import { ReimageError, usageError } from '../errors.ts';
+import { parseList } from '../retention/list.ts';
+import { sfdiskJson, partNumber } from '../system/tools.ts';
+import { checkTarget } from '../target/check.ts';
+import { identify, settle } from '../target/partitions.ts';
+import { memAvailable } from '../target/sysfs.ts';
+import { human } from '../util/bytes.ts';
+import type { Ctx } from './context.ts';
+
+// Room for the runtime, the tools and the page cache while writing.
+export const HEADROOM = 128 << 20;
+
+export async function preflight(ctx: Ctx): Promise<void> {
+  const { o, log } = ctx;
+  if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
+  const bundle = await loadBundle(o.bundle);
+  ctx.bundle = bundle;
+  if (o.retain) {
+    const bytes = await readFile(o.retain).catch(() => undefined);
+    if (!bytes) throw usageError(`retention list ${o.retain} cannot be read: check the path`);
+    ctx.list = { name: o.retain, entries: parseList(bytes, o.retain) };
+  } else if (bundle.retention) {
+    ctx.list = { name: bundle.retention.name, entries: bundle.retention.entries };
+  } else {
+    ctx.list = { name: '(none)', entries: [] };
+    log.warn('no retention list (neither --retain nor one in the bundle): nothing of the old system will be kept');
+  }
+  const m = bundle.manifest;
+  const disk = await checkTarget(o.target, m.raw.size);
+  ctx.disk = disk;
+  await checkRam(m.image.size, 0);
+  // The old system: make the kernel's partitions match what is on the disk (read-only work).
+  const old = await sfdiskJson(disk.node);
+  if (old && old.partitions.length) {
+    const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
+    const nodes = await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 });
+    ctx.oldParts = await identify(nodes);
+  } else {
+    ctx.oldParts = [];
+  }
+}
+
+// checkRam: the staged image plus retained bytes plus headroom must fit in MemAvailable.
+export async function checkRam(imageBytes: number, retainedBytes: number): Promise<void> {
+  const avail = await memAvailable();
+  const need = imageBytes + retainedBytes + HEADROOM;
+  if (need > avail) {
+    throw new ReimageError(
+      'memory',
+      `staging needs ${human(need)} of RAM (image ${human(imageBytes)} + retained files ${human(retainedBytes)} + ${human(HEADROOM)} headroom) but only ${human(avail)} is available: add RAM or retain less`,
+      { need, avail },
+    );
+  }
+}

@@ -1,0 +1,34 @@
+// The JSON status report: per-stage timings, hashes, device identity and every
+// retained entry's outcome. Written into the new system by finish, printed by
+// --json.
+import { display } from '../util/bytes.ts';
+import { VERSION } from '../version.ts';
+import type { Ctx } from './context.ts';
+
+export type Outcome = 'success' | 'failed' | 'planned';
+
+export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: string; code: number }) {
+  const m = ctx.bundle?.manifest;
+  const d = ctx.disk;
+  return {
+    tool: 'reimage',
+    version: VERSION,
+    outcome,
+    ...(error ? { error } : {}),
+    started: ctx.started.toISOString(),
+    finished: new Date().toISOString(),
+    stages: ctx.timings,
+    bundle: m
+      ? { dir: ctx.bundle!.dir, codec: m.image.codec, image: { size: m.image.size, sha256: m.image.sha256 }, raw: { size: m.raw.size, sha256: m.raw.sha256 }, created: m.created }
+      : undefined,
+    device: d ? { node: d.node, given: d.path, model: d.model, serial: d.serial, wwn: d.wwn, size: d.size, sectorSize: d.sectorSize, backingFile: d.backingFile || undefined } : undefined,
+    write: ctx.wrote,
+    retention: ctx.list ? { list: ctx.list.name, lines: ctx.list.entries.length } : undefined,
+    entries: [
+      ...(ctx.entries ?? []),
+      ...(ctx.scan?.missingOptional ?? []).map((e) => ({ path: e.text.replace(/^\?\s*/, ''), line: e.line, outcome: 'missing-optional' as const })),
+    ],
+    planned: outcome === 'planned' ? ctx.scan?.found.map((f) => ({ path: display(f.path), kind: f.kind, line: f.line })) : undefined,
+    notes: ctx.notes,
+  };
+}

@@ -1,0 +1,71 @@
+// stage: the old system mounted read-only (by label, or as overridden), the
+// retention list scanned (missing required entries and unsupported file types
+// refused), the RAM budget checked, then the image copied into a tmpfs while
+// hashing and checked against the manifest, and every retained entry captured
+// into the same tmpfs. Nothing is written to the target.
+import { mkdir, readFile, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkPacked } from '../bundle/verify.ts';
+import { retentionError } from '../errors.ts';
+import { capture } from '../retention/capture.ts';
+import { emptyIds, parseIdFile } from '../retention/ids.ts';
+import { scan } from '../retention/scan.ts';
+import { hashFile } from '../util/hash.ts';
+import { mount, umount } from '../system/tools.ts';
+import type { Ctx } from './context.ts';
+import { mountPlan, oldPlan } from './mounts.ts';
+import { checkRam } from './preflight.ts';
+
+export async function scanOld(ctx: Ctx): Promise<void> {
+  const { bundle, list, oldParts, o, cleanup, log } = need(ctx);
+  if (list.entries.length === 0) {
+    ctx.scan = { found: [], missingOptional: [], bytes: 0 };
+    return;
+  }
+  const plan = oldPlan(bundle.manifest, o.oldMounts);
+  const base = join(o.runDir, 'old');
+  const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention');
+  ctx.oldUmount = umountAll;
+  const root = missing.find((l) => l.path === '/');
+  if (root) {
+    throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${ctx.disk!.node}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
+  }
+  for (const l of missing) log.warn(`old system: ${l.kind}=${l.value} for ${l.path} not found on the target; entries below ${l.path} are read from the root file system`);
+  ctx.oldRoot = base;
+  ctx.oldUsers = parseIdFile(await readFile(join(base, 'etc/passwd'), 'utf8').catch(() => ''));
+  ctx.oldGroups = parseIdFile(await readFile(join(base, 'etc/group'), 'utf8').catch(() => ''));
+  ctx.scan = await scan(base, list.entries);
+  log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes) found, ${ctx.scan.missingOptional.length} optional missing`);
+}
+
+export async function stage(ctx: Ctx): Promise<void> {
+  const { bundle, o, cleanup, log } = need(ctx);
+  const s = ctx.scan!;
+  const m = bundle.manifest;
+  await checkRam(m.image.size, s.bytes);
+  const dir = join(o.runDir, 'stage');
+  await mkdir(dir, { recursive: true });
+  const size = m.image.size + s.bytes + (16 << 20);
+  await mount('tmpfs', dir, 'tmpfs', `size=${size},mode=0700`);
+  cleanup.push('remove the RAM stage', async () => {
+    await umount(dir);
+    await rmdir(dir).catch(() => {});
+  });
+  const staged = join(dir, bundle.manifest.image.file);
+  const got = await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged));
+  checkPacked(bundle.imagePath, got, m);
+  log.info(`image sha256 ${got.sha256} matches the manifest`);
+  ctx.stagedImage = staged;
+  if (s.found.length) {
+    ctx.captured = await log.step('capture retained entries into RAM', () => capture(s.found, dir, ctx.oldUsers ?? emptyIds(), ctx.oldGroups ?? emptyIds()));
+  } else {
+    ctx.captured = [];
+  }
+  await ctx.oldUmount?.();
+}
+
+function need(ctx: Ctx) {
+  const { bundle, list, oldParts } = ctx;
+  if (!bundle || !list || !oldParts) throw new Error('stage ran before preflight');
+  return { ...ctx, bundle, list, oldParts };
+}

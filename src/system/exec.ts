@@ -1,0 +1,95 @@
+// The one place that starts processes (the only importer of execa). Every tool
+// runs with LC_ALL=C, a timeout and captured output; a failure becomes a
+// ToolError whose message is one line: `sfdisk --json /dev/vda: exit 1: ...`.
+import { accessSync, constants } from 'node:fs';
+import { execa } from 'execa';
+import { ReimageError, ToolError, type ExitName } from '../errors.ts';
+
+const toolMissing = (tool: string) =>
+  new ReimageError('environment', `${tool} not found: install it (or add it to the initramfs) and try again`, { tool });
+
+export type RunOptions = {
+  input?: string | Buffer;
+  inputFile?: string;
+  timeoutMs?: number;
+  // Exit codes that count as success (default [0]).
+  okCodes?: readonly number[];
+  // Which exit code a failure maps to (default 'environment').
+  exit?: ExitName;
+  cwd?: string;
+  // Send stdout to this file instead of capturing it.
+  outputFile?: string;
+};
+
+export type RunResult = { stdout: string; stderr: string; exitCode: number };
+
+export type Run = (tool: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+const tail = (s: string) => s.trim().split('\n').slice(-2).join(' / ').slice(0, 400);
+
+// run: start `tool args`, wait, and return its output or throw a ToolError.
+export const run: Run = async (tool, args, opts = {}) => {
+  const r = await execa(tool, [...args], {
+    reject: false,
+    env: { LC_ALL: 'C', LANG: 'C' },
+    timeout: opts.timeoutMs ?? 120_000,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    ...(opts.inputFile !== undefined ? { inputFile: opts.inputFile } : {}),
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    ...(opts.outputFile !== undefined ? { stdout: { file: opts.outputFile } } : {}),
+    stripFinalNewline: false,
+  });
+  if ('code' in r && r.code === 'ENOENT') {
+    throw toolMissing(tool);
+  }
+  const exitCode = r.exitCode ?? -1;
+  if (r.timedOut) throw new ToolError(tool, args, undefined, `timed out after ${opts.timeoutMs ?? 120_000} ms`, opts.exit);
+  if (!(opts.okCodes ?? [0]).includes(exitCode)) {
+    throw new ToolError(tool, args, r.exitCode, tail(String(r.stderr || r.stdout)), opts.exit);
+  }
+  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode };
+};
+
+export type Stream = { stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>; done: Promise<void>; kill: () => void };
+
+// stream: start `tool args` and hand back its stdout as a stream; `done`
+// rejects with a ToolError if the tool fails (checked after the stream ends).
+export function stream(tool: string, args: readonly string[], opts: { inputFile?: string; exit?: ExitName } = {}): Stream {
+  const child = execa(tool, [...args], {
+    reject: false,
+    env: { LC_ALL: 'C', LANG: 'C' },
+    buffer: { stdout: false, stderr: true },
+    stdin: opts.inputFile !== undefined ? { file: opts.inputFile } : 'ignore',
+    encoding: 'buffer',
+  });
+  const done = child.then((r) => {
+    if ('code' in r && r.code === 'ENOENT') {
+      throw toolMissing(tool);
+    }
+    if (r.exitCode !== 0 && !r.isTerminated) {
+      throw new ToolError(tool, args, r.exitCode, tail(Buffer.from(r.stderr as Uint8Array).toString('utf8')), opts.exit);
+    }
+  });
+  done.catch(() => {});
+  return { stdout: child.stdout as Stream['stdout'], done, kill: () => child.kill() };
+}
+
+const PATH_DIRS = () => (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
+
+// firstToolSync: the first of `tools` found on PATH (or the last one, so the
+// eventual error names it).
+export function firstToolSync(tools: readonly string[]): string {
+  for (const t of tools) for (const d of PATH_DIRS()) if (isExecutable(`${d}/${t}`)) return t;
+  return tools[tools.length - 1]!;
+}
+
+export const firstTool = async (tools: readonly string[]) => firstToolSync(tools);
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,40 @@
+// Preflight refusals for a target disk: it must be an existing whole-disk
+// block device, writable, not mounted, not swap, not held by a stacked device,
+// openable exclusively, and at least as large as the raw image.
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { targetError } from '../errors.ts';
+import { human } from '../util/bytes.ts';
+import { holders, inspect, mountsOf, type Disk } from './sysfs.ts';
+
+export async function checkTarget(path: string, rawSize: number): Promise<Disk> {
+  const d = await inspect(path);
+  if (!d) throw targetError(`target ${path} is not a block device: give a whole disk such as /dev/sda or /dev/disk/by-id/…`);
+  if (d.isPartition) throw targetError(`target ${path} is the partition ${d.name}, not a whole disk: give the disk it belongs to`);
+  if (d.readOnly) throw targetError(`target ${path} (${d.name}) is read-only: make it writable (blockdev --setrw) or choose another disk`);
+  if (d.size < rawSize) {
+    throw targetError(
+      `target ${path} is ${d.size} bytes (${human(d.size)}), ${rawSize - d.size} bytes too small for the ${rawSize}-byte (${human(rawSize)}) image: choose a larger disk`,
+      { size: d.size, needed: rawSize },
+    );
+  }
+  const busy = [...(await mountsOf(d)), ...(await holders(d))];
+  if (busy.length) throw targetError(`target ${path} is in use (${busy.join('; ')}): unmount or stop what uses it first`, { busy });
+  await exclusiveProbe(d);
+  return d;
+}
+
+// exclusiveProbe: an O_EXCL open fails with EBUSY when anything else has claimed the disk.
+async function exclusiveProbe(d: Disk): Promise<void> {
+  const fh = await open(d.node, constants.O_RDONLY | constants.O_EXCL).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'EBUSY') throw targetError(`target ${d.path} is busy (the kernel refused an exclusive open): something holds it; stop it and try again`);
+    throw targetError(`target ${d.path} cannot be opened (${e.code}): run as root`);
+  });
+  await fh.close();
+}
+
+// describeDisk: one line for the confirmation prompt and the log.
+export function describeDisk(d: Disk): string {
+  const who = [d.model || (d.backingFile ? `loop of ${d.backingFile}` : 'unknown model'), d.serial ? `serial ${d.serial}` : 'no serial'].join(', ');
+  return `${d.node} (${who}, ${human(d.size)})`;
+}

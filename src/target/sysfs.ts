@@ -1,0 +1,112 @@
+// What the kernel says about a block device, read from /sys and /proc. No
+// processes: everything here is a file read, so it works in any initramfs.
+import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+export type KernelPart = { name: string; number: number; start: number; size: number; dev: string };
+
+export type Disk = {
+  path: string; // as given
+  node: string; // resolved /dev node
+  name: string; // kernel name (sda, loop3, nvme0n1)
+  dev: string; // major:minor
+  size: number; // bytes
+  sectorSize: number;
+  readOnly: boolean;
+  removable: boolean;
+  model: string;
+  serial: string;
+  wwn: string;
+  // For loop devices: the file behind it.
+  backingFile: string;
+  isPartition: boolean;
+  partitions: KernelPart[];
+};
+
+const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim()).catch(() => '');
+const num = async (p: string) => Number((await read(p)) || 0);
+
+// inspect: the device node at PATH as the kernel sees it, or undefined if it is not a block device.
+export async function inspect(path: string, sys = '/sys'): Promise<Disk | undefined> {
+  const node = await realpath(path).catch(() => undefined);
+  if (!node) return undefined;
+  const st = await stat(node).catch(() => undefined);
+  if (!st?.isBlockDevice()) return undefined;
+  const dev = `${major(st.rdev)}:${minor(st.rdev)}`;
+  const sysPath = await realpath(`${sys}/dev/block/${dev}`).catch(() => undefined);
+  if (!sysPath) return undefined;
+  const name = basename(sysPath);
+  const isPartition = (await read(`${sysPath}/partition`)) !== '';
+  const dir = `${sysPath}/device`;
+  return {
+    path,
+    node,
+    name,
+    dev,
+    size: (await num(`${sysPath}/size`)) * 512,
+    sectorSize: (await num(`${sysPath}/queue/logical_block_size`)) || 512,
+    readOnly: (await read(`${sysPath}/ro`)) === '1',
+    removable: (await read(`${sysPath}/removable`)) === '1',
+    model: (await read(`${dir}/model`)) || (await read(`${dir}/name`)),
+    serial: (await read(`${dir}/serial`)) || (await read(`${sysPath}/serial`)) || (await read(`${dir}/vpd_pg80`)).replace(/[^\x20-\x7e]/g, '').trim(),
+    wwn: (await read(`${dir}/wwid`)) || (await read(`${sysPath}/wwid`)),
+    backingFile: await read(`${sysPath}/loop/backing_file`),
+    isPartition,
+    partitions: isPartition ? [] : await kernelPartitions(sysPath),
+  };
+}
+
+// kernelPartitions: the partitions the kernel currently knows on a disk.
+export async function kernelPartitions(sysPath: string): Promise<KernelPart[]> {
+  const out: KernelPart[] = [];
+  for (const e of await readdir(sysPath).catch(() => [] as string[])) {
+    const number = Number(await read(`${sysPath}/${e}/partition`));
+    if (!number) continue;
+    out.push({ name: e, number, start: await num(`${sysPath}/${e}/start`), size: await num(`${sysPath}/${e}/size`), dev: await read(`${sysPath}/${e}/dev`) });
+  }
+  return out.sort((a, b) => a.number - b.number);
+}
+
+export async function sysPathOf(d: Disk, sys = '/sys'): Promise<string> {
+  return realpath(`${sys}/dev/block/${d.dev}`);
+}
+
+// holders: device-mapper, MD or other stacked devices built on the disk or its partitions.
+export async function holders(d: Disk, sys = '/sys'): Promise<string[]> {
+  const base = await sysPathOf(d, sys);
+  const dirs = [base, ...d.partitions.map((p) => `${base}/${p.name}`)];
+  const found: string[] = [];
+  for (const dir of dirs) for (const h of await readdir(`${dir}/holders`).catch(() => [] as string[])) found.push(`${basename(dir)} is held by ${h}`);
+  return found;
+}
+
+// mountsOf: mount points (and swap) that use the disk or one of its partitions.
+export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
+  const devs = new Set([d.dev, ...d.partitions.map((p) => p.dev)]);
+  const found: string[] = [];
+  for (const line of (await read(`${proc}/self/mountinfo`)).split('\n')) {
+    const f = line.split(' ');
+    if (f[2] && devs.has(f[2])) found.push(`${f[2]} is mounted on ${f[4]?.replace(/\\040/g, ' ')}`);
+  }
+  for (const line of (await read(`${proc}/swaps`)).split('\n').slice(1)) {
+    const file = line.split(/\s+/)[0];
+    if (!file) continue;
+    const st = await stat(file).catch(() => undefined);
+    if (st?.isBlockDevice() && devs.has(`${major(st.rdev)}:${minor(st.rdev)}`)) found.push(`${file} is in use as swap`);
+  }
+  return found;
+}
+
+// memAvailable: bytes the kernel says can be allocated without swapping.
+export async function memAvailable(proc = '/proc'): Promise<number> {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(await read(`${proc}/meminfo`));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+export async function linkTarget(p: string): Promise<string | undefined> {
+  return readlink(p).catch(() => undefined);
+}
+
+// Linux dev_t encoding (glibc's major/minor).
+export const major = (rdev: number) => Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
+export const minor = (rdev: number) => Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);

@@ -1,0 +1,39 @@
+// Parses /etc/fstab text into mount lines that name a partition by a spec
+// reimage can find again (LABEL, PARTLABEL, UUID, PARTUUID, or the matching
+// /dev/disk/by-* link). Pseudo file systems, swap and noauto lines are skipped.
+import type { SpecKind } from '../bundle/manifest.ts';
+
+export type FstabLine = { kind: SpecKind; value: string; path: string; fstype: string };
+
+const BY_DIR: Record<string, SpecKind> = {
+  'by-label': 'LABEL',
+  'by-partlabel': 'PARTLABEL',
+  'by-uuid': 'UUID',
+  'by-partuuid': 'PARTUUID',
+};
+
+// fstab escapes spaces and other characters as \040-style octal.
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function parseSpec(spec: string): { kind: SpecKind; value: string } | undefined {
+  const m = /^(LABEL|PARTLABEL|UUID|PARTUUID)=(.+)$/.exec(spec);
+  if (m) return { kind: m[1] as SpecKind, value: m[2]!.replace(/^"(.*)"$/, '$1') };
+  const d = /^\/dev\/disk\/(by-label|by-partlabel|by-uuid|by-partuuid)\/(.+)$/.exec(spec);
+  if (d) return { kind: BY_DIR[d[1]!]!, value: unescape(d[2]!.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))) };
+  return undefined;
+}
+
+export function parseFstab(text: string): FstabLine[] {
+  const out: FstabLine[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const [spec, path, fstype, options = 'defaults'] = line.split(/\s+/);
+    if (!spec || !path || !fstype || !path.startsWith('/')) continue;
+    if (fstype === 'swap' || options.split(',').includes('noauto')) continue;
+    const parsed = parseSpec(spec);
+    if (!parsed) continue;
+    out.push({ ...parsed, path: unescape(path), fstype });
+  }
+  return out;
+}

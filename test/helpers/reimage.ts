@@ -1,0 +1,77 @@
+// Running the built binary (build/reimage) and packing bundles from the fixtures.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REPO, fixtures } from './fixtures.ts';
+import { describe, exec, sh, tmpDir } from './sys.ts';
+import type { ExecOptions, Result } from './sys.ts';
+
+export const BIN = process.env['REIMAGE_BIN'] ?? path.join(REPO, 'build', 'reimage');
+
+export type Codec = 'zstd' | 'gzip' | 'xz' | 'bzip2' | 'none';
+export const CODECS: readonly Codec[] = ['zstd', 'gzip', 'xz', 'bzip2', 'none'];
+
+/** Where the new image's partitions mount (matches the fixtures' fstab). */
+export const MOUNTS = ['PARTLABEL=root:/', 'PARTLABEL=data:/kiosk'];
+
+export function requireBin(): void {
+	if (!fs.existsSync(BIN)) throw new Error(`${BIN} does not exist: run \`make bin\` first`);
+}
+
+/** Run reimage; stdin is /dev/null unless `input` is given. */
+export function reimage(args: readonly string[], opts: ExecOptions = {}): Result {
+	requireBin();
+	return exec(BIN, args, opts);
+}
+
+export interface Manifest {
+	format: string;
+	image: { file: string; codec: string; size: number; sha256: string };
+	raw: { size: number; sha256: string };
+	table: unknown;
+	mounts: Array<{ path: string; [k: string]: unknown }>;
+	[k: string]: unknown;
+}
+
+export function readManifest(bundleDir: string): Manifest {
+	return JSON.parse(fs.readFileSync(path.join(bundleDir, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+export function writeManifest(bundleDir: string, m: Manifest): void {
+	fs.writeFileSync(path.join(bundleDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+}
+
+export interface PackOptions {
+	retain?: string;
+	mounts?: readonly string[];
+}
+
+/** Pack new.img into a fresh directory; throws (with reimage's output) on failure. */
+export function pack(codec: Codec, opts: PackOptions = {}): string {
+	const out = path.join(tmpDir('reimage-bundle-'), 'bundle');
+	const args = ['pack', fixtures().newImg, '--out', out, '--codec', codec];
+	if (opts.retain) args.push('--retain', opts.retain);
+	for (const m of opts.mounts ?? MOUNTS) args.push('--mount', m);
+	const r = reimage(args);
+	if (r.status !== 0) throw new Error(`reimage ${args.join(' ')}: ${describe(r)}`);
+	return out;
+}
+
+const bundles = new Map<Codec, string>();
+
+/** A packed bundle of new.img, shared by the whole test process: never modify it. */
+export function sharedBundle(codec: Codec): string {
+	let b = bundles.get(codec);
+	if (!b) {
+		b = pack(codec);
+		bundles.set(codec, b);
+	}
+	return b;
+}
+
+/** A private, modifiable copy of a shared bundle. */
+export function copyBundle(codec: Codec): string {
+	const src = sharedBundle(codec);
+	const dst = path.join(tmpDir('reimage-bundle-copy-'), 'bundle');
+	sh('cp', ['-a', src, dst]);
+	return dst;
+}
