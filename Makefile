@@ -29,8 +29,9 @@ build/reimage.cjs: $(SRC) package.json node_modules/.stamp
 	$(NODE) src/build/bundle.mjs src/cli/main.ts $@
 
 build/reimage: build/reimage.cjs
-	$(NODE) src/build/sea.mjs $< $@ $(NODE_BIN) >/dev/null
-	@chmod 0755 $@
+	@rm -f $@.tmp
+	$(NODE) src/build/sea.mjs $< $@.tmp $(NODE_BIN) >/dev/null
+	@chmod 0755 $@.tmp && mv -f $@.tmp $@
 	@echo "built $@ ($$(du -h $@ | cut -f1))"
 
 typecheck: node_modules/.stamp

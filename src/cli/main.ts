@@ -105,6 +105,8 @@ function runOptions(v: Values, name: CommandName) {
   };
 }
 
+// If the event loop ever drains with work unfinished, the exit code says so.
+process.exitCode = EXIT.internal;
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -2,9 +2,8 @@
 // tmpfs, and full metadata kept in memory: mode (with setuid/setgid/sticky),
 // numeric owner and the owner's *names* from the old root's passwd/group,
 // mtime, every extended attribute, and symlink targets (never followed).
-import { constants, createWriteStream } from 'node:fs';
-import { open, readlink } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { constants } from 'node:fs';
+import { open, readlink, type FileHandle } from 'node:fs/promises';
 import { join as pjoin } from 'node:path';
 import { retentionError } from '../errors.ts';
 import { display, fromBuffer, isUtf8, toBuffer, type BPath } from '../util/bytes.ts';
@@ -70,7 +69,7 @@ export async function capture(found: Found[], stageDir: string, users: IdMap, gr
         c.xattrs = await readXattrs(fdPath(fh.fd), false);
         if (f.kind === 'file') {
           c.staged = pjoin(stageDir, `entry-${i}`);
-          await pipeline(fh.createReadStream({ autoClose: false, start: 0 }), createWriteStream(c.staged));
+          await copyOut(fh, c.staged);
         }
       } finally {
         await fh.close();
@@ -79,4 +78,20 @@ export async function capture(found: Found[], stageDir: string, users: IdMap, gr
     out.push(c);
   }
   return out;
+}
+
+// copyOut: a file's bytes (from an fd we hold, never reopened by name) into the stage.
+async function copyOut(from: FileHandle, to: string): Promise<void> {
+  const out = await open(to, 'wx', 0o600);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (let pos = 0; ; ) {
+      const { bytesRead } = await from.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      await out.write(buf, 0, bytesRead);
+      pos += bytesRead;
+    }
+  } finally {
+    await out.close();
+  }
 }

@@ -6,7 +6,6 @@
 // Owners are mapped by *name* against the new image's passwd/group.
 import { constants, createReadStream } from 'node:fs';
 import { lchown, lstat, lutimes, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { display, isUtf8, toBuffer, type BPath } from '../util/bytes.ts';
 import type { Captured } from './capture.ts';
 import { mapOwner, type IdMap } from './ids.ts';
@@ -94,7 +93,7 @@ async function restoreOne(c: Captured, i: number, root: string, uid: number, gid
     } else {
       const fh = await open(toBuffer(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
-        await pipeline(createReadStream(c.staged!), fh.createWriteStream({ autoClose: false }));
+        for await (const chunk of createReadStream(c.staged!) as AsyncIterable<Buffer>) await fh.write(chunk);
         await fh.chown(uid, gid);
         await setXattrs(c, fdPath(fh.fd), false, notes);
         // chown cleared setuid/setgid; the full mode goes on after owner and xattrs.

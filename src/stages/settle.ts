@@ -3,7 +3,7 @@
 // then the partition table reread with bounded retries until the kernel's
 // partitions match and their nodes exist. Returns the new partitions' identities.
 import { ReimageError } from '../errors.ts';
-import { growExt, growPartition, partNumber, relocateBackupGpt, sfdiskJson } from '../system/tools.ts';
+import { flushBuffers, growExt, growPartition, partNumber, relocateBackupGpt, sfdiskJson } from '../system/tools.ts';
 import { identify, settle as settleParts, type PartIdentity } from '../target/partitions.ts';
 import type { Ctx } from './context.ts';
 
@@ -26,6 +26,7 @@ export async function settle(ctx: Ctx): Promise<PartIdentity[]> {
     }
   }
   const nodes = await settleParts(disk, expected, log, { exit: 'afterWrite' });
+  for (const node of [disk.node, ...nodes.values()]) await flushBuffers(node);
   if (ctx.o.grow && last) {
     const node = nodes.get(last.number)!;
     if (last.fs.type?.startsWith('ext')) await log.step(`grow the ${last.fs.type} file system on ${node}`, () => growExt(node));

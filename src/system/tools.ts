@@ -93,3 +93,11 @@ export async function growExt(node: string, r: Run = run): Promise<void> {
   await r('resize2fs', [node], { exit: 'afterWrite', timeoutMs: 3600_000 });
 }
 
+
+// flushBuffers: BLKFLSBUF — write out and drop a block device's page cache.
+// A partition device caches blocks separately from its disk: after the disk
+// was rewritten, a partition that was read before (the old system) would
+// otherwise serve stale blocks of the old file system.
+export async function flushBuffers(node: string, r: Run = run): Promise<void> {
+  await r('blockdev', ['--flushbufs', node], { exit: 'afterWrite' });
+}
