@@ -1,5 +1,7 @@
 // Owner and group names from a root's /etc/passwd and /etc/group. Names are
 // what survive between OS versions; numeric ids often do not.
+import { readFile } from 'node:fs/promises';
+
 export type IdMap = { byName: Map<string, number>; byId: Map<number, string> };
 
 export function parseIdFile(text: string): IdMap {
@@ -28,4 +30,10 @@ export function mapOwner(o: Owner, users: IdMap, groups: IdMap): Mapped {
   const uid = o.user !== undefined ? users.byName.get(o.user) : undefined;
   const gid = o.group !== undefined ? groups.byName.get(o.group) : undefined;
   return { uid: uid ?? o.uid, gid: gid ?? o.gid, userMapped: uid !== undefined, groupMapped: gid !== undefined };
+}
+
+// readIds: the users and groups of a mounted root (empty maps where a file is missing).
+export async function readIds(root: string): Promise<{ users: IdMap; groups: IdMap }> {
+  const load = (f: string) => readFile(`${root}/etc/${f}`, 'utf8').catch(() => '');
+  return { users: parseIdFile(await load('passwd')), groups: parseIdFile(await load('group')) };
 }

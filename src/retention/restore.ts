@@ -8,7 +8,8 @@ import { constants, createReadStream } from 'node:fs';
 import { lchown, lstat, lutimes, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
 import { display, isUtf8, toBuffer, type BPath } from '../util/bytes.ts';
 import type { Captured } from './capture.ts';
-import { mapOwner, type IdMap } from './ids.ts';
+import { ACL_NAMES, remapAcl, type IdMaps } from './acl.ts';
+import { mapOwner } from './ids.ts';
 import { resolveParent } from './inroot.ts';
 import { fdPath, writeXattr } from './xattr.ts';
 
@@ -28,11 +29,12 @@ export type EntryReport = {
 
 const seconds = (ns: bigint) => Number(ns) / 1e9;
 
-export async function restore(entries: Captured[], root: string, users: IdMap, groups: IdMap): Promise<EntryReport[]> {
+export async function restore(entries: Captured[], root: string, ids: IdMaps): Promise<EntryReport[]> {
   const reports: EntryReport[] = [];
   const dirTimes: { host: BPath; mtimeNs: bigint }[] = [];
   for (const [i, c] of entries.entries()) {
-    const m = mapOwner(c, users, groups);
+    const m = mapOwner(c, ids.newUsers, ids.newGroups);
+    const entry = withAclsMapped(c, ids);
     const r: EntryReport = {
       path: display(c.path),
       ...(isUtf8(c.path) ? {} : { pathHex: toBuffer(c.path).toString('hex') }),
@@ -44,12 +46,12 @@ export async function restore(entries: Captured[], root: string, users: IdMap, g
       old: { uid: c.uid, gid: c.gid, ...(c.user !== undefined ? { user: c.user } : {}), ...(c.group !== undefined ? { group: c.group } : {}) },
       new: { uid: m.uid, gid: m.gid, userMapped: m.userMapped, groupMapped: m.groupMapped },
       xattrs: c.xattrs.map((x) => x.name),
-      notes: [...c.notes],
+      notes: [...entry.notes],
     };
     if (!m.userMapped) r.notes.push(c.user ? `user ${c.user} does not exist in the new image: kept uid ${c.uid}` : `uid ${c.uid} has no name on the old system: kept as is`);
     if (!m.groupMapped) r.notes.push(c.group ? `group ${c.group} does not exist in the new image: kept gid ${c.gid}` : `gid ${c.gid} has no name on the old system: kept as is`);
     try {
-      const host = await restoreOne(c, i, root, m.uid, m.gid, r.notes);
+      const host = await restoreOne(entry, i, root, m.uid, m.gid, r.notes);
       if (c.kind === 'dir') dirTimes.push({ host, mtimeNs: c.mtimeNs });
       if (r.notes.some((n) => n.startsWith('could not'))) r.outcome = 'partial';
     } catch (e) {
@@ -119,4 +121,16 @@ async function setXattrs(c: Captured, path: string, noFollow: boolean, notes: st
   for (const x of c.xattrs) {
     await writeXattr(path, x, noFollow).catch((e: Error) => notes.push(`could not set xattr ${x.name}: ${e.message}`));
   }
+}
+
+// withAclsMapped: the entry with its ACL xattrs' named ids mapped by name.
+function withAclsMapped(c: Captured, ids: IdMaps): Captured {
+  const notes = [...c.notes];
+  const xattrs = c.xattrs.map((x) => {
+    if (!ACL_NAMES.has(x.name)) return x;
+    const r = remapAcl(x.value, ids);
+    for (const u of r.unmapped) notes.push(`${x.name}: ${u} has no match in the new image: kept its numeric id`);
+    return { name: x.name, value: r.value };
+  });
+  return { ...c, xattrs, notes };
 }

@@ -1,10 +1,9 @@
 // restore: the new system mounted by the manifest's plan (exact identities,
 // restricted to the target's partitions), and every captured entry put back
 // with owners mapped by name against the new image's passwd/group.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ReimageError } from '../errors.ts';
-import { parseIdFile } from '../retention/ids.ts';
+import { emptyIds, readIds } from '../retention/ids.ts';
 import { restore as restoreEntries } from '../retention/restore.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Ctx } from './context.ts';
@@ -20,9 +19,8 @@ export async function restore(ctx: Ctx, parts: PartIdentity[]): Promise<void> {
   }
   ctx.newRoot = base;
   ctx.newUmount = umountAll;
-  const users = parseIdFile(await readFile(join(base, 'etc/passwd'), 'utf8').catch(() => ''));
-  const groups = parseIdFile(await readFile(join(base, 'etc/group'), 'utf8').catch(() => ''));
-  ctx.entries = await restoreEntries(ctx.captured ?? [], base, users, groups);
+  const { users, groups } = await readIds(base);
+  ctx.entries = await restoreEntries(ctx.captured ?? [], base, { oldUsers: ctx.oldUsers ?? emptyIds(), oldGroups: ctx.oldGroups ?? emptyIds(), newUsers: users, newGroups: groups });
   const bad = ctx.entries.filter((e) => e.outcome !== 'restored');
   log.info(`restored ${ctx.entries.length - bad.length} of ${ctx.entries.length} retained entries${bad.length ? `; ${bad.length} not fully: see the report` : ''}`);
 }

@@ -3,12 +3,12 @@
 // refused), the RAM budget checked, then the image copied into a tmpfs while
 // hashing and checked against the manifest, and every retained entry captured
 // into the same tmpfs. Nothing is written to the target.
-import { mkdir, readFile, rmdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPacked } from '../bundle/verify.ts';
 import { retentionError } from '../errors.ts';
 import { capture } from '../retention/capture.ts';
-import { emptyIds, parseIdFile } from '../retention/ids.ts';
+import { emptyIds, readIds } from '../retention/ids.ts';
 import { scan } from '../retention/scan.ts';
 import { hashFile } from '../util/hash.ts';
 import { mount, umount } from '../system/tools.ts';
@@ -32,8 +32,9 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   }
   for (const l of missing) log.warn(`old system: ${l.kind}=${l.value} for ${l.path} not found on the target; entries below ${l.path} are read from the root file system`);
   ctx.oldRoot = base;
-  ctx.oldUsers = parseIdFile(await readFile(join(base, 'etc/passwd'), 'utf8').catch(() => ''));
-  ctx.oldGroups = parseIdFile(await readFile(join(base, 'etc/group'), 'utf8').catch(() => ''));
+  const ids = await readIds(base);
+  ctx.oldUsers = ids.users;
+  ctx.oldGroups = ids.groups;
   ctx.scan = await scan(base, list.entries);
   log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes) found, ${ctx.scan.missingOptional.length} optional missing`);
 }

@@ -1,0 +1,35 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Manifest, formatIssues } from '../../../src/bundle/manifest.ts';
+
+export const good = () => ({
+  format: 'reimage-bundle/1',
+  created: '2026-01-01T00:00:00Z',
+  tool: 'reimage 0.1.0',
+  image: { file: 'image.raw.zst', codec: 'zstd', size: 10, sha256: 'a'.repeat(64) },
+  raw: { size: 1048576, sha256: 'b'.repeat(64) },
+  table: { label: 'gpt', id: 'x', sectorSize: 512, partitions: [{ number: 1, start: 2048, size: 100, type: 'L', fs: { type: 'ext4', label: 'root' } }] },
+  mounts: [{ path: '/', spec: { kind: 'LABEL', value: 'root' }, partition: 1, fstype: 'ext4' }],
+});
+
+const issues = (m: unknown) => {
+  const r = Manifest.safeParse(m);
+  return r.success ? '' : formatIssues(r.error);
+};
+
+test('a good manifest parses', () => {
+  assert.is(issues(good()), '');
+});
+
+test('wrong types, unknown keys, bad hashes and unsafe file names are named by path', () => {
+  assert.match(issues({ ...good(), raw: { size: '10', sha256: 'b'.repeat(64) } }), /raw\.size/);
+  assert.match(issues({ ...good(), extra: 1 }), /extra/);
+  assert.match(issues({ ...good(), image: { ...good().image, sha256: 'XYZ' } }), /image\.sha256: expected 64 lowercase hex digits/);
+  assert.match(issues({ ...good(), image: { ...good().image, file: '../etc/passwd' } }), /image\.file/);
+  assert.match(issues({ ...good(), image: { ...good().image, codec: 'lz4' } }), /image\.codec/);
+  assert.match(issues({ ...good(), raw: { size: 2 ** 60, sha256: 'b'.repeat(64) } }), /raw\.size/);
+  assert.match(issues({ ...good(), mounts: [] }), /mounts/);
+  assert.match(issues({ ...good(), format: 'reimage-bundle/9' }), /format/);
+});
+
+test.run();
