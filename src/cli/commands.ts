@@ -12,6 +12,7 @@ const runFlags: Record<string, Flag> = {
   target: { type: 'string', arg: 'DEVICE', help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
   retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle)' },
   'old-mount': { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where the OLD system mounts, if not by the new image\'s labels (repeatable)' },
+  'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing (for bundles not made by reimage pack)' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
   json: jsonFlag,
@@ -30,7 +31,7 @@ export const COMMANDS = {
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--yes] [--json]',
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,

@@ -99,8 +99,9 @@ function runOptions(v: Values, name: CommandName) {
     yes: v.yes === true,
     json: v.json === true,
     grow: v.grow === true,
+    verifyRaw: v['verify-raw'] === true,
     oldMounts: list(v, 'old-mount'),
-    runDir: process.env.REIMAGE_RUNDIR || '/run/reimage',
+    runBase: process.env.REIMAGE_RUNDIR || '/run/reimage',
     confirm: askYes,
   };
 }

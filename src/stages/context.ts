@@ -18,10 +18,12 @@ export type RunOptions = {
   yes: boolean;
   json: boolean;
   grow: boolean;
+  // Decompress and hash the whole image in RAM before the point of no return.
+  verifyRaw: boolean;
   // Overrides for finding the old system: SPEC:PATH, as for pack --mount.
   oldMounts: readonly string[];
-  // Working directory for mounts and the RAM stage.
-  runDir: string;
+  // Parent of this run's private working directory (mounts, RAM stage).
+  runBase: string;
   confirm: (question: string) => Promise<boolean>;
 };
 
@@ -29,6 +31,8 @@ export type Ctx = {
   o: RunOptions;
   log: Log;
   cleanup: Cleanup;
+  // This run's private directory under runBase (made by preflight).
+  runDir: string;
   started: Date;
   timings: { stage: string; seconds: number }[];
   bundle?: Bundle;

@@ -19,7 +19,7 @@ import { write } from './write.ts';
 export type Report = ReturnType<typeof buildReport>;
 
 export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promise<Report> {
-  const ctx: Ctx = { o, log, cleanup: createCleanup(log), started: new Date(), timings: [], notes: [] };
+  const ctx: Ctx = { o, log, cleanup: createCleanup(log), runDir: '', started: new Date(), timings: [], notes: [] };
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
     log.info(`== ${name}`);

@@ -66,7 +66,11 @@ export async function mountPlan(
       continue;
     }
     const dir = base + (line.path === '/' ? '' : line.path);
-    await mkdir(dir, { recursive: true });
+    // A mount point missing in a read-only parent cannot be made: treat the line as not found.
+    if (!(await mkdir(dir, { recursive: true }).then(() => true, () => false))) {
+      missing.push(line);
+      continue;
+    }
     const fstype = p.fstype ?? line.fstype;
     await mount(p.node, dir, fstype, mode === 'ro' ? (READ_ONLY[fstype] ?? 'ro') : 'rw');
     undo.push(cleanup.push(`umount ${dir}`, () => umount(dir)));

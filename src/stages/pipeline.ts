@@ -26,13 +26,17 @@ export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onByte
   let fill = 0;
   let offset = 0;
   let inFlight: Promise<void> = Promise.resolve();
+  const sinkErrors = new Set<unknown>();
   const flush = async () => {
     await inFlight;
     const block = bufs[cur]!.subarray(0, fill);
     hash.update(block);
     const at = offset;
     offset += fill;
-    inFlight = sink(block, at);
+    inFlight = sink(block, at).catch((e: unknown) => {
+      sinkErrors.add(e);
+      throw e;
+    });
     inFlight.catch(() => {});
     onBytes?.(fill);
     cur ^= 1;
@@ -59,7 +63,9 @@ export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onByte
   } catch (e) {
     d.stop();
     await inFlight.catch(() => {});
-    throw e;
+    // A decoder's own error (zlib: "incorrect header check") becomes a bundle error; the sink's and ours pass through.
+    if (e instanceof ReimageError || sinkErrors.has(e)) throw e;
+    throw new RawMismatch(`the image does not decompress (${(e as Error).message}): it is corrupt; rebuild the bundle with reimage pack`);
   }
   const sha256 = hash.digest('hex');
   if (offset !== m.raw.size) {

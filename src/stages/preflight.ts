@@ -2,7 +2,8 @@
 // bundle's manifest and file sizes, the retention list, the target disk
 // (whole disk, not busy, big enough, exclusive), the old system's partitions
 // on it, and whether RAM can hold the compressed image at all.
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { loadBundle } from '../bundle/read.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { parseList } from '../retention/list.ts';
@@ -19,6 +20,14 @@ export const HEADROOM = 128 << 20;
 export async function preflight(ctx: Ctx): Promise<void> {
   const { o, log } = ctx;
   if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
+  await mkdir(o.runBase, { recursive: true, mode: 0o700 });
+  ctx.runDir = await mkdtemp(join(o.runBase, 'run-'));
+  const runDir = ctx.runDir;
+  // rmdir only, never a recursive delete: if an unmount failed, a file system is still below.
+  ctx.cleanup.push(`remove ${runDir}`, async () => {
+    for (const d of ['old', 'new', 'stage']) await rmdir(join(runDir, d)).catch(() => {});
+    await rmdir(runDir);
+  });
   const bundle = await loadBundle(o.bundle);
   ctx.bundle = bundle;
   if (o.retain) {

@@ -10,8 +10,8 @@ import type { Ctx } from './context.ts';
 import { mountPlan, newPlan } from './mounts.ts';
 
 export async function restore(ctx: Ctx, parts: PartIdentity[]): Promise<void> {
-  const { o, cleanup, log } = ctx;
-  const base = join(o.runDir, 'new');
+  const { cleanup, log } = ctx;
+  const base = join(ctx.runDir, 'new');
   const { missing, umountAll } = await mountPlan(parts, newPlan(ctx.bundle!.manifest), base, 'rw', cleanup, 'afterWrite');
   if (missing.length) {
     const l = missing[0]!;

@@ -5,7 +5,7 @@
 // into the same tmpfs. Nothing is written to the target.
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkPacked } from '../bundle/verify.ts';
+import { checkPacked, verifyRaw } from '../bundle/verify.ts';
 import { retentionError } from '../errors.ts';
 import { capture } from '../retention/capture.ts';
 import { emptyIds, readIds } from '../retention/ids.ts';
@@ -23,7 +23,7 @@ export async function scanOld(ctx: Ctx): Promise<void> {
     return;
   }
   const plan = oldPlan(bundle.manifest, o.oldMounts);
-  const base = join(o.runDir, 'old');
+  const base = join(ctx.runDir, 'old');
   const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention');
   ctx.oldUmount = umountAll;
   const root = missing.find((l) => l.path === '/');
@@ -44,7 +44,7 @@ export async function stage(ctx: Ctx): Promise<void> {
   const s = ctx.scan!;
   const m = bundle.manifest;
   await checkRam(m.image.size, s.bytes);
-  const dir = join(o.runDir, 'stage');
+  const dir = join(ctx.runDir, 'stage');
   await mkdir(dir, { recursive: true });
   const size = m.image.size + s.bytes + (16 << 20);
   await mount('tmpfs', dir, 'tmpfs', `size=${size},mode=0700`);
@@ -56,6 +56,7 @@ export async function stage(ctx: Ctx): Promise<void> {
   const got = await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
+  if (o.verifyRaw) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m));
   ctx.stagedImage = staged;
   if (s.found.length) {
     ctx.captured = await log.step('capture retained entries into RAM', () => capture(s.found, dir, ctx.oldUsers ?? emptyIds(), ctx.oldGroups ?? emptyIds()));

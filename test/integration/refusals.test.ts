@@ -10,6 +10,7 @@ import {
 	attachLoop,
 	describe,
 	detachLoop,
+	deviceSize,
 	flipBytes,
 	makeBlank,
 	mount,
@@ -71,12 +72,39 @@ function runArgs(bundle: string, target: string, list?: string, ...extra: string
 
 // ------------------------------------------------------------ bundle (exit 3)
 
-t('manifest raw.sha256 wrong -> 3', async () => {
+t('manifest raw.sha256 wrong, --verify-raw -> 3', async () => {
 	const b = copyBundle('zstd');
 	const m = readManifest(b);
 	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
 	writeManifest(b, m);
-	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
+	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list, '--verify-raw')));
+});
+
+// Without --verify-raw the raw hash is checked while writing (the documented
+// default: a full decompression pass costs time): a mismatch is found after
+// the point of no return, so the disk must end up invalidated, never half-bootable.
+t('manifest raw.sha256 wrong, default policy -> 10 and the disk is invalidated', async () => {
+	const b = copyBundle('zstd');
+	const m = readManifest(b);
+	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+	writeManifest(b, m);
+	const disk = freshOldDisk();
+	const dev = attachLoop(disk);
+	try {
+		const r = reimage(runArgs(b, dev, fixtures().list));
+		assert.is(r.status, 10, describe(r));
+		assert.match(r.stderr, /point of no return/);
+		const fd = fs.openSync(dev, 'r');
+		const head = Buffer.alloc(1 << 20);
+		const tail = Buffer.alloc(1 << 20);
+		fs.readSync(fd, head, 0, head.length, 0);
+		fs.readSync(fd, tail, 0, tail.length, deviceSize(dev) - tail.length);
+		fs.closeSync(fd);
+		assert.ok(head.every((x) => x === 0), 'first MiB (MBR, primary GPT) zeroed');
+		assert.ok(tail.every((x) => x === 0), 'last MiB (backup GPT) zeroed');
+	} finally {
+		detachLoop(dev);
+	}
 });
 
 t('manifest image.sha256 wrong -> 3', async () => {
@@ -94,7 +122,7 @@ t('corrupted compressed stream -> 3', async () => {
 	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
 });
 
-t('corrupted compressed stream with matching image hash (decoder/raw hash must catch it) -> 3', async () => {
+t('corrupted compressed stream with matching image hash, --verify-raw -> 3', async () => {
 	const b = copyBundle('zstd');
 	const m = readManifest(b);
 	const img = path.join(b, m.image.file);
@@ -102,7 +130,7 @@ t('corrupted compressed stream with matching image hash (decoder/raw hash must c
 	m.image.sha256 = await sha256(img);
 	m.image.size = fs.statSync(img).size;
 	writeManifest(b, m);
-	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
+	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list, '--verify-raw')));
 });
 
 t('verify: good bundle -> 0', () => {
@@ -114,6 +142,16 @@ t('verify: tampered image -> 3', () => {
 	const b = copyBundle('zstd');
 	const img = path.join(b, readManifest(b).image.file);
 	flipBytes(img, Math.floor(fs.statSync(img).size / 2));
+	const r = reimage(['verify', '--bundle', b]);
+	assert.is(r.status, EXIT.bundle, describe(r));
+	clearMessage(r);
+});
+
+t('verify: raw.sha256 wrong -> 3', () => {
+	const b = copyBundle('zstd');
+	const m = readManifest(b);
+	m.raw.sha256 = '0'.repeat(64);
+	writeManifest(b, m);
 	const r = reimage(['verify', '--bundle', b]);
 	assert.is(r.status, EXIT.bundle, describe(r));
 	clearMessage(r);
@@ -208,6 +246,14 @@ t('FIFO in the list -> 5', async () => {
 	);
 	const list = writeList(['/etc/hostname', '/etc/reimage-fifo']);
 	await expectUntouched(disk, EXIT.retention, (dev) => reimage(runArgs(sharedBundle('zstd'), dev, list)));
+});
+
+t('FIFO inside a retained directory -> 5', async () => {
+	const disk = freshOldDisk();
+	await withLoop(disk, (dev) =>
+		withMount(partNode(dev, 1), (root) => sh('mkfifo', [path.join(root, 'srv/share/sub/fifo')]), { rw: true }),
+	);
+	await expectUntouched(disk, EXIT.retention, (dev) => reimage(runArgs(sharedBundle('zstd'), dev, fixtures().list)));
 });
 
 t('device node in the list -> 5', async () => {

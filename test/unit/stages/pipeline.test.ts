@@ -78,4 +78,20 @@ test('a failing sink stops the decoder and its error wins', async () => {
   assert.ok(stopped());
 });
 
+test('a decoder failure becomes a bundle error naming the cause', async () => {
+  const stream = new Readable({
+    read() {
+      this.destroy(new Error('incorrect header check'));
+    },
+  });
+  try {
+    await decodeVerified({ stream, done: Promise.resolve(), stop: () => {} }, manifest(10, sha(Buffer.alloc(10))), async () => {});
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, RawMismatch);
+    assert.is((e as RawMismatch).code, 3);
+    assert.match((e as Error).message, /does not decompress \(incorrect header check\)/);
+  }
+});
+
 test.run();
