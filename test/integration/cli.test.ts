@@ -1,0 +1,82 @@
+// The CLI contract around the flow: help, version, the binary without Node,
+// the terminal confirmation (exit 7), not root (exit 8), and a failure after
+// the write (exit 11) that still cleans up.
+import * as fs from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
+import { BIN, copyBundle, readManifest, reimage, sharedBundle, writeManifest } from '../helpers/reimage.ts';
+import { attachLoop, describe, detachLoop, exec, sha256 } from '../helpers/sys.ts';
+
+const t = suite('cli');
+
+const mountsLeft = () => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes('/run/reimage'));
+
+t('--help on every command, --version, and help on no command is a usage error', () => {
+	for (const cmd of ['pack', 'run', 'plan', 'verify']) {
+		const r = reimage([cmd, '--help']);
+		assert.is(r.status, 0, describe(r));
+		assert.match(r.stdout, new RegExp(`Usage: reimage ${cmd} `));
+	}
+	const h = reimage(['--help']);
+	assert.is(h.status, 0);
+	assert.match(h.stdout, /Exit codes: 0 ok/);
+	assert.is(reimage([]).status, 2);
+	const v = reimage(['--version']);
+	assert.match(v.stdout, /^reimage \d+\.\d+\.\d+/);
+});
+
+t('the binary runs with no node on PATH', () => {
+	const r = exec(BIN, ['--version'], { env: { PATH: '/nonexistent' } });
+	assert.is(r.status, 0, describe(r));
+	assert.match(r.stdout, /^reimage /);
+});
+
+t('on a terminal, an answer other than "yes" cancels -> 7, nothing written', async () => {
+	const dev = attachLoop(freshOldDisk());
+	try {
+		const before = await sha256(dev);
+		const cmd = `${BIN} run --bundle ${sharedBundle('zstd')} --target ${dev} --retain ${fixtures().list}`;
+		// script(1) gives the binary a pseudo-terminal; "no" answers the question.
+		const r = exec('script', ['-qec', cmd, '/dev/null'], { input: 'no\n' });
+		assert.is(r.status, 7, describe(r));
+		assert.match(r.stdout, /EVERYTHING on \/dev\/loop\d+ .* will be destroyed/);
+		assert.match(r.stdout, /Partitions now on it:[\s\S]*ext4\s+root/);
+		assert.match(r.stdout, /not confirmed: nothing was written/);
+		assert.is(await sha256(dev), before);
+		assert.equal(mountsLeft(), []);
+	} finally {
+		detachLoop(dev);
+	}
+});
+
+t('not root -> 8 before anything is opened', async () => {
+	const dev = attachLoop(freshOldDisk());
+	try {
+		const r = exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'run', '--bundle', sharedBundle('zstd'), '--target', dev, '--yes']);
+		assert.is(r.status, 8, describe(r));
+		assert.match(r.stderr, /needs root/);
+	} finally {
+		detachLoop(dev);
+	}
+});
+
+t('a new system that does not mount after the write -> 11, mounts and RAM stage cleaned up', async () => {
+	const b = copyBundle('zstd');
+	const m = readManifest(b);
+	const data = m.mounts.find((x) => x.path === '/kiosk') as unknown as { spec: { kind: string; value: string } };
+	data.spec = { kind: 'LABEL', value: 'no-such-label' };
+	writeManifest(b, m);
+	const dev = attachLoop(freshOldDisk());
+	try {
+		const r = reimage(['run', '--bundle', b, '--target', dev, '--retain', fixtures().list, '--yes']);
+		assert.is(r.status, 11, describe(r));
+		assert.match(r.stderr, /LABEL=no-such-label \(for \/kiosk\) is not on \/dev\/loop\d+ after writing/);
+		assert.equal(mountsLeft(), []);
+		assert.equal(fs.readdirSync('/run/reimage').filter((d) => d.startsWith('run-')), []);
+	} finally {
+		detachLoop(dev);
+	}
+});
+
+t.run();
