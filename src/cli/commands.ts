@@ -48,6 +48,25 @@ export const COMMANDS = {
     positionals: [],
     flags: { bundle: bundleFlag, json: jsonFlag },
   },
+  initrd: {
+    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR]',
+    summary: 'build a reimage initrd with dracut for a kernel (never touches the system\'s own initrd)',
+    positionals: [],
+    flags: {
+      out: { type: 'string', arg: 'FILE', help: 'where to write the initrd' },
+      kver: { type: 'string', arg: 'VERSION', help: 'kernel version (default: the running kernel)' },
+      config: { type: 'string', arg: 'DIR', help: 'directory baked in as /etc/reimage (config.json, retention.list, keys)' },
+    },
+  },
+  boot: {
+    usage: 'reimage boot [--cmdline FILE] [--config DIR]',
+    summary: 'the initramfs entry: act on rd.reimage.* kernel arguments and the baked policy',
+    positionals: [],
+    flags: {
+      cmdline: { type: 'string', arg: 'FILE', help: 'kernel command line to read (default /proc/cmdline)' },
+      config: { type: 'string', arg: 'DIR', help: 'policy directory (default /etc/reimage)' },
+    },
+  },
 } satisfies Record<string, Command>;
 
 export type CommandName = keyof typeof COMMANDS;

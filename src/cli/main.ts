@@ -8,6 +8,8 @@ import { loadBundle } from '../bundle/read.ts';
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
 import { EXIT, describe, usageError } from '../errors.ts';
 import { runFlow } from '../stages/index.ts';
+import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
+import { buildInitrd } from '../boot/initrd.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { COMMANDS, helpText, type CommandName } from './commands.ts';
@@ -80,6 +82,18 @@ async function main(argv: string[]): Promise<number> {
       await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
       await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest));
       out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok`);
+      return EXIT.ok;
+    }
+    case 'boot': {
+      const o = { ...defaultBootOptions, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
+      const r = await boot(o, log);
+      await writeAction(o.runBase, r.action, log);
+      log.info(`reimage: next: ${r.action}`);
+      return r.code;
+    }
+    case 'initrd': {
+      const out = await buildInitrd({ out: str(v, 'out', name), ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}), ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}) }, log);
+      process.stdout.write(`initrd written to ${out}\n`);
       return EXIT.ok;
     }
     case 'run':

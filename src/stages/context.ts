@@ -20,6 +20,8 @@ export type RunOptions = {
   grow: boolean;
   // Decompress and hash the whole image in RAM before the point of no return.
   verifyRaw: boolean;
+  // The bundle directory is already a private copy in RAM (initramfs): hash it in place.
+  bundleInRam?: boolean;
   // Overrides for finding the old system: SPEC:PATH, as for pack --mount.
   oldMounts: readonly string[];
   // Parent of this run's private working directory (mounts, RAM stage).

@@ -43,17 +43,20 @@ export async function stage(ctx: Ctx): Promise<void> {
   const { bundle, o, cleanup, log } = need(ctx);
   const s = ctx.scan!;
   const m = bundle.manifest;
-  await checkRam(m.image.size, s.bytes);
+  const inRam = o.bundleInRam === true;
+  await checkRam(inRam ? 0 : m.image.size, s.bytes);
   const dir = join(ctx.runDir, 'stage');
   await mkdir(dir, { recursive: true });
-  const size = m.image.size + s.bytes + (16 << 20);
+  const size = (inRam ? 0 : m.image.size) + s.bytes + (16 << 20);
   await mount('tmpfs', dir, 'tmpfs', `size=${size},mode=0700`);
   cleanup.push('remove the RAM stage', async () => {
     await umount(dir);
     await rmdir(dir).catch(() => {});
   });
-  const staged = join(dir, bundle.manifest.image.file);
-  const got = await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged));
+  const staged = inRam ? bundle.imagePath : join(dir, bundle.manifest.image.file);
+  const got = inRam
+    ? await log.step(`hash the image in RAM (${m.image.size} bytes)`, () => hashFile(staged))
+    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
   if (o.verifyRaw) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m));

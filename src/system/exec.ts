@@ -19,6 +19,8 @@ export type RunOptions = {
   cwd?: string;
   // Send stdout to this file instead of capturing it.
   outputFile?: string;
+  // Extra environment variables.
+  env?: Record<string, string>;
 };
 
 export type RunResult = { stdout: string; stderr: string; exitCode: number };
@@ -31,7 +33,7 @@ const tail = (s: string) => s.trim().split('\n').slice(-2).join(' / ').slice(0, 
 export const run: Run = async (tool, args, opts = {}) => {
   const r = await execa(tool, [...args], {
     reject: false,
-    env: { LC_ALL: 'C', LANG: 'C' },
+    env: { ...opts.env, LC_ALL: 'C', LANG: 'C' },
     timeout: opts.timeoutMs ?? 120_000,
     ...(opts.input !== undefined ? { input: opts.input } : {}),
     ...(opts.inputFile !== undefined ? { inputFile: opts.inputFile } : {}),
@@ -92,4 +94,12 @@ function isExecutable(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+// startShell: a login-less root shell on a terminal (diagnostic shells on
+// tty2/tty3 in the initramfs), detached so it outlives nothing it should not.
+export function startShell(tty: string): void {
+  const child = execa('setsid', ['sh', '-c', `exec sh -i <${tty} >${tty} 2>&1`], { detached: true, stdio: 'ignore', reject: false });
+  child.catch(() => {});
+  child.unref();
 }

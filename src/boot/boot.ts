@@ -1,0 +1,82 @@
+// The initramfs flow: kernel arguments and baked policy -> bundle copied into
+// RAM -> target chosen by stable identity -> the same stages as `reimage run`.
+// It decides what the machine does next and leaves that word in
+// /run/reimage/action for the entry glue (initramfs/reimage-entry.sh):
+//   continue  not armed, or plan mode: boot on as if nothing happened
+//   reboot    success (the new system boots), or a failure before the point
+//             of no return (nothing was written: the old system boots again)
+//   poweroff  success with after=poweroff, or on-failure=poweroff
+//   shell     a failure after the point of no return, when policy allows
+//   halt      a failure after the point of no return: stop with the reason on
+//             screen; the disk was invalidated and must not boot
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { EXIT, describe, usageError } from '../errors.ts';
+import { runFlow } from '../stages/index.ts';
+import { createCleanup } from '../util/cleanup.ts';
+import type { Log } from '../util/log.ts';
+import { startShell } from '../system/exec.ts';
+import { parseCmdline } from './cmdline.ts';
+import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
+import { fetchBundle } from './locate.ts';
+import { selectTarget, wholeDisks } from './select.ts';
+
+export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
+
+export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean> };
+
+export const defaultBootOptions = { cmdline: '/proc/cmdline', configDir: CONFIG_DIR, runBase: '/run/reimage' };
+
+export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; code: number }> {
+  let policy: ReturnType<typeof narrow> | undefined;
+  const cleanup = createCleanup(log);
+  try {
+    const k = parseCmdline(await readFile(o.cmdline, 'utf8'));
+    if (!k.armed) {
+      log.info('reimage: not armed (no rd.reimage on the kernel command line): continuing the boot');
+      return { action: 'continue', code: EXIT.ok };
+    }
+    policy = narrow(await loadConfig(o.configDir), k);
+    log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}`);
+    if (policy.diagnosticShells) for (const tty of ['/dev/tty2', '/dev/tty3']) startShell(tty);
+    if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
+    const fetched = await fetchBundle(policy.bundle, o.runBase, cleanup, log);
+    const disk = await selectTarget(policy.targets, fetched.disk, await wholeDisks());
+    log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
+    const report = await runFlow(
+      {
+        bundle: fetched.dir,
+        target: disk.node,
+        ...(policy.retention ? { retain: policy.retention } : {}),
+        yes: policy.mode === 'auto',
+        json: false,
+        grow: policy.grow,
+        verifyRaw: policy.verifyRaw,
+        oldMounts: [],
+        runBase: o.runBase,
+        bundleInRam: true,
+        confirm: o.confirm,
+      },
+      log,
+      policy.mode === 'plan',
+    );
+    if (report.outcome === 'planned') return { action: 'continue', code: EXIT.ok };
+    return { action: policy.after, code: EXIT.ok };
+  } catch (e) {
+    const d = describe(e);
+    log.warn(`reimage failed: ${d.line}`);
+    // Below 10 nothing was written: the old system boots again.
+    if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
+    const onFailure = policy?.onFailure ?? 'halt';
+    return { action: onFailure === 'reboot' ? 'halt' : onFailure, code: d.code };
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+// writeAction: the word the entry glue acts on, plus the log where it survives the run.
+export async function writeAction(runBase: string, action: Action, log: Log): Promise<void> {
+  await mkdir(runBase, { recursive: true });
+  await writeFile(`${runBase}/action`, `${action}\n`);
+  await mkdir('/run/initramfs', { recursive: true }).catch(() => {});
+  await writeFile('/run/initramfs/reimage.log', log.lines().join('\n') + '\n').catch(() => {});
+}

@@ -1,0 +1,70 @@
+// The policy baked into the initrd (/etc/reimage/config.json), and how kernel
+// arguments narrow it. Kernel arguments can only make a run *less*
+// destructive or less open: a mode nearer to `plan`, a target that must also
+// match the baked selector, a failure action other than a shell unless the
+// policy allows shells. They can never loosen the policy.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { formatIssues } from '../bundle/manifest.ts';
+import { usageError } from '../errors.ts';
+import { MODES, ON_FAILURE, type Cmdline } from './cmdline.ts';
+
+export const Config = z.strictObject({
+  // Where the bundle is: LABEL=…:/path, UUID=…, PARTLABEL=…, PARTUUID=…, or /dev/disk/by-*/…:/path.
+  bundle: z.string().min(1).optional(),
+  // Which disk is the target (see select.ts).
+  target: z.string().min(1).optional(),
+  mode: z.enum(MODES).default('auto'),
+  onFailure: z.enum(ON_FAILURE).default('halt'),
+  // Whether a root shell on the console may be offered after a failure.
+  allowShell: z.boolean().default(false),
+  // Diagnostic shells on tty2 and tty3 while reimage runs.
+  diagnosticShells: z.boolean().default(false),
+  // After success.
+  after: z.enum(['reboot', 'poweroff']).default('reboot'),
+  // Default retention list (the bundle's own list is used when absent).
+  retention: z.string().optional(),
+  grow: z.boolean().default(false),
+  verifyRaw: z.boolean().default(false),
+});
+export type Config = z.infer<typeof Config>;
+
+export const CONFIG_DIR = '/etc/reimage';
+
+export async function loadConfig(dir = CONFIG_DIR): Promise<Config> {
+  const path = `${dir}/config.json`;
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return Config.parse({});
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw usageError(`reimage config ${path} is not valid JSON (${(e as Error).message}): fix it and rebuild the initrd`);
+  }
+  const r = Config.safeParse(json);
+  if (!r.success) throw usageError(`reimage config ${path} is invalid: ${formatIssues(r.error)}; fix it and rebuild the initrd`);
+  return r.data;
+}
+
+const MODE_RANK = { plan: 0, interactive: 1, auto: 2 } as const;
+
+export type Effective = Config & { targets: string[] };
+
+// narrow: the policy after kernel arguments; a loosening argument is refused.
+export function narrow(c: Config, k: Cmdline): Effective {
+  const mode = k.mode ?? c.mode;
+  if (MODE_RANK[mode] > MODE_RANK[c.mode]) {
+    throw usageError(`kernel argument rd.reimage.mode=${mode} would loosen the baked mode ${c.mode}: the initrd allows ${c.mode} or less`);
+  }
+  const onFailure = k.onFailure ?? c.onFailure;
+  if (onFailure === 'shell' && !c.allowShell) {
+    throw usageError('kernel argument rd.reimage.on-failure=shell is not allowed by the baked policy (allowShell is false): rebuild the initrd with allowShell to permit it');
+  }
+  if (k.bundle && c.bundle && k.bundle !== c.bundle) {
+    throw usageError(`kernel argument rd.reimage.bundle=${k.bundle} differs from the baked bundle location ${c.bundle}: remove the argument`);
+  }
+  const bundle = k.bundle ?? c.bundle;
+  // Both selectors must match the chosen disk when both are given.
+  const targets = [c.target, k.target].filter((t): t is string => !!t);
+  return { ...c, mode, onFailure, ...(bundle ? { bundle } : {}), targets };
+}

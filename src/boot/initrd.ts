@@ -1,0 +1,81 @@
+// `reimage initrd`: a reimage initrd for a chosen kernel, built by the
+// system's dracut with our module, into an explicit file (never the system's
+// own initrd). dracut looks for modules only under its base directory, so the
+// build uses a private base: symlinks to the system's dracut plus our module.
+// The binary must reach the initrd byte for byte (dracut strips executables,
+// which corrupts a Node single-executable); this is checked after the build.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, symlink, mkdir, readFile } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { ReimageError, usageError } from '../errors.ts';
+import { run } from '../system/exec.ts';
+import { hashFile } from '../util/hash.ts';
+import type { Log } from '../util/log.ts';
+
+const DRACUT_BASE = '/usr/lib/dracut';
+export const INITRD_BIN = 'usr/lib/reimage/reimage';
+
+// selfBinary: the running single executable (the file that goes into the initrd).
+async function selfBinary(): Promise<string> {
+  const sea = await import('node:sea').catch(() => undefined);
+  if (sea?.isSea()) return process.execPath;
+  const built = resolve('build/reimage');
+  if (existsSync(built)) return built;
+  throw usageError('reimage initrd needs the built binary: run `make bin` and use build/reimage');
+}
+
+// layout: the dracut module and entry glue next to the binary, in the build tree or an installed layout.
+export function findLayout(bin: string): { module: string; glue: string } {
+  const base = dirname(bin);
+  const modules = [join(base, '../dracut-module/50reimage'), join(base, '../share/reimage/dracut-module/50reimage'), join(base, 'dracut-module/50reimage'), `${DRACUT_BASE}/modules.d/50reimage`];
+  const glues = [join(base, '../initramfs'), join(base, '../share/reimage/initramfs'), join(base, 'initramfs')];
+  const module = modules.map((m) => resolve(m)).find((m) => existsSync(join(m, 'module-setup.sh')));
+  const glue = glues.map((g) => resolve(g)).find((g) => existsSync(join(g, 'reimage-entry.sh')));
+  if (!module || !glue) throw new ReimageError('environment', `the dracut module or the initramfs glue is not next to ${bin}: looked in ${[...modules, ...glues].join(', ')}`);
+  return { module, glue };
+}
+
+export type InitrdOptions = { out: string; kver?: string; config?: string };
+
+export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
+  const kver = o.kver ?? release();
+  if (!existsSync(`/lib/modules/${kver}`)) throw usageError(`kernel ${kver} has no /lib/modules/${kver}: install its modules or pick another with --kver`);
+  if (o.config && !existsSync(o.config)) throw usageError(`--config ${o.config} does not exist: give a directory with config.json (and optionally retention.list)`);
+  if (!existsSync(DRACUT_BASE)) throw new ReimageError('environment', 'dracut is not installed: install dracut (Debian: dracut-core) and try again');
+  const bin = await selfBinary();
+  const { module, glue } = findLayout(bin);
+  const base = await mkdtemp(join(tmpdir(), 'reimage-dracut-'));
+  const out = resolve(o.out);
+  try {
+    for (const e of await readdir(DRACUT_BASE)) if (e !== 'modules.d') await symlink(join(DRACUT_BASE, e), join(base, e));
+    await mkdir(join(base, 'modules.d'));
+    for (const e of await readdir(join(DRACUT_BASE, 'modules.d'))) if (!e.endsWith('reimage')) await symlink(join(DRACUT_BASE, 'modules.d', e), join(base, 'modules.d', e));
+    await symlink(module, join(base, 'modules.d', '50reimage'));
+    await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
+      run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', 'reimage', '--omit', 'plymouth', '--kver', kver, out], {
+        env: { dracutbasedir: base, REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) },
+        timeoutMs: 30 * 60_000,
+      }),
+    );
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+  await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(out, bin));
+  return out;
+}
+
+// checkBinary: the binary's sha256 inside the initrd equals the build's.
+export async function checkBinary(initrd: string, bin: string): Promise<void> {
+  const want = (await hashFile(bin)).sha256;
+  const tmp = await mkdtemp(join(tmpdir(), 'reimage-check-'));
+  try {
+    const copy = join(tmp, 'reimage');
+    await run('sh', ['-c', `lsinitrd --file "$1" "$2" > "$3"`, 'sh', INITRD_BIN, initrd, copy], { timeoutMs: 600_000 });
+    const got = createHash('sha256').update(await readFile(copy)).digest('hex');
+    if (got !== want) throw new ReimageError('environment', `the binary inside ${initrd} has sha256 ${got}, not ${want} (the build's): dracut altered it; report this with your dracut version`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
