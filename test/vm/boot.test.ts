@@ -1,0 +1,122 @@
+// The whole flow in a VM: a real Debian kernel, the real dracut-built reimage
+// initrd, QEMU (TCG). Each scenario is asserted from the serial log and by
+// inspecting the disk on the host afterwards.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readManifest, writeManifest, BIN } from '../helpers/reimage.ts';
+import { appendPartition, bootVm, bundleTree, initrd, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { attachLoop, detachLoop, getAcl, mount, partNode, sfdiskJson, sh, umount } from '../helpers/sys.ts';
+import { fixtures } from '../helpers/fixtures.ts';
+
+const t = suite('vm: reimage initrd in QEMU');
+
+// Look inside the reimaged disk on the host.
+function inspectDisk<T>(img: string, fn: (root: string, data: string) => T): T {
+	const dev = attachLoop(img);
+	const mounts: string[] = [];
+	try {
+		const root = mount(partNode(dev, 1));
+		mounts.push(root);
+		const data = mount(partNode(dev, 2));
+		mounts.push(data);
+		return fn(root, data);
+	} finally {
+		for (const m of mounts.reverse()) umount(m);
+		detachLoop(dev);
+	}
+}
+
+const newTable = () => sfdiskJson(fixtures().newImg).partitions.map((p) => [p.start, p.size, p.uuid]);
+const diskTable = (img: string) => sfdiskJson(img).partitions.map((p) => [p.start, p.size, p.uuid]);
+
+t('the binary inside the initrd is byte-identical to the build and is not executable there (so dracut cannot strip it)', () => {
+	const img = initrd();
+	const listing = sh('lsinitrd', [img]);
+	assert.match(listing, /-rw-r--r-- .* usr\/lib\/reimage\/reimage\n/);
+	assert.match(listing, /usr\/lib\/systemd\/system\/initrd\.target\.wants\/reimage\.service/);
+	const copy = path.join(fs.mkdtempSync('/tmp/reimage-lsinitrd-'), 'reimage');
+	sh('sh', ['-c', 'lsinitrd --file usr/lib/reimage/reimage "$1" > "$2"', 'sh', img, copy]);
+	assert.is(sha256File(copy), sha256File(BIN));
+	fs.rmSync(path.dirname(copy), { recursive: true });
+});
+
+t('1: bundle on a partition of the very disk being reimaged (kiosk case)', () => {
+	const disk = oldDiskCopy();
+	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
+	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [{ file: disk, serial: 'KIOSK42' }]);
+	assert.match(vm.serial, /copy the bundle from \/dev\/vda3 into RAM/);
+	assert.match(vm.serial, /reimage: target \/dev\/vda \(serial KIOSK42\)/);
+	assert.match(vm.serial, /point of no return: replacing everything on \/dev\/vda/);
+	assert.match(vm.serial, /reimaged \/dev\/vda \(no model, serial KIOSK42\) with 192 MiB .* sha256 ok, 19\/19 entries restored/);
+	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
+	assert.equal(diskTable(disk), newTable());
+	inspectDisk(disk, (root, data) => {
+		assert.match(fs.readFileSync(path.join(root, 'etc/os-release'), 'utf8'), /NEW_IMAGE=1/);
+		assert.is(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(), 'kiosk-old-42');
+		const share = fs.statSync(path.join(root, 'srv/share'));
+		assert.is(share.uid, 1002, 'kiosk mapped by name to the new image uid');
+		assert.is((share.mode & 0o7777).toString(8), '2775');
+		assert.is(fs.statSync(path.join(data, 'config')).uid, 1002);
+		assert.ok(getAcl(path.join(root, 'etc/ssl/private/site.key')).some((l) => /^user:1002:r--/.test(l)), 'ACL entry mapped by name');
+		const report = JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8'));
+		assert.is(report.outcome, 'success');
+		assert.is(report.device.serial, 'KIOSK42');
+		assert.ok(fs.readFileSync(path.join(root, 'var/log/reimage/reimage.log'), 'utf8').includes('point of no return'));
+	});
+});
+
+t('2: bundle on a USB stick, target chosen by serial among two disks in swapped order', () => {
+	const disk = oldDiskCopy();
+	const decoy = oldDiskCopy();
+	const before = sha256File(decoy);
+	const usb = stick('STICK', bundleTree());
+	const stickBefore = sha256File(usb);
+	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle/manifest.json rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+		{ file: decoy, serial: 'DECOY7' },
+		{ file: disk, serial: 'KIOSK42' },
+		{ file: usb, serial: 'STICK1', usb: true },
+	]);
+	assert.match(vm.serial, /reimage: target \/dev\/vdb \(serial KIOSK42\)/);
+	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
+	assert.equal(diskTable(disk), newTable());
+	assert.is(sha256File(decoy), before, 'the other disk is untouched');
+	assert.is(sha256File(usb), stickBefore, 'the stick is untouched (mounted read-only)');
+	inspectDisk(disk, (root) => {
+		assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
+	});
+});
+
+t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its own', () => {
+	const disk = oldDiskCopy();
+	const usb = stick(
+		'STICK',
+		bundleTree((b) => {
+			const m = readManifest(b);
+			m.image.sha256 = m.image.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+			writeManifest(b, m);
+		}),
+	);
+	const before = sha256File(disk);
+	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+		{ file: disk, serial: 'KIOSK42' },
+		{ file: usb, serial: 'STICK1', usb: true },
+	]);
+	assert.match(vm.serial, /bundle image .* has sha256 [0-9a-f]{64} but the manifest says/);
+	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
+	assert.not.match(vm.serial, /point of no return/);
+	assert.is(sha256File(disk), before, 'target byte-identical');
+});
+
+t('4: without rd.reimage the module does nothing and the boot goes on', () => {
+	const disk = oldDiskCopy();
+	const before = sha256File(disk);
+	const vm = bootVm('root=LABEL=nonexistent rd.timeout=20 rd.shell=0 rd.emergency=poweroff', [{ file: disk, serial: 'KIOSK42' }]);
+	assert.match(vm.serial, /Timed out waiting for device .*nonexistent/, 'the boot went on to look for the root file system');
+	assert.not.match(vm.serial, /reimage:/);
+	assert.not.match(vm.serial, /Starting .*reimage\.service/);
+	assert.is(sha256File(disk), before);
+});
+
+t.run();
