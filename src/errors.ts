@@ -14,6 +14,7 @@ export const EXIT = {
   environment: 8,
   writeFailed: 10,
   afterWrite: 11,
+  vmTest: 12,
 } as const;
 
 export type ExitName = keyof typeof EXIT;

@@ -17,7 +17,7 @@ import type { Log } from '../util/log.ts';
 import { startShell } from '../system/exec.ts';
 import { parseCmdline } from './cmdline.ts';
 import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
-import { fetchBundle } from './locate.ts';
+import { fetchBundle, saveLog, type Fetched } from './locate.ts';
 import { selectTarget, wholeDisks } from './select.ts';
 
 export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
@@ -28,6 +28,8 @@ export const defaultBootOptions = { cmdline: '/proc/cmdline', configDir: CONFIG_
 
 export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; code: number }> {
   let policy: ReturnType<typeof narrow> | undefined;
+  let fetched: Fetched | undefined;
+  let target: string | undefined;
   const cleanup = createCleanup(log);
   try {
     const k = parseCmdline(await readFile(o.cmdline, 'utf8'));
@@ -39,8 +41,9 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}`);
     if (policy.diagnosticShells) for (const tty of ['/dev/tty2', '/dev/tty3']) startShell(tty);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
-    const fetched = await fetchBundle(policy.bundle, o.runBase, cleanup, log);
+    fetched = await fetchBundle(policy.bundle, o.runBase, cleanup, log);
     const disk = await selectTarget(policy.targets, fetched.disk, await wholeDisks());
+    target = disk.name;
     log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
     const report = await runFlow(
       {
@@ -66,6 +69,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     log.warn(`reimage failed: ${d.line}`);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
+    // The target will not boot: keep the log on the bundle's medium when it is another disk.
+    if (fetched && fetched.disk !== target) await saveLog(fetched.source, o.runBase, log);
     const onFailure = policy?.onFailure ?? 'halt';
     return { action: onFailure === 'reboot' ? 'halt' : onFailure, code: d.code };
   } finally {

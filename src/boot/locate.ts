@@ -2,11 +2,12 @@
 // UUID=, PARTLABEL=, PARTUUID= or a /dev/disk/by-* path, then the bundle
 // directory or its manifest) and copying it into RAM, so the disk it came
 // from can be the target: the source is unmounted before anything is written.
-import { copyFile, mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
 import { checkRam } from '../stages/preflight.ts';
+import { readOnlyOptions } from '../stages/mounts.ts';
 import { inspect } from '../target/sysfs.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { parseSpec } from '../util/fstab.ts';
@@ -66,7 +67,7 @@ export async function fetchBundle(text: string, runBase: string, cleanup: Cleanu
   if (!fs) throw bundleError(`the bundle device ${source} has no file system reimage can mount`);
   const src = join(runBase, 'bundle-src');
   await mkdir(src, { recursive: true });
-  await mount(source, src, fs, 'ro');
+  await mount(source, src, fs, readOnlyOptions(fs));
   const undoSrc = cleanup.push(`umount ${src}`, () => umount(src));
   try {
     const where = join(src, loc.path);
@@ -87,5 +88,26 @@ export async function fetchBundle(text: string, runBase: string, cleanup: Cleanu
     return { dir, source, ...(await parentDisk(source).then((d) => (d ? { disk: d } : {}))) };
   } finally {
     await undoSrc();
+  }
+}
+
+// saveLog: after a failure past the point of no return, write the log onto the
+// bundle's medium (a USB stick, a second disk) so it survives the stop.
+export async function saveLog(source: string, runBase: string, log: Log): Promise<void> {
+  const dir = join(runBase, 'log-dst');
+  try {
+    const fs = (await blkidProbe(source)).TYPE;
+    if (!fs) return;
+    await mkdir(dir, { recursive: true });
+    await mount(source, dir, fs, 'rw');
+    try {
+      const name = `reimage-failed-${new Date().toISOString().replace(/[:.]/g, '-')}.log`;
+      await writeFile(join(dir, name), log.lines().join('\n') + '\n');
+      log.info(`the log was saved as ${name} on ${source}`);
+    } finally {
+      await umount(dir);
+    }
+  } catch (e) {
+    log.warn(`could not save the log on ${source}: ${(e as Error).message}`);
   }
 }

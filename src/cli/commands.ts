@@ -58,6 +58,39 @@ export const COMMANDS = {
       config: { type: 'string', arg: 'DIR', help: 'directory baked in as /etc/reimage (config.json, retention.list, keys)' },
     },
   },
+  arm: {
+    usage: 'reimage arm --bundle LOCATION [--target SELECTOR] [--initrd FILE] [--config DIR] [--kver VERSION] [--boot-dir DIR]',
+    summary: 'install a "Reimage" boot entry and make it the next boot, once',
+    positionals: [],
+    flags: {
+      bundle: { type: 'string', arg: 'LOCATION', help: 'where the initrd finds the bundle, e.g. LABEL=REIMAGE:/bundle (see rd.reimage.bundle)' },
+      target: { type: 'string', arg: 'SELECTOR', help: 'target disk, e.g. serial:KIOSK42 or /dev/disk/by-id/… (see rd.reimage.target)' },
+      initrd: { type: 'string', arg: 'FILE', help: 'a reimage initrd to use (default: build one with reimage initrd)' },
+      config: { type: 'string', arg: 'DIR', help: 'policy directory baked into a built initrd' },
+      kver: { type: 'string', arg: 'VERSION', help: 'kernel to boot (default: the running one)' },
+      'boot-dir': { type: 'string', arg: 'DIR', help: 'boot directory (default /boot)' },
+    },
+  },
+  disarm: {
+    usage: 'reimage disarm [--boot-dir DIR]',
+    summary: 'remove the "Reimage" boot entries, the one-shot and the reimage initrd',
+    positionals: [],
+    flags: { 'boot-dir': { type: 'string', arg: 'DIR', help: 'boot directory (default /boot)' } },
+  },
+  'vm-test': {
+    usage: 'reimage vm-test --disk OLD.img --bundle DIR [--kernel VMLINUZ] [--initrd FILE] [--mem MIB] [--keep DIR] [--json]',
+    summary: 'prove a bundle against a copy of a disk image: the real initrd flow in QEMU, pass or fail',
+    positionals: [],
+    flags: {
+      disk: { type: 'string', arg: 'IMAGE', help: 'raw image of the old system\'s disk (a copy is reimaged; the file is not changed)' },
+      bundle: bundleFlag,
+      kernel: { type: 'string', arg: 'VMLINUZ', help: 'kernel to boot (default: the newest /boot/vmlinuz-*)' },
+      initrd: { type: 'string', arg: 'FILE', help: 'reimage initrd (default: build one for that kernel)' },
+      mem: { type: 'string', arg: 'MIB', help: 'VM memory in MiB (default 1536)' },
+      keep: { type: 'string', arg: 'DIR', help: 'keep the work files (disk copy, serial log) in DIR' },
+      json: jsonFlag,
+    },
+  },
   boot: {
     usage: 'reimage boot [--cmdline FILE] [--config DIR]',
     summary: 'the initramfs entry: act on rd.reimage.* kernel arguments and the baked policy',
@@ -74,7 +107,7 @@ export type CommandName = keyof typeof COMMANDS;
 export function helpText(name?: CommandName): string {
   if (!name) {
     const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`);
-    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes: 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused, 5 retention refused,\n6 not enough RAM, 7 cancelled, 8 environment, 10 write failed (disk invalidated), 11 failed after the write.\n`;
+    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes: 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused, 5 retention refused,\n6 not enough RAM, 7 cancelled, 8 environment, 10 write failed (disk invalidated), 11 failed after the write,\n12 vm-test failed.\n`;
   }
   const c: Command = COMMANDS[name];
   const rows = Object.entries(c.flags).map(([f, d]) => `  --${`${f}${d.arg ? ` ${d.arg}` : ''}`.padEnd(22)}${d.help}`);

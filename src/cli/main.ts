@@ -10,6 +10,8 @@ import { EXIT, describe, usageError } from '../errors.ts';
 import { runFlow } from '../stages/index.ts';
 import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd } from '../boot/initrd.ts';
+import { vmTest } from '../vmtest/run.ts';
+import { arm, disarm } from '../arm/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { COMMANDS, helpText, type CommandName } from './commands.ts';
@@ -95,6 +97,42 @@ async function main(argv: string[]): Promise<number> {
       const out = await buildInitrd({ out: str(v, 'out', name), ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}), ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}) }, log);
       process.stdout.write(`initrd written to ${out}\n`);
       return EXIT.ok;
+    }
+    case 'arm': {
+      const line = await arm(
+        {
+          bundle: str(v, 'bundle', name),
+          bootDir: opt(v, 'boot-dir') ?? '/boot',
+          ...(opt(v, 'target') ? { target: opt(v, 'target')! } : {}),
+          ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
+          ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}),
+          ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}),
+        },
+        log,
+      );
+      process.stdout.write(`armed: ${line}\n`);
+      return EXIT.ok;
+    }
+    case 'disarm': {
+      process.stdout.write(`disarmed: ${await disarm(opt(v, 'boot-dir') ?? '/boot', log)}\n`);
+      return EXIT.ok;
+    }
+    case 'vm-test': {
+      const mem = opt(v, 'mem');
+      if (mem !== undefined && !/^\d+$/.test(mem)) throw usageError(`--mem ${mem} is not a number of MiB: write e.g. --mem 2048`);
+      const verdict = await vmTest(
+        {
+          disk: str(v, 'disk', name),
+          bundle: str(v, 'bundle', name),
+          ...(opt(v, 'kernel') ? { kernel: opt(v, 'kernel')! } : {}),
+          ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
+          ...(mem ? { memMiB: Number(mem) } : {}),
+          ...(opt(v, 'keep') ? { keep: opt(v, 'keep')! } : {}),
+        },
+        log,
+      );
+      out(verdict, `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`);
+      return verdict.pass ? EXIT.ok : EXIT.vmTest;
     }
     case 'run':
     case 'plan': {

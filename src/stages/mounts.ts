@@ -21,6 +21,9 @@ export function findPart(parts: PartIdentity[], kind: SpecKind, value: string): 
 
 const READ_ONLY: Record<string, string> = { ext2: 'ro', ext3: 'ro,noload', ext4: 'ro,noload', xfs: 'ro,norecovery', btrfs: 'ro,rescue=nologreplay' };
 
+// readOnlyOptions: mount options that read a file system without writing a byte (no journal replay).
+export const readOnlyOptions = (fstype: string) => READ_ONLY[fstype] ?? 'ro';
+
 // newPlan: the manifest's plan as written (exact identities of the new image).
 export const newPlan = (m: Manifest): PlanLine[] => m.mounts.map((x: Mount) => ({ path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype }));
 
@@ -72,7 +75,7 @@ export async function mountPlan(
       continue;
     }
     const fstype = p.fstype ?? line.fstype;
-    await mount(p.node, dir, fstype, mode === 'ro' ? (READ_ONLY[fstype] ?? 'ro') : 'rw');
+    await mount(p.node, dir, fstype, mode === 'ro' ? readOnlyOptions(fstype) : 'rw');
     undo.push(cleanup.push(`umount ${dir}`, () => umount(dir)));
   }
   const umountAll = async () => {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
 import { copySparse, exec, sh, tmpDir } from './sys.ts';
+import { qemuArgs, type Drive } from '../../src/vmtest/qemu.ts';
 
 export function kernel(): { vmlinuz: string; kver: string } {
 	const k = fs.readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().pop();
@@ -66,21 +67,13 @@ export function oldDiskCopy(): string {
 	return f;
 }
 
-export type Drive = { file: string; serial: string; usb?: boolean };
-
 export type Boot = { status: number | null; serial: string };
 
-// boot: run the VM until it powers off or reboots (-no-reboot makes QEMU exit);
+// bootVm: run the VM until it powers off or reboots (-no-reboot makes QEMU exit);
 // the timeout is a hang guard, never an assertion.
 export function bootVm(append: string, drives: Drive[], opts: { memMiB?: number; configDir?: string } = {}): Boot {
 	const log = path.join(tmpDir('reimage-serial-'), 'serial.log');
-	const args = ['-accel', 'tcg', '-cpu', 'max', '-m', String(opts.memMiB ?? 1536), '-smp', '2', '-display', 'none', '-no-reboot', '-monitor', 'none', '-nodefaults'];
-	args.push('-serial', `file:${log}`, '-kernel', kernel().vmlinuz, '-initrd', initrd(opts.configDir), '-append', `console=ttyS0 panic=-1 ${append}`);
-	if (drives.some((d) => d.usb)) args.push('-device', 'qemu-xhci,id=xhci');
-	drives.forEach((d, i) => {
-		args.push('-drive', `file=${d.file},format=raw,if=none,id=d${i}`);
-		args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on` : `virtio-blk-pci,drive=d${i},serial=${d.serial}`);
-	});
+	const args = qemuArgs({ kernel: kernel().vmlinuz, initrd: initrd(opts.configDir), append, drives, serialLog: log, ...(opts.memMiB ? { memMiB: opts.memMiB } : {}) });
 	const r = exec('qemu-system-x86_64', args, { killAfterMs: 15 * 60 * 1000 });
 	const serial = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
 	if (r.status !== 0) throw new Error(`qemu exited ${r.status ?? r.signal}: ${r.stderr}\n--- serial ---\n${serial.slice(-4000)}`);

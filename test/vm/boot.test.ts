@@ -5,10 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readManifest, writeManifest, BIN } from '../helpers/reimage.ts';
+import { BIN, pack, readManifest, reimage, writeManifest } from '../helpers/reimage.ts';
 import { appendPartition, bootVm, bundleTree, initrd, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
-import { attachLoop, detachLoop, getAcl, mount, partNode, sfdiskJson, sh, umount } from '../helpers/sys.ts';
-import { fixtures } from '../helpers/fixtures.ts';
+import { attachLoop, describe, detachLoop, getAcl, mount, partNode, sfdiskJson, sh, umount } from '../helpers/sys.ts';
+import { fixtures, writeList } from '../helpers/fixtures.ts';
 
 const t = suite('vm: reimage initrd in QEMU');
 
@@ -117,6 +117,26 @@ t('4: without rd.reimage the module does nothing and the boot goes on', () => {
 	assert.not.match(vm.serial, /reimage:/);
 	assert.not.match(vm.serial, /Starting .*reimage\.service/);
 	assert.is(sha256File(disk), before);
+});
+
+t('vm-test: a good bundle against a copy of the old disk passes, with the report', () => {
+	const disk = fixtures().oldImg;
+	const before = sha256File(disk);
+	const b = pack('zstd', { retain: fixtures().list });
+	const r = reimage(['vm-test', '--disk', disk, '--bundle', b, '--initrd', initrd(), '--json']);
+	assert.is(r.status, 0, describe(r));
+	const v = JSON.parse(r.stdout);
+	assert.is(v.pass, true);
+	assert.is(v.report.outcome, 'success');
+	assert.is(v.report.entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 19);
+	assert.is(sha256File(disk), before, 'the user\'s disk image itself is never changed');
+});
+
+t('vm-test: a bundle whose retention list cannot be met fails (exit 12) with the reason', () => {
+	const b = pack('zstd', { retain: writeList(['/etc/machine-id', '/etc/not-on-this-machine']) });
+	const r = reimage(['vm-test', '--disk', fixtures().oldImg, '--bundle', b, '--initrd', initrd()]);
+	assert.is(r.status, 12, describe(r));
+	assert.match(r.stdout, /vm-test FAIL: .*required retained entry \/etc\/not-on-this-machine/);
 });
 
 t.run();

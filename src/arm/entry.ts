@@ -1,0 +1,32 @@
+// What an armed boot entry boots: the current kernel with the reimage initrd
+// and the kernel arguments that arm it. Two entries are installed: "armed"
+// (mode auto, chosen once as the next boot) and "asks first" (mode
+// interactive, stays in the menu for a technician).
+import { readFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { splitCmdline } from '../boot/cmdline.ts';
+import { parseLocation } from '../boot/locate.ts';
+import { parseSelector } from '../boot/select.ts';
+
+export const ENTRY_IDS = { armed: 'reimage-armed', interactive: 'reimage-interactive' } as const;
+export const TITLES = {
+  armed: 'Reimage this machine NOW - REPLACES EVERYTHING ON THE DISK',
+  interactive: 'Reimage this machine (asks first) - REPLACES EVERYTHING ON THE DISK',
+} as const;
+
+export type ArmSpec = { bundle: string; target?: string; kver: string; extra: string[] };
+
+// spec: validated arguments; the console= settings of the running system are kept.
+export async function armSpec(bundle: string, target: string | undefined, kver = release(), cmdline = '/proc/cmdline'): Promise<ArmSpec> {
+  parseLocation(bundle);
+  if (target) parseSelector(target);
+  const words = splitCmdline(await readFile(cmdline, 'utf8').catch(() => ''));
+  const extra = words.filter((w) => /^(console|earlycon|loglevel)=/.test(w) || w === 'quiet');
+  return { bundle, ...(target ? { target } : {}), kver, extra };
+}
+
+// args: the kernel command line of one entry.
+export function kernelArgs(s: ArmSpec, mode: 'auto' | 'interactive'): string {
+  const q = (v: string) => (/\s/.test(v) ? `"${v}"` : v);
+  return ['rd.reimage', `rd.reimage.bundle=${q(s.bundle)}`, ...(s.target ? [`rd.reimage.target=${q(s.target)}`] : []), `rd.reimage.mode=${mode}`, ...s.extra].join(' ');
+}

@@ -1,0 +1,69 @@
+// GRUB: two menu entries in a marked block of /boot/grub/custom.cfg (read at
+// boot by Debian/Ubuntu's 41_custom, no update-grub needed) and a one-shot
+// next_entry in grubenv (what grub-reboot does). GRUB cannot write its
+// environment block on btrfs, ZFS, LVM, RAID or encrypted devices: there the
+// one-shot would never be cleared and the machine would loop into reimage,
+// so arming is refused.
+import { readFile, writeFile } from 'node:fs/promises';
+import { ReimageError } from '../errors.ts';
+import { run } from '../system/exec.ts';
+import { ENTRY_IDS, TITLES, kernelArgs, type ArmSpec } from './entry.ts';
+
+const BEGIN = '### BEGIN reimage (managed by reimage arm; reimage disarm removes it) ###';
+const END = '### END reimage ###';
+
+// envRefusal: why GRUB cannot keep a one-shot on this file system, or undefined.
+export function envRefusal(fstype: string, source: string): string | undefined {
+  if (['btrfs', 'zfs'].includes(fstype)) return `GRUB cannot write its environment block on ${fstype}`;
+  if (/^\/dev\/(mapper\/|dm-)/.test(source)) return `GRUB cannot write its environment block on a device-mapper device (LVM or encryption: ${source})`;
+  if (/^\/dev\/md/.test(source)) return `GRUB cannot write its environment block on software RAID (${source})`;
+  return undefined;
+}
+
+type Where = { fstype: string; source: string; target: string; uuid: string };
+
+async function whereIs(path: string): Promise<Where> {
+  const out = await run('findmnt', ['-n', '-o', 'FSTYPE,SOURCE,TARGET,UUID', '--target', path]);
+  const [fstype = '', source = '', target = '', uuid = ''] = out.stdout.trim().split(/\s+/);
+  return { fstype, source, target, uuid };
+}
+
+// block: the custom.cfg text of both entries. Paths are relative to the file system holding them.
+export function block(s: ArmSpec, bootFs: Where, bootDir: string, initrd: string): string {
+  const rel = (p: string) => (bootFs.target === '/' ? p : p.slice(bootFs.target.length) || '/');
+  const entry = (kind: 'armed' | 'interactive', mode: 'auto' | 'interactive') => [
+    `menuentry '${TITLES[kind]}' --id ${ENTRY_IDS[kind]} {`,
+    ...(bootFs.uuid ? [`\tsearch --no-floppy --fs-uuid --set=root ${bootFs.uuid}`] : []),
+    `\techo 'reimage: this will replace everything on the disk'`,
+    `\tlinux ${rel(`${bootDir}/vmlinuz-${s.kver}`)} ${kernelArgs(s, mode)}`,
+    `\tinitrd ${rel(initrd)}`,
+    '}',
+  ];
+  return [BEGIN, ...entry('armed', 'auto'), ...entry('interactive', 'interactive'), END, ''].join('\n');
+}
+
+const strip = (text: string) => text.replace(new RegExp(`${BEGIN.replace(/[()[\]{}.*+?^$|\\]/g, '\\$&')}[\\s\\S]*?${END}\\n?`), '');
+
+export async function armGrub(s: ArmSpec, bootDir: string, initrd: string): Promise<string> {
+  const grubDir = `${bootDir}/grub`;
+  const env = await whereIs(grubDir);
+  const why = envRefusal(env.fstype, env.source);
+  if (why) throw new ReimageError('environment', `cannot arm a one-shot reimage: ${why}, so the machine would boot into reimage forever; use systemd-boot, or put /boot/grub on a plain partition`);
+  const cfg = await readFile(`${grubDir}/grub.cfg`, 'utf8').catch(() => '');
+  if (!cfg.includes('custom.cfg')) throw new ReimageError('environment', `${grubDir}/grub.cfg does not read custom.cfg (the 41_custom script): run update-grub, then arm again`);
+  const custom = `${grubDir}/custom.cfg`;
+  const old = await readFile(custom, 'utf8').catch(() => '');
+  await writeFile(custom, strip(old) + block(s, await whereIs(bootDir), bootDir, initrd));
+  await run('grub-editenv', [`${grubDir}/grubenv`, 'set', `next_entry=${ENTRY_IDS.armed}`]);
+  return `GRUB: "${TITLES.armed}" is the next boot (once); "${TITLES.interactive}" stays in the menu`;
+}
+
+export async function disarmGrub(bootDir: string): Promise<string> {
+  const grubDir = `${bootDir}/grub`;
+  const custom = `${grubDir}/custom.cfg`;
+  const old = await readFile(custom, 'utf8').catch(() => undefined);
+  if (old !== undefined) await writeFile(custom, strip(old));
+  const env = await run('grub-editenv', [`${grubDir}/grubenv`, 'list'], { okCodes: [0, 1] });
+  if (env.stdout.includes(`next_entry=${ENTRY_IDS.armed}`)) await run('grub-editenv', [`${grubDir}/grubenv`, 'unset', 'next_entry']);
+  return 'GRUB: reimage entries removed and the one-shot cleared';
+}

@@ -1,0 +1,17 @@
+// QEMU command lines for proving the initrd flow: software emulation (TCG;
+// KVM guests hang on some CI hosts), serial console to a file, -no-reboot so
+// a reboot or power-off ends QEMU, virtio disks with serials, USB sticks.
+export type Drive = { file: string; serial: string; usb?: boolean };
+
+export type VmSpec = { kernel: string; initrd: string; append: string; drives: Drive[]; serialLog: string; memMiB?: number };
+
+export function qemuArgs(v: VmSpec): string[] {
+  const args = ['-accel', 'tcg', '-cpu', 'max', '-m', String(v.memMiB ?? 1536), '-smp', '2', '-display', 'none', '-no-reboot', '-monitor', 'none', '-nodefaults'];
+  args.push('-serial', `file:${v.serialLog}`, '-kernel', v.kernel, '-initrd', v.initrd, '-append', `console=ttyS0 panic=-1 ${v.append}`);
+  if (v.drives.some((d) => d.usb)) args.push('-device', 'qemu-xhci,id=xhci');
+  v.drives.forEach((d, i) => {
+    args.push('-drive', `file=${d.file},format=raw,if=none,id=d${i}`);
+    args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on` : `virtio-blk-pci,drive=d${i},serial=${d.serial}`);
+  });
+  return args;
+}

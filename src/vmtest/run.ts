@@ -1,0 +1,103 @@
+// `reimage vm-test`: prove a bundle against a copy of a real disk image, with
+// the real initrd flow, in QEMU — so an operator's CI can gate a release. The
+// bundle goes on a virtual USB stick, the copy of the disk is the target
+// (selected by serial), and the verdict comes from the serial console and the
+// report the run left in the new system (read back without mounting).
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadBundle } from '../bundle/read.ts';
+import { ReimageError, usageError } from '../errors.ts';
+import { run } from '../system/exec.ts';
+import { debugfsCat, sfdiskJson } from '../system/tools.ts';
+import type { Log } from '../util/log.ts';
+import { buildInitrd } from '../boot/initrd.ts';
+import { qemuArgs } from './qemu.ts';
+
+export type VmTestOptions = { disk: string; bundle: string; kernel?: string; initrd?: string; memMiB?: number; timeoutMin?: number; keep?: string };
+
+export type VmVerdict = { pass: boolean; reason: string; report?: unknown; serialTail: string[] };
+
+const TARGET_SERIAL = 'VMTEST-TARGET';
+const STICK_LABEL = 'RIMGVMTEST';
+
+async function newestKernel(): Promise<string> {
+  const k = (await readdir('/boot').catch(() => [] as string[])).filter((f) => f.startsWith('vmlinuz-')).sort().pop();
+  if (!k) throw usageError('no kernel in /boot: install one (Debian: linux-image-amd64) or pass --kernel');
+  return `/boot/${k}`;
+}
+
+// stickImage: a GPT disk with one ext4 partition holding bundle/.
+async function stickImage(dir: string, bundleDir: string): Promise<string> {
+  const tree = join(dir, 'stick-tree');
+  await mkdir(join(tree, 'bundle'), { recursive: true });
+  await cp(bundleDir, join(tree, 'bundle'), { recursive: true });
+  const { manifest } = await loadBundle(bundleDir);
+  const mib = Math.ceil(manifest.image.size / 2 ** 20) + 64;
+  const img = join(dir, 'stick.img');
+  await writeFile(img, '');
+  await truncate(img, (mib + 2) * 2 ** 20);
+  await run('sfdisk', ['-q', img], { input: `label: gpt\nstart=2048,type=L,name=${STICK_LABEL}\n` });
+  await run('mkfs.ext4', ['-q', '-L', STICK_LABEL, '-d', tree, '-E', 'offset=1048576', img, `${mib}M`], { timeoutMs: 600_000 });
+  return img;
+}
+
+// readReport: /var/log/reimage/report.json from the reimaged copy, via debugfs (no root, no mount).
+async function readReport(disk: string, bundleDir: string): Promise<unknown> {
+  const { manifest } = await loadBundle(bundleDir);
+  const want = '/var/log/reimage/report.json';
+  const m = [...manifest.mounts].filter((x) => want.startsWith(x.path === '/' ? '/' : `${x.path}/`)).sort((a, b) => b.path.length - a.path.length)[0];
+  const table = await sfdiskJson(disk);
+  const part = table?.partitions.find((p) => Number(/(\d+)$/.exec(p.node)?.[1]) === m?.partition);
+  if (!m || !part) return undefined;
+  const text = await debugfsCat(disk, part.start * (table?.sectorsize ?? 512), m.path === '/' ? want : want.slice(m.path.length));
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
+  if (!existsSync(o.disk)) throw usageError(`--disk ${o.disk} does not exist: give a raw disk image of the old system`);
+  await loadBundle(o.bundle);
+  const kernel = o.kernel ?? (await newestKernel());
+  const work = o.keep ? resolve(o.keep) : await mkdtemp(join(tmpdir(), 'reimage-vmtest-'));
+  await mkdir(work, { recursive: true });
+  try {
+    const initrd = o.initrd ?? (await buildInitrd({ out: join(work, 'initrd.img'), kver: kernel.replace(/^.*vmlinuz-/, '') }, log));
+    const disk = join(work, 'disk.img');
+    await log.step('copy the disk image', () => run('cp', ['--sparse=always', o.disk, disk], { timeoutMs: 3600_000 }));
+    const stick = await log.step('put the bundle on a virtual USB stick', () => stickImage(work, o.bundle));
+    const serialLog = join(work, 'serial.log');
+    const args = qemuArgs({
+      kernel,
+      initrd,
+      append: `rd.reimage rd.reimage.bundle=LABEL=${STICK_LABEL}:/bundle rd.reimage.target=serial:${TARGET_SERIAL} rd.shell=0`,
+      drives: [
+        { file: disk, serial: TARGET_SERIAL },
+        { file: stick, serial: 'VMTEST-STICK', usb: true },
+      ],
+      serialLog,
+      ...(o.memMiB ? { memMiB: o.memMiB } : {}),
+    });
+    await log.step('boot the reimage initrd in QEMU', () => run('qemu-system-x86_64', args, { timeoutMs: (o.timeoutMin ?? 30) * 60_000, exit: 'vmTest' }).catch((e: Error) => log.warn(e.message)));
+    const serial = await readFile(serialLog, 'utf8').catch(() => '');
+    const lines = serial.split(/\r?\n|\r/).filter((l) => /reimage|point of no return|warning:/.test(l)).slice(-15);
+    const report = await readReport(disk, o.bundle).catch(() => undefined);
+    const done = /reimage: done; rebooting into the new system/.test(serial);
+    const outcome = (report as { outcome?: string } | undefined)?.outcome;
+    const pass = done && outcome === 'success';
+    // The binary's own one-line reason, else the glue's summary.
+    const failLine = lines.find((l) => /reimage failed: /.test(l))?.replace(/^.*reimage failed: /, '') ?? [...lines].reverse().find((l) => /failed|FAILED/.test(l));
+    const reason = pass ? 'the initrd flow reimaged the disk and the report says success' : (failLine ?? (serial ? 'the VM stopped without finishing the reimage' : 'the VM produced no output'));
+    return { pass, reason, ...(report ? { report } : {}), serialTail: lines };
+  } finally {
+    if (!o.keep) await rm(work, { recursive: true, force: true });
+  }
+}
+
+export const vmTestError = (reason: string) => new ReimageError('vmTest', `vm-test failed: ${reason}`);
+
+

@@ -1,0 +1,101 @@
+// reimage arm / disarm against a boot directory built in a temp dir: GRUB's
+// real grub-editenv, and systemd-boot through a tiny fake bootctl on PATH
+// (setting an EFI variable needs real firmware).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { reimage } from '../helpers/reimage.ts';
+import { describe, sh, tmpDir } from '../helpers/sys.ts';
+
+const t = suite('arm and disarm');
+const KVER = '6.1.0-99-test';
+
+function bootDir(opts: { customCfg?: string; readsCustom?: boolean } = {}): string {
+	const boot = path.join(tmpDir('reimage-boot-'), 'boot');
+	fs.mkdirSync(path.join(boot, 'grub'), { recursive: true });
+	fs.writeFileSync(path.join(boot, `vmlinuz-${KVER}`), 'kernel');
+	fs.writeFileSync(path.join(boot, 'grub/grub.cfg'), opts.readsCustom === false ? 'menuentry x {}\n' : '### BEGIN /etc/grub.d/41_custom ###\nif [ -f  ${config_directory}/custom.cfg ]; then\n  source ${config_directory}/custom.cfg\nfi\n');
+	if (opts.customCfg) fs.writeFileSync(path.join(boot, 'grub/custom.cfg'), opts.customCfg);
+	sh('grub-editenv', [path.join(boot, 'grub/grubenv'), 'create']);
+	return boot;
+}
+
+const initrdFile = () => {
+	const f = path.join(tmpDir('reimage-initrd-'), 'initrd.img');
+	fs.writeFileSync(f, 'initrd bytes');
+	return f;
+};
+const env = (boot: string) => sh('grub-editenv', [path.join(boot, 'grub/grubenv'), 'list']);
+const armArgs = (boot: string) => ['arm', '--bundle', 'LABEL=REIMAGE:/bundle', '--target', 'serial:KIOSK42', '--initrd', initrdFile(), '--kver', KVER, '--boot-dir', boot];
+
+t('GRUB: two entries in custom.cfg, a one-shot next_entry, the initrd in /boot; the admin\'s own custom.cfg kept', () => {
+	const boot = bootDir({ customCfg: 'menuentry "Admin entry" {}\n' });
+	const r = reimage(armArgs(boot));
+	assert.is(r.status, 0, describe(r));
+	const cfg = fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8');
+	assert.match(cfg, /^menuentry "Admin entry" \{\}\n/);
+	assert.match(cfg, /menuentry 'Reimage this machine NOW - REPLACES EVERYTHING ON THE DISK' --id reimage-armed \{/);
+	assert.match(cfg, /--id reimage-interactive/);
+	assert.match(cfg, new RegExp(`linux \\S*/vmlinuz-${KVER} rd\\.reimage rd\\.reimage\\.bundle=LABEL=REIMAGE:/bundle rd\\.reimage\\.target=serial:KIOSK42 rd\\.reimage\\.mode=auto`));
+	assert.match(cfg, /rd\.reimage\.mode=interactive/);
+	assert.match(cfg, new RegExp(`initrd \\S*/reimage-initrd-${KVER}\\.img`));
+	assert.match(env(boot), /^next_entry=reimage-armed$/m);
+	assert.is(fs.readFileSync(path.join(boot, `reimage-initrd-${KVER}.img`), 'utf8'), 'initrd bytes');
+	// Arming again replaces the block instead of adding a second one.
+	assert.is(reimage(armArgs(boot)).status, 0);
+	assert.is(fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8').split('--id reimage-armed').length, 2);
+});
+
+t('GRUB: disarm removes the entries, the one-shot and the initrd, and keeps the rest', () => {
+	const boot = bootDir({ customCfg: 'menuentry "Admin entry" {}\n' });
+	assert.is(reimage(armArgs(boot)).status, 0);
+	const r = reimage(['disarm', '--boot-dir', boot]);
+	assert.is(r.status, 0, describe(r));
+	assert.is(fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8'), 'menuentry "Admin entry" {}\n');
+	assert.not.match(env(boot), /next_entry/);
+	assert.not.ok(fs.existsSync(path.join(boot, `reimage-initrd-${KVER}.img`)));
+});
+
+t('GRUB: a grub.cfg that does not read custom.cfg is refused (8) and nothing is changed', () => {
+	const boot = bootDir({ readsCustom: false });
+	const r = reimage(armArgs(boot));
+	assert.is(r.status, 8, describe(r));
+	assert.match(r.stderr, /does not read custom\.cfg .*run update-grub/);
+	assert.not.ok(fs.existsSync(path.join(boot, 'grub/custom.cfg')));
+	assert.not.match(env(boot), /next_entry/);
+});
+
+t('bad selectors and locations are refused before anything is installed', () => {
+	const boot = bootDir();
+	const r = reimage(['arm', '--bundle', 'LABEL=REIMAGE:/bundle', '--target', '/dev/sda', '--initrd', initrdFile(), '--kver', KVER, '--boot-dir', boot]);
+	assert.is(r.status, 2, describe(r));
+	assert.match(r.stderr, /kernel device name/);
+	assert.not.ok(fs.existsSync(path.join(boot, 'grub/custom.cfg')));
+});
+
+t('systemd-boot: BLS entries and kernel+initrd on the ESP, bootctl set-oneshot; disarm undoes it', () => {
+	const boot = bootDir();
+	const esp = tmpDir('reimage-esp-');
+	fs.mkdirSync(path.join(esp, 'loader'));
+	const bin = tmpDir('reimage-fakebin-');
+	const calls = path.join(bin, 'calls');
+	fs.writeFileSync(path.join(bin, 'bootctl'), `#!/bin/sh\necho "$*" >> ${calls}\n[ "$1" = --print-esp-path ] && echo ${esp}\nexit 0\n`, { mode: 0o755 });
+	const withFake = { env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } };
+	const r = reimage(armArgs(boot), withFake);
+	assert.is(r.status, 0, describe(r));
+	const entry = fs.readFileSync(path.join(esp, 'loader/entries/reimage-armed.conf'), 'utf8');
+	assert.match(entry, /^title Reimage this machine NOW/m);
+	assert.match(entry, /^linux \/reimage\/vmlinuz$/m);
+	assert.match(entry, /^options rd\.reimage rd\.reimage\.bundle=LABEL=REIMAGE:\/bundle rd\.reimage\.target=serial:KIOSK42 rd\.reimage\.mode=auto/m);
+	assert.ok(fs.existsSync(path.join(esp, 'loader/entries/reimage-interactive.conf')));
+	assert.is(fs.readFileSync(path.join(esp, 'reimage/initrd.img'), 'utf8'), 'initrd bytes');
+	assert.match(fs.readFileSync(calls, 'utf8'), new RegExp(`--esp-path=${esp} set-oneshot reimage-armed\\.conf`));
+	assert.not.ok(fs.existsSync(path.join(boot, 'grub/custom.cfg')), 'GRUB left alone');
+	assert.is(reimage(['disarm', '--boot-dir', boot], withFake).status, 0);
+	assert.not.ok(fs.existsSync(path.join(esp, 'loader/entries/reimage-armed.conf')));
+	assert.not.ok(fs.existsSync(path.join(esp, 'reimage')));
+	assert.match(fs.readFileSync(calls, 'utf8'), /set-oneshot $/m);
+});
+
+t.run();
