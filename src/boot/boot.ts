@@ -55,6 +55,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         grow: policy.grow,
         verifyRaw: policy.verifyRaw,
         oldMounts: [],
+        // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
+        trust: [o.configDir],
         runBase: o.runBase,
         bundleInRam: true,
         confirm: o.confirm,

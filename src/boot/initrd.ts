@@ -6,11 +6,11 @@
 // which corrupts a Node single-executable); this is checked after the build.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, symlink, mkdir, readFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ReimageError, usageError } from '../errors.ts';
-import { run } from '../system/exec.ts';
+import { firstToolSync, run } from '../system/exec.ts';
 import { hashFile } from '../util/hash.ts';
 import type { Log } from '../util/log.ts';
 
@@ -37,17 +37,31 @@ export function findLayout(bin: string): { module: string; glue: string } {
   return { module, glue };
 }
 
-export type InitrdOptions = { out: string; kver?: string; config?: string };
+export const GENERATORS = ['dracut', 'initramfs-tools'] as const;
+export type Generator = (typeof GENERATORS)[number];
+
+export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator };
+
+type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string> };
 
 export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   const kver = o.kver ?? release();
   if (!existsSync(`/lib/modules/${kver}`)) throw usageError(`kernel ${kver} has no /lib/modules/${kver}: install its modules or pick another with --kver`);
   if (o.config && !existsSync(o.config)) throw usageError(`--config ${o.config} does not exist: give a directory with config.json (and optionally retention.list)`);
-  if (!existsSync(DRACUT_BASE)) throw new ReimageError('environment', 'dracut is not installed: install dracut (Debian: dracut-core) and try again');
+  const generator = o.generator ?? (existsSync(DRACUT_BASE) ? 'dracut' : 'initramfs-tools');
   const bin = await selfBinary();
   const { module, glue } = findLayout(bin);
+  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env: { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) } };
+  await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
+  await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
+  return b.out;
+}
+
+// withDracut: dracut with a private base directory that adds our module.
+async function withDracut(b: Build, log: Log): Promise<void> {
+  if (!existsSync(DRACUT_BASE)) throw new ReimageError('environment', 'dracut is not installed: install dracut (Debian: dracut-core) and try again');
+  const { kver, out, module } = b;
   const base = await mkdtemp(join(tmpdir(), 'reimage-dracut-'));
-  const out = resolve(o.out);
   try {
     for (const e of await readdir(DRACUT_BASE)) if (e !== 'modules.d') await symlink(join(DRACUT_BASE, e), join(base, e));
     await mkdir(join(base, 'modules.d'));
@@ -55,15 +69,32 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
     await symlink(module, join(base, 'modules.d', '50reimage'));
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
       run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', 'reimage', '--omit', 'plymouth', '--kver', kver, out], {
-        env: { dracutbasedir: base, REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) },
+        env: { dracutbasedir: base, ...b.env },
         timeoutMs: 30 * 60_000,
       }),
     );
   } finally {
     await rm(base, { recursive: true, force: true });
   }
-  await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(out, bin));
-  return out;
+}
+
+// withInitramfsTools: mkinitramfs with a private configuration directory
+// (-d): our hook and init-premount script, never the host's /etc/initramfs-tools.
+async function withInitramfsTools(b: Build, log: Log): Promise<void> {
+  const conf = await mkdtemp(join(tmpdir(), 'reimage-itools-'));
+  try {
+    const src = join(b.glue, 'initramfs-tools');
+    await cp(join(src, 'hooks'), join(conf, 'hooks'), { recursive: true });
+    await cp(join(src, 'scripts'), join(conf, 'scripts'), { recursive: true });
+    await mkdir(join(conf, 'conf.d'));
+    await writeFile(join(conf, 'modules'), '');
+    await writeFile(join(conf, 'initramfs.conf'), 'MODULES=most\nBUSYBOX=y\nCOMPRESS=zstd\nRUNSIZE=10%\nFSTYPE=auto\n');
+    await log.step(`build the initrd for kernel ${b.kver} with initramfs-tools`, () =>
+      run('mkinitramfs', ['-d', conf, '-o', b.out, b.kver], { env: b.env, timeoutMs: 30 * 60_000 }),
+    );
+  } finally {
+    await rm(conf, { recursive: true, force: true });
+  }
 }
 
 // checkBinary: the binary's sha256 inside the initrd equals the build's.
@@ -72,7 +103,13 @@ export async function checkBinary(initrd: string, bin: string): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'reimage-check-'));
   try {
     const copy = join(tmp, 'reimage');
-    await run('sh', ['-c', `lsinitrd --file "$1" "$2" > "$3"`, 'sh', INITRD_BIN, initrd, copy], { timeoutMs: 600_000 });
+    if (firstToolSync(['lsinitrd', 'unmkinitramfs']) === 'lsinitrd') {
+      await run('sh', ['-c', `lsinitrd --file "$1" "$2" > "$3"`, 'sh', INITRD_BIN, initrd, copy], { timeoutMs: 600_000 });
+    } else {
+      // initramfs-tools only: unpack (an early microcode archive puts the rest under main/).
+      await run('unmkinitramfs', [initrd, join(tmp, 'x')], { timeoutMs: 600_000 });
+      await run('sh', ['-c', `cp "$(find "$1" -path "*/${INITRD_BIN}" | head -n 1)" "$2"`, 'sh', join(tmp, 'x'), copy]);
+    }
     const got = createHash('sha256').update(await readFile(copy)).digest('hex');
     if (got !== want) throw new ReimageError('environment', `the binary inside ${initrd} has sha256 ${got}, not ${want} (the build's): dracut altered it; report this with your dracut version`);
   } finally {

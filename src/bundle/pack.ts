@@ -11,8 +11,9 @@ import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
 import { MANIFEST_FORMAT, type CodecName, type Manifest } from './manifest.ts';
+import { signManifest } from './sign.ts';
 
-export type PackOptions = { image: string; out: string; codec: CodecName; retain?: string; mounts: readonly string[] };
+export type PackOptions = { image: string; out: string; codec: CodecName; retain?: string; mounts: readonly string[]; sign?: string };
 
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
@@ -29,6 +30,7 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const file = `image.raw${codec.ext}`;
   const dest = join(o.out, file);
   await rm(join(o.out, 'manifest.json'), { force: true });
+  await rm(join(o.out, 'manifest.json.sig'), { force: true });
   const raw = await log.step('hash the raw image', () => hashFile(o.image));
   await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
   const packed = await log.step('hash the compressed image', () => hashFile(dest));
@@ -43,6 +45,10 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
     mounts,
     ...(retention ? { retention: 'retention.list' } : {}),
   };
-  await writeFile(join(o.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const bytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
+  // Sign first, so a bad key leaves no manifest behind.
+  const sig = o.sign ? await signManifest(bytes, o.sign) : undefined;
+  await writeFile(join(o.out, 'manifest.json'), bytes);
+  if (sig) await writeFile(join(o.out, 'manifest.json.sig'), sig);
   return manifest;
 }

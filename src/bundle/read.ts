@@ -7,21 +7,28 @@ import { detect } from '../codecs/index.ts';
 import { bundleError } from '../errors.ts';
 import { parseList, type ListEntry } from '../retention/list.ts';
 import { formatIssues, Manifest } from './manifest.ts';
+import { checkSignature } from './sign.ts';
+import type { KeyObject } from 'node:crypto';
 
 export type Bundle = {
   dir: string;
   manifest: Manifest;
   imagePath: string;
   retention?: { name: string; entries: ListEntry[]; bytes: Buffer };
+  // The key id that signed the manifest, when trusted keys were given.
+  signedBy?: string;
 };
 
-// loadBundle: DIR is the bundle directory or its manifest.json.
-export async function loadBundle(where: string): Promise<Bundle> {
+// loadBundle: DIR is the bundle directory or its manifest.json. With trusted
+// keys, the signature is checked over the very bytes that are then parsed.
+export async function loadBundle(where: string, trusted: KeyObject[] = []): Promise<Bundle> {
   const isManifest = basename(where) === 'manifest.json' || (await stat(where).catch(() => undefined))?.isFile();
   const dir = isManifest ? dirname(where) : where;
   const path = isManifest ? where : join(where, 'manifest.json');
-  const text = await readFile(path, 'utf8').catch(() => undefined);
-  if (text === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
+  const bytes = await readFile(path).catch(() => undefined);
+  if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
+  const signedBy = checkSignature(bytes, await readFile(`${path}.sig`, 'utf8').catch(() => undefined), trusted, dir);
+  const text = bytes.toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -45,7 +52,7 @@ export async function loadBundle(where: string): Promise<Bundle> {
     if (!bytes) throw bundleError(`bundle retention list ${rpath} is missing: copy the whole bundle directory`);
     retention = { name: `bundle:${manifest.retention}`, entries: parseList(bytes, `bundle:${manifest.retention}`), bytes };
   }
-  return { dir, manifest, imagePath, ...(retention ? { retention } : {}) };
+  return { dir, manifest, imagePath, ...(retention ? { retention } : {}), ...(signedBy ? { signedBy } : {}) };
 }
 
 // checkCodec: the image's magic bytes must agree with the manifest's codec.

@@ -12,6 +12,7 @@ const runFlags: Record<string, Flag> = {
   target: { type: 'string', arg: 'DEVICE', help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
   retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle)' },
   'old-mount': { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where the OLD system mounts, if not by the new image\'s labels (repeatable)' },
+  trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'trusted ed25519 public key (.pub) or directory of them: the bundle must be signed by one (repeatable)' },
   'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing (for bundles not made by reimage pack)' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
@@ -20,7 +21,7 @@ const runFlags: Record<string, Flag> = {
 
 export const COMMANDS = {
   pack: {
-    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]...',
+    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]... [--sign KEY]',
     summary: 'turn a raw disk image into a bundle',
     positionals: ['IMAGE'],
     flags: {
@@ -28,34 +29,42 @@ export const COMMANDS = {
       codec: { type: 'string', arg: 'CODEC', help: 'zstd (default), gzip, xz, bzip2 or none' },
       retain: { type: 'string', arg: 'LIST', help: 'retention list to embed in the bundle' },
       mount: { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where a partition mounts, e.g. LABEL=root:/ (default: read the image\'s /etc/fstab)' },
+      sign: { type: 'string', arg: 'KEY', help: 'sign the manifest with this ed25519 private key (from reimage keygen)' },
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--yes] [--json]',
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--trust KEY|DIR]... [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,
   },
   plan: {
-    usage: 'reimage plan --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--json]',
+    usage: 'reimage plan --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--trust KEY|DIR]... [--json]',
     summary: 'every check of `run`, then the plan; writes nothing',
     positionals: [],
     flags: runFlags,
   },
   verify: {
-    usage: 'reimage verify --bundle DIR [--json]',
+    usage: 'reimage verify --bundle DIR [--trust KEY|DIR]... [--json]',
     summary: 'check a bundle\'s schema, sizes and hashes (compressed and raw)',
     positionals: [],
-    flags: { bundle: bundleFlag, json: jsonFlag },
+    flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, json: jsonFlag },
+  },
+  keygen: {
+    usage: 'reimage keygen --out PREFIX',
+    summary: 'make an ed25519 signing key pair: PREFIX.key (private, 0600) and PREFIX.pub',
+    positionals: [],
+    flags: { out: { type: 'string', arg: 'PREFIX', help: 'path prefix of the two key files' } },
   },
   initrd: {
-    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR]',
+    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR] [--generator dracut|initramfs-tools]',
     summary: 'build a reimage initrd with dracut for a kernel (never touches the system\'s own initrd)',
     positionals: [],
     flags: {
       out: { type: 'string', arg: 'FILE', help: 'where to write the initrd' },
       kver: { type: 'string', arg: 'VERSION', help: 'kernel version (default: the running kernel)' },
       config: { type: 'string', arg: 'DIR', help: 'directory baked in as /etc/reimage (config.json, retention.list, keys)' },
+      generator: { type: 'string', arg: 'NAME', help: 'dracut (default when installed) or initramfs-tools' },
     },
   },
   arm: {

@@ -5,11 +5,12 @@ import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
 import { loadBundle } from '../bundle/read.ts';
+import { keygen, loadTrusted } from '../bundle/sign.ts';
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
 import { EXIT, describe, usageError } from '../errors.ts';
 import { runFlow } from '../stages/index.ts';
 import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
-import { buildInitrd } from '../boot/initrd.ts';
+import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { arm, disarm } from '../arm/index.ts';
 import { createLog } from '../util/log.ts';
@@ -75,15 +76,24 @@ async function main(argv: string[]): Promise<number> {
     case 'pack': {
       const codec = opt(v, 'codec') ?? 'zstd';
       if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
-      const m = await pack({ image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), mounts: list(v, 'mount') }, log);
+      const m = await pack(
+        { image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}), mounts: list(v, 'mount') },
+        log,
+      );
       out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
       return EXIT.ok;
     }
     case 'verify': {
-      const b = await loadBundle(str(v, 'bundle', name));
+      const b = await loadBundle(str(v, 'bundle', name), await loadTrusted(list(v, 'trust')));
       await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
       await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest));
-      out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok`);
+      const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
+      out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`);
+      return EXIT.ok;
+    }
+    case 'keygen': {
+      const k = await keygen(str(v, 'out', name));
+      process.stdout.write(`key ${k.id}: private ${k.key} (keep it secret), public ${k.pub} (bake it into the initrd config)\n`);
       return EXIT.ok;
     }
     case 'boot': {
@@ -94,7 +104,12 @@ async function main(argv: string[]): Promise<number> {
       return r.code;
     }
     case 'initrd': {
-      const out = await buildInitrd({ out: str(v, 'out', name), ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}), ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}) }, log);
+      const generator = opt(v, 'generator');
+      if (generator !== undefined && !(GENERATORS as readonly string[]).includes(generator)) throw usageError(`--generator ${generator} is not supported: use ${GENERATORS.join(' or ')}`);
+      const out = await buildInitrd(
+        { out: str(v, 'out', name), ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}), ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}), ...(generator ? { generator: generator as Generator } : {}) },
+        log,
+      );
       process.stdout.write(`initrd written to ${out}\n`);
       return EXIT.ok;
     }
@@ -152,6 +167,7 @@ function runOptions(v: Values, name: CommandName) {
     json: v.json === true,
     grow: v.grow === true,
     verifyRaw: v['verify-raw'] === true,
+    trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
     runBase: process.env.REIMAGE_RUNDIR || '/run/reimage',
     confirm: askYes,

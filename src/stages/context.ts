@@ -20,6 +20,8 @@ export type RunOptions = {
   grow: boolean;
   // Decompress and hash the whole image in RAM before the point of no return.
   verifyRaw: boolean;
+  // Trusted public keys (files or directories of *.pub): when any, the bundle must be signed by one.
+  trust: readonly string[];
   // The bundle directory is already a private copy in RAM (initramfs): hash it in place.
   bundleInRam?: boolean;
   // Overrides for finding the old system: SPEC:PATH, as for pack --mount.

@@ -5,6 +5,7 @@
 import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle } from '../bundle/read.ts';
+import { loadTrusted } from '../bundle/sign.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { parseList } from '../retention/list.ts';
 import { sfdiskJson, partNumber } from '../system/tools.ts';
@@ -28,7 +29,8 @@ export async function preflight(ctx: Ctx): Promise<void> {
     for (const d of ['old', 'new', 'stage']) await rmdir(join(runDir, d)).catch(() => {});
     await rmdir(runDir);
   });
-  const bundle = await loadBundle(o.bundle);
+  const bundle = await loadBundle(o.bundle, await loadTrusted(o.trust));
+  if (bundle.signedBy) log.info(`bundle signature by trusted key ${bundle.signedBy} verified`);
   ctx.bundle = bundle;
   if (o.retain) {
     const bytes = await readFile(o.retain).catch(() => undefined);

@@ -15,16 +15,21 @@ export function kernel(): { vmlinuz: string; kver: string } {
 	return { vmlinuz: `/boot/${k}`, kver: k.slice('vmlinuz-'.length) };
 }
 
-// initrd: built once per binary + module + glue content, cached under /tmp.
-export function initrd(configDir?: string): string {
-	const h = createHash('sha256');
-	for (const f of [BIN, ...['module-setup.sh', 'reimage.service', 'reimage-hook.sh'].map((x) => path.join(REPO, 'dracut-module/50reimage', x)), path.join(REPO, 'initramfs/reimage-entry.sh')]) {
-		h.update(fs.readFileSync(f));
-	}
+export type Generator = 'dracut' | 'initramfs-tools';
+
+// initrd: built once per generator + binary + module + glue content, cached under /tmp.
+export function initrd(configDir?: string, generator: Generator = 'dracut'): string {
+	const h = createHash('sha256').update(generator);
+	const inputs = [
+		BIN,
+		...['module-setup.sh', 'reimage.service', 'reimage-hook.sh'].map((x) => path.join(REPO, 'dracut-module/50reimage', x)),
+		...['reimage-entry.sh', 'initramfs-tools/hooks/reimage', 'initramfs-tools/scripts/init-premount/reimage'].map((x) => path.join(REPO, 'initramfs', x)),
+	];
+	for (const f of inputs) h.update(fs.readFileSync(f));
 	if (configDir) for (const f of fs.readdirSync(configDir).sort()) h.update(f).update(fs.readFileSync(path.join(configDir, f)));
 	const out = `/tmp/reimage-initrd-${h.digest('hex').slice(0, 16)}.img`;
 	if (!fs.existsSync(out)) {
-		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, ...(configDir ? ['--config', configDir] : [])];
+		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, '--generator', generator, ...(configDir ? ['--config', configDir] : [])];
 		sh(BIN, args);
 		fs.renameSync(`${out}.tmp`, out);
 	}
@@ -71,9 +76,9 @@ export type Boot = { status: number | null; serial: string };
 
 // bootVm: run the VM until it powers off or reboots (-no-reboot makes QEMU exit);
 // the timeout is a hang guard, never an assertion.
-export function bootVm(append: string, drives: Drive[], opts: { memMiB?: number; configDir?: string } = {}): Boot {
+export function bootVm(append: string, drives: Drive[], opts: { memMiB?: number; configDir?: string; generator?: Generator } = {}): Boot {
 	const log = path.join(tmpDir('reimage-serial-'), 'serial.log');
-	const args = qemuArgs({ kernel: kernel().vmlinuz, initrd: initrd(opts.configDir), append, drives, serialLog: log, ...(opts.memMiB ? { memMiB: opts.memMiB } : {}) });
+	const args = qemuArgs({ kernel: kernel().vmlinuz, initrd: initrd(opts.configDir, opts.generator), append, drives, serialLog: log, ...(opts.memMiB ? { memMiB: opts.memMiB } : {}) });
 	const r = exec('qemu-system-x86_64', args, { killAfterMs: 15 * 60 * 1000 });
 	const serial = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
 	if (r.status !== 0) throw new Error(`qemu exited ${r.status ?? r.signal}: ${r.stderr}\n--- serial ---\n${serial.slice(-4000)}`);

@@ -119,6 +119,20 @@ t('4: without rd.reimage the module does nothing and the boot goes on', () => {
 	assert.is(sha256File(disk), before);
 });
 
+t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', () => {
+	const disk = oldDiskCopy();
+	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
+	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42', [{ file: disk, serial: 'KIOSK42' }], { generator: 'initramfs-tools' });
+	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
+	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
+	assert.equal(diskTable(disk), newTable());
+	inspectDisk(disk, (root, data) => {
+		assert.is(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(), 'kiosk-old-42');
+		assert.is(fs.statSync(path.join(data, 'config')).uid, 1002);
+		assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
+	});
+});
+
 t('vm-test: a good bundle against a copy of the old disk passes, with the report', () => {
 	const disk = fixtures().oldImg;
 	const before = sha256File(disk);
