@@ -54,6 +54,10 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         json: false,
         grow: policy.grow,
         verifyRaw: policy.verifyRaw,
+        verifyWritten: policy.verifyWritten,
+        ...(policy.fingerprint ? { fingerprint: policy.fingerprint } : {}),
+        ...(policy.compatible ? { compatible: policy.compatible } : {}),
+        allowDowngrade: policy.allowDowngrade,
         oldMounts: [],
         // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
         trust: [o.configDir],

@@ -26,6 +26,11 @@ export const Config = z.strictObject({
   retention: z.string().optional(),
   grow: z.boolean().default(false),
   verifyRaw: z.boolean().default(false),
+  verifyWritten: z.boolean().default(false),
+  // A recorded layout fingerprint (reimage fingerprint) the target must match.
+  fingerprint: z.string().optional(),
+  compatible: z.string().optional(),
+  allowDowngrade: z.boolean().default(false),
 });
 export type Config = z.infer<typeof Config>;
 

@@ -57,6 +57,9 @@ export const Manifest = z.strictObject({
   table: Table,
   mounts: z.array(Mount).min(1),
   retention: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+  // Which machines the image is for, and its version (anti-rollback).
+  compatible: z.string().min(1).max(128).optional(),
+  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/).optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 

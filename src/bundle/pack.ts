@@ -10,10 +10,10 @@ import { hashFile } from '../util/hash.ts';
 import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
-import { MANIFEST_FORMAT, type CodecName, type Manifest } from './manifest.ts';
+import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName } from './manifest.ts';
 import { signManifest } from './sign.ts';
 
-export type PackOptions = { image: string; out: string; codec: CodecName; retain?: string; mounts: readonly string[]; sign?: string };
+export type PackOptions = { image: string; out: string; codec: CodecName; retain?: string; mounts: readonly string[]; sign?: string; compatible?: string; version?: string };
 
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
@@ -44,7 +44,11 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
     table,
     mounts,
     ...(retention ? { retention: 'retention.list' } : {}),
+    ...(o.compatible ? { compatible: o.compatible } : {}),
+    ...(o.version ? { version: o.version } : {}),
   };
+  const valid = Manifest.safeParse(manifest);
+  if (!valid.success) throw usageError(`the manifest would be invalid: ${formatIssues(valid.error)}`);
   const bytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
   // Sign first, so a bad key leaves no manifest behind.
   const sig = o.sign ? await signManifest(bytes, o.sign) : undefined;

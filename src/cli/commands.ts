@@ -13,6 +13,10 @@ const runFlags: Record<string, Flag> = {
   retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle)' },
   'old-mount': { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where the OLD system mounts, if not by the new image\'s labels (repeatable)' },
   trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'trusted ed25519 public key (.pub) or directory of them: the bundle must be signed by one (repeatable)' },
+  fingerprint: { type: 'string', arg: 'FILE', help: 'refuse unless the target matches this recorded layout fingerprint' },
+  compatible: { type: 'string', arg: 'STRING', help: 'refuse a bundle whose compatible string differs' },
+  'allow-downgrade': { type: 'boolean', help: 'allow a bundle version lower than the installed one' },
+  'verify-written': { type: 'boolean', help: 'read the disk back after writing and compare with the raw sha256 (one rewrite from RAM on a mismatch)' },
   'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing (for bundles not made by reimage pack)' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
@@ -21,7 +25,7 @@ const runFlags: Record<string, Flag> = {
 
 export const COMMANDS = {
   pack: {
-    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]... [--sign KEY]',
+    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]... [--sign KEY] [--compatible STRING] [--image-version VERSION]',
     summary: 'turn a raw disk image into a bundle',
     positionals: ['IMAGE'],
     flags: {
@@ -30,10 +34,12 @@ export const COMMANDS = {
       retain: { type: 'string', arg: 'LIST', help: 'retention list to embed in the bundle' },
       mount: { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where a partition mounts, e.g. LABEL=root:/ (default: read the image\'s /etc/fstab)' },
       sign: { type: 'string', arg: 'KEY', help: 'sign the manifest with this ed25519 private key (from reimage keygen)' },
+      compatible: { type: 'string', arg: 'STRING', help: 'which machines the image is for (checked against run --compatible / the baked policy)' },
+      'image-version': { type: 'string', arg: 'VERSION', help: 'the image\'s version (a lower one than installed is refused as a downgrade)' },
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--trust KEY|DIR]... [--yes] [--json]',
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--verify-written] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--trust KEY|DIR]... [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,
@@ -49,6 +55,12 @@ export const COMMANDS = {
     summary: 'check a bundle\'s schema, sizes and hashes (compressed and raw)',
     positionals: [],
     flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, json: jsonFlag },
+  },
+  fingerprint: {
+    usage: 'reimage fingerprint DEVICE [--out FILE]',
+    summary: 'record a disk\'s identity and partition table, for run --fingerprint',
+    positionals: ['DEVICE'],
+    flags: { out: { type: 'string', arg: 'FILE', help: 'write the fingerprint here (default: stdout)' } },
   },
   keygen: {
     usage: 'reimage keygen --out PREFIX',

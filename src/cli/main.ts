@@ -7,7 +7,10 @@ import { CODECS, type CodecName } from '../bundle/manifest.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { keygen, loadTrusted } from '../bundle/sign.ts';
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
-import { EXIT, describe, usageError } from '../errors.ts';
+import { EXIT, describe, targetError, usageError } from '../errors.ts';
+import { fingerprint } from '../target/fingerprint.ts';
+import { inspect } from '../target/sysfs.ts';
+import { writeFile } from 'node:fs/promises';
 import { runFlow } from '../stages/index.ts';
 import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
@@ -77,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
       const codec = opt(v, 'codec') ?? 'zstd';
       if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
       const m = await pack(
-        { image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}), mounts: list(v, 'mount') },
+        { image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}), ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}), ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}), mounts: list(v, 'mount') },
         log,
       );
       out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
@@ -89,6 +92,15 @@ async function main(argv: string[]): Promise<number> {
       await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest));
       const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
       out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`);
+      return EXIT.ok;
+    }
+    case 'fingerprint': {
+      const d = await inspect(positionals[0]!);
+      if (!d || d.isPartition) throw targetError(`${positionals[0]} is not a whole-disk block device: give a disk such as /dev/sda`);
+      const text = JSON.stringify(await fingerprint(d), null, 2) + '\n';
+      const file = opt(v, 'out');
+      if (file) await writeFile(file, text);
+      process.stdout.write(file ? `fingerprint of ${d.node} written to ${file}\n` : text);
       return EXIT.ok;
     }
     case 'keygen': {
@@ -167,6 +179,10 @@ function runOptions(v: Values, name: CommandName) {
     json: v.json === true,
     grow: v.grow === true,
     verifyRaw: v['verify-raw'] === true,
+    verifyWritten: v['verify-written'] === true,
+    ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
+    ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
+    allowDowngrade: v['allow-downgrade'] === true,
     trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
     runBase: process.env.REIMAGE_RUNDIR || '/run/reimage',

@@ -20,6 +20,13 @@ export type RunOptions = {
   grow: boolean;
   // Decompress and hash the whole image in RAM before the point of no return.
   verifyRaw: boolean;
+  // Read the disk back after writing and compare with the raw sha256.
+  verifyWritten: boolean;
+  // A recorded layout fingerprint the target must match.
+  fingerprint?: string;
+  // The manifest's `compatible` must equal this.
+  compatible?: string;
+  allowDowngrade: boolean;
   // Trusted public keys (files or directories of *.pub): when any, the bundle must be signed by one.
   trust: readonly string[];
   // The bundle directory is already a private copy in RAM (initramfs): hash it in place.
@@ -49,7 +56,7 @@ export type Ctx = {
   oldGroups?: IdMap;
   captured?: Captured[];
   stagedImage?: string;
-  wrote?: { bytes: number; seconds: number; sha256: string };
+  wrote?: { bytes: number; seconds: number; sha256: string; readBack?: 'ok' };
   newRoot?: string;
   entries?: EntryReport[];
   oldUmount?: () => Promise<void>;

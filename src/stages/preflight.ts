@@ -6,10 +6,13 @@ import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle } from '../bundle/read.ts';
 import { loadTrusted } from '../bundle/sign.ts';
+import { acquireLock } from './lock.ts';
+import { checkCompatible } from './compat.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { parseList } from '../retention/list.ts';
 import { sfdiskJson, partNumber } from '../system/tools.ts';
 import { checkTarget } from '../target/check.ts';
+import { checkFingerprint } from '../target/fingerprint.ts';
 import { identify, settle } from '../target/partitions.ts';
 import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
@@ -22,6 +25,7 @@ export async function preflight(ctx: Ctx): Promise<void> {
   const { o, log } = ctx;
   if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
   await mkdir(o.runBase, { recursive: true, mode: 0o700 });
+  ctx.cleanup.push('release the lock', await acquireLock(join(o.runBase, 'lock')));
   ctx.runDir = await mkdtemp(join(o.runBase, 'run-'));
   const runDir = ctx.runDir;
   // rmdir only, never a recursive delete: if an unmount failed, a file system is still below.
@@ -43,8 +47,10 @@ export async function preflight(ctx: Ctx): Promise<void> {
     log.warn('no retention list (neither --retain nor one in the bundle): nothing of the old system will be kept');
   }
   const m = bundle.manifest;
+  checkCompatible(m, o.compatible);
   const disk = await checkTarget(o.target, m.raw.size);
   ctx.disk = disk;
+  if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
   await checkRam(m.image.size, 0);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const old = await sfdiskJson(disk.node);

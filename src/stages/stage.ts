@@ -15,10 +15,11 @@ import { mount, umount } from '../system/tools.ts';
 import type { Ctx } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
 import { checkRam } from './preflight.ts';
+import { checkDowngrade, installedVersion } from './compat.ts';
 
 export async function scanOld(ctx: Ctx): Promise<void> {
   const { bundle, list, oldParts, o, cleanup, log } = need(ctx);
-  if (list.entries.length === 0) {
+  if (list.entries.length === 0 && !bundle.manifest.version) {
     ctx.scan = { found: [], missingOptional: [], bytes: 0 };
     return;
   }
@@ -32,6 +33,7 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   }
   for (const l of missing) log.warn(`old system: ${l.kind}=${l.value} for ${l.path} not found on the target; entries below ${l.path} are read from the root file system`);
   ctx.oldRoot = base;
+  checkDowngrade(bundle.manifest, await installedVersion(base), o.allowDowngrade);
   const ids = await readIds(base);
   ctx.oldUsers = ids.users;
   ctx.oldGroups = ids.groups;

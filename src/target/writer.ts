@@ -15,7 +15,10 @@ export type Writer = {
   close: () => Promise<void>;
 };
 
-export async function openWriter(d: Disk): Promise<Writer> {
+// Attempts per block: a failed write is retried from the same RAM buffer.
+export const WRITE_ATTEMPTS = 3;
+
+export async function openWriter(d: Disk, warn: (line: string) => void = () => {}): Promise<Writer> {
   let fh: FileHandle;
   try {
     fh = await open(d.node, constants.O_RDWR | constants.O_EXCL);
@@ -27,9 +30,7 @@ export async function openWriter(d: Disk): Promise<Writer> {
     write: async (buf, offset) => {
       let done = 0;
       while (done < buf.length) {
-        const { bytesWritten } = await fh.write(buf, done, buf.length - done, offset + done).catch((e: NodeJS.ErrnoException) => {
-          throw new ReimageError('writeFailed', `writing ${d.node} at byte ${offset + done} failed (${e.code}: ${e.message})`, { offset: offset + done });
-        });
+        const { bytesWritten } = await writeRetrying(fh, buf.subarray(done), offset + done, d.node, warn);
         if (bytesWritten === 0) throw new ReimageError('writeFailed', `writing ${d.node} at byte ${offset + done} wrote nothing (end of device?)`);
         done += bytesWritten;
       }
@@ -43,4 +44,18 @@ export async function openWriter(d: Disk): Promise<Writer> {
 export async function zeroRange(w: Writer, start: number, end: number): Promise<void> {
   const zeros = Buffer.alloc(Math.min(HEAD, Math.max(0, end - start)));
   for (let at = start; at < end; at += zeros.length) await w.write(zeros.subarray(0, Math.min(zeros.length, end - at)), at);
+}
+
+async function writeRetrying(fh: FileHandle, buf: Buffer, at: number, node: string, warn: (line: string) => void): Promise<{ bytesWritten: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fh.write(buf, 0, buf.length, at);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (attempt >= WRITE_ATTEMPTS) {
+        throw new ReimageError('writeFailed', `writing ${node} at byte ${at} failed ${attempt} times (${err.code}: ${err.message})`, { offset: at });
+      }
+      warn(`writing ${node} at byte ${at} failed (${err.code}); retrying from RAM (${attempt}/${WRITE_ATTEMPTS - 1})`);
+    }
+  }
 }

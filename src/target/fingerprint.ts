@@ -1,0 +1,80 @@
+// Layout fingerprints (the OEM rescue requirement: "if the partition layout
+// does not match its stored values, it will fail"): the disk's identity and
+// partition table recorded once, and a target compared against the record,
+// every difference named.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { formatIssues } from '../bundle/manifest.ts';
+import { targetError, usageError } from '../errors.ts';
+import { partNumber, sfdiskJson } from '../system/tools.ts';
+import type { Disk } from './sysfs.ts';
+
+export const Fingerprint = z.strictObject({
+  format: z.literal('reimage-fingerprint/1'),
+  disk: z.strictObject({ size: z.number(), sectorSize: z.number(), model: z.string(), serial: z.string(), wwn: z.string() }),
+  table: z
+    .strictObject({
+      label: z.string(),
+      id: z.string(),
+      partitions: z.array(z.strictObject({ number: z.number(), start: z.number(), size: z.number(), type: z.string(), uuid: z.string().optional(), name: z.string().optional() })),
+    })
+    .nullable(),
+});
+export type Fingerprint = z.infer<typeof Fingerprint>;
+
+export async function fingerprint(d: Disk): Promise<Fingerprint> {
+  const t = await sfdiskJson(d.node);
+  return {
+    format: 'reimage-fingerprint/1',
+    disk: { size: d.size, sectorSize: d.sectorSize, model: d.model, serial: d.serial, wwn: d.wwn },
+    table: t
+      ? {
+          label: t.label,
+          id: t.id.toLowerCase(),
+          partitions: t.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, type: p.type.toLowerCase(), ...(p.uuid ? { uuid: p.uuid.toLowerCase() } : {}), ...(p.name ? { name: p.name } : {}) })),
+        }
+      : null,
+  };
+}
+
+// differences: one readable line per field that differs.
+export function differences(want: Fingerprint, got: Fingerprint): string[] {
+  const out: string[] = [];
+  const cmp = (what: string, a: unknown, b: unknown) => {
+    if (a !== b) out.push(`${what}: recorded ${JSON.stringify(a)}, found ${JSON.stringify(b)}`);
+  };
+  for (const k of ['size', 'sectorSize', 'model', 'serial', 'wwn'] as const) cmp(`disk ${k}`, want.disk[k], got.disk[k]);
+  if (!want.table || !got.table) {
+    cmp('partition table', want.table ? want.table.label : null, got.table ? got.table.label : null);
+    return out;
+  }
+  cmp('table type', want.table.label, got.table.label);
+  cmp('table id', want.table.id, got.table.id);
+  const numbers = [...new Set([...want.table.partitions, ...got.table.partitions].map((p) => p.number))].sort((a, b) => a - b);
+  for (const n of numbers) {
+    const a = want.table.partitions.find((p) => p.number === n);
+    const b = got.table.partitions.find((p) => p.number === n);
+    if (!a || !b) {
+      out.push(`partition ${n}: ${a ? 'recorded but missing' : 'found but not recorded'}`);
+      continue;
+    }
+    for (const k of ['start', 'size', 'type', 'uuid', 'name'] as const) cmp(`partition ${n} ${k}`, a[k], b[k]);
+  }
+  return out;
+}
+
+// checkFingerprint: refuse a target whose identity or layout differs from the record.
+export async function checkFingerprint(d: Disk, file: string): Promise<void> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) throw usageError(`fingerprint ${file} cannot be read: record one with reimage fingerprint DEVICE --out FILE`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw usageError(`fingerprint ${file} is not JSON: record it again with reimage fingerprint`);
+  }
+  const parsed = Fingerprint.safeParse(json);
+  if (!parsed.success) throw usageError(`fingerprint ${file} is invalid: ${formatIssues(parsed.error)}; record it again with reimage fingerprint`);
+  const diff = differences(parsed.data, await fingerprint(d));
+  if (diff.length) throw targetError(`target ${d.node} does not match the recorded fingerprint ${file}: ${diff.join('; ')}; this is not the disk the fingerprint was recorded from`, { diff });
+}

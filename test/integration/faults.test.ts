@@ -1,0 +1,96 @@
+// Pre-write faults from test/FAULTS.md that are not covered elsewhere: each
+// leaves the target byte-identical and exits with its code. Also the happy
+// paths of the checks involved (fingerprint match, compatible match, upgrade,
+// read-back verification).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
+import { MOUNTS, reimage, sharedBundle } from '../helpers/reimage.ts';
+import { attachLoop, describe, detachLoop, makeBlank, sha256, tmpDir } from '../helpers/sys.ts';
+
+const t = suite('faults');
+
+async function onOldDisk(fn: (dev: string) => Promise<void> | void, disk = freshOldDisk()): Promise<void> {
+	const dev = attachLoop(disk);
+	try {
+		await fn(dev);
+	} finally {
+		detachLoop(dev);
+	}
+}
+
+async function refused(dev: string, args: string[], code: number, re: RegExp): Promise<void> {
+	const before = await sha256(dev);
+	const r = reimage(args);
+	assert.is(r.status, code, describe(r));
+	assert.match(r.stderr, re);
+	assert.is(await sha256(dev), before, 'target byte-identical');
+}
+
+const run = (dev: string, ...extra: string[]) => ['run', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--yes', ...extra];
+
+function versioned(version: string, compatible = 'kiosk-x86'): string {
+	const out = path.join(tmpDir('reimage-ver-'), 'bundle');
+	const r = reimage(['pack', fixtures().newImg, '--out', out, '--compatible', compatible, '--image-version', version, ...MOUNTS.flatMap((m) => ['--mount', m])]);
+	assert.is(r.status, 0, describe(r));
+	return out;
+}
+
+t('target too small by one sector -> 4', async () => {
+	const file = path.join(tmpDir('reimage-small-'), 'disk.img');
+	makeBlank(file, fs.statSync(fixtures().newImg).size - 512);
+	await onOldDisk((dev) => refused(dev, run(dev), 4, /512 bytes too small/), file);
+});
+
+t('layout fingerprint: a match passes plan, a different disk is refused with a readable diff', async () => {
+	const fp = path.join(tmpDir('reimage-fp-'), 'fp.json');
+	await onOldDisk((dev) => {
+		const r = reimage(['fingerprint', dev, '--out', fp]);
+		assert.is(r.status, 0, describe(r));
+		const p = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--fingerprint', fp]);
+		assert.is(p.status, 0, describe(p));
+	});
+	// Same content, but another disk: a fresh copy of old.img gets the same table, so change its layout.
+	const other = freshOldDisk();
+	fs.truncateSync(other, fs.statSync(other).size + 2 ** 20);
+	await onOldDisk((dev) => refused(dev, run(dev, '--fingerprint', fp), 4, /does not match the recorded fingerprint .*disk size: recorded 335544320, found 336592896/), other);
+});
+
+t('a bundle for another device (compatible) -> 3', async () => {
+	const b = versioned('2.0', 'atm-arm');
+	await onOldDisk((dev) => refused(dev, ['run', '--bundle', b, '--target', dev, '--compatible', 'kiosk-x86', '--yes'], 3, /bundle is for "atm-arm" but this machine needs "kiosk-x86"/));
+});
+
+t('anti-rollback: installing 2.0 then 1.9 is refused (3) unless --allow-downgrade', async () => {
+	await onOldDisk(async (dev) => {
+		const first = reimage(['run', '--bundle', versioned('2.0'), '--target', dev, '--compatible', 'kiosk-x86', '--yes']);
+		assert.is(first.status, 0, describe(first));
+		const older = versioned('1.9');
+		await refused(dev, ['run', '--bundle', older, '--target', dev, '--yes'], 3, /version 1\.9 is older than the installed 2\.0/);
+		const allowed = reimage(['run', '--bundle', older, '--target', dev, '--yes', '--allow-downgrade']);
+		assert.is(allowed.status, 0, describe(allowed));
+	});
+});
+
+t('a second concurrent run cannot start -> 4', async () => {
+	fs.mkdirSync('/run/reimage', { recursive: true });
+	fs.writeFileSync('/run/reimage/lock', `${process.pid}\n`);
+	try {
+		await onOldDisk((dev) => refused(dev, run(dev), 4, /another reimage \(pid \d+\) is running/));
+	} finally {
+		fs.rmSync('/run/reimage/lock', { force: true });
+	}
+});
+
+t('--verify-written reads the disk back and says so', async () => {
+	await onOldDisk((dev) => {
+		const r = reimage(run(dev, '--verify-written', '--json'));
+		assert.is(r.status, 0, describe(r));
+		assert.match(r.stderr, /sha256 ok, read back ok/);
+		assert.is(JSON.parse(r.stdout).write.readBack, 'ok');
+	});
+});
+
+t.run();
