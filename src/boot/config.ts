@@ -5,7 +5,7 @@
 // policy allows shells. They can never loosen the policy.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { formatIssues } from '../bundle/manifest.ts';
+import { parseJson } from '../util/json.ts';
 import { usageError } from '../errors.ts';
 import { MODES, ON_FAILURE, type Cmdline } from './cmdline.ts';
 
@@ -40,15 +40,7 @@ export async function loadConfig(dir = CONFIG_DIR): Promise<Config> {
   const path = `${dir}/config.json`;
   const text = await readFile(path, 'utf8').catch(() => undefined);
   if (text === undefined) return Config.parse({});
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw usageError(`reimage config ${path} is not valid JSON (${(e as Error).message}): fix it and rebuild the initrd`);
-  }
-  const r = Config.safeParse(json);
-  if (!r.success) throw usageError(`reimage config ${path} is invalid: ${formatIssues(r.error)}; fix it and rebuild the initrd`);
-  return r.data;
+  return parseJson(text, Config, `reimage config ${path}`, 'fix it and rebuild the initrd', usageError);
 }
 
 const MODE_RANK = { plan: 0, interactive: 1, auto: 2 } as const;

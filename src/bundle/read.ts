@@ -6,7 +6,8 @@ import { basename, dirname, join } from 'node:path';
 import { detect } from '../codecs/index.ts';
 import { bundleError } from '../errors.ts';
 import { parseList, type ListEntry } from '../retention/list.ts';
-import { formatIssues, Manifest } from './manifest.ts';
+import { Manifest } from './manifest.ts';
+import { parseJson } from '../util/json.ts';
 import { checkSignature } from './sign.ts';
 import type { KeyObject } from 'node:crypto';
 
@@ -29,15 +30,7 @@ export async function loadBundle(where: string, trusted: KeyObject[] = []): Prom
   if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
   const signedBy = checkSignature(bytes, await readFile(`${path}.sig`, 'utf8').catch(() => undefined), trusted, dir);
   const text = bytes.toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw bundleError(`bundle manifest ${path} is not valid JSON (${(e as Error).message}): rebuild the bundle with reimage pack`);
-  }
-  const parsed = Manifest.safeParse(json);
-  if (!parsed.success) throw bundleError(`bundle manifest ${path} is invalid: ${formatIssues(parsed.error)}; rebuild the bundle with reimage pack`);
-  const manifest = parsed.data;
+  const manifest = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
   const imagePath = join(dir, manifest.image.file);
   const st = await stat(imagePath).catch(() => undefined);
   if (!st?.isFile()) throw bundleError(`bundle image ${imagePath} is missing: copy the whole bundle directory`);

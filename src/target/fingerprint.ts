@@ -4,7 +4,7 @@
 // every difference named.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { formatIssues } from '../bundle/manifest.ts';
+import { parseJson } from '../util/json.ts';
 import { targetError, usageError } from '../errors.ts';
 import { partNumber, sfdiskJson } from '../system/tools.ts';
 import type { Disk } from './sysfs.ts';
@@ -67,14 +67,7 @@ export function differences(want: Fingerprint, got: Fingerprint): string[] {
 export async function checkFingerprint(d: Disk, file: string): Promise<void> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) throw usageError(`fingerprint ${file} cannot be read: record one with reimage fingerprint DEVICE --out FILE`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw usageError(`fingerprint ${file} is not JSON: record it again with reimage fingerprint`);
-  }
-  const parsed = Fingerprint.safeParse(json);
-  if (!parsed.success) throw usageError(`fingerprint ${file} is invalid: ${formatIssues(parsed.error)}; record it again with reimage fingerprint`);
-  const diff = differences(parsed.data, await fingerprint(d));
+  const recorded = parseJson(text, Fingerprint, `fingerprint ${file}`, 'record it again with reimage fingerprint', usageError);
+  const diff = differences(recorded, await fingerprint(d));
   if (diff.length) throw targetError(`target ${d.node} does not match the recorded fingerprint ${file}: ${diff.join('; ')}; this is not the disk the fingerprint was recorded from`, { diff });
 }

@@ -1,7 +1,8 @@
 // QEMU command lines for proving the initrd flow: software emulation (TCG;
 // KVM guests hang on some CI hosts), serial console to a file, -no-reboot so
 // a reboot or power-off ends QEMU, virtio disks with serials, USB sticks.
-export type Drive = { file: string; serial: string; usb?: boolean };
+// blkdebug: a QEMU blkdebug rules file injecting I/O errors into this drive.
+export type Drive = { file: string; serial: string; usb?: boolean; blkdebug?: string };
 
 export type VmSpec = { kernel: string; initrd: string; append: string; drives: Drive[]; serialLog: string; memMiB?: number };
 
@@ -10,7 +11,8 @@ export function qemuArgs(v: VmSpec): string[] {
   args.push('-serial', `file:${v.serialLog}`, '-kernel', v.kernel, '-initrd', v.initrd, '-append', `console=ttyS0 panic=-1 ${v.append}`);
   if (v.drives.some((d) => d.usb)) args.push('-device', 'qemu-xhci,id=xhci');
   v.drives.forEach((d, i) => {
-    args.push('-drive', `file=${d.file},format=raw,if=none,id=d${i}`);
+    const file = d.blkdebug ? `file.driver=blkdebug,file.config=${d.blkdebug},file.image.filename=${d.file}` : `file=${d.file}`;
+    args.push('-drive', `${file},format=raw,if=none,id=d${i}`);
     args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on` : `virtio-blk-pci,drive=d${i},serial=${d.serial}`);
   });
   return args;

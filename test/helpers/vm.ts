@@ -1,12 +1,13 @@
 // The VM tier: a real Debian kernel and a real dracut-built reimage initrd,
 // booted in QEMU (TCG: KVM guests hang on this kind of machine) against disk
 // images built on the host, then inspected on the host.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
-import { copySparse, exec, sh, tmpDir } from './sys.ts';
+import { copySparse, sh, tmpDir } from './sys.ts';
 import { qemuArgs, type Drive } from '../../src/vmtest/qemu.ts';
 
 export function kernel(): { vmlinuz: string; kver: string } {
@@ -48,18 +49,18 @@ export function appendPartition(img: string, label: string, contentDir: string, 
 }
 
 // stick: a GPT disk image with one ext4 partition labelled LABEL holding DIR.
-export function stick(label: string, contentDir: string): string {
+export function stick(label: string, contentDir: string, mib = 64): string {
 	const img = path.join(tmpDir('reimage-stick-'), 'stick.img');
 	fs.writeFileSync(img, '');
 	fs.truncateSync(img, 1 * 2 ** 20);
 	sh('sfdisk', ['-q', img], { input: 'label: gpt\n' });
-	appendPartition(img, label, contentDir, 64);
+	appendPartition(img, label, contentDir, mib);
 	return img;
 }
 
 // bundleTree: a directory with `bundle/` (a packed new.img), ready to become a file system.
-export function bundleTree(edit?: (bundleDir: string) => void): string {
-	const b = pack('zstd', { retain: fixtures().list });
+export function bundleTree(edit?: (bundleDir: string) => void, codec: 'zstd' | 'none' = 'zstd'): string {
+	const b = pack(codec, { retain: fixtures().list });
 	if (edit) edit(b);
 	const root = tmpDir('reimage-bundlefs-');
 	fs.cpSync(b, path.join(root, 'bundle'), { recursive: true });
@@ -72,19 +73,60 @@ export function oldDiskCopy(): string {
 	return f;
 }
 
-export type Boot = { status: number | null; serial: string };
+export type Boot = { status: number | null; serial: string; killed: boolean };
 
-// bootVm: run the VM until it powers off or reboots (-no-reboot makes QEMU exit);
-// the timeout is a hang guard, never an assertion.
-export function bootVm(append: string, drives: Drive[], opts: { memMiB?: number; configDir?: string; generator?: Generator } = {}): Boot {
-	const log = path.join(tmpDir('reimage-serial-'), 'serial.log');
-	const args = qemuArgs({ kernel: kernel().vmlinuz, initrd: initrd(opts.configDir, opts.generator), append, drives, serialLog: log, ...(opts.memMiB ? { memMiB: opts.memMiB } : {}) });
-	const r = exec('qemu-system-x86_64', args, { killAfterMs: 15 * 60 * 1000 });
-	const serial = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
-	if (r.status !== 0) throw new Error(`qemu exited ${r.status ?? r.signal}: ${r.stderr}\n--- serial ---\n${serial.slice(-4000)}`);
-	return { status: r.status, serial };
-}
+// bootVm: run the VM until it powers off or reboots (-no-reboot makes QEMU exit).
+export const bootVm = (append: string, drives: Drive[], opts: BootOptions = {}): Promise<Boot> => bootUntil(append, drives, () => false, opts);
 
 export const sha256File = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 export { REPO };
+
+export type BootOptions = { memMiB?: number; configDir?: string; generator?: Generator };
+
+// Under TCG a guest very rarely stalls in early kernel boot (seen once here,
+// right after "Switched to clocksource hpet"). A boot whose serial log stops
+// growing before userspace started has touched no disk and is retried once.
+const STALL_MS = 180_000;
+const userspace = (serial: string) => /Run \/init|systemd\[1\]|Begin: /.test(serial);
+
+// bootUntil: the VM is killed (a power cut) as soon as the serial log
+// satisfies `until`; resolves with the log once QEMU is gone. The time bounds
+// are hang guards, never assertions.
+export async function bootUntil(append: string, drives: Drive[], until: (serial: string) => boolean, opts: BootOptions = {}): Promise<Boot> {
+	for (let attempt = 1; ; attempt++) {
+		const r = await bootOnce(append, drives, until, opts);
+		if (r !== 'stalled') return r;
+		if (attempt === 2) throw new Error('the VM stalled before userspace twice');
+	}
+}
+
+async function bootOnce(append: string, drives: Drive[], until: (serial: string) => boolean, opts: BootOptions): Promise<Boot | 'stalled'> {
+	const log = path.join(tmpDir('reimage-serial-'), 'serial.log');
+	const args = qemuArgs({ kernel: kernel().vmlinuz, initrd: initrd(opts.configDir, opts.generator), append, drives, serialLog: log, ...(opts.memMiB ? { memMiB: opts.memMiB } : {}) });
+	const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+	let stderr = '';
+	child.stderr.on('data', (d: Buffer) => void (stderr += d.toString()));
+	const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+	const read = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+	let killed = false;
+	let stalled = false;
+	let last = { size: -1, at: Date.now() };
+	const started = Date.now();
+	for (;;) {
+		const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]);
+		if (done) break;
+		const serial = read();
+		if (serial.length !== last.size) last = { size: serial.length, at: Date.now() };
+		stalled = !userspace(serial) && Date.now() - last.at > STALL_MS;
+		if (until(serial) || stalled || Date.now() - started > 15 * 60 * 1000) {
+			killed = true;
+			child.kill('SIGKILL');
+			break;
+		}
+	}
+	const status = await exited;
+	if (stalled) return 'stalled';
+	if (!killed && status !== 0) throw new Error(`qemu exited ${status}: ${stderr}\n--- serial ---\n${read().slice(-4000)}`);
+	return { status, serial: read(), killed };
+}

@@ -42,10 +42,10 @@ t('the binary inside the initrd is byte-identical to the build and is not execut
 	fs.rmSync(path.dirname(copy), { recursive: true });
 });
 
-t('1: bundle on a partition of the very disk being reimaged (kiosk case)', () => {
+t('1: bundle on a partition of the very disk being reimaged (kiosk case)', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
-	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [{ file: disk, serial: 'KIOSK42' }]);
+	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [{ file: disk, serial: 'KIOSK42' }]);
 	assert.match(vm.serial, /copy the bundle from \/dev\/vda3 into RAM/);
 	assert.match(vm.serial, /reimage: target \/dev\/vda \(serial KIOSK42\)/);
 	assert.match(vm.serial, /point of no return: replacing everything on \/dev\/vda/);
@@ -67,13 +67,13 @@ t('1: bundle on a partition of the very disk being reimaged (kiosk case)', () =>
 	});
 });
 
-t('2: bundle on a USB stick, target chosen by serial among two disks in swapped order', () => {
+t('2: bundle on a USB stick, target chosen by serial among two disks in swapped order', async () => {
 	const disk = oldDiskCopy();
 	const decoy = oldDiskCopy();
 	const before = sha256File(decoy);
 	const usb = stick('STICK', bundleTree());
 	const stickBefore = sha256File(usb);
-	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle/manifest.json rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle/manifest.json rd.reimage.target=serial:KIOSK42 rd.shell=0', [
 		{ file: decoy, serial: 'DECOY7' },
 		{ file: disk, serial: 'KIOSK42' },
 		{ file: usb, serial: 'STICK1', usb: true },
@@ -88,7 +88,7 @@ t('2: bundle on a USB stick, target chosen by serial among two disks in swapped 
 	});
 });
 
-t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its own', () => {
+t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its own', async () => {
 	const disk = oldDiskCopy();
 	const usb = stick(
 		'STICK',
@@ -99,7 +99,7 @@ t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its
 		}),
 	);
 	const before = sha256File(disk);
-	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [
 		{ file: disk, serial: 'KIOSK42' },
 		{ file: usb, serial: 'STICK1', usb: true },
 	]);
@@ -109,20 +109,20 @@ t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its
 	assert.is(sha256File(disk), before, 'target byte-identical');
 });
 
-t('4: without rd.reimage the module does nothing and the boot goes on', () => {
+t('4: without rd.reimage the module does nothing and the boot goes on', async () => {
 	const disk = oldDiskCopy();
 	const before = sha256File(disk);
-	const vm = bootVm('root=LABEL=nonexistent rd.timeout=20 rd.shell=0 rd.emergency=poweroff', [{ file: disk, serial: 'KIOSK42' }]);
+	const vm = await bootVm('root=LABEL=nonexistent rd.timeout=20 rd.shell=0 rd.emergency=poweroff', [{ file: disk, serial: 'KIOSK42' }]);
 	assert.match(vm.serial, /Timed out waiting for device .*nonexistent/, 'the boot went on to look for the root file system');
 	assert.not.match(vm.serial, /reimage:/);
 	assert.not.match(vm.serial, /Starting .*reimage\.service/);
 	assert.is(sha256File(disk), before);
 });
 
-t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', () => {
+t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
-	const vm = bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42', [{ file: disk, serial: 'KIOSK42' }], { generator: 'initramfs-tools' });
+	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42', [{ file: disk, serial: 'KIOSK42' }], { generator: 'initramfs-tools' });
 	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
 	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
 	assert.equal(diskTable(disk), newTable());

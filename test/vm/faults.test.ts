@@ -1,0 +1,69 @@
+// Faults that only a VM can inject: a power cut at several points of the write
+// (QEMU killed), an I/O error in the middle of the write (QEMU blkdebug), and
+// not enough RAM (a small -m). Asserted from the serial log and on the disk.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bootUntil, bundleTree, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { exec, tmpDir } from '../helpers/sys.ts';
+
+const t = suite('vm: faults');
+const ARM = 'rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0';
+
+function region(img: string, at: 'head' | 'tail'): Buffer {
+	const fd = fs.openSync(img, 'r');
+	const b = Buffer.alloc(2 ** 20);
+	fs.readSync(fd, b, 0, b.length, at === 'head' ? 0 : fs.statSync(img).size - b.length);
+	fs.closeSync(fd);
+	return b;
+}
+
+// A disk that cannot boot anything: no MBR, no primary or backup GPT.
+function assertUnbootable(img: string): void {
+	assert.ok(region(img, 'head').every((x) => x === 0), 'first MiB (boot code, MBR, primary GPT) is zero');
+	assert.ok(region(img, 'tail').every((x) => x === 0), 'last MiB (backup GPT) is zero');
+	assert.is.not(exec('sfdisk', ['--json', img]).status, 0, 'no partition table to boot from');
+}
+
+const percent = (serial: string) => Math.max(0, ...[...serial.matchAll(/writing:\s+(\d+)%/g)].map((m) => Number(m[1])));
+
+for (const cut of [5, 50, 95]) {
+	t(`power cut at ${cut} % of the write: the disk never holds a bootable half system`, async () => {
+		const disk = oldDiskCopy();
+		const usb = stick('STICK', bundleTree());
+		const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42' }, { file: usb, serial: 'STICK1', usb: true }], (s) => percent(s) >= cut);
+		assert.ok(vm.killed, 'the VM was cut off mid-write');
+		assert.match(vm.serial, /point of no return/);
+		assert.ok(percent(vm.serial) < 100 || !/reimaged \/dev/.test(vm.serial), 'cut before the write finished');
+		assertUnbootable(disk);
+	});
+}
+
+t('an I/O error in the middle of the write: the disk is invalidated and the machine stops with the reason', async () => {
+	const disk = oldDiskCopy();
+	const usb = stick('STICK', bundleTree());
+	const rules = path.join(tmpDir('reimage-blkdebug-'), 'rules.conf');
+	// EIO on every write that touches sector 200000 (~98 MiB into the 192 MiB image).
+	fs.writeFileSync(rules, '[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "200000"\nonce = "off"\n');
+	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], (s) => /Halted\./.test(s));
+	assert.match(vm.serial, /failed after the point of no return/);
+	assert.match(vm.serial, /the disk was invalidated/);
+	assert.match(vm.serial, /reimage: FAILED after the point of no return \(exit 10\)\. The disk will not boot\./);
+	assert.match(vm.serial, /the log was saved as reimage-failed-.*\.log on \/dev\/sd/);
+	assertUnbootable(disk);
+});
+
+t('not enough RAM for the image: refused before writing, the VM reboots, the disk is untouched', async () => {
+	const disk = oldDiskCopy();
+	const before = sha256File(disk);
+	// An uncompressed 192 MiB image (+128 MiB headroom) does not fit in the ~300 MiB a 740 MiB VM has left once the kernel and the initramfs are in.
+	const usb = stick('STICK', bundleTree(undefined, 'none'), 240);
+	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42' }, { file: usb, serial: 'STICK1', usb: true }], () => false, { memMiB: 740 });
+	assert.not.ok(vm.killed, 'the VM rebooted on its own');
+	assert.match(vm.serial, /staging needs .* of RAM .* but only .* is available/);
+	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
+	assert.is(sha256File(disk), before);
+});
+
+t.run();
