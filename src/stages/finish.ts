@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolveParent } from '../retention/inroot.ts';
 import { run } from '../system/exec.ts';
+import { EXIT } from '../errors.ts';
 import { toBuffer, type BPath } from '../util/bytes.ts';
 import type { Ctx } from './context.ts';
 import { buildReport } from './report.ts';
@@ -13,10 +14,9 @@ export const REPORT_DIR = '/var/log/reimage';
 export async function finish(ctx: Ctx): Promise<ReturnType<typeof buildReport>> {
   const { log } = ctx;
   const failed = (ctx.entries ?? []).some((e) => e.outcome === 'failed');
-  const report = buildReport(ctx, failed ? 'failed' : 'success', failed ? { message: 'some retained entries could not be restored', code: 11 } : undefined);
+  const report = buildReport(ctx, failed ? 'failed' : 'success', failed ? { message: 'some retained entries could not be restored', code: EXIT.afterWrite } : undefined);
   if (ctx.newRoot) {
-    const { hostDir, name } = await resolveParent(ctx.newRoot, `${REPORT_DIR}/x` as BPath);
-    void name;
+    const { hostDir } = await resolveParent(ctx.newRoot, `${REPORT_DIR}/report.json` as BPath);
     await mkdir(toBuffer(hostDir), { recursive: true, mode: 0o755 });
     await writeFile(toBuffer(`${hostDir}/report.json`), JSON.stringify(report, null, 2) + '\n', { mode: 0o644 });
     log.info(`report written to ${REPORT_DIR}/report.json in the new system`);

@@ -85,8 +85,6 @@ export function firstToolSync(tools: readonly string[]): string {
   return tools[tools.length - 1]!;
 }
 
-export const firstTool = async (tools: readonly string[]) => firstToolSync(tools);
-
 function isExecutable(p: string): boolean {
   try {
     accessSync(p, constants.X_OK);

@@ -1,6 +1,6 @@
 // What the kernel says about a block device, read from /sys and /proc. No
 // processes: everything here is a file read, so it works in any initramfs.
-import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 export type KernelPart = { name: string; number: number; start: number; size: number; dev: string };
@@ -101,10 +101,6 @@ export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
 export async function memAvailable(proc = '/proc'): Promise<number> {
   const m = /MemAvailable:\s+(\d+) kB/.exec(await read(`${proc}/meminfo`));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-export async function linkTarget(p: string): Promise<string | undefined> {
-  return readlink(p).catch(() => undefined);
 }
 
 // Linux dev_t encoding (glibc's major/minor).
