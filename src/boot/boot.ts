@@ -17,6 +17,7 @@ import type { Log } from '../util/log.ts';
 import { startShell } from '../system/exec.ts';
 import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
+import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { parseCmdline } from './cmdline.ts';
 import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
 import { fetchBundle, saveLog, type Fetched } from './locate.ts';
@@ -60,6 +61,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         ...(policy.fingerprint ? { fingerprint: policy.fingerprint } : {}),
         ...(policy.compatible ? { compatible: policy.compatible } : {}),
         allowDowngrade: policy.allowDowngrade,
+        caps: { entryBytes: policy.maxEntryBytes ?? DEFAULT_CAPS.entryBytes, totalBytes: policy.maxRetainedBytes ?? DEFAULT_CAPS.totalBytes },
         oldMounts: [],
         // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
         trust: [o.configDir],

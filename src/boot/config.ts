@@ -31,6 +31,9 @@ export const Config = z.strictObject({
   fingerprint: z.string().optional(),
   compatible: z.string().optional(),
   allowDowngrade: z.boolean().default(false),
+  // Retention caps in bytes.
+  maxEntryBytes: z.number().int().positive().optional(),
+  maxRetainedBytes: z.number().int().positive().optional(),
 });
 export type Config = z.infer<typeof Config>;
 

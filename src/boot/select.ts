@@ -5,15 +5,15 @@
 // No match, or more than one, is refused with every candidate and why.
 import { readdir, realpath } from 'node:fs/promises';
 import { targetError, usageError } from '../errors.ts';
-import { human } from '../util/bytes.ts';
+import { human, parseSize } from '../util/bytes.ts';
 import { inspect, type Disk } from '../target/sysfs.ts';
 
 type Kind = { explicit: boolean; matches: (d: Disk, value: string) => Promise<boolean> | boolean };
 
-const parseSize = (s: string): number => {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw usageError(`size "${s}" in a target selector is not understood: write e.g. size:100G-2T`);
-  return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+const selectorSize = (s: string): number => {
+  const n = parseSize(s);
+  if (n === undefined) throw usageError(`size "${s}" in a target selector is not understood: write e.g. size:100G-2T`);
+  return n;
 };
 
 const byLink = (dir: string): Kind => ({
@@ -34,7 +34,7 @@ export const KINDS = {
     explicit: false,
     matches: (d, v) => {
       const [lo, hi] = v.split('-');
-      return d.size >= parseSize(lo || '0') && (hi === undefined || hi === '' || d.size <= parseSize(hi));
+      return d.size >= selectorSize(lo || '0') && (hi === undefined || hi === '' || d.size <= selectorSize(hi));
     },
   },
 } satisfies Record<string, Kind>;

@@ -15,6 +15,8 @@ const runFlags: Record<string, Flag> = {
   trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'trusted ed25519 public key (.pub) or directory of them: the bundle must be signed by one (repeatable)' },
   fingerprint: { type: 'string', arg: 'FILE', help: 'refuse unless the target matches this recorded layout fingerprint' },
   compatible: { type: 'string', arg: 'STRING', help: 'refuse a bundle whose compatible string differs' },
+  'max-entry-size': { type: 'string', arg: 'SIZE', help: 'largest retained file (default 256M)' },
+  'max-retained': { type: 'string', arg: 'SIZE', help: 'most retained bytes in all (default 1G)' },
   'allow-downgrade': { type: 'boolean', help: 'allow a bundle version lower than the installed one' },
   'verify-written': { type: 'boolean', help: 'read the disk back after writing and compare with the raw sha256 (one rewrite from RAM on a mismatch)' },
   'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing (for bundles not made by reimage pack)' },
@@ -39,7 +41,7 @@ export const COMMANDS = {
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--verify-written] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--trust KEY|DIR]... [--yes] [--json]',
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--verify-written] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--max-entry-size SIZE] [--max-retained SIZE] [--trust KEY|DIR]... [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,

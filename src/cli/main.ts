@@ -18,6 +18,8 @@ import { vmTest } from '../vmtest/run.ts';
 import { arm, disarm } from '../arm/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
+import { parseSize } from '../util/bytes.ts';
+import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { COMMANDS, helpText, type CommandName } from './commands.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -39,6 +41,13 @@ const str = (v: Values, k: string, cmd: string): string => {
   return x;
 };
 const opt = (v: Values, k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+const size = (v: Values, k: string, fallback: number): number => {
+  const text = opt(v, k);
+  if (text === undefined) return fallback;
+  const n = parseSize(text);
+  if (n === undefined) throw usageError(`--${k} ${text} is not a size: write e.g. --${k} 512M`);
+  return n;
+};
 const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
 
 async function askYes(question: string): Promise<boolean> {
@@ -183,6 +192,7 @@ function runOptions(v: Values, name: CommandName) {
     ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
     ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
     allowDowngrade: v['allow-downgrade'] === true,
+    caps: { entryBytes: size(v, 'max-entry-size', DEFAULT_CAPS.entryBytes), totalBytes: size(v, 'max-retained', DEFAULT_CAPS.totalBytes) },
     trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
     runBase: process.env.REIMAGE_RUNDIR || '/run/reimage',

@@ -5,7 +5,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { retentionError } from '../errors.ts';
-import { display, fromBuffer, toBuffer, type BPath } from '../util/bytes.ts';
+import { display, fromBuffer, human, toBuffer, type BPath } from '../util/bytes.ts';
 import { join, resolveParent } from './inroot.ts';
 import type { Component, ListEntry } from './list.ts';
 
@@ -41,7 +41,12 @@ async function matches(root: string, comps: Component[]): Promise<BPath[]> {
   return bases;
 }
 
-export async function scan(root: string, entries: ListEntry[]): Promise<Scan> {
+// Caps on what may be retained: a retention list that names a 40 GiB log
+// directory must fail before writing, not fill the RAM stage.
+export type Caps = { entryBytes: number; totalBytes: number };
+export const DEFAULT_CAPS: Caps = { entryBytes: 256 * 2 ** 20, totalBytes: 1024 * 2 ** 20 };
+
+export async function scan(root: string, entries: ListEntry[], caps: Caps = DEFAULT_CAPS): Promise<Scan> {
   const seen = new Set<string>();
   const found: Found[] = [];
   const missingOptional: ListEntry[] = [];
@@ -54,7 +59,16 @@ export async function scan(root: string, entries: ListEntry[]): Promise<Scan> {
     if (seen.has(path)) return;
     seen.add(path);
     found.push({ path, host, kind, st, line: e.line });
-    if (kind === 'file') bytes += Number(st.size);
+    if (kind === 'file') {
+      const size = Number(st.size);
+      if (size > caps.entryBytes) {
+        throw retentionError(`retained file ${display(path)} (list line ${e.line}) is ${human(size)}, over the per-file cap of ${human(caps.entryBytes)}: remove it from the list or raise the cap (--max-entry-size)`);
+      }
+      bytes += size;
+      if (bytes > caps.totalBytes) {
+        throw retentionError(`the retained files reach ${human(bytes)} at ${display(path)} (list line ${e.line}), over the total cap of ${human(caps.totalBytes)}: retain less or raise the cap (--max-retained)`);
+      }
+    }
     if (kind !== 'dir') return;
     const names = await readdir(toBuffer(host), { encoding: 'buffer' });
     for (const n of names.map(fromBuffer).sort()) {

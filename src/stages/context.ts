@@ -5,7 +5,7 @@ import type { Captured } from '../retention/capture.ts';
 import type { IdMap } from '../retention/ids.ts';
 import type { ListEntry } from '../retention/list.ts';
 import type { EntryReport } from '../retention/restore.ts';
-import type { Scan } from '../retention/scan.ts';
+import type { Caps, Scan } from '../retention/scan.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Cleanup } from '../util/cleanup.ts';
@@ -27,6 +27,8 @@ export type RunOptions = {
   // The manifest's `compatible` must equal this.
   compatible?: string;
   allowDowngrade: boolean;
+  // Retention caps in bytes (per file, total).
+  caps?: Caps;
   // Trusted public keys (files or directories of *.pub): when any, the bundle must be signed by one.
   trust: readonly string[];
   // The bundle directory is already a private copy in RAM (initramfs): hash it in place.

@@ -37,7 +37,7 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   const ids = await readIds(base);
   ctx.oldUsers = ids.users;
   ctx.oldGroups = ids.groups;
-  ctx.scan = await scan(base, list.entries);
+  ctx.scan = await scan(base, list.entries, o.caps);
   log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes) found, ${ctx.scan.missingOptional.length} optional missing`);
 }
 

@@ -38,7 +38,8 @@ export const run: Run = async (tool, args, opts = {}) => {
     ...(opts.input !== undefined ? { input: opts.input } : {}),
     ...(opts.inputFile !== undefined ? { inputFile: opts.inputFile } : {}),
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-    ...(opts.outputFile !== undefined ? { stdout: { file: opts.outputFile } } : {}),
+    // Output sent to a file must not also be buffered (execa's maxBuffer would kill a big compressor).
+    ...(opts.outputFile !== undefined ? { stdout: { file: opts.outputFile }, buffer: { stdout: false, stderr: true } } : {}),
     stripFinalNewline: false,
   });
   if ('code' in r && r.code === 'ENOENT') {

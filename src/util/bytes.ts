@@ -56,3 +56,9 @@ export function human(bytes: number): string {
   }
   return u === 0 ? `${bytes} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
 }
+
+// parseSize: "512", "64M", "1.5G", "2TiB" (binary units) in bytes, or undefined.
+export function parseSize(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(s.trim());
+  return m ? Math.round(Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase())) : undefined;
+}

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 // Each codec packs a bundle that decodes to new.img exactly and verifies;
 // one full run with bzip2 (zstd's full run is in run.test.ts).
 import * as fs from 'node:fs';
@@ -18,6 +19,8 @@ import {
 	sfdiskJson,
 	sh,
 	sha256,
+	rmTmp,
+	tmpDir,
 	umount,
 } from '../helpers/sys.ts';
 
@@ -107,6 +110,32 @@ t('full run with a bzip2 bundle', () => {
 		for (const m of mounted.reverse()) umount(m);
 		detachLoop(dev);
 	}
+});
+
+// A compressor's output larger than execa's 100 MB buffer must stream to the
+// file, not be buffered (it was, and pack died on real images).
+t('pack streams a compressed image larger than 100 MB to the bundle', () => {
+	const dir = tmpDir('reimage-bigpack-');
+	const img = path.join(dir, 'big.img');
+	const root = path.join(dir, 'root');
+	fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+	fs.writeFileSync(path.join(root, 'etc/fstab'), 'LABEL=root / ext4 defaults 0 1\n');
+	fs.writeFileSync(img, '');
+	fs.truncateSync(img, 180 * 2 ** 20);
+	sh('sfdisk', ['-q', img], { input: 'label: gpt\nsize=8M,type=L,name=root\ntype=L,name=noise\n' });
+	sh('mkfs.ext4', ['-q', '-L', 'root', '-d', root, '-E', 'offset=1048576', img, '8M']);
+	// Incompressible bytes fill the second partition.
+	const fd = fs.openSync(img, 'r+');
+	const chunk = Buffer.alloc(2 ** 20);
+	for (let i = 0; i < 165; i++) fs.writeSync(fd, crypto.randomFillSync(chunk), 0, chunk.length, (10 + i) * 2 ** 20);
+	fs.closeSync(fd);
+	const out = path.join(dir, 'bundle');
+	const r = reimage(['pack', img, '--out', out, '--codec', 'gzip']);
+	assert.is(r.status, 0, describe(r));
+	const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+	assert.ok(m.image.size > 100 * 2 ** 20, `compressed size ${m.image.size}`);
+	assert.is(reimage(['verify', '--bundle', out]).status, 0);
+	rmTmp(dir);
 });
 
 t.run();

@@ -93,4 +93,34 @@ t('--verify-written reads the disk back and says so', async () => {
 	});
 });
 
+t('a read-only target -> 4, untouched', async () => {
+	const disk = freshOldDisk();
+	const dev = attachLoop(disk, { readOnly: true });
+	try {
+		await refused(dev, run(dev), 4, /is read-only/);
+	} finally {
+		detachLoop(dev);
+	}
+});
+
+t('retention caps: a file over the per-file cap, or a list over the total cap -> 5, untouched', async () => {
+	await onOldDisk(async (dev) => {
+		await refused(dev, run(dev, '--max-entry-size', '100'), 5, /is 1\d\d B, over the per-file cap of 100 B: remove it from the list or raise the cap/);
+		await refused(dev, run(dev, '--max-retained', '300'), 5, /over the total cap of 300 B/);
+		const r = reimage(run(dev, '--max-retained', 'lots'));
+		assert.is(r.status, 2, describe(r));
+	});
+});
+
+t('--old-mount names the old system when its labels differ from the new image', async () => {
+	await onOldDisk((dev) => {
+		const r = reimage(run(dev, '--old-mount', 'PARTLABEL=root:/', '--old-mount', 'PARTLABEL=data:/kiosk', '--json'));
+		assert.is(r.status, 0, describe(r));
+		assert.is(JSON.parse(r.stdout).entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 19);
+		const wrong = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--old-mount', 'LABEL=elsewhere:/']);
+		assert.is(wrong.status, 5, describe(wrong));
+		assert.match(wrong.stderr, /old system's root \(LABEL=elsewhere\) is not on/);
+	});
+});
+
 t.run();

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { display, fromBuffer, human, isUtf8, toBuffer } from '../../../src/util/bytes.ts';
+import { display, fromBuffer, human, isUtf8, parseSize, toBuffer } from '../../../src/util/bytes.ts';
 
 test('binary strings round-trip every byte', () => {
   const b = Buffer.from([0x2f, 0xff, 0x0a, 0xc3, 0xa9, 0x00]);
@@ -19,6 +19,14 @@ test('human sizes', () => {
   assert.is(human(512), '512 B');
   assert.is(human(1536), '1.5 KiB');
   assert.is(human(320 * 2 ** 20), '320 MiB');
+});
+
+test('sizes with binary units', () => {
+  assert.is(parseSize('512'), 512);
+  assert.is(parseSize('64M'), 64 * 2 ** 20);
+  assert.is(parseSize('1.5G'), 1.5 * 2 ** 30);
+  assert.is(parseSize('2TiB'), 2 * 2 ** 40);
+  assert.is(parseSize('lots'), undefined);
 });
 
 test.run();
