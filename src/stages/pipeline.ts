@@ -5,6 +5,7 @@
 // and the count and sha256 are asserted at the end.
 import { createHash } from 'node:crypto';
 import { ReimageError } from '../errors.ts';
+import { alignedBuffer } from '../util/aligned.ts';
 import type { Decoded } from '../codecs/types.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 
@@ -21,7 +22,8 @@ export class RawMismatch extends ReimageError {
 
 export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
-  const bufs = [Buffer.allocUnsafeSlow(BLOCK), Buffer.allocUnsafeSlow(BLOCK)];
+  // Page-aligned, so the writer can hand them to the disk with O_DIRECT.
+  const bufs = [alignedBuffer(BLOCK), alignedBuffer(BLOCK)];
   let cur = 0;
   let fill = 0;
   let offset = 0;

@@ -5,6 +5,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ReimageError, targetError } from '../errors.ts';
+import { alignedBuffer } from '../util/aligned.ts';
 import type { Disk } from './sysfs.ts';
 
 export const HEAD = 1 << 20;
@@ -13,43 +14,72 @@ export type Writer = {
   write: (buf: Buffer, offset: number) => Promise<void>;
   sync: () => Promise<void>;
   close: () => Promise<void>;
+  // Whether whole aligned blocks bypass the page cache (O_DIRECT).
+  direct: boolean;
 };
 
 // Attempts per block: a failed write is retried from the same RAM buffer.
 export const WRITE_ATTEMPTS = 3;
 
+// openWriter: the disk opened exclusively, with O_DIRECT where the kernel
+// takes it (measured: buffered writes through the page cache cost about 2x).
+// Writes that O_DIRECT refuses (a buffer or length not aligned to the sector
+// size) go through a second, buffered descriptor instead.
 export async function openWriter(d: Disk, warn: (line: string) => void = () => {}): Promise<Writer> {
-  let fh: FileHandle;
+  const excl = constants.O_RDWR | constants.O_EXCL;
+  let main: FileHandle;
+  let direct = true;
   try {
-    fh = await open(d.node, constants.O_RDWR | constants.O_EXCL);
+    main = await open(d.node, excl | constants.O_DIRECT).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EINVAL') throw e;
+      direct = false;
+      return open(d.node, excl);
+    });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw targetError(`target ${d.path} cannot be opened exclusively for writing (${code}): something holds it; stop it and try again`);
   }
+  // Not O_EXCL: the exclusive claim above already keeps everyone else out.
+  const buffered = direct ? await open(d.node, constants.O_RDWR) : main;
+  const aligned = (buf: Buffer, at: number) => direct && at % d.sectorSize === 0 && buf.length % d.sectorSize === 0;
+  const put = async (buf: Buffer, at: number): Promise<number> => {
+    if (aligned(buf, at)) {
+      const r = await main.write(buf, 0, buf.length, at).catch((e: NodeJS.ErrnoException) => (e.code === 'EINVAL' ? undefined : Promise.reject(e)));
+      if (r) return r.bytesWritten;
+    }
+    return (await buffered.write(buf, 0, buf.length, at)).bytesWritten;
+  };
   return {
+    direct,
     write: async (buf, offset) => {
       let done = 0;
       while (done < buf.length) {
-        const { bytesWritten } = await writeRetrying(fh, buf.subarray(done), offset + done, d.node, warn);
-        if (bytesWritten === 0) throw new ReimageError('writeFailed', `writing ${d.node} at byte ${offset + done} wrote nothing (end of device?)`);
-        done += bytesWritten;
+        const n = await writeRetrying(put, buf.subarray(done), offset + done, d.node, warn);
+        if (n === 0) throw new ReimageError('writeFailed', `writing ${d.node} at byte ${offset + done} wrote nothing (end of device?)`);
+        done += n;
       }
     },
-    sync: () => fh.sync(),
-    close: () => fh.close(),
+    sync: async () => {
+      await buffered.sync();
+      if (buffered !== main) await main.sync();
+    },
+    close: async () => {
+      if (buffered !== main) await buffered.close();
+      await main.close();
+    },
   };
 }
 
 // zeroRange: overwrite [start, end) with zeros (tail cleanup, invalidation).
 export async function zeroRange(w: Writer, start: number, end: number): Promise<void> {
-  const zeros = Buffer.alloc(Math.min(HEAD, Math.max(0, end - start)));
+  const zeros = alignedBuffer(Math.min(HEAD, Math.max(0, end - start)));
   for (let at = start; at < end; at += zeros.length) await w.write(zeros.subarray(0, Math.min(zeros.length, end - at)), at);
 }
 
-async function writeRetrying(fh: FileHandle, buf: Buffer, at: number, node: string, warn: (line: string) => void): Promise<{ bytesWritten: number }> {
+async function writeRetrying(put: (buf: Buffer, at: number) => Promise<number>, buf: Buffer, at: number, node: string, warn: (line: string) => void): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await fh.write(buf, 0, buf.length, at);
+      return await put(buf, at);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (attempt >= WRITE_ATTEMPTS) {

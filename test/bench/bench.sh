@@ -75,10 +75,15 @@ t() { # name command...
 	times[$name]+="$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", b - a }') "
 }
 mib=$((raw_bytes / 1024 / 1024))
-reimage_run() { "$bin" run --bundle "$1" --target "$loop" --yes; }
+reimage_run() {
+	local b=$1
+	shift
+	"$bin" run --bundle "$b" --target "$loop" --yes "$@"
+}
 for _ in $(seq "$runs"); do
 	t "dd if=/dev/zero oflag=direct (write limit)" dd if=/dev/zero of="$loop" bs=4M count=$((mib / 4)) oflag=direct
 	t "reimage run, zstd bundle" reimage_run "$work/bundle-zstd-${gib}g"
+	t "reimage run, zstd bundle, --verify-raw" reimage_run "$work/bundle-zstd-${gib}g" --verify-raw
 	t "reimage run, bzip2 bundle" reimage_run "$work/bundle-bzip2-${gib}g"
 	t "reimage run, gzip bundle" reimage_run "$work/bundle-gzip-${gib}g"
 	t "reimage run, xz bundle" reimage_run "$work/bundle-xz-${gib}g"
@@ -94,7 +99,7 @@ limit=$(echo "${times["dd if=/dev/zero oflag=direct (write limit)"]}" | median)
 classic=$(echo "${times["bzcat | dd bs=1M (the classic)"]}" | median)
 printf '\n%s GiB image, median of %s runs, same loop device\n\n' "$gib" "$runs"
 printf '| command | median s | × write limit | × bzcat\\|dd |\n|---|---|---|---|\n'
-for name in "dd if=/dev/zero oflag=direct (write limit)" "reimage run, zstd bundle" "reimage run, bzip2 bundle" "reimage run, gzip bundle" "reimage run, xz bundle" \
+for name in "dd if=/dev/zero oflag=direct (write limit)" "reimage run, zstd bundle" "reimage run, zstd bundle, --verify-raw" "reimage run, bzip2 bundle" "reimage run, gzip bundle" "reimage run, xz bundle" \
 	"bzcat | dd bs=1M (the classic)" "zstd -dc | dd bs=1M" "zstd -dc | dd bs=4M oflag=direct" "bmaptool copy (zstd, block map)" "zstd -dc > /dev/null (decompression alone)"; do
 	m=$(echo "${times[$name]}" | median)
 	awk -v n="$name" -v m="$m" -v l="$limit" -v c="$classic" 'BEGIN { gsub(/\|/, "\\|", n); printf "| %s | %.2f | %.2f | %.2f |\n", n, m, m / l, m / c }'
