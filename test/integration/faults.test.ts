@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { MOUNTS, reimage, sharedBundle } from '../helpers/reimage.ts';
-import { attachLoop, describe, detachLoop, makeBlank, sha256, tmpDir } from '../helpers/sys.ts';
+import { attachLoop, describe, detachLoop, makeBlank, partNode, sh, sha256, tmpDir } from '../helpers/sys.ts';
 
 const t = suite('faults');
 
@@ -120,6 +120,19 @@ t('--old-mount names the old system when its labels differ from the new image', 
 		const wrong = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--old-mount', 'LABEL=elsewhere:/']);
 		assert.is(wrong.status, 5, describe(wrong));
 		assert.match(wrong.stderr, /old system's root \(LABEL=elsewhere\) is not on/);
+	});
+});
+
+t('a target with a partition in use as swap -> 4, untouched', async () => {
+	await onOldDisk(async (dev) => {
+		const p2 = partNode(dev, 2);
+		sh('mkswap', ['-q', p2]);
+		sh('swapon', [p2]);
+		try {
+			await refused(dev, run(dev), 4, /in use as swap/);
+		} finally {
+			sh('swapoff', [p2]);
+		}
 	});
 });
 
