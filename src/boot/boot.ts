@@ -54,7 +54,6 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         target: disk.node,
         ...(policy.retention ? { retain: policy.retention } : {}),
         yes: policy.mode === 'auto',
-        json: false,
         grow: policy.grow,
         verifyRaw: policy.verifyRaw,
         verifyWritten: policy.verifyWritten,

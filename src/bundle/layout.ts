@@ -3,7 +3,7 @@
 // plan (from --mount SPEC:PATH, or from the image's own /etc/fstab).
 import { bundleError, usageError } from '../errors.ts';
 import { blkidProbe, debugfsCat, partNumber, sfdiskJson } from '../system/tools.ts';
-import { parseFstab, parseSpec } from '../util/fstab.ts';
+import { parentsFirst, parseFstab, parseSpec } from '../util/fstab.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
 
 export async function readTable(image: string): Promise<Table> {
@@ -84,5 +84,5 @@ export async function mountsFromFstab(image: string, table: Table): Promise<Moun
 // Parents before children, so mounting in order builds the tree.
 const sortMounts = (m: Mount[]) => {
   if (!m.some((x) => x.path === '/')) throw usageError('the mount plan has no / (root) entry; add --mount SPEC:/');
-  return [...m].sort((a, b) => a.path.split('/').length - b.path.split('/').length || a.path.localeCompare(b.path));
+  return parentsFirst(m);
 };

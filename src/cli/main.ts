@@ -185,7 +185,6 @@ function runOptions(v: Values, name: CommandName) {
     target: str(v, 'target', name),
     ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
     yes: v.yes === true,
-    json: v.json === true,
     grow: v.grow === true,
     verifyRaw: v['verify-raw'] === true,
     verifyWritten: v['verify-written'] === true,

@@ -1,20 +1,14 @@
-// none: the raw image as it is.
+// none: the raw image as it is (through the same glue as the in-process codecs).
 import { copyFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { inProcess } from './in-process.ts';
 import type { Codec } from './types.ts';
 
 export const none: Codec = {
   name: 'none',
   ext: '',
   magic: () => true,
-  decode: (file) => {
-    const stream = createReadStream(file, { highWaterMark: 4 << 20 });
-    const done = new Promise<void>((resolve, reject) => {
-      stream.on('close', resolve);
-      stream.on('error', reject);
-    });
-    done.catch(() => {});
-    return { stream, done, stop: () => stream.destroy() };
-  },
+  decode: (file) => inProcess(createReadStream(file, { highWaterMark: 4 << 20 }), new PassThrough({ highWaterMark: 4 << 20 })),
   encode: (image, out) => copyFile(image, out),
 };

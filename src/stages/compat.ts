@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { bundleError } from '../errors.ts';
 import type { Manifest } from '../bundle/manifest.ts';
+import { REPORT_DIR } from './finish.ts';
 
 // compareVersions: numeric where both segments are numbers (2026.10 < 2026.9.1 is false), else text.
 export function compareVersions(a: string, b: string): number {
@@ -30,7 +31,7 @@ export function checkCompatible(m: Manifest, required: string | undefined): void
 
 // installedVersion: the bundle version recorded by the reimage that installed the old system.
 export async function installedVersion(oldRoot: string): Promise<string | undefined> {
-  const text = await readFile(`${oldRoot}/var/log/reimage/report.json`, 'utf8').catch(() => undefined);
+  const text = await readFile(`${oldRoot}${REPORT_DIR}/report.json`, 'utf8').catch(() => undefined);
   try {
     const v = text ? (JSON.parse(text) as { bundle?: { version?: unknown } }).bundle?.version : undefined;
     return typeof v === 'string' ? v : undefined;

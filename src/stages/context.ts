@@ -16,7 +16,6 @@ export type RunOptions = {
   target: string;
   retain?: string;
   yes: boolean;
-  json: boolean;
   grow: boolean;
   // Decompress and hash the whole image in RAM before the point of no return.
   verifyRaw: boolean;

@@ -8,7 +8,7 @@ import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Ctx, RunOptions } from './context.ts';
-import { finish } from './finish.ts';
+import { finish, REPORT_DIR } from './finish.ts';
 import { preflight } from './preflight.ts';
 import { buildReport } from './report.ts';
 import { restore } from './restore.ts';
@@ -50,7 +50,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
       `reimaged ${d.node} (${d.model || 'no model'}, serial ${d.serial || 'none'}) with ${human(w.bytes)} in ${total.toFixed(1)} s ` +
         `(write ${(w.bytes / 2 ** 20 / Math.max(w.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${(ctx.entries ?? []).filter((e) => e.outcome === 'restored').length}/${(ctx.entries ?? []).length} entries restored`,
     );
-    if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see /var/log/reimage/report.json in the new system`);
+    if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);
     return report;
   } finally {
     await ctx.cleanup.runAll();

@@ -8,7 +8,7 @@ import { ReimageError, type ExitName, usageError } from '../errors.ts';
 import { mount, umount } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
-import { parseSpec } from '../util/fstab.ts';
+import { parentsFirst, parseSpec } from '../util/fstab.ts';
 
 export type PlanLine = { path: string; kind: SpecKind; value: string; fstype: string };
 
@@ -59,8 +59,7 @@ export async function mountPlan(
   const missing: PlanLine[] = [];
   const undo: (() => Promise<void>)[] = [];
   await mkdir(base, { recursive: true });
-  const sorted = [...plan].sort((a, b) => a.path.split('/').length - b.path.split('/').length);
-  for (const line of sorted) {
+  for (const line of parentsFirst(plan)) {
     const hits = findPart(parts, line.kind, line.value);
     if (hits.length > 1) throw new ReimageError(exit, `${line.kind}=${line.value} (for ${line.path}) matches ${hits.length} partitions of the target: give each partition a unique label, or use --old-mount`);
     const p = hits[0];

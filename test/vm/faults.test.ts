@@ -47,6 +47,8 @@ t('an I/O error in the middle of the write: the disk is invalidated and the mach
 	// EIO on every write that touches sector 200000 (~98 MiB into the 192 MiB image).
 	fs.writeFileSync(rules, '[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "200000"\nonce = "off"\n');
 	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], (s) => /Halted\./.test(s));
+	assert.match(vm.serial, /failed \(EIO\); retrying from RAM \(1\/2\)/, 'a failed block is retried from the RAM copy');
+	assert.match(vm.serial, /failed 3 times \(EIO/);
 	assert.match(vm.serial, /failed after the point of no return/);
 	assert.match(vm.serial, /the disk was invalidated/);
 	assert.match(vm.serial, /reimage: FAILED after the point of no return \(exit 10\)\. The disk will not boot\./);

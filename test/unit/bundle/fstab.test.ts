@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseFstab, parseSpec } from '../../../src/util/fstab.ts';
+import { parentsFirst, parseFstab, parseSpec } from '../../../src/util/fstab.ts';
 
 test('specs by kind and by /dev/disk/by-* link', () => {
   assert.equal(parseSpec('LABEL=root'), { kind: 'LABEL', value: 'root' });
@@ -23,6 +23,10 @@ LABEL=usb /mnt/usb ext4 noauto 0 0
     ['UUID', '1234-ABCD', '/boot/efi'],
     ['LABEL', 'data', '/srv/my data'],
   ]);
+});
+
+test('mount lines parents first, whatever order they were given in', () => {
+  assert.equal(parentsFirst([{ path: '/kiosk/media' }, { path: '/boot/efi' }, { path: '/' }, { path: '/kiosk' }]).map((l) => l.path), ['/', '/kiosk', '/boot/efi', '/kiosk/media']);
 });
 
 test.run();
