@@ -57,7 +57,7 @@ install() {
 
     # What the binary calls. lbzip2/pigz are faster but optional.
     inst_multiple sh chmod cat sleep sync setsid sfdisk partx blockdev blkid \
-        mount umount getfattr setfattr e2fsck resize2fs xz bzip2 reboot poweroff
+        mount umount getfattr setfattr e2fsck resize2fs xz bzip2 blkdiscard reboot poweroff
     inst_multiple -o lbzip2 pigz udevadm
 
     # The baked policy.

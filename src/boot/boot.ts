@@ -57,6 +57,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         grow: policy.grow,
         verifyRaw: policy.verifyRaw,
         verifyWritten: policy.verifyWritten,
+        unmapped: policy.unmapped,
         ...(policy.fingerprint ? { fingerprint: policy.fingerprint } : {}),
         ...(policy.compatible ? { compatible: policy.compatible } : {}),
         allowDowngrade: policy.allowDowngrade,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseJson } from '../util/json.ts';
 import { usageError } from '../errors.ts';
 import { MODES, ON_FAILURE, type Cmdline } from './cmdline.ts';
+import { UNMAPPED } from '../bmap/format.ts';
 
 export const Config = z.strictObject({
   // Where the bundle is: LABEL=…:/path, UUID=…, PARTLABEL=…, PARTUUID=…, or /dev/disk/by-*/…:/path.
@@ -27,6 +28,8 @@ export const Config = z.strictObject({
   grow: z.boolean().default(false),
   verifyRaw: z.boolean().default(false),
   verifyWritten: z.boolean().default(false),
+  // What happens to blocks the bundle's block map leaves out: zero, write, discard or leave.
+  unmapped: z.enum(UNMAPPED).default('zero'),
   // A recorded layout fingerprint (reimage fingerprint) the target must match.
   fingerprint: z.string().optional(),
   compatible: z.string().optional(),

@@ -54,6 +54,8 @@ export const Manifest = z.strictObject({
   tool: z.string(),
   image: z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), codec: z.enum(CODECS), size, sha256 }),
   raw: z.strictObject({ size, sha256 }),
+  // The block map (bmaptool format): which blocks hold data, each range with its sha256.
+  bmap: z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), sha256 }).optional(),
   table: Table,
   mounts: z.array(Mount).min(1),
   retention: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),

@@ -1,19 +1,36 @@
 // pack: turn a raw disk image into a bundle directory: the compressed image,
 // manifest.json (sizes and sha256 of compressed and raw bytes, partition
-// table, mount plan) and, with --retain, the retention list.
+// table, mount plan), the block map (image.bmap, bmaptool format) and, with
+// --retain, the retention list.
+import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
 import { codecs } from '../codecs/index.ts';
 import { parseList } from '../retention/list.ts';
 import { hashFile } from '../util/hash.ts';
+import { blocksCount, formatBmap, mappedBlocks, parseBmap } from '../bmap/format.ts';
+import { scanImage } from '../bmap/scan.ts';
 import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
 import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName } from './manifest.ts';
 import { signManifest } from './sign.ts';
 
-export type PackOptions = { image: string; out: string; codec: CodecName; retain?: string; mounts: readonly string[]; sign?: string; compatible?: string; version?: string };
+export type PackOptions = {
+  image: string;
+  out: string;
+  codec: CodecName;
+  retain?: string;
+  mounts: readonly string[];
+  sign?: string;
+  compatible?: string;
+  version?: string;
+  // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
+  bmap?: string;
+};
+
+export const BMAP_FILE = 'image.bmap';
 
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
@@ -22,6 +39,9 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const retention = o.retain ? await readFile(o.retain).catch(() => undefined) : undefined;
   if (o.retain && !retention) throw usageError(`retention list ${o.retain} cannot be read: check the path`);
   if (retention) parseList(retention, o.retain!);
+  const importedBytes = o.bmap ? await readFile(o.bmap).catch(() => undefined) : undefined;
+  if (o.bmap && !importedBytes) throw usageError(`block map ${o.bmap} cannot be read: check the path`);
+  const imported = importedBytes ? { map: parseBmap(importedBytes, o.bmap!), origin: o.bmap! } : undefined;
 
   const table = await log.step('read the partition table', () => readTable(o.image));
   const mounts = o.mounts.length ? mountsFromFlags(table, o.mounts) : await log.step('read /etc/fstab from the image', () => mountsFromFstab(o.image, table));
@@ -31,7 +51,11 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const dest = join(o.out, file);
   await rm(join(o.out, 'manifest.json'), { force: true });
   await rm(join(o.out, 'manifest.json.sig'), { force: true });
-  const raw = await log.step('hash the raw image', () => hashFile(o.image));
+  await rm(join(o.out, BMAP_FILE), { force: true });
+  const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () => scanImage(o.image, imported));
+  const bmapBytes = formatBmap(map, `made by reimage pack ${VERSION}`);
+  await writeFile(join(o.out, BMAP_FILE), bmapBytes);
+  log.info(`block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`);
   await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
   const packed = await log.step('hash the compressed image', () => hashFile(dest));
   if (retention) await copyFile(o.retain!, join(o.out, 'retention.list'));
@@ -41,6 +65,7 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
     tool: `reimage ${VERSION}`,
     image: { file, codec: o.codec, size: packed.size, sha256: packed.sha256 },
     raw,
+    bmap: { file: BMAP_FILE, sha256: createHash('sha256').update(bmapBytes).digest('hex') },
     table,
     mounts,
     ...(retention ? { retention: 'retention.list' } : {}),

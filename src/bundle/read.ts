@@ -9,13 +9,16 @@ import { parseList, type ListEntry } from '../retention/list.ts';
 import { Manifest } from './manifest.ts';
 import { parseJson } from '../util/json.ts';
 import { checkSignature } from './sign.ts';
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { parseBmap, type BlockMap } from '../bmap/format.ts';
 
 export type Bundle = {
   dir: string;
   manifest: Manifest;
   imagePath: string;
   retention?: { name: string; entries: ListEntry[]; bytes: Buffer };
+  // The block map, read into RAM and checked against the manifest's sha256.
+  bmap?: BlockMap;
   // The key id that signed the manifest, when trusted keys were given.
   signedBy?: string;
 };
@@ -45,7 +48,20 @@ export async function loadBundle(where: string, trusted: KeyObject[] = []): Prom
     if (!bytes) throw bundleError(`bundle retention list ${rpath} is missing: copy the whole bundle directory`);
     retention = { name: `bundle:${manifest.retention}`, entries: parseList(bytes, `bundle:${manifest.retention}`), bytes };
   }
-  return { dir, manifest, imagePath, ...(retention ? { retention } : {}), ...(signedBy ? { signedBy } : {}) };
+  const bmap = manifest.bmap ? await loadBmap(dir, manifest) : undefined;
+  return { dir, manifest, imagePath, ...(retention ? { retention } : {}), ...(bmap ? { bmap } : {}), ...(signedBy ? { signedBy } : {}) };
+}
+
+// loadBmap: the bundle's block map, its bytes hashed against the (signed) manifest, parsed, and fit for the raw image.
+async function loadBmap(dir: string, m: Manifest): Promise<BlockMap> {
+  const path = join(dir, m.bmap!.file);
+  const bytes = await readFile(path).catch(() => undefined);
+  if (!bytes) throw bundleError(`bundle block map ${path} is missing: copy the whole bundle directory`);
+  const sum = createHash('sha256').update(bytes).digest('hex');
+  if (sum !== m.bmap!.sha256) throw bundleError(`bundle block map ${path} has sha256 ${sum} but the manifest says ${m.bmap!.sha256}: the copy is corrupt or altered; copy the bundle again`);
+  const map = parseBmap(bytes, path);
+  if (map.imageSize !== m.raw.size) throw bundleError(`bundle block map ${path} is for a ${map.imageSize}-byte image but the manifest's raw image is ${m.raw.size} bytes: rebuild the bundle with reimage pack`);
+  return map;
 }
 
 // checkCodec: the image's magic bytes must agree with the manifest's codec.

@@ -1,9 +1,10 @@
 // Checks a bundle's bytes against its manifest: the compressed size and sha256,
 // then (when asked) the raw size and sha256 by decompressing to nowhere.
 import { bundleError } from '../errors.ts';
-import { codecs } from '../codecs/index.ts';
 import { hashFile } from '../util/hash.ts';
-import { decodeVerified } from '../stages/pipeline.ts';
+import { createHash } from 'node:crypto';
+import { decodeChecked, RawMismatch, REBUILD } from '../stages/pipeline.ts';
+import type { BlockMap } from '../bmap/format.ts';
 import type { Manifest } from './manifest.ts';
 
 // checkPacked: the compressed file's sha256 and size against the manifest.
@@ -18,7 +19,12 @@ export async function verifyPacked(file: string, m: Manifest): Promise<void> {
   checkPacked(file, await hashFile(file), m);
 }
 
-// verifyRaw: decompress and hash the raw image without writing it anywhere.
-export async function verifyRaw(file: string, m: Manifest): Promise<void> {
-  await decodeVerified(codecs[m.image.codec].decode(file), m, async () => {});
+// verifyRaw: decompress and check the raw image without writing it anywhere:
+// against the block map's ranges (as the write does) and, in order, against
+// the manifest's raw sha256 of the whole image.
+export async function verifyRaw(file: string, m: Manifest, map: BlockMap | undefined): Promise<void> {
+  const whole = createHash('sha256');
+  await decodeChecked(file, m, map, async (block) => void whole.update(block));
+  const sha256 = whole.digest('hex');
+  if (sha256 !== m.raw.sha256) throw new RawMismatch(`the decompressed image has sha256 ${sha256} but the manifest says ${m.raw.sha256}: ${REBUILD}`);
 }

@@ -18,7 +18,8 @@ const runFlags: Record<string, Flag> = {
   'max-entry-size': { type: 'string', arg: 'SIZE', help: 'largest retained file (default 256M)' },
   'max-retained': { type: 'string', arg: 'SIZE', help: 'most retained bytes in all (default 1G)' },
   'allow-downgrade': { type: 'boolean', help: 'allow a bundle version lower than the installed one' },
-  'verify-written': { type: 'boolean', help: 'read the disk back after writing and compare with the raw sha256 (one rewrite from RAM on a mismatch)' },
+  'verify-written': { type: 'boolean', help: 'read the disk back after writing and check it like the image (one rewrite from RAM on a mismatch)' },
+  unmapped: { type: 'string', arg: 'POLICY', help: 'blocks the block map leaves out: zero (default: offloaded or written), write (every byte), discard, or leave' },
   'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing (for bundles not made by reimage pack)' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
@@ -27,7 +28,7 @@ const runFlags: Record<string, Flag> = {
 
 export const COMMANDS = {
   pack: {
-    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]... [--sign KEY] [--compatible STRING] [--image-version VERSION]',
+    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]... [--sign KEY] [--compatible STRING] [--image-version VERSION] [--bmap FILE]',
     summary: 'turn a raw disk image into a bundle',
     positionals: ['IMAGE'],
     flags: {
@@ -38,10 +39,11 @@ export const COMMANDS = {
       sign: { type: 'string', arg: 'KEY', help: 'sign the manifest with this ed25519 private key (from reimage keygen)' },
       compatible: { type: 'string', arg: 'STRING', help: 'which machines the image is for (checked against run --compatible / the baked policy)' },
       'image-version': { type: 'string', arg: 'VERSION', help: 'the image\'s version (a lower one than installed is refused as a downgrade)' },
+      bmap: { type: 'string', arg: 'FILE', help: 'use this block map (bmaptool create) instead of mapping the image\'s non-zero blocks; it is checked against the image' },
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--verify-written] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--max-entry-size SIZE] [--max-retained SIZE] [--trust KEY|DIR]... [--yes] [--json]',
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--verify-written] [--unmapped zero|write|discard|leave] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--max-entry-size SIZE] [--max-retained SIZE] [--trust KEY|DIR]... [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,

@@ -7,6 +7,7 @@ import { CODECS, type CodecName } from '../bundle/manifest.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { keygen, loadTrusted } from '../bundle/sign.ts';
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
+import { UNMAPPED, type Unmapped } from '../bmap/format.ts';
 import { EXIT, describe, targetError, usageError } from '../errors.ts';
 import { fingerprint } from '../target/fingerprint.ts';
 import { inspect } from '../target/sysfs.ts';
@@ -89,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
       const codec = opt(v, 'codec') ?? 'zstd';
       if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
       const m = await pack(
-        { image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}), ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}), ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}), mounts: list(v, 'mount') },
+        { image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}), ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}), ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}), ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}), mounts: list(v, 'mount') },
         log,
       );
       out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
@@ -98,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
     case 'verify': {
       const b = await loadBundle(str(v, 'bundle', name), await loadTrusted(list(v, 'trust')));
       await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
-      await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest));
+      await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
       const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
       out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`);
       return EXIT.ok;
@@ -188,6 +189,7 @@ function runOptions(v: Values, name: CommandName) {
     grow: v.grow === true,
     verifyRaw: v['verify-raw'] === true,
     verifyWritten: v['verify-written'] === true,
+    unmapped: unmappedFlag(opt(v, 'unmapped')),
     ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
     ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
     allowDowngrade: v['allow-downgrade'] === true,
@@ -212,3 +214,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = d.code;
   },
 );
+
+function unmappedFlag(value: string | undefined): Unmapped {
+  if (value === undefined) return 'zero';
+  if (!(UNMAPPED as readonly string[]).includes(value)) throw usageError(`--unmapped ${value} is not a policy: use one of ${UNMAPPED.join(', ')}`);
+  return value as Unmapped;
+}

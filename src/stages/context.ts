@@ -1,6 +1,7 @@
 // What the stages share: the options, the log, the cleanup stack, and the
 // facts each stage establishes for the next (bundle, disk, scan, capture...).
 import type { Bundle } from '../bundle/read.ts';
+import type { Unmapped } from '../bmap/format.ts';
 import type { Captured } from '../retention/capture.ts';
 import type { IdMap } from '../retention/ids.ts';
 import type { ListEntry } from '../retention/list.ts';
@@ -21,6 +22,8 @@ export type RunOptions = {
   verifyRaw: boolean;
   // Read the disk back after writing and compare with the raw sha256.
   verifyWritten: boolean;
+  // What happens to the blocks the bundle's block map leaves out (write.ts).
+  unmapped?: Unmapped;
   // A recorded layout fingerprint the target must match.
   fingerprint?: string;
   // The manifest's `compatible` must equal this.
@@ -57,7 +60,7 @@ export type Ctx = {
   oldGroups?: IdMap;
   captured?: Captured[];
   stagedImage?: string;
-  wrote?: { bytes: number; seconds: number; sha256: string; readBack?: 'ok' };
+  wrote?: { bytes: number; seconds: number; sha256: string; checked: string; unmapped: string; readBack?: 'ok' };
   newRoot?: string;
   entries?: EntryReport[];
   oldUmount?: () => Promise<void>;

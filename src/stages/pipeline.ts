@@ -1,17 +1,30 @@
-// The write path's core: raw bytes from a decoder are cut into large aligned
-// blocks, counted and hashed, and handed to a sink while the next block fills
-// (two buffers, one write in flight). The core, not the sink, checks the
-// bytes: a stream longer than the manifest's raw size is cut off at that size,
-// and the count and sha256 are asserted at the end.
+// The write path's core: the staged image decoded into raw bytes, every byte
+// checked (against the block map's per-range sha256, or the manifest's raw
+// sha256 when the bundle has none; bytes the block map leaves out must be
+// zero), and handed to a sink in order, in large page-aligned blocks, with
+// the pieces the block map covers. The core, not the sink, checks the bytes: a
+// stream longer than the manifest's raw size is cut off at that size, and the
+// count is asserted at the end.
+//
+// Two ways through: a seekable zstd image (what pack makes) is decoded frame
+// by frame on every core (frames.ts); anything else streams from its decoder
+// (zlib on the thread pool, or an external tool in its own process) while
+// this thread checks and the sink writes.
 import { createHash } from 'node:crypto';
 import { ReimageError } from '../errors.ts';
 import { alignedBuffer } from '../util/aligned.ts';
-import type { Decoded } from '../codecs/types.ts';
+import { codecs } from '../codecs/index.ts';
+import { readSeekTable } from '../codecs/seekable.ts';
+import { extents, type BlockMap, type Extent } from '../bmap/format.ts';
+import { makeChecker } from '../bmap/check.ts';
 import type { Manifest } from '../bundle/manifest.ts';
+import type { Decoded } from '../codecs/types.ts';
+import { decodeFrames, framesFit } from './frames.ts';
 
 export const BLOCK = 4 << 20;
 
-export type Sink = (block: Buffer, offset: number) => Promise<void>;
+// A decoded block at its raw offset, and the [start, end) pieces of it the block map covers.
+export type Sink = (block: Buffer, offset: number, covered: [number, number][]) => Promise<void>;
 
 // The decoded bytes differ from what the manifest promises.
 export class RawMismatch extends ReimageError {
@@ -20,8 +33,28 @@ export class RawMismatch extends ReimageError {
   }
 }
 
-export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
+export const REBUILD = 'rebuild the bundle with reimage pack';
+
+// checkList: what the raw bytes are checked against, and with which hash.
+export function checkList(m: Manifest, map: BlockMap | undefined): { list: Extent[]; hash: string } {
+  return map ? { list: extents(map), hash: map.checksum } : { list: [{ start: 0, end: m.raw.size, sum: m.raw.sha256 }], hash: 'sha256' };
+}
+
+// decodeChecked: STAGED decoded, checked and handed to SINK; returns the raw size and how it was checked.
+export async function decodeChecked(staged: string, m: Manifest, map: BlockMap | undefined, sink: Sink, onBytes?: (n: number) => void): Promise<{ size: number; checked: 'block map' | 'sha256'; frames: boolean }> {
+  const { list, hash } = checkList(m, map);
+  const checked = map ? ('block map' as const) : ('sha256' as const);
+  const frames = m.image.codec === 'zstd' ? await readSeekTable(staged) : undefined;
+  if (frames && framesFit(frames, list, m.raw.size)) {
+    await decodeFrames(staged, frames, list, hash, sink, onBytes);
+    return { size: m.raw.size, checked, frames: true };
+  }
+  return { size: await decodeStream(codecs[m.image.codec].decode(staged), m, list, hash, sink, onBytes), checked, frames: false };
+}
+
+// decodeStream: a decoder's output cut into blocks, checked, and handed to the sink.
+export async function decodeStream(d: Decoded, m: Manifest, list: readonly Extent[], hash: string, sink: Sink, onBytes?: (n: number) => void): Promise<number> {
+  const checker = makeChecker(list, hash, createHash, true);
   // Page-aligned, so the writer can hand them to the disk with O_DIRECT.
   const bufs = [alignedBuffer(BLOCK), alignedBuffer(BLOCK)];
   let cur = 0;
@@ -32,10 +65,15 @@ export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onByte
   const flush = async () => {
     await inFlight;
     const block = bufs[cur]!.subarray(0, fill);
-    hash.update(block);
     const at = offset;
+    let covered: [number, number][];
+    try {
+      covered = checker.feed(block, at);
+    } catch (e) {
+      throw new RawMismatch(`${(e as Error).message}: the image is corrupt or altered; ${REBUILD}`);
+    }
     offset += fill;
-    inFlight = sink(block, at).catch((e: unknown) => {
+    inFlight = sink(block, at, covered).catch((e: unknown) => {
       sinkErrors.add(e);
       throw e;
     });
@@ -50,7 +88,7 @@ export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onByte
       while (pos < chunk.length) {
         const room = m.raw.size - (offset + fill);
         if (room === 0) {
-          throw new RawMismatch(`the image decompresses to more than the ${m.raw.size} bytes the manifest states: it was cut off there; rebuild the bundle with reimage pack`);
+          throw new RawMismatch(`the image decompresses to more than the ${m.raw.size} bytes the manifest states: it was cut off there; ${REBUILD}`);
         }
         const n = Math.min(chunk.length - pos, BLOCK - fill, room);
         chunk.copy(bufs[cur]!, fill, pos, pos + n);
@@ -67,14 +105,15 @@ export async function decodeVerified(d: Decoded, m: Manifest, sink: Sink, onByte
     await inFlight.catch(() => {});
     // A decoder's own error (zlib: "incorrect header check") becomes a bundle error; the sink's and ours pass through.
     if (e instanceof ReimageError || sinkErrors.has(e)) throw e;
-    throw new RawMismatch(`the image does not decompress (${(e as Error).message}): it is corrupt; rebuild the bundle with reimage pack`);
+    throw new RawMismatch(`the image does not decompress (${(e as Error).message}): it is corrupt; ${REBUILD}`);
   }
-  const sha256 = hash.digest('hex');
   if (offset !== m.raw.size) {
-    throw new RawMismatch(`the image decompresses to ${offset} bytes but the manifest says ${m.raw.size}: rebuild the bundle with reimage pack`);
+    throw new RawMismatch(`the image decompresses to ${offset} bytes but the manifest says ${m.raw.size}: ${REBUILD}`);
   }
-  if (sha256 !== m.raw.sha256) {
-    throw new RawMismatch(`the decompressed image has sha256 ${sha256} but the manifest says ${m.raw.sha256}: rebuild the bundle with reimage pack`);
+  try {
+    checker.done();
+  } catch (e) {
+    throw new RawMismatch(`${(e as Error).message}: ${REBUILD}`);
   }
-  return { sha256, size: offset };
+  return offset;
 }

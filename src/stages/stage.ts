@@ -61,7 +61,7 @@ export async function stage(ctx: Ctx): Promise<void> {
     : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
-  if (o.verifyRaw) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m));
+  if (o.verifyRaw) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m, bundle.bmap));
   ctx.stagedImage = staged;
   if (s.found.length) {
     ctx.captured = await log.step('capture retained entries into RAM', () => capture(s.found, dir, ctx.oldUsers ?? emptyIds(), ctx.oldGroups ?? emptyIds()));

@@ -3,16 +3,18 @@
 // held back and written last, after everything else is on the disk and
 // synced: a power cut at any moment leaves a disk with no partition table,
 // never an old table pointing at half-overwritten partitions. The disk's tail
-// beyond the image is zeroed so no old backup GPT survives there. A failed block write is retried from the RAM copy. With
-// --verify-written the disk is read back (page cache dropped first) and
-// compared with the raw sha256; a mismatch gets one full rewrite from RAM.
+// beyond the image is zeroed so no old backup GPT survives there. With a
+// block map, only mapped ranges need writing (see Unmapped). A failed block
+// write is retried from the RAM copy. With --verify-written the disk is read
+// back (page cache dropped first) and checked like the decoded image; a
+// mismatch gets one full rewrite from RAM.
 // On any failure the disk is invalidated on purpose (first and last MiB
 // zeroed) so it can never boot a half-written system.
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { codecs } from '../codecs/index.ts';
 import { ReimageError } from '../errors.ts';
-import { flushBuffers } from '../system/tools.ts';
+import { blankRange, flushBuffers } from '../system/tools.ts';
 import { HEAD, openWriter, zeroRange, type Writer } from '../target/writer.ts';
 import { describeDisk } from '../target/check.ts';
 import type { Disk } from '../target/sysfs.ts';
@@ -20,25 +22,35 @@ import { human } from '../util/bytes.ts';
 import { createProgress } from '../util/progress.ts';
 import type { Log } from '../util/log.ts';
 import type { Ctx } from './context.ts';
-import { BLOCK, decodeVerified } from './pipeline.ts';
+import { BLOCK, checkList, decodeChecked, type Sink } from './pipeline.ts';
+import { blocksCount, mappedBlocks, type BlockMap, type Unmapped } from '../bmap/format.ts';
+import { makeChecker } from '../bmap/check.ts';
 import type { Manifest } from '../bundle/manifest.ts';
+
+// Gaps up to this size between mapped pieces are written through (they are zeros in the image): fewer, larger writes.
+const GAP = 1 << 20;
 
 export async function write(ctx: Ctx): Promise<void> {
   const { log } = ctx;
   const disk = ctx.disk!;
   const m = ctx.bundle!.manifest;
+  const map = ctx.bundle!.bmap;
   const w = await openWriter(disk, (why) => log.warn(why));
   const t0 = Date.now();
   try {
-    const got = await writeImage(w, disk, m, ctx.stagedImage!, log);
-    if (ctx.o.verifyWritten && !(await readBackOk(disk, m, log))) {
+    const plan = await planWrite(disk, map, ctx.o.unmapped ?? 'zero');
+    log.info(plan.why);
+    const once = () => writeImage(w, disk, m, ctx.stagedImage!, map, plan, log);
+    const got = await once();
+    if (ctx.o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
-      await writeImage(w, disk, m, ctx.stagedImage!, log);
-      if (!(await readBackOk(disk, m, log))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
+      await once();
+      if (!(await readBackOk(disk, m, map, plan.wholeImage, log))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
     }
     const seconds = (Date.now() - t0) / 1000;
-    ctx.wrote = { bytes: got.size, seconds, sha256: got.sha256, ...(ctx.o.verifyWritten ? { readBack: 'ok' as const } : {}) };
-    log.info(`wrote ${human(got.size)} to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${(got.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok${ctx.o.verifyWritten ? ', read back ok' : ''}`);
+    ctx.wrote = { bytes: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(ctx.o.verifyWritten ? { readBack: 'ok' as const } : {}) };
+    const rate = (m.raw.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0);
+    log.info(`wrote ${human(got.written)} of the ${human(m.raw.size)} image to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${rate} MiB/s of image), every byte checked (${got.checked})${ctx.o.verifyWritten ? ', read back ok' : ''}`);
   } catch (e) {
     await invalidate(w, disk.size, log.warn);
     const why = e instanceof Error ? e.message : String(e);
@@ -48,51 +60,121 @@ export async function write(ctx: Ctx): Promise<void> {
   }
 }
 
+type Plan = {
+  // Write only what the block map covers (else every byte).
+  mappedOnly: boolean;
+  // Blank [0, image size) first, and how.
+  blank?: 'zero' | 'discard';
+  // Whether the disk ends up equal to the whole image (read-back checks all of it).
+  wholeImage: boolean;
+  unmapped: Unmapped | 'no block map';
+  why: string;
+};
+
+const queueLimit = (d: Disk, key: string) =>
+  readFile(`/sys/class/block/${d.name}/queue/${key}`, 'utf8')
+    .then((s) => Number(s.trim()) || 0)
+    .catch(() => 0);
+
+// planWrite: the unmapped policy applied to what this disk can do.
+export async function planWrite(disk: Disk, map: BlockMap | undefined, policy: Unmapped): Promise<Plan> {
+  if (!map) return { mappedOnly: false, wholeImage: true, unmapped: 'no block map', why: 'the bundle has no block map: writing every byte' };
+  const share = `${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} % of the image is mapped`;
+  switch (policy) {
+    case 'write':
+      return { mappedOnly: false, wholeImage: true, unmapped: policy, why: `${share}; unmapped=write: writing every byte` };
+    case 'zero':
+      if ((await queueLimit(disk, 'write_zeroes_max_bytes')) > 0) {
+        return { mappedOnly: true, blank: 'zero', wholeImage: true, unmapped: policy, why: `${share}; unmapped=zero: the disk zeroes the rest itself (write-zeroes offload)` };
+      }
+      return { mappedOnly: false, wholeImage: true, unmapped: policy, why: `${share}; unmapped=zero: the disk has no write-zeroes offload, so the zeros are written` };
+    case 'discard':
+      if ((await queueLimit(disk, 'discard_max_bytes')) > 0) {
+        return { mappedOnly: true, blank: 'discard', wholeImage: false, unmapped: policy, why: `${share}; unmapped=discard: the rest is discarded (it may read back as old data)` };
+      }
+      return { mappedOnly: true, wholeImage: false, unmapped: policy, why: `${share}; unmapped=discard: the disk cannot discard, so the rest is left as it was` };
+    case 'leave':
+      return { mappedOnly: true, wholeImage: false, unmapped: policy, why: `${share}; unmapped=leave: the rest keeps what the old system had` };
+  }
+}
+
 // writeImage: one pass of decode -> disk, first MiB last, tail zeroed, synced.
-async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, log: Log): Promise<{ sha256: string; size: number }> {
+async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, map: BlockMap | undefined, plan: Plan, log: Log): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
   const progress = createProgress('writing', m.raw.size, log, process.stderr.isTTY === true);
   // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
   await clearTables(w, disk.size);
-  const sink = async (block: Buffer, offset: number) => {
-    if (offset < head.length) {
-      const n = Math.min(head.length - offset, block.length);
-      block.copy(head, offset, 0, n);
-      if (n < block.length) await w.write(block.subarray(n), offset + n);
-      return;
+  if (plan.blank) {
+    const length = m.raw.size - (m.raw.size % disk.sectorSize);
+    await blankRange(disk.node, plan.blank, 0, length);
+    if (plan.blank === 'zero' && length < m.raw.size) await zeroRange(w, length, m.raw.size);
+  }
+  let written = 0;
+  const put = async (buf: Buffer, at: number) => {
+    if (at < head.length) {
+      const n = Math.min(head.length - at, buf.length);
+      buf.copy(head, at, 0, n);
+      buf = buf.subarray(n);
+      at += n;
     }
-    await w.write(block, offset);
+    if (buf.length) await w.write(buf, at);
+    written += buf.length;
   };
-  const got = await decodeVerified(codecs[m.image.codec].decode(staged), m, sink, progress.add);
+  const sink: Sink = async (block, offset, covered) => {
+    if (!plan.mappedOnly) return put(block, offset);
+    for (const [a, b] of coalesce(covered, GAP)) await put(block.subarray(a - offset, b - offset), a);
+  };
+  const got = await decodeChecked(staged, m, map, sink, progress.add);
   progress.end();
   // Whatever lies beyond the image in the last MiB of the disk (an old backup GPT) goes.
   if (disk.size > m.raw.size) await zeroRange(w, Math.max(m.raw.size, disk.size - HEAD), disk.size);
   await w.sync();
   await w.write(head, 0);
   await w.sync();
-  return got;
+  return { written: written + head.length, checked: `${got.checked}${got.frames ? ', decoded on every core' : ''}` };
 }
 
-// readBackOk: the first raw.size bytes of the disk, read past the page cache, hash to raw.sha256.
-async function readBackOk(disk: Disk, m: Manifest, log: Log): Promise<boolean> {
+// coalesce: [start, end) pieces merged across gaps up to GAP bytes.
+export function coalesce(pieces: readonly [number, number][], gap: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of pieces) {
+    const last = out[out.length - 1];
+    if (last && a - last[1] <= gap) last[1] = b;
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+// readBackOk: the disk read back past the page cache and checked like the
+// decoded image: all of it when the disk should equal the image, else only
+// what the block map covers.
+async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wholeImage: boolean, log: Log): Promise<boolean> {
   await flushBuffers(disk.node);
-  const h = createHash('sha256');
+  const { list, hash } = checkList(m, map);
+  const checker = makeChecker(list, hash, createHash, wholeImage);
+  const spans: [number, number][] = wholeImage ? [[0, m.raw.size]] : coalesce(list.map((e) => [e.start, e.end]), GAP);
   const buf = Buffer.allocUnsafeSlow(BLOCK);
   const fh = await open(disk.node, 'r');
-  const progress = createProgress('reading back', m.raw.size, log, process.stderr.isTTY === true);
+  const progress = createProgress('reading back', spans.reduce((n, [a, b]) => n + b - a, 0), log, process.stderr.isTTY === true);
   try {
-    for (let at = 0; at < m.raw.size; ) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, m.raw.size - at), at);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      at += bytesRead;
-      progress.add(bytesRead);
+    for (const [a, b] of spans) {
+      for (let at = a; at < b; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, b - at), at);
+        if (bytesRead === 0) return false;
+        checker.feed(buf.subarray(0, bytesRead), at);
+        at += bytesRead;
+        progress.add(bytesRead);
+      }
     }
+    checker.done();
+    return true;
+  } catch (e) {
+    log.warn(`read-back: ${(e as Error).message}`);
+    return false;
   } finally {
     progress.end();
     await fh.close();
   }
-  return h.digest('hex') === m.raw.sha256;
 }
 
 // clearTables: zero the first and last MiB (MBR, primary and backup GPT), synced.

@@ -101,3 +101,10 @@ export async function growExt(node: string, r: Run = run): Promise<void> {
 export async function flushBuffers(node: string, r: Run = run): Promise<void> {
   await r('blockdev', ['--flushbufs', node], { exit: 'afterWrite' });
 }
+
+// blankRange: BLKZEROOUT (zero: reads back as zeros afterwards) or BLKDISCARD
+// (discard: contents unspecified afterwards) over [offset, offset + length).
+// --force: the write stage itself holds the disk open exclusively.
+export async function blankRange(node: string, how: 'zero' | 'discard', offset: number, length: number, r: Run = run): Promise<void> {
+  await r('blkdiscard', ['--force', ...(how === 'zero' ? ['--zeroout'] : []), '--offset', String(offset), '--length', String(length), node], { exit: 'writeFailed', timeoutMs: 3600_000 });
+}

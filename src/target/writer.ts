@@ -21,6 +21,11 @@ export type Writer = {
 // Attempts per block: a failed write is retried from the same RAM buffer.
 export const WRITE_ATTEMPTS = 3;
 
+// The fsync watermark: at most this much written through the page cache
+// before it is synced, so a cancel or close never waits for gigabytes of dirty
+// pages to drain (on a 20 MB/s USB stick, 64 MiB is about 3 s).
+export const DIRTY_LIMIT = 64 << 20;
+
 // openWriter: the disk opened exclusively, with O_DIRECT where the kernel
 // takes it (measured: buffered writes through the page cache cost about 2x).
 // Writes that O_DIRECT refuses (a buffer or length not aligned to the sector
@@ -42,12 +47,19 @@ export async function openWriter(d: Disk, warn: (line: string) => void = () => {
   // Not O_EXCL: the exclusive claim above already keeps everyone else out.
   const buffered = direct ? await open(d.node, constants.O_RDWR) : main;
   const aligned = (buf: Buffer, at: number) => direct && at % d.sectorSize === 0 && buf.length % d.sectorSize === 0;
+  let dirty = 0;
   const put = async (buf: Buffer, at: number): Promise<number> => {
     if (aligned(buf, at)) {
       const r = await main.write(buf, 0, buf.length, at).catch((e: NodeJS.ErrnoException) => (e.code === 'EINVAL' ? undefined : Promise.reject(e)));
       if (r) return r.bytesWritten;
     }
-    return (await buffered.write(buf, 0, buf.length, at)).bytesWritten;
+    const n = (await buffered.write(buf, 0, buf.length, at)).bytesWritten;
+    dirty += n;
+    if (dirty >= DIRTY_LIMIT) {
+      dirty = 0;
+      await buffered.datasync();
+    }
+    return n;
   };
   return {
     direct,
@@ -60,6 +72,7 @@ export async function openWriter(d: Disk, warn: (line: string) => void = () => {
       }
     },
     sync: async () => {
+      dirty = 0;
       await buffered.sync();
       if (buffered !== main) await main.sync();
     },

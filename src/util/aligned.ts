@@ -4,9 +4,18 @@
 const WASM_PAGE = 65536;
 
 // The one WebAssembly API used (the tsconfig has no DOM lib).
-declare const WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } };
+declare const WebAssembly: { Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer } };
+
+export const WASM_ALIGN = WASM_PAGE;
 
 export function alignedBuffer(size: number): Buffer {
   const mem = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(size / WASM_PAGE)) });
   return Buffer.from(mem.buffer, 0, size);
+}
+
+// sharedAlignedMemory: page-aligned memory that worker threads can fill
+// without copying it back (shared WebAssembly memory is a SharedArrayBuffer).
+export function sharedAlignedMemory(size: number): SharedArrayBuffer {
+  const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as SharedArrayBuffer;
 }
