@@ -9,6 +9,7 @@
 //   shell     a failure after the point of no return, when policy allows
 //   halt      a failure after the point of no return: stop with the reason on
 //             screen; the disk was invalidated and must not boot
+import { VERSION } from '../version.ts';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { EXIT, describe, usageError } from '../errors.ts';
 import { runFlow } from '../stages/index.ts';
@@ -35,6 +36,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
   let target: string | undefined;
   const cleanup = createCleanup(log);
   try {
+    const started = await startupMs();
+    if (started !== undefined) log.info(`reimage ${VERSION}: first output ${started} ms after exec`);
     const k = parseCmdline(await readFile(o.cmdline, 'utf8'));
     if (!k.armed) {
       log.info('reimage: not armed (no rd.reimage on the kernel command line): continuing the boot');
@@ -94,4 +97,16 @@ export async function writeAction(runBase: string, action: Action, log: Log): Pr
   await writeFile(`${runBase}/action`, `${action}\n`);
   await mkdir('/run/initramfs', { recursive: true }).catch(() => {});
   await writeFile('/run/initramfs/reimage.log', log.lines().join('\n') + '\n').catch(() => {});
+}
+
+// startupMs: time from this process's exec to now, from the kernel's own
+// accounting (/proc/self/stat start time against /proc/uptime; 10 ms ticks):
+// how long the single binary takes to start inside the initramfs.
+export async function startupMs(): Promise<number | undefined> {
+  const [stat, uptime] = await Promise.all([readFile('/proc/self/stat', 'utf8').catch(() => ''), readFile('/proc/uptime', 'utf8').catch(() => '')]);
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const startTicks = Number(fields[19]);
+  const up = Number(uptime.split(' ')[0]);
+  if (!Number.isFinite(startTicks) || !Number.isFinite(up) || !stat) return undefined;
+  return Math.max(0, Math.round(up * 1000 - startTicks * 10));
 }

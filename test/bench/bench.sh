@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # make bench: reimage against the tools people use today, on the same image
 # and the same loop-device target, in one run. Reports medians of RUNS runs
-# as ratios to the raw write limit (dd from /dev/zero with O_DIRECT).
+# as ratios to the raw write limit (dd from /dev/zero with O_DIRECT) and to
+# the peers, then the scaling of the zstd rows from 1 to 2 to 4 GiB.
 #
-#   BENCH_GIB=1   image size (GiB)      RUNS=3   runs per command
+#   BENCH_GIB=1          image size (GiB) of the full table
+#   SCALE_GIB="1 2 4"    image sizes of the scaling table ("" to skip)
+#   RUNS=5               runs per command
 #   BENCH_DIR=/var/tmp/reimage-bench    work directory (must not be tmpfs)
 #
 # The image: GPT; ext4 root (75 %) about 40 % full of real files (copied from
 # /usr), ext4 data partition (20 %), free space. Needs root.
+#
+# "reimage, write stage" is the time reimage itself reports for decompressing,
+# checking and writing (from RAM, every check included); "reimage run" is the
+# whole command: start-up, staging into RAM, settle, restore and finish too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin="$here/../../build/reimage"
-gib=${BENCH_GIB:-1}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 work=${BENCH_DIR:-/var/tmp/reimage-bench}
 mkdir -p "$work"
-img="$work/image-${gib}g.raw"
-target_file="$work/target.img"
 loop=""
 cleanup() { if [ -n "$loop" ]; then losetup -d "$loop" 2>/dev/null || true; fi; }
 trap cleanup EXIT
@@ -47,60 +51,121 @@ make_image() {
 	mkfs.ext4 -q -F -L data -E offset=$((dstart * 512)) "$img" "${data}M"
 }
 
-[ -f "$img" ] || make_image
-raw_bytes=$(stat -c %s "$img")
-echo "image: $img ($raw_bytes bytes), root about 40 % full of real files"
-
-# Bundles and the peers' inputs, made once.
-for codec in zstd bzip2 gzip xz; do
-	[ -f "$work/bundle-$codec-${gib}g/manifest.json" ] || "$bin" pack "$img" --out "$work/bundle-$codec-${gib}g" --codec "$codec" >/dev/null 2>&1
-done
-zst="$work/bundle-zstd-${gib}g/image.raw.zst"
-bz2="$work/bundle-bzip2-${gib}g/image.raw.bz2"
-[ -f "$work/image-${gib}g.bmap" ] || bmaptool -q create -o "$work/image-${gib}g.bmap" "$img"
-
-truncate -s $((raw_bytes + 64 * 1024 * 1024)) "$target_file"
-loop=$(losetup -f --show "$target_file")
-echo "target: $loop ($(blockdev --getsize64 "$loop") bytes, loop device on $(findmnt -n -o FSTYPE --target "$work"))"
-
 declare -A times
-t() { # name command...
-	local name=$1 s e
+# t NAME COMMAND...: one timed run, caches dropped first; reimage's own
+# write-stage time (its "in N s" line) is kept too, and its peak RSS.
+t() {
+	local name=$1 s e out
 	shift
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
+	out=$(mktemp)
 	s=$(date +%s.%N)
-	"$@" >/dev/null 2>&1
+	/usr/bin/time -f 'maxrss %M' -o "$out.rss" "$@" >/dev/null 2>"$out"
 	e=$(date +%s.%N)
 	times[$name]+="$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", b - a }') "
+	local w
+	w=$(grep -o 'image to .* in [0-9.]* s' "$out" | grep -o 'in [0-9.]* s' | grep -o '[0-9.]*' || true)
+	if [ -n "$w" ]; then
+		times["$name, write stage"]+="$w "
+		rss["$name"]=$(grep -o '[0-9]*' "$out.rss")
+	fi
+	rm -f "$out" "$out.rss"
 }
-mib=$((raw_bytes / 1024 / 1024))
+declare -A rss
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+med() { echo "${times[$1]-}" | median; }
+
+# prepare GIB: the image, its bundles and bmaps, and a loop-device target.
+prepare() {
+	gib=$1
+	img="$work/image-${gib}g.raw"
+	[ -f "$img" ] || make_image
+	raw_bytes=$(stat -c %s "$img")
+	echo "image: $img ($raw_bytes bytes), root about 40 % full of real files" >&2
+	local codec
+	for codec in "$@"; do
+		[ "$codec" = "$gib" ] && continue
+		# A bundle from an older pack (no block map) is rebuilt.
+		[ -f "$work/bundle-$codec-${gib}g/image.bmap" ] || "$bin" pack "$img" --out "$work/bundle-$codec-${gib}g" --codec "$codec" >/dev/null 2>&1
+	done
+	zst="$work/bundle-zstd-${gib}g/image.raw.zst"
+	bz2="$work/bundle-bzip2-${gib}g/image.raw.bz2"
+	[ -f "$work/image-${gib}g.bmap" ] || bmaptool -q create -o "$work/image-${gib}g.bmap" "$img"
+	if [ -n "$loop" ]; then losetup -d "$loop"; fi
+	rm -f "$work/target.img"
+	truncate -s $((raw_bytes + 64 * 1024 * 1024)) "$work/target.img"
+	loop=$(losetup -f --show "$work/target.img")
+	echo "target: $loop ($(blockdev --getsize64 "$loop") bytes, loop device on $(findmnt -n -o FSTYPE --target "$work"))" >&2
+	mib=$((raw_bytes / 1024 / 1024))
+}
 reimage_run() {
 	local b=$1
 	shift
 	"$bin" run --bundle "$b" --target "$loop" --yes "$@"
 }
+LIMIT="dd if=/dev/zero oflag=direct (write limit)"
+limit_run() { dd if=/dev/zero of="$loop" bs=4M count=$((mib / 4)) oflag=direct; }
+
+# row NAME: | name | median s | x write limit | x PEER |
+row() {
+	local m
+	m=$(med "$1")
+	[ -n "$m" ] || return 0
+	awk -v n="$1" -v m="$m" -v l="$(med "$LIMIT")" -v c="$(med "$2")" -v r="${rss[$1]-}" 'BEGIN { gsub(/\|/, "\\|", n); printf "| %s | %.2f | %.2f | %.2f | %s |\n", n, m, m / l, m / c, (r == "" ? "" : sprintf("%d", r / 1024)) }'
+}
+
+# ---------------------------------------------------------------- full table
+gib=${BENCH_GIB:-1}
+prepare "$gib" zstd bzip2 gzip xz
+Z="$work/bundle-zstd-${gib}g"
 for _ in $(seq "$runs"); do
-	t "dd if=/dev/zero oflag=direct (write limit)" dd if=/dev/zero of="$loop" bs=4M count=$((mib / 4)) oflag=direct
-	t "reimage run, zstd bundle" reimage_run "$work/bundle-zstd-${gib}g"
-	t "reimage run, zstd bundle, --verify-raw" reimage_run "$work/bundle-zstd-${gib}g" --verify-raw
-	t "reimage run, bzip2 bundle" reimage_run "$work/bundle-bzip2-${gib}g"
-	t "reimage run, gzip bundle" reimage_run "$work/bundle-gzip-${gib}g"
-	t "reimage run, xz bundle" reimage_run "$work/bundle-xz-${gib}g"
+	t "$LIMIT" limit_run
+	t "reimage run, zstd, block map (unmapped=zero)" reimage_run "$Z"
+	t "reimage run, zstd, block map, unmapped=leave" reimage_run "$Z" --unmapped leave
+	t "reimage run, zstd, every byte (unmapped=write)" reimage_run "$Z" --unmapped write
+	t "reimage run, zstd, --verify-raw" reimage_run "$Z" --verify-raw
+	t "reimage run, bzip2" reimage_run "$work/bundle-bzip2-${gib}g"
+	t "reimage run, gzip" reimage_run "$work/bundle-gzip-${gib}g"
+	t "reimage run, xz" reimage_run "$work/bundle-xz-${gib}g"
 	t "bzcat | dd bs=1M (the classic)" sh -c "bzcat '$bz2' | dd of='$loop' bs=1M"
 	t "zstd -dc | dd bs=1M" sh -c "zstd -dc '$zst' | dd of='$loop' bs=1M"
 	t "zstd -dc | dd bs=4M oflag=direct" sh -c "zstd -dc '$zst' | dd of='$loop' bs=4M iflag=fullblock oflag=direct"
 	t "bmaptool copy (zstd, block map)" bmaptool -q copy --bmap "$work/image-${gib}g.bmap" "$zst" "$loop"
+	t "bmaptool copy (raw image, block map)" bmaptool -q copy --bmap "$work/image-${gib}g.bmap" "$img" "$loop"
 	t "zstd -dc > /dev/null (decompression alone)" sh -c "zstd -dc '$zst' > /dev/null"
 done
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-limit=$(echo "${times["dd if=/dev/zero oflag=direct (write limit)"]}" | median)
-classic=$(echo "${times["bzcat | dd bs=1M (the classic)"]}" | median)
-printf '\n%s GiB image, median of %s runs, same loop device\n\n' "$gib" "$runs"
-printf '| command | median s | × write limit | × bzcat\\|dd |\n|---|---|---|---|\n'
-for name in "dd if=/dev/zero oflag=direct (write limit)" "reimage run, zstd bundle" "reimage run, zstd bundle, --verify-raw" "reimage run, bzip2 bundle" "reimage run, gzip bundle" "reimage run, xz bundle" \
-	"bzcat | dd bs=1M (the classic)" "zstd -dc | dd bs=1M" "zstd -dc | dd bs=4M oflag=direct" "bmaptool copy (zstd, block map)" "zstd -dc > /dev/null (decompression alone)"; do
-	m=$(echo "${times[$name]}" | median)
-	awk -v n="$name" -v m="$m" -v l="$limit" -v c="$classic" 'BEGIN { gsub(/\|/, "\\|", n); printf "| %s | %.2f | %.2f | %.2f |\n", n, m, m / l, m / c }'
-done
+printf '\n%s GiB image, median of %s runs, same loop device; peak RSS of reimage in MiB\n\n' "$gib" "$runs"
+printf '| command | median s | × write limit | × peer | peak RSS |\n|---|---|---|---|---|\n'
+ZDD="zstd -dc | dd bs=4M oflag=direct"
+BZ="bzcat | dd bs=1M (the classic)"
+BMT="bmaptool copy (zstd, block map)"
+row "$LIMIT" "$LIMIT"
+for n in "reimage run, zstd, block map (unmapped=zero)" "reimage run, zstd, block map, unmapped=leave"; do row "$n" "$BMT"; row "$n, write stage" "$BMT"; done
+for n in "reimage run, zstd, every byte (unmapped=write)" "reimage run, zstd, --verify-raw"; do row "$n" "$ZDD"; row "$n, write stage" "$ZDD"; done
+for n in "reimage run, bzip2" "reimage run, gzip" "reimage run, xz"; do row "$n" "$BZ"; row "$n, write stage" "$BZ"; done
+for n in "$BZ" "zstd -dc | dd bs=1M" "$ZDD" "$BMT" "bmaptool copy (raw image, block map)" "zstd -dc > /dev/null (decompression alone)"; do row "$n" "$ZDD"; done
+echo
+echo "× peer: reimage's zstd block-map rows against bmaptool copy (zstd), its every-byte rows against zstd -dc | dd oflag=direct, its bzip2/gzip/xz rows against bzcat | dd; the peers' rows against zstd -dc | dd oflag=direct."
+
+# ------------------------------------------------------------- scaling table
+if [ -n "${SCALE_GIB-1 2 4}" ]; then
+	printf '\nScaling (median of %s runs each; × write limit of the same size; peak RSS of reimage in MiB)\n\n' "$runs"
+	printf '| GiB | write limit s | reimage block map s (×) | reimage every byte s (×) | zstd -dc \\| dd direct s (×) | bmaptool copy s (×) | reimage peak RSS |\n|---|---|---|---|---|---|---|\n'
+	for g in ${SCALE_GIB-1 2 4}; do
+		unset times rss
+		declare -A times rss
+		prepare "$g" zstd
+		Z="$work/bundle-zstd-${g}g"
+		for _ in $(seq "$runs"); do
+			t "$LIMIT" limit_run
+			t "map" reimage_run "$Z"
+			t "full" reimage_run "$Z" --unmapped write
+			t "zdd" sh -c "zstd -dc '$zst' | dd of='$loop' bs=4M iflag=fullblock oflag=direct"
+			t "bmt" bmaptool -q copy --bmap "$work/image-${g}g.bmap" "$zst" "$loop"
+		done
+		awk -v g="$g" -v l="$(med "$LIMIT")" -v a="$(med map)" -v b="$(med full)" -v c="$(med zdd)" -v d="$(med bmt)" -v r="${rss[map]-0}" \
+			'BEGIN { printf "| %s | %.2f | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %d |\n", g, l, a, a / l, b, b / l, c, c / l, d, d / l, r / 1024 }'
+	done
+fi
