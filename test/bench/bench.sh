@@ -61,16 +61,17 @@ t() {
 	echo 3 >/proc/sys/vm/drop_caches
 	out=$(mktemp)
 	s=$(date +%s.%N)
-	/usr/bin/time -f 'maxrss %M' -o "$out.rss" "$@" >/dev/null 2>"$out"
+	rm -f "$work/last.rss"
+	"$@" >/dev/null 2>"$out"
 	e=$(date +%s.%N)
 	times[$name]+="$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f", b - a }') "
 	local w
 	w=$(grep -o 'image to .* in [0-9.]* s' "$out" | grep -o 'in [0-9.]* s' | grep -o '[0-9.]*' || true)
 	if [ -n "$w" ]; then
 		times["$name, write stage"]+="$w "
-		rss["$name"]=$(grep -o '[0-9]*' "$out.rss")
+		rss["$name"]=$(cat "$work/last.rss")
 	fi
-	rm -f "$out" "$out.rss"
+	rm -f "$out"
 }
 declare -A rss
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -102,7 +103,7 @@ prepare() {
 reimage_run() {
 	local b=$1
 	shift
-	"$bin" run --bundle "$b" --target "$loop" --yes "$@"
+	/usr/bin/time -f '%M' -o "$work/last.rss" "$bin" run --bundle "$b" --target "$loop" --yes "$@"
 }
 LIMIT="dd if=/dev/zero oflag=direct (write limit)"
 limit_run() { dd if=/dev/zero of="$loop" bs=4M count=$((mib / 4)) oflag=direct; }

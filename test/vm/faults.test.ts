@@ -42,10 +42,14 @@ for (const cut of [5, 50, 95]) {
 
 t('an I/O error in the middle of the write: the disk is invalidated and the machine stops with the reason', async () => {
 	const disk = oldDiskCopy();
-	const usb = stick('STICK', bundleTree());
+	const tree = bundleTree();
+	const usb = stick('STICK', tree);
 	const rules = path.join(tmpDir('reimage-blkdebug-'), 'rules.conf');
-	// EIO on every write that touches sector 200000 (~98 MiB into the 192 MiB image).
-	fs.writeFileSync(rules, '[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "200000"\nonce = "off"\n');
+	// EIO on every write that touches a sector the write must reach: the first
+	// one the block map maps from ~98 MiB into the 192 MiB image on (by
+	// default only mapped blocks are written; the disk zeroes the rest).
+	const sector = mappedSector(path.join(tree, 'bundle', 'image.bmap'), 200000 * 512);
+	fs.writeFileSync(rules, `[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "${sector}"\nonce = "off"\n`);
 	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], (s) => /Halted\./.test(s));
 	assert.match(vm.serial, /failed \(EIO\); retrying from RAM \(1\/2\)/, 'a failed block is retried from the RAM copy');
 	assert.match(vm.serial, /failed 3 times \(EIO/);
@@ -55,6 +59,15 @@ t('an I/O error in the middle of the write: the disk is invalidated and the mach
 	assert.match(vm.serial, /the log was saved as reimage-failed-.*\.log on \/dev\/sd/);
 	assertUnbootable(disk);
 });
+
+/** The first 512-byte sector at or after byte AT that the block map maps. */
+function mappedSector(bmap: string, at: number): number {
+	for (const m of fs.readFileSync(bmap, 'utf8').matchAll(/<Range[^>]*>\s*(\d+)(?:-(\d+))?\s*<\/Range>/g)) {
+		const [first, last] = [Number(m[1]), Number(m[2] ?? m[1])];
+		if ((last + 1) * 4096 > at) return Math.max(first * 8, Math.floor(at / 512));
+	}
+	throw new Error(`${bmap} maps nothing after byte ${at}`);
+}
 
 t('not enough RAM for the image: refused before writing, the VM reboots, the disk is untouched', async () => {
 	const disk = oldDiskCopy();
