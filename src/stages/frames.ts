@@ -170,6 +170,8 @@ export async function decodeFrames(file: string, frames: readonly Frame[], list:
           void pump();
         });
         w.on('error', (e) => fail(new Error(`a decoding thread failed: ${e.message}`)));
+        // A thread that dies without a word (out of memory) must not leave the write waiting forever.
+        w.on('exit', (code) => fail(new Error(`a decoding thread exited (code ${code})`)));
       }
       dispatch();
     });
