@@ -96,8 +96,8 @@ export async function encodeSeekable(image: string, out: string, level = 9): Pro
       table.writeUInt32LE(c, 8 + k * 8);
       table.writeUInt32LE(r, 12 + k * 8);
     });
+    // The descriptor byte stays 0: no per-frame checksums.
     table.writeUInt32LE(sizes.length, table.length - FOOTER);
-    table.writeUInt8(0, table.length - 5);
     table.writeUInt32LE(SEEKABLE_MAGIC, table.length - 4);
     await dst.write(table, 0, table.length, written);
   } finally {

@@ -60,7 +60,7 @@ export type Ctx = {
   oldGroups?: IdMap;
   captured?: Captured[];
   stagedImage?: string;
-  wrote?: { bytes: number; seconds: number; sha256: string; checked: string; unmapped: string; readBack?: 'ok' };
+  wrote?: { bytes: number; written: number; seconds: number; sha256: string; checked: string; unmapped: string; readBack?: 'ok' };
   newRoot?: string;
   entries?: EntryReport[];
   oldUmount?: () => Promise<void>;

@@ -17,15 +17,20 @@ import { RawMismatch, REBUILD, type Sink } from './pipeline.ts';
 type Task = { seq: number; slot: number; cOff: number; cLen: number; rawOff: number; rawLen: number; list: Extent[] };
 type Done = { seq: number; covered?: [number, number][]; error?: string };
 
-// framesFit: whether every checked extent lies inside one frame (then frames can be checked independently).
-export function framesFit(frames: readonly Frame[], list: readonly Extent[], rawSize: number): boolean {
+// shareOut: each frame's share of the checked extents, or undefined when an
+// extent crosses a frame or the frames do not add up to the raw size (then
+// the frames cannot be checked independently).
+export function shareOut(frames: readonly Frame[], list: readonly Extent[], rawSize: number): Extent[][] | undefined {
+  if (frames.reduce((n, f) => n + f.rawLen, 0) !== rawSize) return undefined;
+  const shares: Extent[][] = frames.map(() => []);
   let k = 0;
   for (const e of list) {
     while (k < frames.length && frames[k]!.rawOff + frames[k]!.rawLen <= e.start) k++;
     const f = frames[k];
-    if (f && e.end > f.rawOff + f.rawLen) return false;
+    if (!f || e.end > f.rawOff + f.rawLen) return undefined;
+    shares[k]!.push(e);
   }
-  return frames.reduce((n, f) => n + f.rawLen, 0) === rawSize;
+  return shares;
 }
 
 // The worker's body. Evaluated from its source text, so it uses only its
@@ -72,15 +77,16 @@ function frameWorker(check: typeof makeChecker): void {
     if (e) throw e;
     const [outLeft, inLeft] = d._writeState!;
     if (outLeft !== 0) throw new Error(`frame ${t.seq} decompresses to ${t.rawLen - outLeft!} bytes, not the ${t.rawLen} its seek table states`);
-    // The slot is full: the rest of the input (a frame checksum) may produce no more output.
+    // The slot is full: the rest of the input (a frame checksum), then an
+    // empty flush, may produce no more output.
     let left = inLeft!;
     for (let round = 0; round < 4; round++) {
       d._handle!.writeSync(end, packed, packed.length - left, left, spare, 0, spare.length);
       const e2 = failed();
       if (e2) throw e2;
       if (d._writeState![0] !== spare.length) throw tooBig(t);
+      if (left === 0) return;
       left = d._writeState![1]!;
-      if (left === 0 && round > 0) return;
     }
     throw tooBig(t);
   };
@@ -102,19 +108,13 @@ function frameWorker(check: typeof makeChecker): void {
 
 const WORKER_SOURCE = `const makeChecker = ${makeChecker.toString()};\n(${frameWorker.toString()})(makeChecker);\n`;
 
-export async function decodeFrames(file: string, frames: readonly Frame[], list: readonly Extent[], hash: string, sink: Sink, onBytes?: (n: number) => void, lanes = availableParallelism()): Promise<void> {
-  const workers = Math.max(1, Math.min(4, lanes, frames.length));
+// decodeFrames: every frame decoded and checked against its share, handed to SINK in order.
+export async function decodeFrames(file: string, frames: readonly Frame[], shares: readonly Extent[][], hash: string, sink: Sink): Promise<void> {
+  const workers = Math.max(1, Math.min(4, availableParallelism(), frames.length));
   const slots = Math.min(frames.length, workers * 2 + 2);
-  const slotSize = Math.ceil(Math.max(...frames.map((f) => f.rawLen), 1) / WASM_ALIGN) * WASM_ALIGN;
+  const slotSize = Math.ceil(frames.reduce((n, f) => Math.max(n, f.rawLen), 1) / WASM_ALIGN) * WASM_ALIGN;
   const memory = sharedAlignedMemory(slotSize * slots);
   const pool = Array.from({ length: workers }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { file, memory, slotSize, hash } }));
-  // Each frame's share of the checked extents.
-  const shares: Extent[][] = frames.map(() => []);
-  let k = 0;
-  for (const e of list) {
-    while (frames[k]!.rawOff + frames[k]!.rawLen <= e.start) k++;
-    shares[k]!.push(e);
-  }
   try {
     await new Promise<void>((resolve, reject) => {
       const idle = [...pool];
@@ -147,7 +147,6 @@ export async function decodeFrames(file: string, frames: readonly Frame[], list:
             const f = frames[written]!;
             const slot = slotOf.get(written)!;
             await sink(Buffer.from(memory, slot * slotSize, f.rawLen), f.rawOff, ready.get(written)!);
-            onBytes?.(f.rawLen);
             ready.delete(written);
             slotOf.delete(written);
             free.push(slot);

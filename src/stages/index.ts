@@ -47,7 +47,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     const total = (Date.now() - ctx.started.getTime()) / 1000;
     const w = ctx.wrote!;
     log.info(
-      `reimaged ${d.node} (${d.model || 'no model'}, serial ${d.serial || 'none'}) with ${human(w.bytes)} in ${total.toFixed(1)} s ` +
+      `reimaged ${d.node} (${d.model || 'no model'}, serial ${d.serial || 'none'}) with ${human(w.bytes)} (${human(w.written)} written) in ${total.toFixed(1)} s ` +
         `(write ${(w.bytes / 2 ** 20 / Math.max(w.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${(ctx.entries ?? []).filter((e) => e.outcome === 'restored').length}/${(ctx.entries ?? []).length} entries restored`,
     );
     if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);

@@ -19,7 +19,7 @@ import { extents, type BlockMap, type Extent } from '../bmap/format.ts';
 import { makeChecker } from '../bmap/check.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 import type { Decoded } from '../codecs/types.ts';
-import { decodeFrames, framesFit } from './frames.ts';
+import { decodeFrames, shareOut } from './frames.ts';
 
 export const BLOCK = 4 << 20;
 
@@ -41,19 +41,20 @@ export function checkList(m: Manifest, map: BlockMap | undefined): { list: Exten
 }
 
 // decodeChecked: STAGED decoded, checked and handed to SINK; returns the raw size and how it was checked.
-export async function decodeChecked(staged: string, m: Manifest, map: BlockMap | undefined, sink: Sink, onBytes?: (n: number) => void): Promise<{ size: number; checked: 'block map' | 'sha256'; frames: boolean }> {
+export async function decodeChecked(staged: string, m: Manifest, map: BlockMap | undefined, sink: Sink): Promise<{ size: number; checked: 'block map' | 'sha256'; frames: boolean }> {
   const { list, hash } = checkList(m, map);
   const checked = map ? ('block map' as const) : ('sha256' as const);
   const frames = m.image.codec === 'zstd' ? await readSeekTable(staged) : undefined;
-  if (frames && framesFit(frames, list, m.raw.size)) {
-    await decodeFrames(staged, frames, list, hash, sink, onBytes);
+  const shares = frames && shareOut(frames, list, m.raw.size);
+  if (frames && shares) {
+    await decodeFrames(staged, frames, shares, hash, sink);
     return { size: m.raw.size, checked, frames: true };
   }
-  return { size: await decodeStream(codecs[m.image.codec].decode(staged), m, list, hash, sink, onBytes), checked, frames: false };
+  return { size: await decodeStream(codecs[m.image.codec].decode(staged), m, list, hash, sink), checked, frames: false };
 }
 
 // decodeStream: a decoder's output cut into blocks, checked, and handed to the sink.
-export async function decodeStream(d: Decoded, m: Manifest, list: readonly Extent[], hash: string, sink: Sink, onBytes?: (n: number) => void): Promise<number> {
+export async function decodeStream(d: Decoded, m: Manifest, list: readonly Extent[], hash: string, sink: Sink): Promise<number> {
   const checker = makeChecker(list, hash, createHash, true);
   // Page-aligned, so the writer can hand them to the disk with O_DIRECT.
   const bufs = [alignedBuffer(BLOCK), alignedBuffer(BLOCK)];
@@ -78,7 +79,6 @@ export async function decodeStream(d: Decoded, m: Manifest, list: readonly Exten
       throw e;
     });
     inFlight.catch(() => {});
-    onBytes?.(fill);
     cur ^= 1;
     fill = 0;
   };

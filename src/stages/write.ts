@@ -11,19 +11,19 @@
 // On any failure the disk is invalidated on purpose (first and last MiB
 // zeroed) so it can never boot a half-written system.
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { codecs } from '../codecs/index.ts';
 import { ReimageError } from '../errors.ts';
 import { blankRange, flushBuffers } from '../system/tools.ts';
 import { HEAD, openWriter, zeroRange, type Writer } from '../target/writer.ts';
 import { describeDisk } from '../target/check.ts';
-import type { Disk } from '../target/sysfs.ts';
+import { queueLimit, type Disk } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import { createProgress } from '../util/progress.ts';
 import type { Log } from '../util/log.ts';
 import type { Ctx } from './context.ts';
 import { BLOCK, checkList, decodeChecked, type Sink } from './pipeline.ts';
-import { blocksCount, mappedBlocks, type BlockMap, type Unmapped } from '../bmap/format.ts';
+import { blocksCount, extents, mappedBlocks, type BlockMap, type Unmapped } from '../bmap/format.ts';
 import { makeChecker } from '../bmap/check.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 
@@ -48,7 +48,7 @@ export async function write(ctx: Ctx): Promise<void> {
       if (!(await readBackOk(disk, m, map, plan.wholeImage, log))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
     }
     const seconds = (Date.now() - t0) / 1000;
-    ctx.wrote = { bytes: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(ctx.o.verifyWritten ? { readBack: 'ok' as const } : {}) };
+    ctx.wrote = { bytes: m.raw.size, written: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(ctx.o.verifyWritten ? { readBack: 'ok' as const } : {}) };
     const rate = (m.raw.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0);
     log.info(`wrote ${human(got.written)} of the ${human(m.raw.size)} image to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${rate} MiB/s of image), every byte checked (${got.checked})${ctx.o.verifyWritten ? ', read back ok' : ''}`);
   } catch (e) {
@@ -71,25 +71,20 @@ type Plan = {
   why: string;
 };
 
-const queueLimit = (d: Disk, key: string) =>
-  readFile(`/sys/class/block/${d.name}/queue/${key}`, 'utf8')
-    .then((s) => Number(s.trim()) || 0)
-    .catch(() => 0);
-
 // planWrite: the unmapped policy applied to what this disk can do.
-export async function planWrite(disk: Disk, map: BlockMap | undefined, policy: Unmapped): Promise<Plan> {
+async function planWrite(disk: Disk, map: BlockMap | undefined, policy: Unmapped): Promise<Plan> {
   if (!map) return { mappedOnly: false, wholeImage: true, unmapped: 'no block map', why: 'the bundle has no block map: writing every byte' };
   const share = `${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} % of the image is mapped`;
   switch (policy) {
     case 'write':
       return { mappedOnly: false, wholeImage: true, unmapped: policy, why: `${share}; unmapped=write: writing every byte` };
     case 'zero':
-      if ((await queueLimit(disk, 'write_zeroes_max_bytes')) > 0) {
+      if ((await queueLimit(disk.name, 'write_zeroes_max_bytes')) > 0) {
         return { mappedOnly: true, blank: 'zero', wholeImage: true, unmapped: policy, why: `${share}; unmapped=zero: the disk zeroes the rest itself (write-zeroes offload)` };
       }
       return { mappedOnly: false, wholeImage: true, unmapped: policy, why: `${share}; unmapped=zero: the disk has no write-zeroes offload, so the zeros are written` };
     case 'discard':
-      if ((await queueLimit(disk, 'discard_max_bytes')) > 0) {
+      if ((await queueLimit(disk.name, 'discard_max_bytes')) > 0) {
         return { mappedOnly: true, blank: 'discard', wholeImage: false, unmapped: policy, why: `${share}; unmapped=discard: the rest is discarded (it may read back as old data)` };
       }
       return { mappedOnly: true, wholeImage: false, unmapped: policy, why: `${share}; unmapped=discard: the disk cannot discard, so the rest is left as it was` };
@@ -101,14 +96,24 @@ export async function planWrite(disk: Disk, map: BlockMap | undefined, policy: U
 // writeImage: one pass of decode -> disk, first MiB last, tail zeroed, synced.
 async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, map: BlockMap | undefined, plan: Plan, log: Log): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
-  const progress = createProgress('writing', m.raw.size, log, process.stderr.isTTY === true);
   // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
   await clearTables(w, disk.size);
+  let mappedOnly = plan.mappedOnly;
   if (plan.blank) {
     const length = m.raw.size - (m.raw.size % disk.sectorSize);
-    await blankRange(disk.node, plan.blank, 0, length);
-    if (plan.blank === 'zero' && length < m.raw.size) await zeroRange(w, length, m.raw.size);
+    try {
+      await blankRange(disk.node, plan.blank, 0, length);
+      if (plan.blank === 'zero' && length < m.raw.size) await zeroRange(w, length, m.raw.size);
+    } catch (e) {
+      // The offload is a shortcut: when the disk fails it, the zeros go through
+      // the ordinary (retrying) writes; a failed discard leaves the blocks as they are.
+      log.warn(`${plan.blank === 'zero' ? 'zeroing' : 'discarding'} the unmapped blocks failed (${(e as Error).message}); ${plan.blank === 'zero' ? 'writing every byte instead' : 'leaving them as they are'}`);
+      if (plan.blank === 'zero') mappedOnly = false;
+    }
   }
+  // Progress measures the write itself: the bytes handed to the disk.
+  const total = mappedOnly ? (map ? extents(map).reduce((n, e) => n + e.end - e.start, 0) : m.raw.size) : m.raw.size;
+  const progress = createProgress('writing', total, log, process.stderr.isTTY === true);
   let written = 0;
   const put = async (buf: Buffer, at: number) => {
     if (at < head.length) {
@@ -121,10 +126,14 @@ async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, ma
     written += buf.length;
   };
   const sink: Sink = async (block, offset, covered) => {
-    if (!plan.mappedOnly) return put(block, offset);
+    if (!mappedOnly) {
+      await put(block, offset);
+      return progress.add(block.length);
+    }
     for (const [a, b] of coalesce(covered, GAP)) await put(block.subarray(a - offset, b - offset), a);
+    progress.add(covered.reduce((n, [a, b]) => n + b - a, 0));
   };
-  const got = await decodeChecked(staged, m, map, sink, progress.add);
+  const got = await decodeChecked(staged, m, map, sink);
   progress.end();
   // Whatever lies beyond the image in the last MiB of the disk (an old backup GPT) goes.
   if (disk.size > m.raw.size) await zeroRange(w, Math.max(m.raw.size, disk.size - HEAD), disk.size);

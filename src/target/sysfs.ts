@@ -26,6 +26,10 @@ export type Disk = {
 const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim()).catch(() => '');
 const num = async (p: string) => Number((await read(p)) || 0);
 
+// queueLimit: one of a disk's queue limits in bytes (write_zeroes_max_bytes,
+// discard_max_bytes); 0 when the disk has no such offload.
+export const queueLimit = (name: string, key: string, sys = '/sys') => num(`${sys}/class/block/${name}/queue/${key}`).then((n) => n || 0);
+
 // inspect: the device node at PATH as the kernel sees it, or undefined if it is not a block device.
 export async function inspect(path: string, sys = '/sys'): Promise<Disk | undefined> {
   const node = await realpath(path).catch(() => undefined);

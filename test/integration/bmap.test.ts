@@ -90,6 +90,12 @@ for (const policy of ['zero', 'write', 'leave', 'discard'] as const) {
 	});
 }
 
+t('an unknown --unmapped policy is refused with the choices (exit 2), before anything is opened', () => {
+	const r = reimage(['run', '--bundle', sharedBundle('zstd'), '--target', '/dev/null', '--yes', '--unmapped', 'shred']);
+	assert.is(r.status, 2, describe(r));
+	assert.match(r.stderr, /--unmapped shred is not a policy: use one of zero, write, discard, leave/);
+});
+
 t('pack --bmap takes bmaptool create\'s map of the image; a map of another image, or of a changed image, is refused', () => {
 	const d = tmpDir();
 	const own = path.join(d, 'new.bmap');
@@ -113,6 +119,17 @@ t('pack --bmap takes bmaptool create\'s map of the image; a map of another image
 	r = reimage(['pack', changed, '--out', path.join(d, 'b3'), '--bmap', own, '--mount', 'PARTLABEL=root:/']);
 	assert.is(r.status, 3, describe(r));
 	assert.match(r.stderr, /does not describe .*changed.img: blocks 0-\d+ have sha256/);
+
+	// Data written into a hole the map leaves out: the map would skip it.
+	const hole = ranges(own)[0]![1];
+	const filled = path.join(d, 'filled.img');
+	sh('cp', ['--sparse=always', fixtures().newImg, filled]);
+	const fd2 = fs.openSync(filled, 'r+');
+	fs.writeSync(fd2, Buffer.from('data the map does not know'), 0, 26, hole + 10);
+	fs.closeSync(fd2);
+	r = reimage(['pack', filled, '--out', path.join(d, 'b4'), '--bmap', own, '--mount', 'PARTLABEL=root:/']);
+	assert.is(r.status, 3, describe(r));
+	assert.match(r.stderr, new RegExp(`leaves bytes ${hole} to \\d+ out, but the image has data there`));
 	rmTmp(d);
 });
 
