@@ -3,7 +3,7 @@
 // return (reading, never writing) and reports what would happen.
 import { verifyPacked } from '../bundle/verify.ts';
 import { ReimageError } from '../errors.ts';
-import { describeDisk } from '../target/check.ts';
+import { describeDisk, refuseBusy } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
@@ -39,6 +39,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     await confirm(ctx);
     await timed('stage', () => stage(ctx));
     const d = ctx.disk!;
+    // Staging may have taken a while: the last look before anything is written.
+    await refuseBusy(d);
     log.info(`=== point of no return: replacing everything on ${describeDisk(d)} ===`);
     await timed('write', () => write(ctx));
     const parts = await timed('settle', () => settle(ctx));

@@ -1,11 +1,11 @@
 // Preflight refusals for a target disk: it must be an existing whole-disk
 // block device, writable, not mounted, not swap, not held by a stacked device,
-// openable exclusively, and at least as large as the raw image.
+// not open in another process, openable exclusively, and at least as large as the raw image.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { targetError } from '../errors.ts';
 import { human } from '../util/bytes.ts';
-import { holders, inspect, mountsOf, type Disk } from './sysfs.ts';
+import { holders, inspect, mountsOf, openers, type Disk } from './sysfs.ts';
 
 export async function checkTarget(path: string, rawSize: number): Promise<Disk> {
   const d = await inspect(path);
@@ -18,10 +18,26 @@ export async function checkTarget(path: string, rawSize: number): Promise<Disk> 
       { size: d.size, needed: rawSize },
     );
   }
-  const busy = [...(await mountsOf(d)), ...(await holders(d))];
-  if (busy.length) throw targetError(`target ${path} is in use (${busy.join('; ')}): unmount or stop what uses it first`, { busy });
-  await exclusiveProbe(d);
+  await refuseBusy(d);
   return d;
+}
+
+// A probe that opens a disk for a moment (udev's blkid) must not make it look busy: openers get this long to let go.
+const OPEN_GRACE = { tries: 10, ms: 200 };
+
+// refuseBusy: the disk and its partitions are not mounted, swap, held by a
+// stacked device, open in another process or claimed exclusively. Run in
+// preflight and again at the point of no return.
+export async function refuseBusy(d: Disk, grace = OPEN_GRACE): Promise<void> {
+  const stacked = [...(await mountsOf(d)), ...(await holders(d))];
+  let open = await openers(d);
+  for (let i = 0; open.length && !stacked.length && i < grace.tries; i++) {
+    await new Promise((r) => setTimeout(r, grace.ms));
+    open = await openers(d);
+  }
+  const busy = [...stacked, ...open];
+  if (busy.length) throw targetError(`target ${d.path} is in use (${busy.join('; ')}): unmount or stop what uses it first`, { busy });
+  await exclusiveProbe(d);
 }
 
 // exclusiveProbe: an O_EXCL open fails with EBUSY when anything else has claimed the disk.

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { ReimageError, type ExitName } from '../errors.ts';
 import { blkidProbe, partxUpdate, rereadPartitions } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
-import { kernelPartitions, major, minor, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
+import { kernelPartitions, major, minor, openers, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
 
 export type Expected = { number: number; start: number; size: number };
 
@@ -34,10 +34,12 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
       parts = await kernelPartitions(sys);
     }
     if (same(parts, expected)) break;
+    // Who keeps the disk busy, named: the usual cause is a process with a partition open.
+    const busy = reread ? '' : `disk busy${await openers(d).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
     if (i >= attempts) {
-      throw new ReimageError(o.exit, `the kernel's partitions of ${d.node} do not match the table on it after ${attempts} tries${reread ? '' : ' (the disk was busy)'}: something holds the disk; reboot and run again`);
+      throw new ReimageError(o.exit, `the kernel's partitions of ${d.node} do not match the table on it after ${attempts} tries${busy ? ` (${busy})` : ''}: stop what holds the disk, or reboot, and run reimage again`);
     }
-    log.info(`partitions of ${d.node} not settled yet (try ${i}/${attempts}${reread ? '' : ', disk busy'})`);
+    log.info(`partitions of ${d.node} not settled yet (try ${i}/${attempts}${busy ? `, ${busy}` : ''})`);
     await sleep(o.delayMs ?? 500);
   }
   const nodes: Settled = new Map();

@@ -1,6 +1,6 @@
 // What the kernel says about a block device, read from /sys and /proc. No
 // processes: everything here is a file read, so it works in any initramfs.
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 export type KernelPart = { name: string; number: number; start: number; size: number; dev: string };
@@ -97,6 +97,32 @@ export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
     if (!file) continue;
     const st = await stat(file).catch(() => undefined);
     if (st?.isBlockDevice() && devs.has(`${major(st.rdev)}:${minor(st.rdev)}`)) found.push(`${file} is in use as swap`);
+  }
+  return found;
+}
+
+// openers: other processes with the disk or one of its partitions open. A
+// plain open shows neither as a mount nor as a holder, and it makes the
+// kernel refuse to reread the partition table (EBUSY) after the write.
+export async function openers(d: Disk, proc = '/proc', sys = '/sys'): Promise<string[]> {
+  // The partitions the kernel knows now (after a write they may differ from d.partitions).
+  const now = await kernelPartitions(await sysPathOf(d, sys)).catch(() => [] as KernelPart[]);
+  const names = new Map([[d.dev, d.name], ...[...d.partitions, ...now].map((p) => [p.dev, p.name] as [string, string])]);
+  const found: string[] = [];
+  for (const pid of await readdir(proc).catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const held = new Set<string>();
+    for (const fd of await readdir(`${proc}/${pid}/fd`).catch(() => [] as string[])) {
+      const link = `${proc}/${pid}/fd/${fd}`;
+      // Pipes, sockets and anonymous inodes have no path: only files are stat'ed.
+      if (!(await readlink(link).catch(() => '')).startsWith('/')) continue;
+      const st = await stat(link).catch(() => undefined);
+      const name = st?.isBlockDevice() ? names.get(`${major(st.rdev)}:${minor(st.rdev)}`) : undefined;
+      if (name) held.add(name);
+    }
+    if (!held.size) continue;
+    const comm = (await read(`${proc}/${pid}/comm`)) || '?';
+    for (const name of held) found.push(`${name} is open in process ${pid} (${comm})`);
   }
   return found;
 }

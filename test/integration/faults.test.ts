@@ -2,13 +2,14 @@
 // leaves the target byte-identical and exits with its code. Also the happy
 // paths of the checks involved (fingerprint match, compatible match, upgrade,
 // read-back verification).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { MOUNTS, reimage, sharedBundle } from '../helpers/reimage.ts';
-import { attachLoop, describe, detachLoop, makeBlank, partNode, sh, sha256, tmpDir } from '../helpers/sys.ts';
+import { BIN, MOUNTS, reimage, sharedBundle } from '../helpers/reimage.ts';
+import { attachLoop, describe, detachLoop, makeBlank, partNode, sfdiskJson, sh, sha256, tmpDir } from '../helpers/sys.ts';
 
 const t = suite('faults');
 
@@ -133,6 +134,80 @@ t('a target with a partition in use as swap -> 4, untouched', async () => {
 		} finally {
 			sh('swapoff', [p2]);
 		}
+	});
+});
+
+t('a partition of the target open in another process -> 4, untouched, the process named', async () => {
+	await onOldDisk(async (dev) => {
+		const fd = fs.openSync(partNode(dev, 2), 'r');
+		const holder = spawn('sleep', ['120'], { stdio: [fd, 'ignore', 'ignore'] });
+		fs.closeSync(fd);
+		try {
+			await refused(dev, run(dev), 4, new RegExp(`loop\\d+p2 is open in process ${holder.pid} \\(sleep\\)\\): unmount or stop what uses it first`));
+		} finally {
+			holder.kill();
+		}
+	});
+});
+
+/**
+ * Run reimage; as soon as its log matches WHEN, open partition 2 of DEV in
+ * this process, and close it after HOLD ms (or when reimage ends). The old
+ * table's partition 2 starts where the new one's does not, so the kernel
+ * cannot update it while it is open: a reread after the write fails with EBUSY.
+ */
+async function runHoldingPart2(dev: string, when: RegExp, holdMs?: number): Promise<{ status: number | null; stderr: string; held: boolean }> {
+	const child = spawn(BIN, run(dev), { stdio: ['ignore', 'ignore', 'pipe'] });
+	let stderr = '';
+	let fd: number | undefined;
+	const release = () => {
+		if (fd !== undefined) fs.closeSync(fd);
+		fd = undefined;
+	};
+	let held = false;
+	child.stderr.on('data', (b: Buffer) => {
+		stderr += b.toString();
+		if (!held && when.test(stderr)) {
+			held = true;
+			fd = fs.openSync(partNode(dev, 2), 'r');
+			if (holdMs !== undefined) setTimeout(release, holdMs);
+		}
+	});
+	const status = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+	release();
+	return { status, stderr, held };
+}
+
+t('a partition opened while the image is staged: the last look before the point of no return refuses (4), untouched', async () => {
+	await onOldDisk(async (dev) => {
+		const before = await sha256(dev);
+		const r = await runHoldingPart2(dev, /copy the image into RAM/);
+		assert.ok(r.held, 'the partition was opened after preflight');
+		assert.is(r.status, 4, r.stderr);
+		assert.match(r.stderr, new RegExp(`loop\\d+p2 is open in process ${process.pid} `));
+		assert.not.match(r.stderr, /point of no return/);
+		assert.is(await sha256(dev), before, 'target byte-identical');
+	});
+});
+
+t('a partition held open during the reread (EBUSY): bounded retries, the holder named, success once it lets go', async () => {
+	await onOldDisk(async (dev) => {
+		const r = await runHoldingPart2(dev, /point of no return/, 2500);
+		assert.ok(r.held, 'the partition was opened after the point of no return');
+		assert.is(r.status, 0, r.stderr);
+		assert.match(r.stderr, new RegExp(`not settled yet \\(try 1/\\d+, disk busy: loop\\d+p2 is open in process ${process.pid} `));
+		assert.match(r.stderr, /reimaged \/dev\/loop/);
+	});
+});
+
+t('a partition held open through every reread: exit 11 naming the holder, the written image left whole', async () => {
+	await onOldDisk(async (dev) => {
+		const r = await runHoldingPart2(dev, /point of no return/);
+		assert.ok(r.held, 'the partition was opened after the point of no return');
+		assert.is(r.status, 11, r.stderr);
+		assert.match(r.stderr, new RegExp(`do not match the table on it after \\d+ tries \\(disk busy: loop\\d+p2 is open in process ${process.pid} \\([^)]+\\)\\): stop what holds the disk, or reboot, and run reimage again`));
+		// Not invalidated: the table on the disk is the new image's.
+		assert.equal(sfdiskJson(dev).partitions.map((p) => p.start), sfdiskJson(fixtures().newImg).partitions.map((p) => p.start));
 	});
 });
 
