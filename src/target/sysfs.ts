@@ -84,13 +84,16 @@ export async function holders(d: Disk, sys = '/sys'): Promise<string[]> {
   return found;
 }
 
+// devNames: major:minor -> kernel name, for the disk and its partitions.
+const devNames = (d: Disk, more: KernelPart[] = []) => new Map([[d.dev, d.name], ...[...d.partitions, ...more].map((p) => [p.dev, p.name] as [string, string])]);
+
 // mountsOf: mount points (and swap) that use the disk or one of its partitions.
 export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
-  const devs = new Set([d.dev, ...d.partitions.map((p) => p.dev)]);
+  const devs = devNames(d);
   const found: string[] = [];
   for (const line of (await read(`${proc}/self/mountinfo`)).split('\n')) {
     const f = line.split(' ');
-    if (f[2] && devs.has(f[2])) found.push(`${f[2]} is mounted on ${f[4]?.replace(/\\040/g, ' ')}`);
+    if (f[2] && devs.has(f[2])) found.push(`${devs.get(f[2])} is mounted on ${f[4]?.replace(/\\040/g, ' ')}`);
   }
   for (const line of (await read(`${proc}/swaps`)).split('\n').slice(1)) {
     const file = line.split(/\s+/)[0];
@@ -107,7 +110,7 @@ export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
 export async function openers(d: Disk, proc = '/proc', sys = '/sys'): Promise<string[]> {
   // The partitions the kernel knows now (after a write they may differ from d.partitions).
   const now = await kernelPartitions(await sysPathOf(d, sys)).catch(() => [] as KernelPart[]);
-  const names = new Map([[d.dev, d.name], ...[...d.partitions, ...now].map((p) => [p.dev, p.name] as [string, string])]);
+  const names = devNames(d, now);
   const found: string[] = [];
   for (const pid of await readdir(proc).catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
