@@ -151,38 +151,45 @@ t('a partition of the target open in another process -> 4, untouched, the proces
 });
 
 /**
- * Run reimage; as soon as its log matches WHEN, open partition 2 of DEV in
- * this process, and close it after HOLD ms (or when reimage ends). The old
- * table's partition 2 starts where the new one's does not, so the kernel
- * cannot update it while it is open: a reread after the write fails with EBUSY.
+ * Run reimage with ARGS; as soon as its log matches WHEN, call ACT (a fault
+ * injected at that moment). What ACT returns is called when reimage has ended.
  */
-async function runHoldingPart2(dev: string, when: RegExp, holdMs?: number): Promise<{ status: number | null; stderr: string; held: boolean }> {
-	const child = spawn(BIN, run(dev), { stdio: ['ignore', 'ignore', 'pipe'] });
+async function runActing(args: string[], when: RegExp, act: () => () => void): Promise<{ status: number | null; stderr: string; acted: boolean }> {
+	const child = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 	let stderr = '';
-	let fd: number | undefined;
-	const release = () => {
-		if (fd !== undefined) fs.closeSync(fd);
-		fd = undefined;
-	};
-	let held = false;
+	let undo: (() => void) | undefined;
 	child.stderr.on('data', (b: Buffer) => {
 		stderr += b.toString();
-		if (!held && when.test(stderr)) {
-			held = true;
-			fd = fs.openSync(partNode(dev, 2), 'r');
-			if (holdMs !== undefined) setTimeout(release, holdMs);
-		}
+		if (!undo && when.test(stderr)) undo = act();
 	});
 	const status = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-	release();
-	return { status, stderr, held };
+	undo?.();
+	return { status, stderr, acted: undo !== undefined };
+}
+
+/**
+ * Partition 2 of DEV opened by this process when the log matches WHEN, closed
+ * after HOLD ms (or when reimage ends). The old table's partition 2 starts
+ * where the new one's does not, so the kernel cannot update it while it is
+ * open: a reread after the write fails with EBUSY.
+ */
+function runHoldingPart2(dev: string, when: RegExp, holdMs?: number) {
+	return runActing(run(dev), when, () => {
+		let fd: number | undefined = fs.openSync(partNode(dev, 2), 'r');
+		const release = () => {
+			if (fd !== undefined) fs.closeSync(fd);
+			fd = undefined;
+		};
+		if (holdMs !== undefined) setTimeout(release, holdMs);
+		return release;
+	});
 }
 
 t('a partition opened while the image is staged: the last look before the point of no return refuses (4), untouched', async () => {
 	await onOldDisk(async (dev) => {
 		const before = await sha256(dev);
 		const r = await runHoldingPart2(dev, /copy the image into RAM/);
-		assert.ok(r.held, 'the partition was opened after preflight');
+		assert.ok(r.acted, 'the partition was opened after preflight');
 		assert.is(r.status, 4, r.stderr);
 		assert.match(r.stderr, new RegExp(`loop\\d+p2 is open in process ${process.pid} `));
 		assert.not.match(r.stderr, /point of no return/);
@@ -193,17 +200,48 @@ t('a partition opened while the image is staged: the last look before the point 
 t('a partition held open during the reread (EBUSY): bounded retries, the holder named, success once it lets go', async () => {
 	await onOldDisk(async (dev) => {
 		const r = await runHoldingPart2(dev, /point of no return/, 2500);
-		assert.ok(r.held, 'the partition was opened after the point of no return');
+		assert.ok(r.acted, 'the partition was opened after the point of no return');
 		assert.is(r.status, 0, r.stderr);
 		assert.match(r.stderr, new RegExp(`not settled yet \\(try 1/\\d+, disk busy: loop\\d+p2 is open in process ${process.pid} `));
 		assert.match(r.stderr, /reimaged \/dev\/loop/);
 	});
 });
 
+t('--verify-written on a disk that does not return what was written: one rewrite from RAM, then invalidation (10)', async () => {
+	const disk = freshOldDisk();
+	const dev = attachLoop(disk);
+	try {
+		// From the point of no return on, the file behind the loop device keeps
+		// getting other bytes at the start of the root file system (a mapped
+		// range): the disk "forgets" what was written there.
+		const at = 2 ** 20 + 1024;
+		const r = await runActing(run(dev, '--verify-written'), /point of no return/, () => {
+			const fd = fs.openSync(disk, 'r+');
+			const junk = Buffer.alloc(512, 0xa5);
+			const timer = setInterval(() => fs.writeSync(fd, junk, 0, junk.length, at), 2);
+			return () => {
+				clearInterval(timer);
+				fs.closeSync(fd);
+			};
+		});
+		assert.ok(r.acted);
+		assert.is(r.status, 10, r.stderr);
+		assert.match(r.stderr, /read-back of \/dev\/loop\d+ does not match the image: rewriting once from RAM/);
+		assert.match(r.stderr, /differs from what was written, twice: the disk is failing\); the disk was made unbootable on purpose/);
+		const head = Buffer.alloc(2 ** 20);
+		const fd = fs.openSync(dev, 'r');
+		fs.readSync(fd, head, 0, head.length, 0);
+		fs.closeSync(fd);
+		assert.ok(head.every((b) => b === 0), 'the first MiB (boot code, partition table) is zero');
+	} finally {
+		detachLoop(dev);
+	}
+});
+
 t('a partition held open through every reread: exit 11 naming the holder, the written image left whole', async () => {
 	await onOldDisk(async (dev) => {
 		const r = await runHoldingPart2(dev, /point of no return/);
-		assert.ok(r.held, 'the partition was opened after the point of no return');
+		assert.ok(r.acted, 'the partition was opened after the point of no return');
 		assert.is(r.status, 11, r.stderr);
 		assert.match(r.stderr, new RegExp(`do not match the table on it after \\d+ tries \\(disk busy: loop\\d+p2 is open in process ${process.pid} \\([^)]+\\)\\): stop what holds the disk, or reboot, and run reimage again`));
 		// Not invalidated: the table on the disk is the new image's.
