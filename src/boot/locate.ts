@@ -74,7 +74,7 @@ export async function fetchBundle(text: string, runBase: string, cleanup: Cleanu
     const st = await stat(where).catch(() => undefined);
     if (!st) throw bundleError(`there is no ${loc.path} on the bundle device ${source}: check rd.reimage.bundle=`);
     const from = st.isDirectory() ? where : dirname(where);
-    const files = (await readdir(from)).filter((f) => /^(manifest\.json(\.sig)?|image\.raw(\.[a-z0-9]+)?|retention\.list|.*\.bmap)$/.test(f));
+    const files = (await readdir(from)).filter((f) => /^(manifest\.json(\.sig|\.minisig)?|image\.raw(\.[a-z0-9]+)?|retention\.list|.*\.bmap)$/.test(f));
     let bytes = 0;
     for (const f of files) bytes += (await stat(join(from, f))).size;
     await checkRam(bytes, 0);

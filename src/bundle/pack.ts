@@ -50,7 +50,7 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const file = `image.raw${codec.ext}`;
   const dest = join(o.out, file);
   await rm(join(o.out, 'manifest.json'), { force: true });
-  await rm(join(o.out, 'manifest.json.sig'), { force: true });
+  for (const f of ['manifest.json.sig', 'manifest.json.minisig']) await rm(join(o.out, f), { force: true });
   await rm(join(o.out, BMAP_FILE), { force: true });
   const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () => scanImage(o.image, imported));
   const bmapBytes = formatBmap(map, `made by reimage pack ${VERSION}`);
@@ -78,6 +78,9 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   // Sign first, so a bad key leaves no manifest behind.
   const sig = o.sign ? await signManifest(bytes, o.sign) : undefined;
   await writeFile(join(o.out, 'manifest.json'), bytes);
-  if (sig) await writeFile(join(o.out, 'manifest.json.sig'), sig);
+  if (sig) {
+    await writeFile(join(o.out, 'manifest.json.sig'), sig.sig);
+    await writeFile(join(o.out, 'manifest.json.minisig'), sig.minisig);
+  }
   return manifest;
 }

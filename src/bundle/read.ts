@@ -8,8 +8,8 @@ import { bundleError } from '../errors.ts';
 import { parseList, type ListEntry } from '../retention/list.ts';
 import { Manifest } from './manifest.ts';
 import { parseJson } from '../util/json.ts';
-import { checkSignature } from './sign.ts';
-import { createHash, type KeyObject } from 'node:crypto';
+import { checkSignature, type TrustedKey } from './sign.ts';
+import { createHash } from 'node:crypto';
 import { parseBmap, type BlockMap } from '../bmap/format.ts';
 
 export type Bundle = {
@@ -25,13 +25,15 @@ export type Bundle = {
 
 // loadBundle: DIR is the bundle directory or its manifest.json. With trusted
 // keys, the signature is checked over the very bytes that are then parsed.
-export async function loadBundle(where: string, trusted: KeyObject[] = []): Promise<Bundle> {
+export async function loadBundle(where: string, trusted: TrustedKey[] = []): Promise<Bundle> {
   const isManifest = basename(where) === 'manifest.json' || (await stat(where).catch(() => undefined))?.isFile();
   const dir = isManifest ? dirname(where) : where;
   const path = isManifest ? where : join(where, 'manifest.json');
   const bytes = await readFile(path).catch(() => undefined);
   if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
-  const signedBy = checkSignature(bytes, await readFile(`${path}.sig`, 'utf8').catch(() => undefined), trusted, dir);
+  const optional = (f: string) => readFile(f, 'utf8').catch(() => undefined);
+  const [sig, minisig] = [await optional(`${path}.sig`), await optional(`${path}.minisig`)];
+  const signedBy = checkSignature(bytes, { ...(sig !== undefined ? { sig } : {}), ...(minisig !== undefined ? { minisig } : {}) }, trusted, dir);
   const text = bytes.toString('utf8');
   const manifest = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
   const imagePath = join(dir, manifest.image.file);

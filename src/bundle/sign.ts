@@ -1,33 +1,48 @@
 // Signed bundles: ed25519 (Node's crypto) over the exact bytes of
 // manifest.json, which in turn names the size and sha256 of every byte of the
-// image. The signature is manifest.json.sig:
-//   {"alg":"ed25519","keyId":"<16 hex>","sig":"<base64>"}
-// When trusted keys are configured, an unsigned bundle or a signature that
-// does not verify against one of them is refused; nothing can turn that off
-// but rebuilding the policy.
+// image. Two signature files, either or both:
+//   manifest.json.sig      {"alg":"ed25519","keyId":"<16 hex>","sig":"<base64>"}
+//   manifest.json.minisig  minisign's format (see minisign.ts): `minisign -Sm
+//                          manifest.json` makes one, `minisign -V` checks ours
+// `reimage pack --sign` writes both. Trusted keys are PEM (reimage keygen) or
+// minisign public keys. When trusted keys are configured, an unsigned bundle,
+// a malformed signature or one by a trusted key that does not verify is
+// refused; nothing can turn that off but rebuilding the policy.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { bundleError, usageError } from '../errors.ts';
+import * as minisign from './minisign.ts';
 
 const Sig = z.strictObject({ alg: z.literal('ed25519'), keyId: z.string().regex(/^[0-9a-f]{16}$/), sig: z.string().min(1) });
 
 // keyId: the first 16 hex digits of the sha256 of the raw public key.
 export const keyId = (pub: KeyObject) => createHash('sha256').update(pub.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
 
-export async function keygen(prefix: string): Promise<{ key: string; pub: string; id: string }> {
+// A trusted key: ID as its owner knows it (reimage's key id, or minisign's),
+// NUM the 8-byte key number minisign signatures name it by.
+export type TrustedKey = { key: KeyObject; id: string; num: Buffer };
+
+const pemTrusted = (key: KeyObject): TrustedKey => ({ key, id: keyId(key), num: Buffer.from(keyId(key), 'hex') });
+
+export async function keygen(prefix: string): Promise<{ key: string; pub: string; minisignPub: string; id: string }> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const key = `${prefix}.key`;
   const pub = `${prefix}.pub`;
+  const minisignPub = `${prefix}.minisign.pub`;
   await writeFile(key, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
     throw usageError(`cannot write ${key} (${e.code}): ${e.code === 'EEXIST' ? 'it exists; choose another --out' : 'check the directory'}`);
   });
   await writeFile(pub, publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
-  return { key, pub, id: keyId(publicKey) };
+  // The same public key in minisign's format, for `minisign -V` (trusting both files is trusting one key).
+  await writeFile(minisignPub, minisign.formatPublicKey(publicKey, pemTrusted(publicKey).num), { mode: 0o644 });
+  return { key, pub, minisignPub, id: keyId(publicKey) };
 }
 
-export async function signManifest(manifestBytes: Buffer, keyFile: string): Promise<string> {
+export type Signatures = { sig?: string; minisig?: string };
+
+export async function signManifest(manifestBytes: Buffer, keyFile: string): Promise<Required<Signatures>> {
   const pem = await readFile(keyFile, 'utf8').catch(() => undefined);
   if (pem === undefined) throw usageError(`signing key ${keyFile} cannot be read: give the .key file made by reimage keygen`);
   let key: KeyObject;
@@ -37,44 +52,75 @@ export async function signManifest(manifestBytes: Buffer, keyFile: string): Prom
     throw usageError(`signing key ${keyFile} is not a private key in PEM: give the .key file made by reimage keygen`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw usageError(`signing key ${keyFile} is ${key.asymmetricKeyType}, not ed25519: make one with reimage keygen`);
-  const sig = sign(null, manifestBytes, key).toString('base64');
-  return JSON.stringify({ alg: 'ed25519', keyId: keyId(createPublicKey(key)), sig }) + '\n';
+  const t = pemTrusted(createPublicKey(key));
+  return {
+    sig: JSON.stringify({ alg: 'ed25519', keyId: t.id, sig: sign(null, manifestBytes, key).toString('base64') }) + '\n',
+    minisig: minisign.formatSignature(manifestBytes, key, t.num, `timestamp:${Math.floor(Date.now() / 1000)}\tfile:manifest.json\thashed`, `signature from reimage key ${t.id}`),
+  };
 }
 
-// loadTrusted: public keys from files or from every *.pub in a directory.
-export async function loadTrusted(paths: readonly string[]): Promise<KeyObject[]> {
-  const keys: KeyObject[] = [];
+// loadTrusted: public keys (PEM or minisign) from files or from every *.pub in a directory.
+export async function loadTrusted(paths: readonly string[]): Promise<TrustedKey[]> {
+  const keys: TrustedKey[] = [];
   for (const p of paths) {
     const files = p.endsWith('.pub') ? [p] : (await readdir(p).catch(() => [] as string[])).filter((f) => f.endsWith('.pub')).map((f) => join(p, f));
     for (const f of files) {
-      const pem = await readFile(f, 'utf8').catch(() => undefined);
-      if (pem === undefined) throw usageError(`trusted key ${f} cannot be read: check the path`);
+      const text = await readFile(f, 'utf8').catch(() => undefined);
+      if (text === undefined) throw usageError(`trusted key ${f} cannot be read: check the path`);
+      const fix = 'use the .pub file made by reimage keygen or minisign -G';
+      if (minisign.isMinisignText(text)) {
+        const m = minisign.parsePublicKey(text);
+        if (!m) throw usageError(`trusted key ${f} is not a valid minisign public key: ${fix}`);
+        keys.push({ ...m, id: minisign.minisignId(m.num) });
+        continue;
+      }
       try {
-        const k = createPublicKey(pem);
+        const k = createPublicKey(text);
         if (k.asymmetricKeyType !== 'ed25519') throw new Error('not ed25519');
-        keys.push(k);
+        keys.push(pemTrusted(k));
       } catch {
-        throw usageError(`trusted key ${f} is not an ed25519 public key in PEM: use the .pub file made by reimage keygen`);
+        throw usageError(`trusted key ${f} is not an ed25519 public key in PEM or minisign format: ${fix}`);
       }
     }
   }
   return keys;
 }
 
-// checkSignature: with trusted keys, the manifest bytes must carry a valid signature by one of them.
-export function checkSignature(manifestBytes: Buffer, sigText: string | undefined, trusted: KeyObject[], where: string): string | undefined {
+// checkSignature: with trusted keys, the manifest bytes must carry a signature
+// that verifies against one of them. Every signature file present must be well
+// formed, and one by a trusted key must verify: a mismatch means an altered
+// manifest, whatever the other file says. Returns the signer's key id.
+export function checkSignature(manifestBytes: Buffer, sigs: Signatures, trusted: readonly TrustedKey[], where: string): string | undefined {
   if (trusted.length === 0) return undefined;
-  if (sigText === undefined) throw bundleError(`bundle ${where} is not signed but this system trusts only signed bundles: sign it with reimage pack --sign KEY`);
-  let parsed: z.infer<typeof Sig>;
-  try {
-    parsed = Sig.parse(JSON.parse(sigText));
-  } catch {
-    throw bundleError(`bundle signature ${where}/manifest.json.sig is malformed: sign the bundle again with reimage pack --sign KEY`);
+  if (sigs.sig === undefined && sigs.minisig === undefined) {
+    throw bundleError(`bundle ${where} is not signed but this system trusts only signed bundles: sign it with reimage pack --sign KEY or minisign -Sm manifest.json`);
   }
-  const key = trusted.find((k) => keyId(k) === parsed.keyId);
-  if (!key) throw bundleError(`bundle ${where} is signed by key ${parsed.keyId}, which is not trusted here: sign it with a trusted key or add its .pub to the trusted keys`);
-  if (!verify(null, manifestBytes, key, Buffer.from(parsed.sig, 'base64'))) {
-    throw bundleError(`bundle ${where}: the signature by key ${parsed.keyId} does not match manifest.json: the manifest was altered; get the bundle again`);
+  const altered = (id: string, file: string) =>
+    bundleError(`bundle ${where}: the signature by key ${id} in ${file} does not match manifest.json: the manifest was altered; get the bundle again`);
+  const untrusted: string[] = [];
+  let signer: string | undefined;
+  if (sigs.sig !== undefined) {
+    let parsed: z.infer<typeof Sig>;
+    try {
+      parsed = Sig.parse(JSON.parse(sigs.sig));
+    } catch {
+      throw bundleError(`bundle signature ${where}/manifest.json.sig is malformed: sign the bundle again with reimage pack --sign KEY`);
+    }
+    const t = trusted.find((k) => keyId(k.key) === parsed.keyId);
+    if (!t) untrusted.push(parsed.keyId);
+    else if (!verify(null, manifestBytes, t.key, Buffer.from(parsed.sig, 'base64'))) throw altered(parsed.keyId, 'manifest.json.sig');
+    else signer = t.id;
   }
-  return parsed.keyId;
+  if (sigs.minisig !== undefined) {
+    const m = minisign.parseSignature(sigs.minisig);
+    if (!m) throw bundleError(`bundle signature ${where}/manifest.json.minisig is not in minisign's format: sign manifest.json again with minisign -Sm`);
+    const t = trusted.find((k) => k.num.equals(m.num));
+    if (!t) untrusted.push(minisign.minisignId(m.num));
+    else if (!minisign.verifySignature(manifestBytes, m, t.key)) throw altered(t.id, 'manifest.json.minisig');
+    else signer = t.id;
+  }
+  if (!signer) {
+    throw bundleError(`bundle ${where} is signed by key ${untrusted.join(' and ')}, which is not trusted here: sign it with a trusted key or add its .pub to the trusted keys`);
+  }
+  return signer;
 }

@@ -115,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'keygen': {
       const k = await keygen(str(v, 'out', name));
-      process.stdout.write(`key ${k.id}: private ${k.key} (keep it secret), public ${k.pub} (bake it into the initrd config)\n`);
+      process.stdout.write(`key ${k.id}: private ${k.key} (keep it secret), public ${k.pub} (bake it into the initrd config), the same public key for minisign -V ${k.minisignPub}\n`);
       return EXIT.ok;
     }
     case 'boot': {

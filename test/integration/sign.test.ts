@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { MOUNTS, reimage } from '../helpers/reimage.ts';
-import { attachLoop, describe, detachLoop, sha256, tmpDir } from '../helpers/sys.ts';
+import { attachLoop, describe, detachLoop, exec, sha256, tmpDir } from '../helpers/sys.ts';
 
 const t = suite('signed bundles');
 const dir = tmpDir('reimage-keys-');
@@ -18,6 +18,18 @@ function signedBundle(key: string): string {
 	assert.is(r.status, 0, describe(r));
 	return out;
 }
+
+/** The bundle with both signature files removed. */
+function unsign(b: string): string {
+	for (const f of ['manifest.json.sig', 'manifest.json.minisig']) fs.rmSync(path.join(b, f));
+	return b;
+}
+
+const minisign = (args: string[]) => {
+	const r = exec('minisign', args);
+	assert.is(r.status, 0, describe(r));
+	return r.stdout;
+};
 
 t('keygen makes a 0600 private key and a public key; it never overwrites', () => {
 	const r = reimage(['keygen', '--out', prefix]);
@@ -46,16 +58,14 @@ t('an altered manifest, an untrusted signer and an unsigned bundle are refused',
 	const wrong = reimage(['verify', '--bundle', signedBundle(`${other}.key`), '--trust', `${prefix}.pub`]);
 	assert.is(wrong.status, 3);
 	assert.match(wrong.stderr, /not trusted here/);
-	const unsigned = signedBundle(`${prefix}.key`);
-	fs.rmSync(path.join(unsigned, 'manifest.json.sig'));
+	const unsigned = unsign(signedBundle(`${prefix}.key`));
 	const u = reimage(['verify', '--bundle', unsigned, '--trust', `${prefix}.pub`]);
 	assert.is(u.status, 3);
 	assert.match(u.stderr, /is not signed/);
 });
 
 t('run --trust with an unsigned bundle: refused before anything is written', async () => {
-	const unsigned = signedBundle(`${prefix}.key`);
-	fs.rmSync(path.join(unsigned, 'manifest.json.sig'));
+	const unsigned = unsign(signedBundle(`${prefix}.key`));
 	const dev = attachLoop(freshOldDisk());
 	try {
 		const before = await sha256(dev);
@@ -65,6 +75,34 @@ t('run --trust with an unsigned bundle: refused before anything is written', asy
 	} finally {
 		detachLoop(dev);
 	}
+});
+
+t('minisign: a bundle signed with `minisign -Sm` (prehashed or legacy) verifies against a minisign public key; reimage-signed bundles pass `minisign -V`', () => {
+	const keys = tmpDir('reimage-minisign-');
+	minisign(['-G', '-W', '-p', path.join(keys, 'site.pub'), '-s', path.join(keys, 'site.key')]);
+	const id = /minisign public key ([0-9A-F]{16})/.exec(fs.readFileSync(path.join(keys, 'site.pub'), 'utf8'))![1]!;
+	const b = unsign(signedBundle(`${prefix}.key`));
+	const m = path.join(b, 'manifest.json');
+	minisign(['-S', '-s', path.join(keys, 'site.key'), '-m', m, '-t', 'kiosk fleet 2026-11']);
+	const r = reimage(['verify', '--bundle', b, '--trust', path.join(keys, 'site.pub')]);
+	assert.is(r.status, 0, describe(r));
+	assert.match(r.stdout, new RegExp(`signed by trusted key ${id}`));
+	minisign(['-S', '-l', '-s', path.join(keys, 'site.key'), '-m', m]);
+	assert.is(reimage(['verify', '--bundle', b, '--trust', path.join(keys, 'site.pub')]).status, 0, 'legacy signature');
+	// Trusting only reimage's key: the minisign signature is by a stranger.
+	const stranger = reimage(['verify', '--bundle', b, '--trust', `${prefix}.pub`]);
+	assert.is(stranger.status, 3, describe(stranger));
+	assert.match(stranger.stderr, new RegExp(`signed by key ${id}, which is not trusted here`));
+	// An altered trusted comment breaks the global signature.
+	const sigFile = `${m}.minisig`;
+	fs.writeFileSync(sigFile, fs.readFileSync(sigFile, 'utf8').replace(/^trusted comment: .*$/m, 'trusted comment: altered'));
+	const altered = reimage(['verify', '--bundle', b, '--trust', path.join(keys, 'site.pub')]);
+	assert.is(altered.status, 3, describe(altered));
+	assert.match(altered.stderr, /manifest\.json\.minisig does not match manifest\.json/);
+	// The other way round: minisign checks what reimage pack --sign wrote.
+	const ours = signedBundle(`${prefix}.key`);
+	assert.match(minisign(['-V', '-p', `${prefix}.minisign.pub`, '-m', path.join(ours, 'manifest.json')]), /Signature and comment signature verified/);
+	assert.is(reimage(['verify', '--bundle', ours, '--trust', `${prefix}.minisign.pub`]).status, 0, 'our key in minisign format');
 });
 
 t.run();
