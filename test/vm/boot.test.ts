@@ -124,6 +124,20 @@ t('4: without rd.reimage the module does nothing and the boot goes on', async ()
 	assert.is(sha256File(disk), before);
 });
 
+t('5: plan mode (rd.reimage.mode=plan): every check runs, the plan is printed, nothing is written, the boot goes on', async () => {
+	const disk = oldDiskCopy();
+	const usb = stick('STICK', bundleTree());
+	const before = sha256File(disk);
+	const vm = await bootVm('rd.reimage rd.reimage.mode=plan rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 root=LABEL=nonexistent rd.timeout=20 rd.shell=0 rd.emergency=poweroff', [
+		{ file: disk, serial: 'KIOSK42' },
+		{ file: usb, serial: 'STICK1', usb: true },
+	]);
+	assert.match(vm.serial, /plan: \/dev\/vda \(.*serial KIOSK42.*\) would be replaced by 192 MiB image, keeping 19 entries; nothing was written/);
+	assert.not.match(vm.serial, /point of no return/);
+	assert.match(vm.serial, /Timed out waiting for device .*nonexistent/, 'the boot went on to look for the root file system');
+	assert.is(sha256File(disk), before, 'target byte-identical');
+});
+
 t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
