@@ -40,7 +40,7 @@ function frameWorker(check: typeof makeChecker): void {
   const fs = require('node:fs') as typeof import('node:fs');
   const zlib = require('node:zlib') as typeof import('node:zlib');
   const crypto = require('node:crypto') as typeof import('node:crypto');
-  const { file, memory, slotSize, hash } = workerData as { file: string; memory: SharedArrayBuffer; slotSize: number; hash: string };
+  const { file, memory, slotSize, hash, oneShotOnly } = workerData as { file: string; memory: SharedArrayBuffer; slotSize: number; hash: string; oneShotOnly: boolean };
   const fd = fs.openSync(file, 'r');
   const tooBig = (t: Task) => new Error(`frame ${t.seq} decompresses to more than the ${t.rawLen} bytes its seek table states`);
   // Fallback: zlib's one-shot call, then a copy into the slot.
@@ -62,6 +62,7 @@ function frameWorker(check: typeof makeChecker): void {
   type Direct = import('node:zlib').ZstdDecompress & { _handle?: Handle; _writeState?: Uint32Array };
   let d: Direct | undefined;
   const fresh = (): Direct | undefined => {
+    if (oneShotOnly) return undefined;
     const z = zlib.createZstdDecompress() as Direct;
     z.on('error', () => {});
     return typeof z._handle?.writeSync === 'function' && z._writeState instanceof Uint32Array ? z : undefined;
@@ -108,13 +109,14 @@ function frameWorker(check: typeof makeChecker): void {
 
 const WORKER_SOURCE = `const makeChecker = ${makeChecker.toString()};\n(${frameWorker.toString()})(makeChecker);\n`;
 
-// decodeFrames: every frame decoded and checked against its share, handed to SINK in order.
-export async function decodeFrames(file: string, frames: readonly Frame[], shares: readonly Extent[][], hash: string, sink: Sink): Promise<void> {
+// decodeFrames: every frame decoded and checked against its share, handed to
+// SINK in order. ONESHOTONLY makes the workers use the fallback (for its tests).
+export async function decodeFrames(file: string, frames: readonly Frame[], shares: readonly Extent[][], hash: string, sink: Sink, oneShotOnly = false): Promise<void> {
   const workers = Math.max(1, Math.min(4, availableParallelism(), frames.length));
   const slots = Math.min(frames.length, workers * 2 + 2);
   const slotSize = Math.ceil(frames.reduce((n, f) => Math.max(n, f.rawLen), 1) / WASM_ALIGN) * WASM_ALIGN;
   const memory = sharedAlignedMemory(slotSize * slots);
-  const pool = Array.from({ length: workers }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { file, memory, slotSize, hash } }));
+  const pool = Array.from({ length: workers }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { file, memory, slotSize, hash, oneShotOnly } }));
   try {
     await new Promise<void>((resolve, reject) => {
       const idle = [...pool];
