@@ -2,6 +2,7 @@
 // booted in QEMU (TCG: KVM guests hang on this kind of machine) against disk
 // images built on the host, then inspected on the host.
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -82,7 +83,8 @@ export const sha256File = (f: string) => createHash('sha256').update(fs.readFile
 
 export { REPO };
 
-export type BootOptions = { memMiB?: number; configDir?: string; generator?: Generator };
+// answer: typed at the console once the serial log matches `when` (a person at the keyboard).
+export type BootOptions = { memMiB?: number; configDir?: string; generator?: Generator; answer?: { when: RegExp; text: string } };
 
 // Under TCG a guest very rarely stalls in early kernel boot (seen once here,
 // right after "Switched to clocksource hpet"). A boot whose serial log stops
@@ -102,8 +104,20 @@ export async function bootUntil(append: string, drives: Drive[], until: (serial:
 }
 
 async function bootOnce(append: string, drives: Drive[], until: (serial: string) => boolean, opts: BootOptions): Promise<Boot | 'stalled'> {
-	const log = path.join(tmpDir('reimage-serial-'), 'serial.log');
-	const args = qemuArgs({ kernel: kernel().vmlinuz, initrd: initrd(opts.configDir, opts.generator), append, drives, serialLog: log, ...(opts.memMiB ? { memMiB: opts.memMiB } : {}) });
+	const dir = tmpDir('reimage-serial-');
+	const log = path.join(dir, 'serial.log');
+	const sock = path.join(dir, 'console.sock');
+	const args = qemuArgs({
+		kernel: kernel().vmlinuz,
+		initrd: initrd(opts.configDir, opts.generator),
+		append,
+		drives,
+		serialLog: log,
+		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),
+		...(opts.answer ? { serialSocket: sock } : {}),
+	});
+	let keyboard: net.Socket | undefined;
+	let answered = false;
 	const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 	let stderr = '';
 	child.stderr.on('data', (d: Buffer) => void (stderr += d.toString()));
@@ -118,6 +132,11 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		if (done) break;
 		const serial = read();
 		if (serial.length !== last.size) last = { size: serial.length, at: Date.now() };
+		if (opts.answer && !keyboard && fs.existsSync(sock)) keyboard = net.createConnection(sock).on('error', () => {});
+		if (opts.answer && keyboard && !answered && opts.answer.when.test(serial)) {
+			keyboard.write(opts.answer.text);
+			answered = true;
+		}
 		stalled = !userspace(serial) && Date.now() - last.at > STALL_MS;
 		if (until(serial) || stalled || Date.now() - started > 15 * 60 * 1000) {
 			killed = true;
@@ -126,6 +145,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		}
 	}
 	const status = await exited;
+	keyboard?.destroy();
 	if (stalled) return 'stalled';
 	if (!killed && status !== 0) throw new Error(`qemu exited ${status}: ${stderr}\n--- serial ---\n${read().slice(-4000)}`);
 	return { status, serial: read(), killed };

@@ -138,6 +138,34 @@ t('5: plan mode (rd.reimage.mode=plan): every check runs, the plan is printed, n
 	assert.is(sha256File(disk), before, 'target byte-identical');
 });
 
+for (const [answer, outcome] of [
+	['no', 'nothing is written and the old system boots again'],
+	['yes', 'the disk is reimaged'],
+] as const) {
+	t(`6: interactive mode: the console shows the disk and asks; "${answer}" typed at it: ${outcome}`, async () => {
+		const disk = oldDiskCopy();
+		const usb = stick('STICK', bundleTree());
+		const before = sha256File(disk);
+		const vm = await bootVm(
+			'rd.reimage rd.reimage.mode=interactive rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0',
+			[
+				{ file: disk, serial: 'KIOSK42' },
+				{ file: usb, serial: 'STICK1', usb: true },
+			],
+			{ answer: { when: /Type "yes" to continue: /, text: `${answer}\n` } },
+		);
+		assert.match(vm.serial, /EVERYTHING on \/dev\/vda \(.*serial KIOSK42.*\) will be destroyed and replaced\.\s+Partitions now on it:\s+\/dev\/vda1\s+ext4/);
+		if (answer === 'no') {
+			assert.match(vm.serial, /not confirmed: nothing was written to \/dev\/vda/);
+			assert.not.match(vm.serial, /point of no return/);
+			assert.is(sha256File(disk), before, 'target byte-identical');
+		} else {
+			assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
+			assert.equal(diskTable(disk), newTable());
+		}
+	});
+}
+
 t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
