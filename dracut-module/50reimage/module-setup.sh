@@ -59,6 +59,8 @@ install() {
     inst_multiple sh chmod cat sleep sync setsid sfdisk partx blockdev blkid \
         mount umount getfattr setfattr e2fsck resize2fs xz bzip2 blkdiscard reboot poweroff
     inst_multiple -o lbzip2 pigz udevadm
+    # For a technician at the diagnostic or failure shell: read the log, look at the disks.
+    inst_multiple -o grep less tail head ls lsblk dmesg
 
     # The baked policy.
     mkdir -p "$initdir/etc/reimage"

@@ -42,14 +42,7 @@ for (const cut of [5, 50, 95]) {
 
 t('an I/O error in the middle of the write: the disk is invalidated and the machine stops with the reason', async () => {
 	const disk = oldDiskCopy();
-	const tree = bundleTree();
-	const usb = stick('STICK', tree);
-	const rules = path.join(tmpDir('reimage-blkdebug-'), 'rules.conf');
-	// EIO on every write that touches a sector the write must reach: the first
-	// one the block map maps from ~98 MiB into the 192 MiB image on (by
-	// default only mapped blocks are written; the disk zeroes the rest).
-	const sector = mappedSector(path.join(tree, 'bundle', 'image.bmap'), 200000 * 512);
-	fs.writeFileSync(rules, `[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "${sector}"\nonce = "off"\n`);
+	const { usb, rules } = ioErrorSetup();
 	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], (s) => /Halted\./.test(s));
 	assert.match(vm.serial, /failed \(EIO\); retrying from RAM \(1\/2\)/, 'a failed block is retried from the RAM copy');
 	assert.match(vm.serial, /failed 3 times \(EIO/);
@@ -57,6 +50,38 @@ t('an I/O error in the middle of the write: the disk is invalidated and the mach
 	assert.match(vm.serial, /the disk was invalidated/);
 	assert.match(vm.serial, /reimage: FAILED after the point of no return \(exit 10\)\. The disk will not boot\./);
 	assert.match(vm.serial, /the log was saved as reimage-failed-.*\.log on \/dev\/sd/);
+	assertUnbootable(disk);
+});
+
+/**
+ * A bundle stick and a blkdebug rules file: EIO on every write that touches a
+ * sector the write must reach, the first one the block map maps from ~98 MiB
+ * into the 192 MiB image on (by default only mapped blocks are written; the
+ * disk zeroes the rest).
+ */
+function ioErrorSetup(): { usb: string; rules: string } {
+	const tree = bundleTree();
+	const rules = path.join(tmpDir('reimage-blkdebug-'), 'rules.conf');
+	const sector = mappedSector(path.join(tree, 'bundle', 'image.bmap'), 200000 * 512);
+	fs.writeFileSync(rules, `[inject-error]\nevent = "write_aio"\nerrno = "5"\nsector = "${sector}"\nonce = "off"\n`);
+	return { usb: stick('STICK', tree), rules };
+}
+
+t('a failure after the point of no return with on-failure=shell (allowed by the baked policy): a working shell on the console, the log beside it', async () => {
+	const disk = oldDiskCopy();
+	const { usb, rules } = ioErrorSetup();
+	const config = tmpDir('reimage-shellcfg-');
+	fs.writeFileSync(path.join(config, 'config.json'), '{ "allowShell": true }\n');
+	// The arithmetic is done by the shell: the typed text itself shows $((6*7)), only its output shows 42.
+	const typed = 'echo "SHELL-$((6*7))"; grep -q "point of no return" /run/initramfs/reimage.log && echo "LOG-$((2*2))"; poweroff -f\n';
+	const vm = await bootUntil(`${ARM} rd.reimage.on-failure=shell`, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], () => false, {
+		configDir: config,
+		answer: { when: /Starting a shell\./, text: typed },
+	});
+	assert.not.ok(vm.killed, 'the VM powered off from the shell');
+	assert.match(vm.serial, /reimage: FAILED after the point of no return \(exit 10\)\. The disk will not boot\./);
+	assert.match(vm.serial, /SHELL-42/);
+	assert.match(vm.serial, /LOG-4/, `the log in /run/initramfs names the failure:\n${vm.serial.slice(-1500)}`);
 	assertUnbootable(disk);
 });
 
