@@ -78,6 +78,7 @@ install() {
         mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"
         ln_r "$systemdsystemunitdir/reimage.service" "$systemdsystemunitdir/initrd.target.wants/reimage.service"
     else
+        inst_hook cmdline 90 "$moddir/reimage-cmdline.sh"
         inst_hook pre-mount 50 "$moddir/reimage-hook.sh"
     fi
 }

@@ -40,18 +40,19 @@ export function findLayout(bin: string): { module: string; glue: string } {
 export const GENERATORS = ['dracut', 'initramfs-tools'] as const;
 export type Generator = (typeof GENERATORS)[number];
 
-export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator };
+export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean };
 
-type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string> };
+type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string>; noSystemd: boolean };
 
 export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   const kver = o.kver ?? release();
   if (!existsSync(`/lib/modules/${kver}`)) throw usageError(`kernel ${kver} has no /lib/modules/${kver}: install its modules or pick another with --kver`);
   if (o.config && !existsSync(o.config)) throw usageError(`--config ${o.config} does not exist: give a directory with config.json (and optionally retention.list)`);
   const generator = o.generator ?? (existsSync(DRACUT_BASE) ? 'dracut' : 'initramfs-tools');
+  if (o.noSystemd && generator !== 'dracut') throw usageError('--no-systemd applies to dracut only (an initramfs-tools initrd has no systemd): drop it or use --generator dracut');
   const bin = await selfBinary();
   const { module, glue } = findLayout(bin);
-  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env: { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) } };
+  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env: { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) }, noSystemd: o.noSystemd === true };
   await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
   await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
   return b.out;
@@ -68,7 +69,8 @@ async function withDracut(b: Build, log: Log): Promise<void> {
     for (const e of await readdir(join(DRACUT_BASE, 'modules.d'))) if (!e.endsWith('reimage')) await symlink(join(DRACUT_BASE, 'modules.d', e), join(base, 'modules.d', e));
     await symlink(module, join(base, 'modules.d', '50reimage'));
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
-      run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', 'reimage', '--omit', 'plymouth', '--kver', kver, out], {
+      // Without systemd, the module installs a pre-mount hook instead of its unit.
+      run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', 'reimage', '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out], {
         env: { dracutbasedir: base, ...b.env },
         timeoutMs: 30 * 60_000,
       }),

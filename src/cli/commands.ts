@@ -73,7 +73,7 @@ export const COMMANDS = {
     flags: { out: { type: 'string', arg: 'PREFIX', help: 'path prefix of the two key files' } },
   },
   initrd: {
-    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR] [--generator dracut|initramfs-tools]',
+    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR] [--generator dracut|initramfs-tools] [--no-systemd]',
     summary: 'build a reimage initrd with dracut for a kernel (never touches the system\'s own initrd)',
     positionals: [],
     flags: {
@@ -81,6 +81,7 @@ export const COMMANDS = {
       kver: { type: 'string', arg: 'VERSION', help: 'kernel version (default: the running kernel)' },
       config: { type: 'string', arg: 'DIR', help: 'directory baked in as /etc/reimage (config.json, retention.list, keys)' },
       generator: { type: 'string', arg: 'NAME', help: 'dracut (default when installed) or initramfs-tools' },
+      'no-systemd': { type: 'boolean', help: 'dracut: leave systemd out of the initrd (reimage runs from a pre-mount hook)' },
     },
   },
   arm: {

@@ -129,7 +129,13 @@ async function main(argv: string[]): Promise<number> {
       const generator = opt(v, 'generator');
       if (generator !== undefined && !(GENERATORS as readonly string[]).includes(generator)) throw usageError(`--generator ${generator} is not supported: use ${GENERATORS.join(' or ')}`);
       const out = await buildInitrd(
-        { out: str(v, 'out', name), ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}), ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}), ...(generator ? { generator: generator as Generator } : {}) },
+        {
+          out: str(v, 'out', name),
+          ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}),
+          ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}),
+          ...(generator ? { generator: generator as Generator } : {}),
+          noSystemd: v['no-systemd'] === true,
+        },
         log,
       );
       process.stdout.write(`initrd written to ${out}\n`);

@@ -166,6 +166,21 @@ for (const [answer, outcome] of [
 	});
 }
 
+t('dracut without systemd (reimage initrd --no-systemd): the pre-mount hook runs the same flow', async () => {
+	const listing = sh('lsinitrd', [initrd(undefined, 'dracut', true)]);
+	assert.match(listing, /hooks\/pre-mount\/50-reimage-hook\.sh/);
+	assert.not.match(listing, /reimage\.service|bin\/systemd\b/);
+	const disk = oldDiskCopy();
+	const usb = stick('STICK', bundleTree());
+	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+		{ file: disk, serial: 'KIOSK42' },
+		{ file: usb, serial: 'STICK1', usb: true },
+	], { noSystemd: true });
+	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
+	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
+	assert.equal(diskTable(disk), newTable());
+});
+
 t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
