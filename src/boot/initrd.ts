@@ -40,9 +40,9 @@ export function findLayout(bin: string): { module: string; glue: string } {
 export const GENERATORS = ['dracut', 'initramfs-tools'] as const;
 export type Generator = (typeof GENERATORS)[number];
 
-export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean };
+export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean; add?: readonly string[] };
 
-type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string>; noSystemd: boolean };
+type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string>; noSystemd: boolean; add: readonly string[] };
 
 export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   const kver = o.kver ?? release();
@@ -50,9 +50,12 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   if (o.config && !existsSync(o.config)) throw usageError(`--config ${o.config} does not exist: give a directory with config.json (and optionally retention.list)`);
   const generator = o.generator ?? (existsSync(DRACUT_BASE) ? 'dracut' : 'initramfs-tools');
   if (o.noSystemd && generator !== 'dracut') throw usageError('--no-systemd applies to dracut only (an initramfs-tools initrd has no systemd): drop it or use --generator dracut');
+  const add = o.add ?? [];
+  if (add.length && generator !== 'dracut') throw usageError(`--add ${add[0]} names a dracut module, but the generator is ${generator}: drop it or use --generator dracut`);
+  for (const m of add) if (!/^[a-z0-9][a-z0-9_-]*$/.test(m)) throw usageError(`--add ${JSON.stringify(m)} is not a dracut module name: give one such as dm or network`);
   const bin = await selfBinary();
   const { module, glue } = findLayout(bin);
-  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env: { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) }, noSystemd: o.noSystemd === true };
+  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env: { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) }, noSystemd: o.noSystemd === true, add };
   await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
   await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
   return b.out;
@@ -70,7 +73,7 @@ async function withDracut(b: Build, log: Log): Promise<void> {
     await symlink(module, join(base, 'modules.d', '50reimage'));
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
       // Without systemd, the module installs a pre-mount hook instead of its unit.
-      run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', 'reimage', '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out], {
+      run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out], {
         env: { dracutbasedir: base, ...b.env },
         timeoutMs: 30 * 60_000,
       }),

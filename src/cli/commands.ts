@@ -73,7 +73,7 @@ export const COMMANDS = {
     flags: { out: { type: 'string', arg: 'PREFIX', help: 'path prefix of the two key files' } },
   },
   initrd: {
-    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR] [--generator dracut|initramfs-tools] [--no-systemd]',
+    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR] [--generator dracut|initramfs-tools] [--no-systemd] [--add MODULE]...',
     summary: 'build a reimage initrd with dracut for a kernel (never touches the system\'s own initrd)',
     positionals: [],
     flags: {
@@ -82,6 +82,7 @@ export const COMMANDS = {
       config: { type: 'string', arg: 'DIR', help: 'directory baked in as /etc/reimage (config.json, retention.list, keys)' },
       generator: { type: 'string', arg: 'NAME', help: 'dracut (default when installed) or initramfs-tools' },
       'no-systemd': { type: 'boolean', help: 'dracut: leave systemd out of the initrd (reimage runs from a pre-mount hook)' },
+      add: { type: 'string', multiple: true, arg: 'MODULE', help: 'dracut: also add this dracut module, e.g. dm or network (repeatable)' },
     },
   },
   arm: {

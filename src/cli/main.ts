@@ -135,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
           ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}),
           ...(generator ? { generator: generator as Generator } : {}),
           noSystemd: v['no-systemd'] === true,
+          add: list(v, 'add'),
         },
         log,
       );

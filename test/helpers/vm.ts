@@ -20,8 +20,11 @@ export function kernel(): { vmlinuz: string; kver: string } {
 export type Generator = 'dracut' | 'initramfs-tools';
 
 // initrd: built once per generator + binary + module + glue content, cached under /tmp.
-export function initrd(configDir?: string, generator: Generator = 'dracut', noSystemd = false): string {
-	const h = createHash('sha256').update(generator).update(noSystemd ? ' no-systemd' : '');
+export type InitrdSpec = { configDir?: string; generator?: Generator; noSystemd?: boolean; dracutAdd?: readonly string[] };
+
+export function initrd(spec: InitrdSpec = {}): string {
+	const { configDir, generator = 'dracut', noSystemd = false, dracutAdd = [] } = spec;
+	const h = createHash('sha256').update(generator).update(noSystemd ? ' no-systemd' : '').update(dracutAdd.map((m) => ` add ${m}`).join(''));
 	const inputs = [
 		BIN,
 		...['module-setup.sh', 'reimage.service', 'reimage-hook.sh', 'reimage-cmdline.sh'].map((x) => path.join(REPO, 'dracut-module/50reimage', x)),
@@ -31,7 +34,7 @@ export function initrd(configDir?: string, generator: Generator = 'dracut', noSy
 	if (configDir) for (const f of fs.readdirSync(configDir).sort()) h.update(f).update(fs.readFileSync(path.join(configDir, f)));
 	const out = `/tmp/reimage-initrd-${h.digest('hex').slice(0, 16)}.img`;
 	if (!fs.existsSync(out)) {
-		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, '--generator', generator, ...(configDir ? ['--config', configDir] : []), ...(noSystemd ? ['--no-systemd'] : [])];
+		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, '--generator', generator, ...(configDir ? ['--config', configDir] : []), ...(noSystemd ? ['--no-systemd'] : []), ...dracutAdd.flatMap((m) => ['--add', m])];
 		sh(BIN, args);
 		fs.renameSync(`${out}.tmp`, out);
 	}
@@ -84,7 +87,7 @@ export const sha256File = (f: string) => createHash('sha256').update(fs.readFile
 export { REPO };
 
 // answer: typed at the console once the serial log matches `when` (a person at the keyboard).
-export type BootOptions = { memMiB?: number; configDir?: string; generator?: Generator; noSystemd?: boolean; answer?: { when: RegExp; text: string } };
+export type BootOptions = InitrdSpec & { memMiB?: number; answer?: { when: RegExp; text: string } };
 
 // Under TCG a guest very rarely stalls in early kernel boot (seen once here,
 // right after "Switched to clocksource hpet"). A boot whose serial log stops
@@ -109,7 +112,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	const sock = path.join(dir, 'console.sock');
 	const args = qemuArgs({
 		kernel: kernel().vmlinuz,
-		initrd: initrd(opts.configDir, opts.generator, opts.noSystemd),
+		initrd: initrd(opts),
 		append,
 		drives,
 		serialLog: log,

@@ -167,7 +167,7 @@ for (const [answer, outcome] of [
 }
 
 t('dracut without systemd (reimage initrd --no-systemd): the pre-mount hook runs the same flow', async () => {
-	const listing = sh('lsinitrd', [initrd(undefined, 'dracut', true)]);
+	const listing = sh('lsinitrd', [initrd({ noSystemd: true })]);
 	assert.match(listing, /hooks\/pre-mount\/50-reimage-hook\.sh/);
 	assert.not.match(listing, /reimage\.service|bin\/systemd\b/);
 	const disk = oldDiskCopy();

@@ -94,6 +94,26 @@ function mappedSector(bmap: string, at: number): number {
 	throw new Error(`${bmap} maps nothing after byte ${at}`);
 }
 
+t('a device-mapper device stacked on the target: refused before anything is written (exit 4), the holder named', async () => {
+	const disk = oldDiskCopy();
+	const usb = stick('STICK', bundleTree());
+	const before = sha256File(disk);
+	// dracut without systemd runs its hooks in order: break before pre-mount
+	// (where reimage runs), stack a linear dm device on the target at the
+	// console, and let the boot go on.
+	const typed = 'dmsetup create hold --table "0 2048 linear /dev/vda 0" && echo "HOLD-$((1+1))"; exit\n';
+	const vm = await bootUntil(ARM.replace('rd.shell=0', 'rd.shell=1 rd.break=pre-mount'), [{ file: disk, serial: 'KIOSK42' }, { file: usb, serial: 'STICK1', usb: true }], () => false, {
+		noSystemd: true,
+		dracutAdd: ['dm'],
+		answer: { when: /Dropping to debug shell\./, text: typed },
+	});
+	assert.not.ok(vm.killed, 'the VM rebooted on its own');
+	assert.match(vm.serial, /HOLD-2/, 'the dm device was made');
+	assert.match(vm.serial, /target \/dev\/vda is in use \(vda is held by dm-0\): unmount or stop what uses it first/);
+	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
+	assert.is(sha256File(disk), before, 'target byte-identical');
+});
+
 t('not enough RAM for the image: refused before writing, the VM reboots, the disk is untouched', async () => {
 	const disk = oldDiskCopy();
 	const before = sha256File(disk);
