@@ -26,6 +26,22 @@ t('--help on every command, --version, and help on no command is a usage error',
 	assert.match(v.stdout, /^reimage \d+\.\d+\.\d+/);
 });
 
+t('initrd: --no-systemd or --add with initramfs-tools, or a module name that is not one -> 2, nothing built', () => {
+	const kver = fs.readdirSync('/lib/modules').sort().pop()!;
+	const out = `/tmp/reimage-never-${process.pid}.img`;
+	const cases: [string[], RegExp][] = [
+		[['--generator', 'initramfs-tools', '--no-systemd'], /--no-systemd applies to dracut only/],
+		[['--generator', 'initramfs-tools', '--add', 'dm'], /--add dm names a dracut module, but the generator is initramfs-tools/],
+		[['--add', 'dm;reboot'], /--add "dm;reboot" is not a dracut module name/],
+	];
+	for (const [args, re] of cases) {
+		const r = reimage(['initrd', '--out', out, '--kver', kver, ...args]);
+		assert.is(r.status, 2, describe(r));
+		assert.match(r.stderr, re);
+		assert.not.ok(fs.existsSync(out));
+	}
+});
+
 t('the binary runs with no node on PATH', () => {
 	const r = exec(BIN, ['--version'], { env: { PATH: '/nonexistent' } });
 	assert.is(r.status, 0, describe(r));

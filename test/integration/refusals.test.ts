@@ -137,6 +137,33 @@ t('corrupted compressed stream with matching image hash, --verify-raw -> 3', asy
 	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list, '--verify-raw')));
 });
 
+t('one bit flipped in the middle of the image -> 3, untouched, the hash mismatch named', async () => {
+	const b = copyBundle('zstd');
+	const img = path.join(b, readManifest(b).image.file);
+	const fd = fs.openSync(img, 'r+');
+	const at = Math.floor(fs.statSync(img).size / 2);
+	const one = Buffer.alloc(1);
+	fs.readSync(fd, one, 0, 1, at);
+	one[0] = one[0]! ^ 0x10;
+	fs.writeSync(fd, one, 0, 1, at);
+	fs.closeSync(fd);
+	const r = await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
+	assert.match(r.stderr, /has sha256 [0-9a-f]{64} but the manifest says/);
+});
+
+t('truncated image (a copy cut short) -> 3, untouched; cut short with a manifest made to match, --verify-raw -> 3, untouched', async () => {
+	const b = copyBundle('zstd');
+	const m = readManifest(b);
+	const img = path.join(b, m.image.file);
+	fs.truncateSync(img, Math.floor(m.image.size / 2));
+	const r = await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
+	assert.match(r.stderr, /is \d+ bytes but the manifest says \d+: the copy is incomplete or altered/);
+	m.image.sha256 = await sha256(img);
+	m.image.size = fs.statSync(img).size;
+	writeManifest(b, m);
+	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list, '--verify-raw')));
+});
+
 t('verify: good bundle -> 0', () => {
 	const r = reimage(['verify', '--bundle', sharedBundle('zstd')]);
 	assert.is(r.status, EXIT.ok, describe(r));
