@@ -12,7 +12,6 @@
 // zeroed) so it can never boot a half-written system.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { codecs } from '../codecs/index.ts';
 import { ReimageError } from '../errors.ts';
 import { blankRange, flushBuffers } from '../system/tools.ts';
 import { HEAD, openWriter, zeroRange, type Writer } from '../target/writer.ts';
@@ -112,7 +111,7 @@ async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, ma
     }
   }
   // Progress measures the write itself: the bytes handed to the disk.
-  const total = mappedOnly ? (map ? extents(map).reduce((n, e) => n + e.end - e.start, 0) : m.raw.size) : m.raw.size;
+  const total = mappedOnly && map ? extents(map).reduce((n, e) => n + e.end - e.start, 0) : m.raw.size;
   const progress = createProgress('writing', total, log, process.stderr.isTTY === true);
   let written = 0;
   const put = async (buf: Buffer, at: number) => {

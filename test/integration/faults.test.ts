@@ -150,6 +150,17 @@ t('a partition of the target open in another process -> 4, untouched, the proces
 	});
 });
 
+t('a partition opened only for a moment (a probe such as udev\'s blkid): waited for, the run goes on', async () => {
+	await onOldDisk(async (dev) => {
+		const fd = fs.openSync(partNode(dev, 2), 'r');
+		const probe = spawn('sleep', ['1'], { stdio: [fd, 'ignore', 'ignore'] });
+		fs.closeSync(fd);
+		const r = reimage(run(dev));
+		probe.kill();
+		assert.is(r.status, 0, describe(r));
+	});
+});
+
 /**
  * Run reimage with ARGS; as soon as its log matches WHEN, call ACT (a fault
  * injected at that moment). What ACT returns is called when reimage has ended.
