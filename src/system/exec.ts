@@ -1,7 +1,7 @@
 // The one place that starts processes (the only importer of execa). Every tool
 // runs with LC_ALL=C, a timeout and captured output; a failure becomes a
 // ToolError whose message is one line: `sfdisk --json /dev/vda: exit 1: ...`.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { execa } from 'execa';
 import { ReimageError, ToolError, type ExitName } from '../errors.ts';
 
@@ -58,13 +58,21 @@ export type Stream = { stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>; do
 // stream: start `tool args` and hand back its stdout as a stream; `done`
 // rejects with a ToolError if the tool fails (checked after the stream ends).
 export function stream(tool: string, args: readonly string[], opts: { inputFile?: string; exit?: ExitName } = {}): Stream {
-  const child = execa(tool, [...args], {
-    reject: false,
-    env: { LC_ALL: 'C', LANG: 'C' },
-    buffer: { stdout: false, stderr: true },
-    stdin: opts.inputFile !== undefined ? { file: opts.inputFile } : 'ignore',
-    encoding: 'buffer',
-  });
+  // The tool reads the file itself (its descriptor as stdin), not through this process.
+  const input = opts.inputFile !== undefined ? openSync(opts.inputFile, 'r') : undefined;
+  let child;
+  try {
+    child = execa(tool, [...args], {
+      reject: false,
+      env: { LC_ALL: 'C', LANG: 'C' },
+      buffer: { stdout: false, stderr: true },
+      // (execa's types list fds 3-9 only; any open descriptor works.)
+      stdin: (input ?? 'ignore') as 3 | 'ignore',
+      encoding: 'buffer',
+    });
+  } finally {
+    if (input !== undefined) closeSync(input);
+  }
   const done = child.then((r) => {
     if ('code' in r && r.code === 'ENOENT') {
       throw toolMissing(tool);

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSeekable, FRAME, readSeekTable, type Frame } from '../../../src/codecs/seekable.ts';
-import { decodeFrames, shareOut } from '../../../src/stages/frames.ts';
+import { decodeFrames, shareOut, WRITE_DEPTH } from '../../../src/stages/frames.ts';
+import { zstdCompressSync } from 'node:zlib';
 import type { Extent } from '../../../src/bmap/format.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'reimage-frames-'));
@@ -96,6 +97,62 @@ test('a corrupt frame fails to decompress or its range check, and is named', asy
   } catch (e) {
     assert.match((e as Error).message, /frame 0 does not decompress|frame 0 decompresses|bytes 0 to \d+ of the image have sha256/);
   }
+});
+
+test('writes overlap (WRITE_DEPTH in flight) and a slot is never refilled while its write is in flight', async () => {
+  // 24 small frames, more than the slots, so slots are reused; the sink
+  // copies each block only after a random delay, so a slot refilled too early
+  // would show up as wrong bytes.
+  const size = 64 << 10;
+  const raw = Buffer.alloc(size * 24);
+  for (let i = 0; i < raw.length; i += 4) raw.writeUInt32LE((i * 2246822519 + 7) >>> 0, i);
+  const frames: Frame[] = [];
+  const parts: Buffer[] = [];
+  const ext: Extent[] = [];
+  let cOff = 0;
+  for (let at = 0; at < raw.length; at += size) {
+    const c = zstdCompressSync(raw.subarray(at, at + size));
+    parts.push(c);
+    frames.push({ cOff, cLen: c.length, rawOff: at, rawLen: size });
+    ext.push({ start: at, end: at + size, sum: createHash('sha256').update(raw.subarray(at, at + size)).digest('hex') });
+    cOff += c.length;
+  }
+  const file = join(dir, 'small-frames.zst');
+  writeFileSync(file, Buffer.concat(parts));
+  const out = Buffer.alloc(raw.length);
+  let inFlight = 0;
+  let most = 0;
+  const order: number[] = [];
+  await decodeFrames(file, frames, shareOut(frames, ext, raw.length)!, 'sha256', async (block, at) => {
+    order.push(at);
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, Math.random() * 4));
+    block.copy(out, at);
+    inFlight--;
+  });
+  assert.ok(out.equals(raw), 'every block arrives intact');
+  assert.equal(order, frames.map((f) => f.rawOff), 'writes are issued in order');
+  assert.is(most, WRITE_DEPTH);
+});
+
+test('a failed write: the other write in flight finishes before decodeFrames rejects', async () => {
+  await encodeSeekable(image, packed);
+  const frames = (await readSeekTable(packed))!;
+  let settled = false;
+  let secondStarted!: () => void;
+  const second = new Promise<void>((r) => (secondStarted = r));
+  const err = await decodeFrames(packed, frames, shareOut(frames, list, data.length)!, 'sha256', async (_block, at) => {
+    if (at === 0) {
+      // (Bounded, so a pipeline with one write in flight fails here instead of hanging.)
+      await Promise.race([second, new Promise((r) => setTimeout(r, 5000))]);
+      throw new Error('EIO at 0');
+    }
+    secondStarted();
+    await new Promise((r) => setTimeout(r, 100));
+    settled = true;
+  }).catch((e: Error) => e);
+  assert.is((err as Error).message, 'EIO at 0');
+  assert.ok(settled, 'the second write had finished when the error was reported');
 });
 
 test('a file without a valid seek table is not seekable', async () => {
