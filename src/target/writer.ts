@@ -22,30 +22,31 @@ export type Writer = {
 export const WRITE_ATTEMPTS = 3;
 
 // The fsync watermark: at most this much written through the page cache
-// before it is synced, so a cancel or close never waits for gigabytes of dirty
+// before it is synced (or one write, when a single write is larger), so a cancel or close never waits for gigabytes of dirty
 // pages to drain (on a 20 MB/s USB stick, 64 MiB is about 3 s).
 export const DIRTY_LIMIT = 64 << 20;
 
 // openWriter: the disk opened exclusively, with O_DIRECT where the kernel
 // takes it (measured: buffered writes through the page cache cost about 2x).
 // Writes that O_DIRECT refuses (a buffer or length not aligned to the sector
-// size) go through a second, buffered descriptor instead.
-export async function openWriter(d: Disk, warn: (line: string) => void = () => {}): Promise<Writer> {
+// size) go through a second, buffered descriptor instead. (OPENFILE is
+// replaceable for the unit tests of the retries and the watermark.)
+export async function openWriter(d: Disk, warn: (line: string) => void = () => {}, openFile: typeof open = open): Promise<Writer> {
   const excl = constants.O_RDWR | constants.O_EXCL;
   let main: FileHandle;
   let direct = true;
   try {
-    main = await open(d.node, excl | constants.O_DIRECT).catch(async (e: NodeJS.ErrnoException) => {
+    main = await openFile(d.node, excl | constants.O_DIRECT).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EINVAL') throw e;
       direct = false;
-      return open(d.node, excl);
+      return openFile(d.node, excl);
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw targetError(`target ${d.path} cannot be opened exclusively for writing (${code}): something holds it; stop it and try again`);
   }
   // Not O_EXCL: the exclusive claim above already keeps everyone else out.
-  const buffered = direct ? await open(d.node, constants.O_RDWR) : main;
+  const buffered = direct ? await openFile(d.node, constants.O_RDWR) : main;
   const aligned = (buf: Buffer, at: number) => direct && at % d.sectorSize === 0 && buf.length % d.sectorSize === 0;
   let dirty = 0;
   const put = async (buf: Buffer, at: number): Promise<number> => {
@@ -53,12 +54,13 @@ export async function openWriter(d: Disk, warn: (line: string) => void = () => {
       const r = await main.write(buf, 0, buf.length, at).catch((e: NodeJS.ErrnoException) => (e.code === 'EINVAL' ? undefined : Promise.reject(e)));
       if (r) return r.bytesWritten;
     }
-    const n = (await buffered.write(buf, 0, buf.length, at)).bytesWritten;
-    dirty += n;
-    if (dirty >= DIRTY_LIMIT) {
+    // Synced before the write that would take it past the watermark, not after.
+    if (dirty > 0 && dirty + buf.length > DIRTY_LIMIT) {
       dirty = 0;
       await buffered.datasync();
     }
+    const n = (await buffered.write(buf, 0, buf.length, at)).bytesWritten;
+    dirty += n;
     return n;
   };
   return {
