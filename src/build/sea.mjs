@@ -12,4 +12,7 @@ await sea(resolve(bundle), {
   targets: [{ nodeRange: `node${major}`, platform: 'linux', arch: 'x64', output: resolve(output) }],
   nodePath: resolve(nodePath),
   signature: false,
+  // V8's code cache in the blob: start-up without compiling the bundle first
+  // (measured: 0.11-0.14 s to an error exit without it, 0.07-0.10 s with it).
+  seaConfig: { useCodeCache: true },
 });

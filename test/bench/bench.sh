@@ -183,7 +183,7 @@ echo "× peer: reimage's zstd block-map rows against bmaptool copy (zstd), its e
 # ------------------------------------------------------------- scaling table
 if [ -n "${SCALE_GIB-1 2 4}" ]; then
 	printf '\nScaling (median of %s runs each; × write limit of the same size; loop device: %s; peak RSS of reimage in MiB)\n\n' "$runs" "$([ "${LOOP_DIO:-1}" = 1 ] && echo 'direct I/O' || echo buffered)"
-	printf '| GiB | write limit s | reimage block map s (×) | reimage every byte s (×) | zstd -dc \\| dd direct s (×) | bmaptool copy s (×) | reimage peak RSS |\n|---|---|---|---|---|---|---|\n'
+	printf '| GiB | write limit s | reimage block map s (×) | … write stage s (×) | reimage every byte s (×) | … write stage s (×) | zstd -dc \\| dd direct s (×) | bmaptool copy s (×) | reimage peak RSS |\n|---|---|---|---|---|---|---|---|---|\n'
 	for g in ${SCALE_GIB-1 2 4}; do
 		unset times rss
 		declare -A times rss
@@ -196,7 +196,7 @@ if [ -n "${SCALE_GIB-1 2 4}" ]; then
 			t "zdd" sh -c "zstd -dc '$zst' | dd of='$loop' bs=4M iflag=fullblock oflag=direct"
 			t "bmt" bmaptool -q copy --bmap "$work/image-${g}g.bmap" "$zst" "$loop"
 		done
-		awk -v g="$g" -v l="$(med "$LIMIT")" -v a="$(med map)" -v b="$(med full)" -v c="$(med zdd)" -v d="$(med bmt)" -v r="${rss[map]-0}" \
-			'BEGIN { printf "| %s | %.2f | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %d |\n", g, l, a, a / l, b, b / l, c, c / l, d, d / l, r / 1024 }'
+		awk -v g="$g" -v l="$(med "$LIMIT")" -v a="$(med map)" -v aw="$(med "map, write stage")" -v b="$(med full)" -v bw="$(med "full, write stage")" -v c="$(med zdd)" -v d="$(med bmt)" -v r="${rss[map]-0}" \
+			'BEGIN { printf "| %s | %.2f | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %.2f (%.2f) | %d |\n", g, l, a, a / l, aw, aw / l, b, b / l, bw, bw / l, c, c / l, d, d / l, r / 1024 }'
 	done
 fi
