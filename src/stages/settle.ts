@@ -26,7 +26,7 @@ export async function settle(ctx: Ctx): Promise<PartIdentity[]> {
     }
   }
   const nodes = await settleParts(disk, expected, log, { exit: 'afterWrite' });
-  for (const node of [disk.node, ...nodes.values()]) await flushBuffers(node);
+  await Promise.all([disk.node, ...nodes.values()].map((node) => flushBuffers(node)));
   if (ctx.o.grow && last) {
     const node = nodes.get(last.number)!;
     if (last.fs.type?.startsWith('ext')) await log.step(`grow the ${last.fs.type} file system on ${node}`, () => growExt(node));

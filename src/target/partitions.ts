@@ -62,18 +62,18 @@ export type PartIdentity = { node: string; number: number; label?: string; uuid?
 
 // identify: each settled partition's file system and GPT identity, probed directly (no udev needed).
 export async function identify(nodes: Settled): Promise<PartIdentity[]> {
-  const out: PartIdentity[] = [];
-  for (const [number, node] of nodes) {
-    const b = await blkidProbe(node);
-    out.push({
-      node,
-      number,
-      ...(b.LABEL ? { label: b.LABEL } : {}),
-      ...(b.UUID ? { uuid: b.UUID.toLowerCase() } : {}),
-      ...(b.PART_ENTRY_NAME ? { partlabel: b.PART_ENTRY_NAME } : {}),
-      ...(b.PART_ENTRY_UUID ? { partuuid: b.PART_ENTRY_UUID.toLowerCase() } : {}),
-      ...(b.TYPE ? { fstype: b.TYPE } : {}),
-    });
-  }
-  return out;
+  return Promise.all(
+    [...nodes].map(async ([number, node]): Promise<PartIdentity> => {
+      const b = await blkidProbe(node);
+      return {
+        node,
+        number,
+        ...(b.LABEL ? { label: b.LABEL } : {}),
+        ...(b.UUID ? { uuid: b.UUID.toLowerCase() } : {}),
+        ...(b.PART_ENTRY_NAME ? { partlabel: b.PART_ENTRY_NAME } : {}),
+        ...(b.PART_ENTRY_UUID ? { partuuid: b.PART_ENTRY_UUID.toLowerCase() } : {}),
+        ...(b.TYPE ? { fstype: b.TYPE } : {}),
+      };
+    }),
+  );
 }
