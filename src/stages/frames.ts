@@ -3,8 +3,8 @@
 // size its seek table states), checks it against the block map ranges inside
 // it (pack never lets a range cross a frame), and leaves the raw bytes in a
 // slot of shared, page-aligned memory. This thread hands the slots to the
-// sink strictly in order, so decoding runs ahead on every core while the disk
-// writes. Memory is bounded by the slots (2 per worker + 2, one frame each),
+// sink in order, two writes in flight, so decoding runs ahead on every core
+// while the disk writes. Memory is bounded by the slots (2 per worker + 2, one frame each),
 // whatever the image size.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -15,8 +15,9 @@ import { sharedAlignedMemory, WASM_ALIGN } from '../util/aligned.ts';
 import { RawMismatch, REBUILD, type Sink } from './pipeline.ts';
 
 // Writes in flight at once. Two keep the disk busy while the sink's next
-// write is being issued (measured on a 4 GiB image, loop device, 2 cores:
-// 4.4-5.3 s for the write stage against 4.7-9.5 s with one; three gained nothing).
+// write is being issued (measured on a 4 GiB image, buffered loop device, 2
+// cores: 4.4-5.3 s for the write stage against 4.7-9.5 s with one; three
+// gained nothing).
 export const WRITE_DEPTH = 2;
 
 type Task = { seq: number; slot: number; cOff: number; cLen: number; rawOff: number; rawLen: number; list: Extent[] };

@@ -22,8 +22,9 @@ export type Writer = {
 export const WRITE_ATTEMPTS = 3;
 
 // The fsync watermark: at most this much written through the page cache
-// before it is synced (or one write, when a single write is larger), so a cancel or close never waits for gigabytes of dirty
-// pages to drain (on a 20 MB/s USB stick, 64 MiB is about 3 s).
+// before it is synced (or one write, when a single write is larger), so a
+// cancel or close never waits for gigabytes of dirty pages to drain (on a
+// 20 MB/s USB stick, 64 MiB is about 3 s).
 export const DIRTY_LIMIT = 64 << 20;
 
 // openWriter: the disk opened exclusively, with O_DIRECT where the kernel
