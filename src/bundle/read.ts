@@ -32,8 +32,7 @@ export async function loadBundle(where: string, trusted: TrustedKey[] = []): Pro
   const bytes = await readFile(path).catch(() => undefined);
   if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
   const optional = (f: string) => readFile(f, 'utf8').catch(() => undefined);
-  const [sig, minisig] = [await optional(`${path}.sig`), await optional(`${path}.minisig`)];
-  const signedBy = checkSignature(bytes, { ...(sig !== undefined ? { sig } : {}), ...(minisig !== undefined ? { minisig } : {}) }, trusted, dir);
+  const signedBy = checkSignature(bytes, { sig: await optional(`${path}.sig`), minisig: await optional(`${path}.minisig`) }, trusted, dir);
   const text = bytes.toString('utf8');
   const manifest = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
   const imagePath = join(dir, manifest.image.file);

@@ -4,8 +4,8 @@
 // it (pack never lets a range cross a frame), and leaves the raw bytes in a
 // slot of shared, page-aligned memory. This thread hands the slots to the
 // sink in order, two writes in flight, so decoding runs ahead on every core
-// while the disk writes. Memory is bounded by the slots (2 per worker + 2, one frame each),
-// whatever the image size.
+// while the disk writes. Memory is bounded by the slots (2 per worker + 2,
+// one frame each), whatever the image size.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { makeChecker } from '../bmap/check.ts';

@@ -182,7 +182,7 @@ echo "× peer: reimage's zstd block-map rows against bmaptool copy (zstd), its e
 
 # ------------------------------------------------------------- scaling table
 if [ -n "${SCALE_GIB-1 2 4}" ]; then
-	printf '\nScaling (median of %s runs each; × write limit of the same size; loop device: %s; peak RSS of reimage in MiB)\n\n' "$runs" "$([ "${LOOP_DIO:-1}" = 1 ] && echo 'direct I/O' || echo buffered)"
+	printf '\nScaling (median of %s runs each; × write limit of the same size; loop device: %s; peak RSS of reimage in MiB)\n\n' "$runs" "$loopmode"
 	printf '| GiB | write limit s | reimage block map s (×) | … write stage s (×) | reimage every byte s (×) | … write stage s (×) | zstd -dc \\| dd direct s (×) | bmaptool copy s (×) | reimage peak RSS |\n|---|---|---|---|---|---|---|---|---|\n'
 	for g in ${SCALE_GIB-1 2 4}; do
 		unset times rss
