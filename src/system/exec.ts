@@ -59,7 +59,7 @@ export type Stream = { stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>; do
 // rejects with a ToolError if the tool fails (checked after the stream ends).
 export function stream(tool: string, args: readonly string[], opts: { inputFile?: string; exit?: ExitName } = {}): Stream {
   // The tool reads the file itself (its descriptor as stdin), not through this process.
-  const input = opts.inputFile !== undefined ? openSync(opts.inputFile, 'r') : undefined;
+  const input = opts.inputFile !== undefined ? openInput(tool, opts.inputFile, opts.exit) : undefined;
   let child;
   try {
     child = execa(tool, [...args], {
@@ -83,6 +83,14 @@ export function stream(tool: string, args: readonly string[], opts: { inputFile?
   });
   done.catch(() => {});
   return { stdout: child.stdout as Stream['stdout'], done, kill: () => child.kill() };
+}
+
+function openInput(tool: string, file: string, exit: ExitName = 'environment'): number {
+  try {
+    return openSync(file, 'r');
+  } catch (e) {
+    throw new ReimageError(exit, `${file} cannot be opened as the input of ${tool} (${(e as NodeJS.ErrnoException).code}): check that it exists and is readable`);
+  }
 }
 
 const PATH_DIRS = () => (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
