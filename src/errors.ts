@@ -22,6 +22,8 @@ export type ExitName = keyof typeof EXIT;
 export class ReimageError extends Error {
   readonly exit: ExitName;
   readonly facts: Record<string, unknown>;
+  // The run's JSON report as it stood when this error ended it (set by the flow).
+  report?: unknown;
   constructor(exit: ExitName, message: string, facts: Record<string, unknown> = {}) {
     super(message);
     this.name = 'ReimageError';

@@ -23,10 +23,11 @@ import { parseCmdline } from './cmdline.ts';
 import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
 import { fetchBundle, saveLog, type Fetched } from './locate.ts';
 import { selectTarget, wholeDisks } from './select.ts';
+import { bootPlaces } from './keep.ts';
 
 export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
 
-export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean> };
+export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean>; signal?: AbortSignal };
 
 export const defaultBootOptions = { cmdline: '/proc/cmdline', configDir: CONFIG_DIR, runBase: '/run/reimage' };
 
@@ -71,6 +72,10 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         runBase: o.runBase,
         bundleInRam: true,
         confirm: o.confirm,
+        ...(o.signal ? { signal: o.signal } : {}),
+        // The bundle's medium (when it is not the target) and RAM; a rerun finds the set there.
+        keep: bootPlaces(fetched, policy.bundle, disk.name, o.runBase),
+        keepInBundle: false,
       },
       log,
       policy.mode === 'plan',

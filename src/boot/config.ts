@@ -26,7 +26,8 @@ export const Config = z.strictObject({
   // Default retention list (the bundle's own list is used when absent).
   retention: z.string().optional(),
   grow: z.boolean().default(false),
-  verifyRaw: z.boolean().default(false),
+  // Decode and hash the whole image before writing: true always, false never, absent when the bundle has no block map.
+  verifyRaw: z.boolean().optional(),
   verifyWritten: z.boolean().default(false),
   // What happens to blocks the bundle's block map leaves out: zero, write, discard or leave.
   unmapped: z.enum(UNMAPPED).default('zero'),

@@ -2,6 +2,7 @@
 // then (when asked) the raw size and sha256 by decompressing to nowhere.
 import { bundleError } from '../errors.ts';
 import { hashFile } from '../util/hash.ts';
+import { checkpoint } from '../util/interrupt.ts';
 import { createHash } from 'node:crypto';
 import { decodeChecked, RawMismatch, REBUILD } from '../stages/pipeline.ts';
 import type { BlockMap } from '../bmap/format.ts';
@@ -22,9 +23,12 @@ export async function verifyPacked(file: string, m: Manifest): Promise<void> {
 // verifyRaw: decompress and check the raw image without writing it anywhere:
 // against the block map's ranges (as the write does) and, in order, against
 // the manifest's raw sha256 of the whole image.
-export async function verifyRaw(file: string, m: Manifest, map: BlockMap | undefined): Promise<void> {
+export async function verifyRaw(file: string, m: Manifest, map: BlockMap | undefined, signal?: AbortSignal): Promise<void> {
   const whole = createHash('sha256');
-  await decodeChecked(file, m, map, async (block) => void whole.update(block));
+  await decodeChecked(file, m, map, async (block) => {
+    checkpoint(signal);
+    whole.update(block);
+  });
   const sha256 = whole.digest('hex');
   if (sha256 !== m.raw.sha256) throw new RawMismatch(`the decompressed image has sha256 ${sha256} but the manifest says ${m.raw.sha256}: ${REBUILD}`);
 }

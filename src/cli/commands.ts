@@ -20,7 +20,9 @@ const runFlags: Record<string, Flag> = {
   'allow-downgrade': { type: 'boolean', help: 'allow a bundle version lower than the installed one' },
   'verify-written': { type: 'boolean', help: 'read the disk back after writing and check it like the image (one rewrite from RAM on a mismatch)' },
   unmapped: { type: 'string', arg: 'POLICY', help: 'blocks the block map leaves out: zero (default: offloaded or written), write (every byte), discard, or leave' },
-  'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing (for bundles not made by reimage pack)' },
+  'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing, even with a block map (default: only for bundles without one)' },
+  'no-verify-raw': { type: 'boolean', help: 'skip that pass for a bundle without a block map (its bytes are then checked only as they are written)' },
+  'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
   json: jsonFlag,
@@ -43,7 +45,7 @@ export const COMMANDS = {
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw] [--verify-written] [--unmapped zero|write|discard|leave] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--max-entry-size SIZE] [--max-retained SIZE] [--trust KEY|DIR]... [--yes] [--json]',
+    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw|--no-verify-raw] [--verify-written] [--keep-dir DIR]... [--unmapped zero|write|discard|leave] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--max-entry-size SIZE] [--max-retained SIZE] [--trust KEY|DIR]... [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,
@@ -53,6 +55,16 @@ export const COMMANDS = {
     summary: 'every check of `run`, then the plan; writes nothing',
     positionals: [],
     flags: runFlags,
+  },
+  restore: {
+    usage: 'reimage restore --from DIR --root PATH [--json]',
+    summary: 'put a retained set saved by a failed run back into a mounted new system',
+    positionals: [],
+    flags: {
+      from: { type: 'string', arg: 'DIR', help: 'the saved set: the directory holding retained.json (named in the failed run\'s last line)' },
+      root: { type: 'string', arg: 'PATH', help: 'where the new system\'s root is mounted (its other file systems mounted below it)' },
+      json: jsonFlag,
+    },
   },
   verify: {
     usage: 'reimage verify --bundle DIR [--trust KEY|DIR]... [--json]',
@@ -134,7 +146,7 @@ export type CommandName = keyof typeof COMMANDS;
 export function helpText(name?: CommandName): string {
   if (!name) {
     const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`);
-    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes: 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused, 5 retention refused,\n6 not enough RAM, 7 cancelled, 8 environment, 10 write failed (disk invalidated), 11 failed after the write,\n12 vm-test failed.\n`;
+    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes below 10: nothing was written. 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused,\n5 retention refused, 6 not enough RAM, 7 cancelled or interrupted, 8 environment.\n10 and above: the disk was written. 10 write failed (disk invalidated), 11 failed after the write (the\nretained set is saved: run the same command again to finish). 12 vm-test failed.\n`;
   }
   const c: Command = COMMANDS[name];
   const rows = Object.entries(c.flags).map(([f, d]) => `  --${`${f}${d.arg ? ` ${d.arg}` : ''}`.padEnd(22)}${d.help}`);

@@ -8,7 +8,11 @@ import { loadBundle } from '../bundle/read.ts';
 import { keygen, loadTrusted } from '../bundle/sign.ts';
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
 import { UNMAPPED, type Unmapped } from '../bmap/format.ts';
-import { EXIT, describe, targetError, usageError } from '../errors.ts';
+import { EXIT, ReimageError, describe, targetError, usageError } from '../errors.ts';
+import { catchSignals } from '../util/interrupt.ts';
+import { dirPlace } from '../retention/archive.ts';
+import { restoreFromArchive } from '../retention/from-archive.ts';
+import { join } from 'node:path';
 import { fingerprint } from '../target/fingerprint.ts';
 import { inspect } from '../target/sysfs.ts';
 import { writeFile } from 'node:fs/promises';
@@ -120,7 +124,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'boot': {
       const o = { ...defaultBootOptions, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
-      const r = await boot(o, log);
+      const r = await withSignals(log, false, (signal) => boot({ ...o, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
       return r.code;
@@ -180,21 +184,27 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run':
     case 'plan': {
-      const report = await runFlow(runOptions(v, name), log, name === 'plan');
+      const report = await withSignals(log, json, (signal) => runFlow({ ...runOptions(v, name), signal }, log, name === 'plan'));
       out(report, name === 'plan' ? 'plan: all checks passed; nothing was written' : `reimage finished: ${report.outcome}`);
+      return EXIT.ok;
+    }
+    case 'restore': {
+      const r = await withSignals(log, json, () => restoreFromArchive(str(v, 'from', name), str(v, 'root', name), log));
+      out(r, `restored ${r.entries.length} saved entries into ${str(v, 'root', name)}`);
       return EXIT.ok;
     }
   }
 }
 
 function runOptions(v: Values, name: CommandName) {
+  const runBase = process.env.REIMAGE_RUNDIR || '/run/reimage';
   return {
     bundle: str(v, 'bundle', name),
     target: str(v, 'target', name),
     ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
     yes: v.yes === true,
     grow: v.grow === true,
-    verifyRaw: v['verify-raw'] === true,
+    verifyRaw: verifyRawFlag(v),
     verifyWritten: v['verify-written'] === true,
     unmapped: unmappedFlag(opt(v, 'unmapped')),
     ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
@@ -203,9 +213,30 @@ function runOptions(v: Values, name: CommandName) {
     caps: { entryBytes: size(v, 'max-entry-size', DEFAULT_CAPS.entryBytes), totalBytes: size(v, 'max-retained', DEFAULT_CAPS.totalBytes) },
     trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
-    runBase: process.env.REIMAGE_RUNDIR || '/run/reimage',
+    runBase,
     confirm: askYes,
+    keep: [...list(v, 'keep-dir').map((d) => dirPlace(join(d, 'reimage-retained'), true)), dirPlace(join(runBase, 'retained'), false)],
+    keepInBundle: true,
   };
+}
+
+function verifyRawFlag(v: Values): boolean | undefined {
+  if (v['verify-raw'] === true && v['no-verify-raw'] === true) throw usageError('--verify-raw and --no-verify-raw contradict each other: give one');
+  return v['verify-raw'] === true ? true : v['no-verify-raw'] === true ? false : undefined;
+}
+
+// withSignals: FN run with SIGINT/SIGTERM/SIGHUP caught (they stop the flow
+// at its next safe point); with --json a failed run's report still reaches stdout.
+async function withSignals<T>(log: ReturnType<typeof createLog>, json: boolean, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const intr = catchSignals(log.warn);
+  try {
+    return await fn(intr.signal);
+  } catch (e) {
+    if (json && e instanceof ReimageError && e.report !== undefined) process.stdout.write(JSON.stringify(e.report, null, 2) + '\n');
+    throw e;
+  } finally {
+    intr.dispose();
+  }
 }
 
 // If the event loop ever drains with work unfinished, the exit code says so.

@@ -2,6 +2,7 @@
 // facts each stage establishes for the next (bundle, disk, scan, capture...).
 import type { Bundle } from '../bundle/read.ts';
 import type { Unmapped } from '../bmap/format.ts';
+import type { Archive, KeepPlace } from '../retention/archive.ts';
 import type { Captured } from '../retention/capture.ts';
 import type { IdMap } from '../retention/ids.ts';
 import type { ListEntry } from '../retention/list.ts';
@@ -18,8 +19,9 @@ export type RunOptions = {
   retain?: string;
   yes: boolean;
   grow: boolean;
-  // Decompress and hash the whole image in RAM before the point of no return.
-  verifyRaw: boolean;
+  // Decompress and hash the whole image in RAM before the point of no return:
+  // true always, false never, undefined when the bundle has no block map (proof.ts).
+  verifyRaw?: boolean;
   // Read the disk back after writing and compare with the raw sha256.
   verifyWritten: boolean;
   // What happens to the blocks the bundle's block map leaves out (write.ts).
@@ -40,6 +42,12 @@ export type RunOptions = {
   // Parent of this run's private working directory (mounts, RAM stage).
   runBase: string;
   confirm: (question: string) => Promise<boolean>;
+  // Fired by SIGINT/SIGTERM/SIGHUP (util/interrupt.ts).
+  signal?: AbortSignal;
+  // Where the retained set is saved before the first write (retention/archive.ts).
+  keep: readonly KeepPlace[];
+  // Also save it in the bundle directory (reimage-retained/) when that is writable.
+  keepInBundle: boolean;
 };
 
 export type Ctx = {
@@ -66,4 +74,13 @@ export type Ctx = {
   oldUmount?: () => Promise<void>;
   newUmount?: () => Promise<void>;
   notes: string[];
+  // The keep places of this run, and the archive directory name for this disk.
+  keep: readonly KeepPlace[];
+  archiveKey?: string;
+  // A retained set saved by an earlier run that failed after its point of no return: restored instead of a scan.
+  resumed?: { place: KeepPlace; archive: Archive };
+  // Where this run saved the retained set before writing.
+  saved: { where: string; survivesReboot: boolean }[];
+  // How the image's bytes are proven before writing (proof.ts).
+  proof?: string;
 };

@@ -3,7 +3,7 @@
 // and synced.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolveParent } from '../retention/inroot.ts';
-import { run } from '../system/exec.ts';
+import { syncAll } from '../system/tools.ts';
 import { EXIT } from '../errors.ts';
 import { toBuffer, type BPath } from '../util/bytes.ts';
 import type { Ctx } from './context.ts';
@@ -23,6 +23,6 @@ export async function finish(ctx: Ctx): Promise<ReturnType<typeof buildReport>> 
     await writeFile(toBuffer(`${hostDir}/reimage.log`), log.lines().join('\n') + '\n', { mode: 0o644 });
     await ctx.newUmount?.();
   }
-  await run('sync', []);
+  await syncAll();
   return report;
 }

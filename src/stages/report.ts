@@ -5,7 +5,8 @@ import { display } from '../util/bytes.ts';
 import { VERSION } from '../version.ts';
 import type { Ctx } from './context.ts';
 
-export type Outcome = 'success' | 'failed' | 'planned';
+// refused: stopped before the point of no return (nothing written); failed: stopped after it.
+export type Outcome = 'success' | 'failed' | 'planned' | 'refused';
 
 export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: string; code: number }) {
   const m = ctx.bundle?.manifest;
@@ -24,11 +25,27 @@ export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: strin
     device: d ? { node: d.node, given: d.path, model: d.model, serial: d.serial, wwn: d.wwn, size: d.size, sectorSize: d.sectorSize, backingFile: d.backingFile || undefined } : undefined,
     write: ctx.wrote,
     retention: ctx.list ? { list: ctx.list.name, lines: ctx.list.entries.length } : undefined,
+    proof: ctx.proof,
+    retainedSaved: ctx.saved.map((s) => s.where),
+    restoredFrom: ctx.resumed?.archive.from,
     entries: [
-      ...(ctx.entries ?? []),
+      ...(ctx.entries ?? notRestored(ctx, outcome, error)),
       ...(ctx.scan?.missingOptional ?? []).map((e) => ({ path: e.text.replace(/^\?\s*/, ''), line: e.line, outcome: 'missing-optional' as const })),
     ],
     planned: outcome === 'planned' ? ctx.scan?.found.map((f) => ({ path: display(f.path), kind: f.kind, line: f.line })) : undefined,
     notes: ctx.notes,
   };
+}
+
+// notRestored: after a failure past the point of no return that came before
+// the restore, every captured entry, each saying why it is not back yet.
+function notRestored(ctx: Ctx, outcome: Outcome, error?: { message: string }) {
+  if (outcome !== 'failed') return [];
+  return (ctx.captured ?? []).map((c) => ({
+    path: display(c.path),
+    kind: c.kind,
+    line: c.line,
+    outcome: 'not-restored' as const,
+    notes: [`the run stopped before restoring it (${error?.message ?? 'failure'}); it is in the saved retained set`],
+  }));
 }

@@ -16,9 +16,19 @@ import type { Ctx } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
 import { checkRam } from './preflight.ts';
 import { checkDowngrade, installedVersion } from './compat.ts';
+import { findResumable } from './keep.ts';
+import { proofFor } from './proof.ts';
+import { loadArchiveData } from '../retention/archive.ts';
 
 export async function scanOld(ctx: Ctx): Promise<void> {
   const { bundle, list, oldParts, o, cleanup, log } = need(ctx);
+  if (await findResumable(ctx, ctx.disk!, bundle.dir)) {
+    const a = ctx.resumed!.archive;
+    ctx.oldUsers = a.users;
+    ctx.oldGroups = a.groups;
+    ctx.scan = { found: [], missingOptional: [], bytes: a.entries.reduce((n, c) => n + (c.staged ? c.size : 0), 0) };
+    return;
+  }
   if (list.entries.length === 0 && !bundle.manifest.version) {
     ctx.scan = { found: [], missingOptional: [], bytes: 0 };
     return;
@@ -58,12 +68,16 @@ export async function stage(ctx: Ctx): Promise<void> {
   const staged = inRam ? bundle.imagePath : join(dir, bundle.manifest.image.file);
   const got = inRam
     ? await log.step(`hash the image in RAM (${m.image.size} bytes)`, () => hashFile(staged))
-    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged));
+    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged, o.signal));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
-  if (o.verifyRaw) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m, bundle.bmap));
+  const proof = proofFor(bundle, o.verifyRaw);
+  if (proof.decodeFirst) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m, bundle.bmap, o.signal));
   ctx.stagedImage = staged;
-  if (s.found.length) {
+  if (ctx.resumed) {
+    const { place } = ctx.resumed;
+    ctx.captured = await log.step('copy the saved retained entries into RAM', () => loadArchiveData(place, ctx.archiveKey!, dir, o.signal));
+  } else if (s.found.length) {
     ctx.captured = await log.step('capture retained entries into RAM', () => capture(s.found, dir, ctx.oldUsers ?? emptyIds(), ctx.oldGroups ?? emptyIds()));
   } else {
     ctx.captured = [];

@@ -19,6 +19,7 @@ import { describeDisk } from '../target/check.ts';
 import { queueLimit, type Disk } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import { createProgress } from '../util/progress.ts';
+import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
 import type { Ctx } from './context.ts';
 import { BLOCK, checkList, decodeChecked, type Sink } from './pipeline.ts';
@@ -39,7 +40,7 @@ export async function write(ctx: Ctx): Promise<void> {
   try {
     const plan = await planWrite(disk, map, ctx.o.unmapped ?? 'zero');
     log.info(plan.why);
-    const once = () => writeImage(w, disk, m, ctx.stagedImage!, map, plan, log);
+    const once = () => writeImage(w, disk, m, ctx.stagedImage!, map, plan, log, ctx.o.signal);
     const got = await once();
     if (ctx.o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
@@ -93,7 +94,7 @@ async function planWrite(disk: Disk, map: BlockMap | undefined, policy: Unmapped
 }
 
 // writeImage: one pass of decode -> disk, first MiB last, tail zeroed, synced.
-async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, map: BlockMap | undefined, plan: Plan, log: Log): Promise<{ written: number; checked: string }> {
+async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, map: BlockMap | undefined, plan: Plan, log: Log, signal?: AbortSignal): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
   // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
   await clearTables(w, disk.size);
@@ -125,6 +126,8 @@ async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, ma
     written += buf.length;
   };
   const sink: Sink = async (block, offset, covered) => {
+    // A signal stops the write here; the caller invalidates the disk.
+    checkpoint(signal);
     if (!mappedOnly) {
       await put(block, offset);
       return progress.add(block.length);

@@ -108,3 +108,8 @@ export async function flushBuffers(node: string, r: Run = run): Promise<void> {
 export async function blankRange(node: string, how: 'zero' | 'discard', offset: number, length: number, r: Run = run): Promise<void> {
   await r('blkdiscard', ['--force', ...(how === 'zero' ? ['--zeroout'] : []), '--offset', String(offset), '--length', String(length), node], { exit: 'writeFailed', timeoutMs: 3600_000 });
 }
+
+// syncAll: every file system's dirty data on its disk (sync(1)).
+export async function syncAll(r: Run = run): Promise<void> {
+  await r('sync', []);
+}

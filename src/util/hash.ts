@@ -4,12 +4,17 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
+import { checkpoint } from './interrupt.ts';
 
-export async function hashFile(path: string, copyTo?: string): Promise<{ sha256: string; size: number }> {
+export async function hashFile(path: string, copyTo?: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
   const out = copyTo ? createWriteStream(copyTo) : undefined;
   for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 }) as AsyncIterable<Buffer>) {
+    if (signal?.aborted) {
+      out?.destroy();
+      checkpoint(signal);
+    }
     h.update(chunk);
     size += chunk.length;
     if (out && !out.write(chunk)) await once(out, 'drain');

@@ -1,4 +1,5 @@
 // Running the built binary (build/reimage) and packing bundles from the fixtures.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
@@ -74,4 +75,30 @@ export function copyBundle(codec: Codec): string {
 	const dst = path.join(tmpDir('reimage-bundle-copy-'), 'bundle');
 	sh('cp', ['-a', src, dst]);
 	return dst;
+}
+
+/**
+ * Run reimage with ARGS; as soon as its log matches WHEN, call ACT (a fault
+ * injected at that moment, given the child's pid). What ACT returns is called
+ * when reimage has ended.
+ */
+export async function runActing(
+	args: string[],
+	when: RegExp,
+	act: (pid: number) => () => void,
+	env: NodeJS.ProcessEnv = process.env,
+): Promise<{ status: number | null; stdout: string; stderr: string; acted: boolean }> {
+	requireBin();
+	const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+	let stderr = '';
+	let stdout = '';
+	let undo: (() => void) | undefined;
+	child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+	child.stderr.on('data', (b: Buffer) => {
+		stderr += b.toString();
+		if (!undo && when.test(stderr)) undo = act(child.pid ?? 0);
+	});
+	const status = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+	undo?.();
+	return { status, stdout, stderr, acted: undo !== undefined };
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { BIN, MOUNTS, reimage, sharedBundle } from '../helpers/reimage.ts';
+import { MOUNTS, reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, makeBlank, partNode, sfdiskJson, sh, sha256, tmpDir } from '../helpers/sys.ts';
 
 const t = suite('faults');
@@ -160,23 +160,6 @@ t('a partition opened only for a moment (a probe such as udev\'s blkid): waited 
 		assert.is(r.status, 0, describe(r));
 	});
 });
-
-/**
- * Run reimage with ARGS; as soon as its log matches WHEN, call ACT (a fault
- * injected at that moment). What ACT returns is called when reimage has ended.
- */
-async function runActing(args: string[], when: RegExp, act: () => () => void): Promise<{ status: number | null; stderr: string; acted: boolean }> {
-	const child = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-	let stderr = '';
-	let undo: (() => void) | undefined;
-	child.stderr.on('data', (b: Buffer) => {
-		stderr += b.toString();
-		if (!undo && when.test(stderr)) undo = act();
-	});
-	const status = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-	undo?.();
-	return { status, stderr, acted: undo !== undefined };
-}
 
 /**
  * Partition 2 of DEV opened by this process when the log matches WHEN, closed

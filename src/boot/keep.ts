@@ -1,0 +1,37 @@
+// Keep places in the initramfs: the bundle's medium (a USB stick, a rescue
+// partition) when it is not the target disk, mounted read-write only for the
+// moment the retained set is written, found or removed; and the run directory
+// in RAM, which does not survive a reboot but serves a rerun in the same boot.
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { dirPlace, type KeepPlace } from '../retention/archive.ts';
+import { blkidProbe, mount, syncAll, umount } from '../system/tools.ts';
+import { parseLocation } from './locate.ts';
+
+// bootPlaces: where the initramfs flow keeps the retained set.
+export function bootPlaces(fetched: { source: string; disk?: string }, bundleText: string, target: string, runBase: string): KeepPlace[] {
+  const ram = dirPlace(join(runBase, 'retained'), false);
+  if (fetched.disk === target) return [ram];
+  const loc = parseLocation(bundleText);
+  const medium: KeepPlace = {
+    name: `${fetched.source}:${loc.path}`,
+    survivesReboot: true,
+    open: async () => {
+      const fs = (await blkidProbe(fetched.source)).TYPE;
+      if (!fs) throw new Error(`${fetched.source} has no file system`);
+      const mnt = join(runBase, 'keep-dst');
+      await mkdir(mnt, { recursive: true });
+      await mount(fetched.source, mnt, fs, 'rw,nosuid,nodev,noexec');
+      const where = join(mnt, loc.path);
+      const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
+      return {
+        dir: join(isDir ? where : dirname(where), 'reimage-retained'),
+        close: async () => {
+          await syncAll();
+          await umount(mnt);
+        },
+      };
+    },
+  };
+  return [medium, ram];
+}

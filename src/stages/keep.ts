@@ -1,0 +1,74 @@
+// keep: the retained set saved where it survives, before the point of no
+// return, and found again by the next run after a failure past it. The places
+// are the caller's (a --keep-dir, the bundle's medium in the initramfs, the
+// run directory in RAM) plus, for `reimage run`, the bundle directory itself.
+import { join } from 'node:path';
+import { annotate, archiveKey, dirPlace, dropArchive, findArchive, saveArchive, type KeepPlace } from '../retention/archive.ts';
+import { emptyIds } from '../retention/ids.ts';
+import { human } from '../util/bytes.ts';
+import type { Disk } from '../target/sysfs.ts';
+import type { Ctx } from './context.ts';
+
+// keepPlaces: the run's places, in the order they are tried (lasting ones first).
+export function keepPlaces(ctx: Ctx, bundleDir: string): KeepPlace[] {
+  const bundlePlace = ctx.o.keepInBundle && !ctx.o.bundleInRam ? [dirPlace(join(bundleDir, 'reimage-retained'), true)] : [];
+  return [...ctx.o.keep.filter((p) => p.survivesReboot), ...bundlePlace, ...ctx.o.keep.filter((p) => !p.survivesReboot)];
+}
+
+// findResumable: a retained set an earlier run saved for this disk before it
+// failed past its point of no return (the keep places are settled here).
+export async function findResumable(ctx: Ctx, disk: Disk, bundleDir: string): Promise<boolean> {
+  ctx.keep = keepPlaces(ctx, bundleDir);
+  ctx.archiveKey = archiveKey(disk);
+  const hit = await findArchive(ctx.keep, ctx.archiveKey, ctx.log);
+  if (!hit) return false;
+  const a = hit.archive;
+  ctx.resumed = hit;
+  ctx.log.warn(
+    `found the retained set an earlier run saved on ${a.created} before it failed after its point of no return (${a.entries.length} entries, list ${a.list}) in ${a.from}: ` +
+      `it is restored instead of reading the disk (whose old system is gone); delete that directory to capture afresh`,
+  );
+  ctx.notes.push(`retained entries restored from ${a.from} (saved ${a.created} by an interrupted run)`);
+  return true;
+}
+
+// keepRetained: the captured set written to every keep place before anything is written.
+export async function keepRetained(ctx: Ctx): Promise<void> {
+  const { log, disk, bundle } = ctx;
+  const entries = ctx.captured ?? [];
+  if (!entries.length || !ctx.archiveKey || !disk || !bundle) return;
+  const bytes = entries.reduce((n, c) => n + (c.staged ? c.size : 0), 0);
+  const meta = {
+    disk: { serial: disk.serial, wwn: disk.wwn, model: disk.model, size: disk.size, ...(disk.backingFile ? { backingFile: disk.backingFile } : {}) },
+    bundle: { rawSha256: bundle.manifest.raw.sha256, ...(bundle.manifest.version ? { version: bundle.manifest.version } : {}) },
+    list: ctx.list?.name ?? '(none)',
+  };
+  const ids = { users: ctx.oldUsers ?? emptyIds(), groups: ctx.oldGroups ?? emptyIds() };
+  const key = ctx.archiveKey;
+  const resumed = ctx.resumed;
+  // Every lasting place gets a copy (a resumed set stays where it was found);
+  // RAM only when no lasting place holds one (it costs RAM the stage already uses).
+  ctx.saved = await log.step(`save the ${entries.length} retained entries (${human(bytes)}) before writing`, async () => {
+    const lasting = ctx.keep.filter((p) => p.survivesReboot && p !== resumed?.place);
+    const saved = await saveArchive(lasting, key, entries, ids, meta, log, ctx.o.signal);
+    if (resumed) saved.unshift({ where: resumed.archive.from, survivesReboot: resumed.place.survivesReboot });
+    if (saved.some((s) => s.survivesReboot)) return saved;
+    const ram = ctx.keep.filter((p) => !p.survivesReboot && p !== resumed?.place);
+    return [...saved, ...(await saveArchive(ram, key, entries, ids, meta, log, ctx.o.signal))];
+  });
+  const lasting = ctx.saved.filter((s) => s.survivesReboot);
+  if (lasting.length) log.info(`retained set saved in ${lasting.map((s) => s.where).join(' and ')}: if anything fails from here on, running the same command again restores it`);
+  else log.warn(`the retained set is saved only in RAM${ctx.saved.length ? ` (${ctx.saved.map((s) => s.where).join(', ')})` : ''}: a power cut during the write would lose it; give --keep-dir on another disk to keep it safe`);
+}
+
+// dropKept: every entry came back, so the saved set is no longer needed.
+export async function dropKept(ctx: Ctx): Promise<void> {
+  if (ctx.archiveKey && (ctx.saved.length || ctx.resumed)) await dropArchive(ctx.keep, ctx.archiveKey, ctx.log);
+}
+
+// keepReport: after a failure past the point of no return, the report (which
+// entries did not come back and why) saved beside the retained set.
+export async function keepReport(ctx: Ctx, report: unknown): Promise<void> {
+  if (!ctx.archiveKey || !ctx.saved.length) return;
+  await annotate(ctx.keep, ctx.archiveKey, 'report.json', JSON.stringify(report, null, 2) + '\n', ctx.log);
+}
