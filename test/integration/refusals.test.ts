@@ -80,13 +80,39 @@ t('manifest raw.sha256 wrong, --verify-raw -> 3', async () => {
 	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list, '--verify-raw')));
 });
 
-// Without --verify-raw the raw bytes are checked while writing (the documented
-// default: a full decompression pass costs time): a mismatch is found after
-// the point of no return, so the disk must end up invalidated, never half-bootable.
-// With a block map, its range checksums are what the write checks (the twin
-// of this test is in bmap.test.ts); here the bundle has none, so the raw
-// sha256 is.
-t('manifest raw.sha256 wrong (no block map), default policy -> 10 and the disk is invalidated', async () => {
+// A bundle without a block map has no per-range hashes: only the whole
+// image's sha256, which can only be checked at the end of a decode. So by
+// default it is decoded and checked in RAM before the point of no return
+// (issue 10, principle 10): a wrong raw sha256 is refused with the target
+// untouched, and `plan` says which proof it used.
+t('manifest raw.sha256 wrong (no block map), default policy -> 3 before writing, untouched; plan names the proof', async () => {
+	const b = copyBundle('zstd');
+	const m = readManifest(b);
+	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+	delete m['bmap'];
+	writeManifest(b, m);
+	const r = await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
+	assert.match(r.stderr, /decompress and check the raw image in RAM/);
+	assert.match(r.stderr, /of the image have sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}: the image is corrupt or altered/);
+	assert.not.match(r.stderr, /point of no return/);
+	await withLoop(freshOldDisk(), (dev) => {
+		const plan = reimage(['plan', '--bundle', b, '--target', dev, '--retain', fixtures().list, '--json']);
+		assert.is(plan.status, EXIT.bundle, describe(plan));
+		const good = copyBundle('zstd');
+		const gm = readManifest(good);
+		delete gm['bmap'];
+		writeManifest(good, gm);
+		const ok = reimage(['plan', '--bundle', good, '--target', dev, '--retain', fixtures().list, '--json']);
+		assert.is(ok.status, 0, describe(ok));
+		assert.match((JSON.parse(ok.stdout) as { proof: string }).proof, /whole image decoded and checked against the raw sha256 in RAM before writing \(the bundle has no block map\)/);
+		const mapped = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--json']);
+		assert.match((JSON.parse(mapped.stdout) as { proof: string }).proof, /every block-map range checked against its sha256/);
+	});
+});
+
+// With the raw check skipped explicitly, the mismatch is found while writing:
+// after the point of no return, so the disk must end up invalidated, never half-bootable.
+t('manifest raw.sha256 wrong (no block map), --no-verify-raw -> 10 and the disk is invalidated', async () => {
 	const b = copyBundle('zstd');
 	const m = readManifest(b);
 	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
@@ -95,9 +121,10 @@ t('manifest raw.sha256 wrong (no block map), default policy -> 10 and the disk i
 	const disk = freshOldDisk();
 	const dev = attachLoop(disk);
 	try {
-		const r = reimage(runArgs(b, dev, fixtures().list));
+		const r = reimage(runArgs(b, dev, fixtures().list, '--no-verify-raw'));
 		assert.is(r.status, 10, describe(r));
 		assert.match(r.stderr, /point of no return/);
+		assert.match(r.stderr, /the retained entries are saved in|retained entries are saved in/);
 		const fd = fs.openSync(dev, 'r');
 		const head = Buffer.alloc(1 << 20);
 		const tail = Buffer.alloc(1 << 20);
@@ -109,6 +136,9 @@ t('manifest raw.sha256 wrong (no block map), default policy -> 10 and the disk i
 	} finally {
 		detachLoop(dev);
 	}
+	const both = reimage(['plan', '--bundle', b, '--target', '/dev/null', '--verify-raw', '--no-verify-raw']);
+	assert.is(both.status, EXIT.usage, describe(both));
+	assert.match(both.stderr, /--verify-raw and --no-verify-raw contradict each other: give one/);
 });
 
 t('manifest image.sha256 wrong -> 3', async () => {
