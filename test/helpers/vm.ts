@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
-import { copySparse, sh, tmpDir } from './sys.ts';
+import { attachLoop, copySparse, detachLoop, mount, partNode, sh, tmpDir, umount } from './sys.ts';
 import { qemuArgs, type Drive } from '../../src/vmtest/qemu.ts';
 
 export function kernel(): { vmlinuz: string; kver: string } {
@@ -152,4 +152,20 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	if (stalled) return 'stalled';
 	if (!killed && status !== 0) throw new Error(`qemu exited ${status}: ${stderr}\n--- serial ---\n${read().slice(-4000)}`);
 	return { status, serial: read(), killed };
+}
+
+/** FN with the root and data file systems of disk image IMG mounted (read-only). */
+export function inspectDisk<T>(img: string, fn: (root: string, data: string) => T): T {
+	const dev = attachLoop(img);
+	const mounts: string[] = [];
+	try {
+		const root = mount(partNode(dev, 1));
+		mounts.push(root);
+		const data = mount(partNode(dev, 2));
+		mounts.push(data);
+		return fn(root, data);
+	} finally {
+		for (const m of mounts.reverse()) umount(m);
+		detachLoop(dev);
+	}
 }

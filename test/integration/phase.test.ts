@@ -70,6 +70,13 @@ function failAfterWrite(bundle: string, dev: string, ...extra: string[]) {
 	});
 }
 
+/** SIGTERM sent to reimage as soon as its log matches WHEN. */
+const sigtermAt = (bundle: string, dev: string, when: RegExp) =>
+	runActing(args(bundle, dev), when, (pid) => {
+		process.kill(pid, 'SIGTERM');
+		return () => {};
+	});
+
 const savedIn = (bundle: string) => path.join(bundle, 'reimage-retained');
 
 t('a failure after the point of no return: 11, the saved set named, --json lists every entry as not restored; the same command again restores every entry as a clean run does', async () => {
@@ -141,10 +148,7 @@ t('SIGTERM before the point of no return: 7, target byte-identical, nothing left
 	const dev = attachLoop(freshOldDisk());
 	try {
 		const before = await sha256(dev);
-		const r = await runActing(args(bundle, dev), /capture retained entries into RAM \.\.\./, (pid) => {
-			process.kill(pid, 'SIGTERM');
-			return () => {};
-		});
+		const r = await sigtermAt(bundle, dev, /capture retained entries into RAM \.\.\./);
 		assert.ok(r.acted);
 		assert.is(r.status, 7, r.stderr);
 		assert.match(r.stderr, /reimage: interrupted by SIGTERM before the point of no return: nothing was written to \/dev\/loop\d+; run reimage again when ready\n$/);
@@ -164,10 +168,7 @@ t('SIGTERM after the point of no return: 10 or 11 saying so, never a half-bootab
 	const want = cleanState(bundle);
 	const dev = attachLoop(freshOldDisk());
 	try {
-		const r = await runActing(args(bundle, dev), /=== point of no return/, (pid) => {
-			process.kill(pid, 'SIGTERM');
-			return () => {};
-		});
+		const r = await sigtermAt(bundle, dev, /=== point of no return/);
 		assert.ok(r.acted);
 		assert.ok(r.status === 10 || r.status === 11, r.stderr);
 		assert.match(r.stderr, /interrupted by SIGTERM.*run the same command again to finish/);

@@ -80,17 +80,23 @@ t('manifest raw.sha256 wrong, --verify-raw -> 3', async () => {
 	await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list, '--verify-raw')));
 });
 
+/** A bundle without a block map whose manifest states a wrong raw sha256. */
+function wrongRawWithoutMap(): string {
+	const b = copyBundle('zstd');
+	const m = readManifest(b);
+	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+	delete m['bmap'];
+	writeManifest(b, m);
+	return b;
+}
+
 // A bundle without a block map has no per-range hashes: only the whole
 // image's sha256, which can only be checked at the end of a decode. So by
 // default it is decoded and checked in RAM before the point of no return
 // (issue 10, principle 10): a wrong raw sha256 is refused with the target
 // untouched, and `plan` says which proof it used.
 t('manifest raw.sha256 wrong (no block map), default policy -> 3 before writing, untouched; plan names the proof', async () => {
-	const b = copyBundle('zstd');
-	const m = readManifest(b);
-	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-	delete m['bmap'];
-	writeManifest(b, m);
+	const b = wrongRawWithoutMap();
 	const r = await expectUntouched(freshOldDisk(), EXIT.bundle, (dev) => reimage(runArgs(b, dev, fixtures().list)));
 	assert.match(r.stderr, /decompress and check the raw image in RAM/);
 	assert.match(r.stderr, /of the image have sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}: the image is corrupt or altered/);
@@ -113,11 +119,7 @@ t('manifest raw.sha256 wrong (no block map), default policy -> 3 before writing,
 // With the raw check skipped explicitly, the mismatch is found while writing:
 // after the point of no return, so the disk must end up invalidated, never half-bootable.
 t('manifest raw.sha256 wrong (no block map), --no-verify-raw -> 10 and the disk is invalidated', async () => {
-	const b = copyBundle('zstd');
-	const m = readManifest(b);
-	m.raw.sha256 = m.raw.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-	delete m['bmap'];
-	writeManifest(b, m);
+	const b = wrongRawWithoutMap();
 	const disk = freshOldDisk();
 	const dev = attachLoop(disk);
 	try {

@@ -6,27 +6,13 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, pack, readManifest, reimage, writeManifest } from '../helpers/reimage.ts';
-import { appendPartition, bootVm, bundleTree, initrd, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
-import { attachLoop, describe, detachLoop, getAcl, mount, partNode, sfdiskJson, sh, umount } from '../helpers/sys.ts';
+import { appendPartition, bootVm, bundleTree, initrd, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { describe, getAcl, sfdiskJson, sh } from '../helpers/sys.ts';
 import { fixtures, writeList } from '../helpers/fixtures.ts';
 
 const t = suite('vm: reimage initrd in QEMU');
 
 // Look inside the reimaged disk on the host.
-function inspectDisk<T>(img: string, fn: (root: string, data: string) => T): T {
-	const dev = attachLoop(img);
-	const mounts: string[] = [];
-	try {
-		const root = mount(partNode(dev, 1));
-		mounts.push(root);
-		const data = mount(partNode(dev, 2));
-		mounts.push(data);
-		return fn(root, data);
-	} finally {
-		for (const m of mounts.reverse()) umount(m);
-		detachLoop(dev);
-	}
-}
 
 const newTable = () => sfdiskJson(fixtures().newImg).partitions.map((p) => [p.start, p.size, p.uuid]);
 const diskTable = (img: string) => sfdiskJson(img).partitions.map((p) => [p.start, p.size, p.uuid]);

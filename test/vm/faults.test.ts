@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bootUntil, bundleTree, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
-import { exec, tmpDir } from '../helpers/sys.ts';
+import { bootUntil, bundleTree, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { attachLoop, detachLoop, exec, mount, partNode, tmpDir, umount } from '../helpers/sys.ts';
 
 const t = suite('vm: faults');
 const ARM = 'rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0';
@@ -40,7 +40,7 @@ for (const cut of [5, 50, 95]) {
 	});
 }
 
-t('an I/O error in the middle of the write: the disk is invalidated and the machine stops with the reason', async () => {
+t('an I/O error in the middle of the write: the disk is invalidated and the machine stops with the reason; booting the same stick again finishes the job with every retained entry', async () => {
 	const disk = oldDiskCopy();
 	const { usb, rules } = ioErrorSetup();
 	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], (s) => /Halted\./.test(s));
@@ -50,7 +50,28 @@ t('an I/O error in the middle of the write: the disk is invalidated and the mach
 	assert.match(vm.serial, /the disk was invalidated/);
 	assert.match(vm.serial, /reimage: FAILED after the point of no return \(exit 10\)\. The disk will not boot\./);
 	assert.match(vm.serial, /the log was saved as reimage-failed-.*\.log on \/dev\/sd/);
+	assert.match(vm.serial, /retained set saved in \/dev\/sd\w+:\/bundle\/reimage-retained\//, 'the retained set went onto the stick before the first write');
 	assertUnbootable(disk);
+	// The disk healthy again, the same stick: the run finds the set it saved there, writes, restores it and removes it.
+	const again = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42' }, { file: usb, serial: 'STICK1', usb: true }], () => false);
+	assert.not.ok(again.killed, 'the VM rebooted on its own');
+	assert.match(again.serial, /found the retained set an earlier run saved/);
+	assert.match(again.serial, /sha256 ok, 19\/19 entries restored/);
+	inspectDisk(disk, (root) => {
+		assert.is(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(), 'kiosk-old-42');
+		const report = JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')) as { outcome: string; restoredFrom: string };
+		assert.is(report.outcome, 'success');
+		assert.match(report.restoredFrom, /^\/dev\/sd\w+:\/bundle\/reimage-retained\/KIOSK42-/);
+	});
+	const dev = attachLoop(usb);
+	try {
+		const m = mount(partNode(dev, 1));
+		const left = fs.readdirSync(path.join(m, 'bundle'));
+		umount(m);
+		assert.not.ok(left.includes('reimage-retained'), 'the saved set is gone from the stick once every entry is back');
+	} finally {
+		detachLoop(dev);
+	}
 });
 
 /**
