@@ -5,8 +5,10 @@
 import { z } from 'zod';
 
 export const MANIFEST_FORMAT = 'reimage-bundle/1';
-export const CODECS = ['zstd', 'gzip', 'xz', 'bzip2', 'none'] as const;
-export type CodecName = (typeof CODECS)[number];
+import { CODECS, type CodecName } from '../codecs/names.ts';
+import { SPEC_KINDS } from '../util/fstab.ts';
+
+export { CODECS, type CodecName };
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
 const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -37,7 +39,7 @@ export const Table = z.strictObject({
 export type Table = z.infer<typeof Table>;
 
 // How a mount names its partition: the fstab spec kind and value.
-export const SpecKind = z.enum(['LABEL', 'PARTLABEL', 'UUID', 'PARTUUID']);
+export const SpecKind = z.enum(SPEC_KINDS);
 export type SpecKind = z.infer<typeof SpecKind>;
 
 export const Mount = z.strictObject({
@@ -65,10 +67,4 @@ export const Manifest = z.strictObject({
 });
 export type Manifest = z.infer<typeof Manifest>;
 
-// One readable line per zod issue: `image.sha256: expected 64 lowercase hex digits`.
-export function formatIssues(err: z.ZodError): string {
-  return err.issues
-    .slice(0, 5)
-    .map((i) => `${i.path.length ? i.path.join('.') : '(top)'}: ${i.message}`)
-    .join('; ');
-}
+export { formatIssues } from '../util/json.ts';

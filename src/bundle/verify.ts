@@ -4,7 +4,8 @@ import { bundleError } from '../errors.ts';
 import { hashFile } from '../util/hash.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import { createHash } from 'node:crypto';
-import { decodeChecked, RawMismatch, REBUILD } from '../stages/pipeline.ts';
+import { decodeChecked } from '../image/decode.ts';
+import { RawMismatch, REBUILD } from '../image/mismatch.ts';
 import type { BlockMap } from '../bmap/format.ts';
 import type { Manifest } from './manifest.ts';
 

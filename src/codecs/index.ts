@@ -1,7 +1,7 @@
 // The codec registry, and detection by magic bytes cross-checked with the
 // manifest: a bundle that says zstd must start with zstd's magic, and a bundle
 // that says none must not look compressed.
-import type { CodecName } from '../bundle/manifest.ts';
+import type { CodecName } from './names.ts';
 import { bzip2 } from './bzip2.ts';
 import { gzip } from './gzip.ts';
 import { none } from './none.ts';

@@ -1,7 +1,8 @@
 // What every codec declares: how to recognise its bytes, how to decompress a
 // staged file into a stream, and how pack compresses an image with it.
 import type { Readable } from 'node:stream';
-import type { CodecName } from '../bundle/manifest.ts';
+import type { Frame } from './seekable.ts';
+import type { CodecName } from './names.ts';
 
 export type Decoded = {
   // The raw image bytes.
@@ -22,4 +23,7 @@ export type Codec = {
   decode: (file: string) => Decoded;
   // Compress IMAGE into OUT with the best tool available (pack only).
   encode: (image: string, out: string) => Promise<void>;
+  // Independent frames a staged file is made of, when it is so made: they are
+  // then decoded and checked on every core (image/frames.ts); else it streams.
+  frames?: (file: string) => Promise<Frame[] | undefined>;
 };

@@ -4,7 +4,7 @@
 // a plain zstd file (one frame, from the zstd tool) is decoded as one stream.
 import { createReadStream } from 'node:fs';
 import { createZstdDecompress } from 'node:zlib';
-import { encodeSeekable } from './seekable.ts';
+import { encodeSeekable, readSeekTable } from './seekable.ts';
 import { inProcess } from './in-process.ts';
 import type { Codec } from './types.ts';
 
@@ -15,4 +15,5 @@ export const zstd: Codec = {
   // 1 MiB output chunks: the 16 KiB default costs a thread-pool round trip per 16 KiB.
   decode: (file) => inProcess(createReadStream(file, { highWaterMark: 4 << 20 }), createZstdDecompress({ chunkSize: 1 << 20 })),
   encode: (image, out) => encodeSeekable(image, out),
+  frames: (file) => readSeekTable(file),
 };

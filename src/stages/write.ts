@@ -22,9 +22,10 @@ import { createProgress } from '../util/progress.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
 import type { Ctx } from './context.ts';
-import { BLOCK, checkList, decodeChecked, type Sink } from './pipeline.ts';
+import { checkList, decodeChecked } from '../image/decode.ts';
+import { BLOCK, type Sink } from '../image/mismatch.ts';
 import { blocksCount, extents, mappedBlocks, type BlockMap, type Unmapped } from '../bmap/format.ts';
-import { makeChecker } from '../bmap/check.ts';
+import { makeChecker } from '../image/check.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 
 // Gaps up to this size between mapped pieces are written through (they are zeros in the image): fewer, larger writes.

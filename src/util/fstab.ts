@@ -1,7 +1,10 @@
 // Parses /etc/fstab text into mount lines that name a partition by a spec
 // reimage can find again (LABEL, PARTLABEL, UUID, PARTUUID, or the matching
 // /dev/disk/by-* link). Pseudo file systems, swap and noauto lines are skipped.
-import type { SpecKind } from '../bundle/manifest.ts';
+
+// How an fstab line (and a manifest mount) names its partition.
+export const SPEC_KINDS = ['LABEL', 'PARTLABEL', 'UUID', 'PARTUUID'] as const;
+export type SpecKind = (typeof SPEC_KINDS)[number];
 
 export type FstabLine = { kind: SpecKind; value: string; path: string; fstype: string };
 

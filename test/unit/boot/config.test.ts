@@ -5,7 +5,9 @@ import { Config, narrow } from '../../../src/boot/config.ts';
 const base = Config.parse({ mode: 'interactive', target: 'serial:K42', bundle: 'LABEL=R:/b' });
 
 test('defaults are the safe ones', () => {
-  assert.equal(Config.parse({}), { mode: 'auto', onFailure: 'halt', allowShell: false, diagnosticShells: false, after: 'reboot', grow: false, verifyRaw: false, verifyWritten: false, unmapped: 'zero', allowDowngrade: false });
+  assert.equal(Config.parse({}), { mode: 'auto', onFailure: 'halt', allowShell: false, diagnosticShells: false, after: 'reboot', grow: false, verifyWritten: false, unmapped: 'zero', allowDowngrade: false });
+  // verifyRaw absent: a bundle without a block map is decoded and checked before writing (stages/proof.ts).
+  assert.is(Config.parse({}).verifyRaw, undefined);
   assert.not.ok(Config.safeParse({ mode: 'auto', surprise: 1 }).success, 'unknown keys refused');
 });
 

@@ -6,9 +6,9 @@
 // zero: that is what a block map promises about the blocks it leaves out.
 //
 // Self-contained on purpose (no imports; its dependencies are parameters): its
-// source text is also evaluated inside worker threads (see stages/frames.ts).
+// source text is also evaluated inside worker threads (see image/frames.ts).
 import type { Hash } from 'node:crypto';
-import type { Extent } from './format.ts';
+import type { Extent } from '../bmap/format.ts';
 
 export type Checker = {
   // Bytes [at, at + buf.length), in order; returns the covered [start, end) pieces.

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BLOCK, RawMismatch, checkList, decodeStream, type Sink } from '../../../src/stages/pipeline.ts';
+import { checkList, decodeStream } from '../../../src/image/decode.ts';
+import { BLOCK, RawMismatch, type Sink } from '../../../src/image/mismatch.ts';
 import type { Decoded } from '../../../src/codecs/types.ts';
 import type { Manifest } from '../../../src/bundle/manifest.ts';
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { makeChecker } from '../../../src/bmap/check.ts';
+import { makeChecker } from '../../../src/image/check.ts';
 import { coalesce } from '../../../src/stages/write.ts';
 
 const image = Buffer.alloc(64 * 1024);

@@ -8,11 +8,11 @@
 // one frame each), whatever the image size.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { makeChecker } from '../bmap/check.ts';
+import { makeChecker } from './check.ts';
 import type { Extent } from '../bmap/format.ts';
 import type { Frame } from '../codecs/seekable.ts';
 import { sharedAlignedMemory, WASM_ALIGN } from '../util/aligned.ts';
-import { RawMismatch, REBUILD, type Sink } from './pipeline.ts';
+import { RawMismatch, REBUILD, type Sink } from './mismatch.ts';
 
 // Writes in flight at once. Two keep the disk busy while the sink's next
 // write is being issued (measured on a 4 GiB image, buffered loop device, 2

@@ -11,40 +11,25 @@
 // (zlib on the thread pool, or an external tool in its own process) while
 // this thread checks and the sink writes.
 import { createHash } from 'node:crypto';
-import { ReimageError } from '../errors.ts';
 import { alignedBuffer } from '../util/aligned.ts';
 import { codecs } from '../codecs/index.ts';
-import { readSeekTable } from '../codecs/seekable.ts';
 import { extents, type BlockMap, type Extent } from '../bmap/format.ts';
-import { makeChecker } from '../bmap/check.ts';
-import type { Manifest } from '../bundle/manifest.ts';
+import { makeChecker } from './check.ts';
 import type { Decoded } from '../codecs/types.ts';
 import { decodeFrames, shareOut } from './frames.ts';
-
-export const BLOCK = 4 << 20;
-
-// A decoded block at its raw offset, and the [start, end) pieces of it the block map covers.
-export type Sink = (block: Buffer, offset: number, covered: [number, number][]) => Promise<void>;
-
-// The decoded bytes differ from what the manifest promises.
-export class RawMismatch extends ReimageError {
-  constructor(message: string) {
-    super('bundle', message);
-  }
-}
-
-export const REBUILD = 'rebuild the bundle with reimage pack';
+import { BLOCK, RawMismatch, REBUILD, type ImageSpec, type Sink } from './mismatch.ts';
+import { ReimageError } from '../errors.ts';
 
 // checkList: what the raw bytes are checked against, and with which hash.
-export function checkList(m: Manifest, map: BlockMap | undefined): { list: Extent[]; hash: string } {
+export function checkList(m: ImageSpec, map: BlockMap | undefined): { list: Extent[]; hash: string } {
   return map ? { list: extents(map), hash: map.checksum } : { list: [{ start: 0, end: m.raw.size, sum: m.raw.sha256 }], hash: 'sha256' };
 }
 
 // decodeChecked: STAGED decoded, checked and handed to SINK; returns the raw size and how it was checked.
-export async function decodeChecked(staged: string, m: Manifest, map: BlockMap | undefined, sink: Sink): Promise<{ size: number; checked: 'block map' | 'sha256'; frames: boolean }> {
+export async function decodeChecked(staged: string, m: ImageSpec, map: BlockMap | undefined, sink: Sink): Promise<{ size: number; checked: 'block map' | 'sha256'; frames: boolean }> {
   const { list, hash } = checkList(m, map);
   const checked = map ? ('block map' as const) : ('sha256' as const);
-  const frames = m.image.codec === 'zstd' ? await readSeekTable(staged) : undefined;
+  const frames = await codecs[m.image.codec].frames?.(staged);
   const shares = frames && shareOut(frames, list, m.raw.size);
   if (frames && shares) {
     await decodeFrames(staged, frames, shares, hash, sink);
@@ -54,7 +39,7 @@ export async function decodeChecked(staged: string, m: Manifest, map: BlockMap |
 }
 
 // decodeStream: a decoder's output cut into blocks, checked, and handed to the sink.
-export async function decodeStream(d: Decoded, m: Manifest, list: readonly Extent[], hash: string, sink: Sink): Promise<number> {
+export async function decodeStream(d: Decoded, m: ImageSpec, list: readonly Extent[], hash: string, sink: Sink): Promise<number> {
   const checker = makeChecker(list, hash, createHash, true);
   // Page-aligned, so the writer can hand them to the disk with O_DIRECT.
   const bufs = [alignedBuffer(BLOCK), alignedBuffer(BLOCK)];

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSeekable, FRAME, readSeekTable, type Frame } from '../../../src/codecs/seekable.ts';
-import { decodeFrames, shareOut, WRITE_DEPTH } from '../../../src/stages/frames.ts';
+import { decodeFrames, shareOut, WRITE_DEPTH } from '../../../src/image/frames.ts';
 import { zstdCompressSync } from 'node:zlib';
 import type { Extent } from '../../../src/bmap/format.ts';
 
