@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXIT, ReimageError, ToolError, describe, bundleError, targetError, retentionError, usageError } from '../../../src/errors.ts';
+import { EXIT, ReimageError, ToolError, describe, bundleError, targetError, retentionError, usageError } from '../../src/errors.ts';
 
 test('each error kind carries its documented exit code', () => {
   assert.is(usageError('x').code, 2);
