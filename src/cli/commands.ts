@@ -1,15 +1,16 @@
-// The CLI's commands: their flags, help text and what they run. This is a
-// stable contract: users and acceptance suites script against these forms.
-export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: string; help: string };
+// The CLI's commands: one table per command from which parsing, usage lines
+// and help are all derived, so they cannot drift. This is a stable contract:
+// users and acceptance suites script against these forms.
+export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: string; help: string; required?: true };
 
-export type Command = { usage: string; summary: string; flags: Record<string, Flag>; positionals: string[] };
+export type Command = { summary: string; flags: Record<string, Flag>; positionals: string[] };
 
-const bundleFlag: Flag = { type: 'string', arg: 'DIR', help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
+const bundleFlag: Flag = { type: 'string', arg: 'DIR', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
 const jsonFlag: Flag = { type: 'boolean', help: 'print the report as JSON on stdout' };
 
 const runFlags: Record<string, Flag> = {
   bundle: bundleFlag,
-  target: { type: 'string', arg: 'DEVICE', help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
+  target: { type: 'string', arg: 'DEVICE', required: true, help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
   retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle)' },
   'old-mount': { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where the OLD system mounts, if not by the new image\'s labels (repeatable)' },
   trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'trusted ed25519 public key (.pub) or directory of them: the bundle must be signed by one (repeatable)' },
@@ -28,13 +29,16 @@ const runFlags: Record<string, Flag> = {
   json: jsonFlag,
 };
 
+function omit(flags: Record<string, Flag>, names: readonly string[]): Record<string, Flag> {
+  return Object.fromEntries(Object.entries(flags).filter(([k]) => !names.includes(k)));
+}
+
 export const COMMANDS = {
   pack: {
-    usage: 'reimage pack IMAGE --out DIR [--codec zstd|gzip|xz|bzip2|none] [--retain LIST] [--mount SPEC:PATH]... [--sign KEY] [--compatible STRING] [--image-version VERSION] [--bmap FILE]',
     summary: 'turn a raw disk image into a bundle',
     positionals: ['IMAGE'],
     flags: {
-      out: { type: 'string', arg: 'DIR', help: 'bundle directory to create' },
+      out: { type: 'string', arg: 'DIR', required: true, help: 'bundle directory to create' },
       codec: { type: 'string', arg: 'CODEC', help: 'zstd (default), gzip, xz, bzip2 or none' },
       retain: { type: 'string', arg: 'LIST', help: 'retention list to embed in the bundle' },
       mount: { type: 'string', multiple: true, arg: 'SPEC:PATH', help: 'where a partition mounts, e.g. LABEL=root:/ (default: read the image\'s /etc/fstab)' },
@@ -45,51 +49,45 @@ export const COMMANDS = {
     },
   },
   run: {
-    usage: 'reimage run --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--grow] [--verify-raw|--no-verify-raw] [--verify-written] [--keep-dir DIR]... [--unmapped zero|write|discard|leave] [--fingerprint FILE] [--compatible STRING] [--allow-downgrade] [--max-entry-size SIZE] [--max-retained SIZE] [--trust KEY|DIR]... [--yes] [--json]',
     summary: 'reimage DEVICE with the bundle, keeping the retained files',
     positionals: [],
     flags: runFlags,
   },
   plan: {
-    usage: 'reimage plan --bundle DIR --target DEVICE [--retain LIST] [--old-mount SPEC:PATH]... [--trust KEY|DIR]... [--json]',
     summary: 'every check of `run`, then the plan; writes nothing',
     positionals: [],
-    flags: runFlags,
+    // What changes how the write itself goes (confirmation, growing, read-back, unmapped blocks, keep places) means nothing to a plan.
+    flags: omit(runFlags, ['yes', 'grow', 'verify-written', 'unmapped', 'keep-dir']),
   },
   restore: {
-    usage: 'reimage restore --from DIR --root PATH [--json]',
     summary: 'put a retained set saved by a failed run back into a mounted new system',
     positionals: [],
     flags: {
-      from: { type: 'string', arg: 'DIR', help: 'the saved set: the directory holding retained.json (named in the failed run\'s last line)' },
-      root: { type: 'string', arg: 'PATH', help: 'where the new system\'s root is mounted (its other file systems mounted below it)' },
+      from: { type: 'string', arg: 'DIR', required: true, help: 'the saved set: the directory holding retained.json (named in the failed run\'s last line)' },
+      root: { type: 'string', arg: 'PATH', required: true, help: 'where the new system\'s root is mounted (its other file systems mounted below it)' },
       json: jsonFlag,
     },
   },
   verify: {
-    usage: 'reimage verify --bundle DIR [--trust KEY|DIR]... [--json]',
     summary: 'check a bundle\'s schema, sizes and hashes (compressed and raw)',
     positionals: [],
     flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, json: jsonFlag },
   },
   fingerprint: {
-    usage: 'reimage fingerprint DEVICE [--out FILE]',
     summary: 'record a disk\'s identity and partition table, for run --fingerprint',
     positionals: ['DEVICE'],
     flags: { out: { type: 'string', arg: 'FILE', help: 'write the fingerprint here (default: stdout)' } },
   },
   keygen: {
-    usage: 'reimage keygen --out PREFIX',
     summary: 'make an ed25519 signing key pair: PREFIX.key (private, 0600) and PREFIX.pub',
     positionals: [],
-    flags: { out: { type: 'string', arg: 'PREFIX', help: 'path prefix of the two key files' } },
+    flags: { out: { type: 'string', arg: 'PREFIX', required: true, help: 'path prefix of the two key files' } },
   },
   initrd: {
-    usage: 'reimage initrd --out FILE [--kver VERSION] [--config DIR] [--generator dracut|initramfs-tools] [--no-systemd] [--add MODULE]...',
     summary: 'build a reimage initrd with dracut for a kernel (never touches the system\'s own initrd)',
     positionals: [],
     flags: {
-      out: { type: 'string', arg: 'FILE', help: 'where to write the initrd' },
+      out: { type: 'string', arg: 'FILE', required: true, help: 'where to write the initrd' },
       kver: { type: 'string', arg: 'VERSION', help: 'kernel version (default: the running kernel)' },
       config: { type: 'string', arg: 'DIR', help: 'directory baked in as /etc/reimage (config.json, retention.list, keys)' },
       generator: { type: 'string', arg: 'NAME', help: 'dracut (default when installed) or initramfs-tools' },
@@ -98,11 +96,10 @@ export const COMMANDS = {
     },
   },
   arm: {
-    usage: 'reimage arm --bundle LOCATION [--target SELECTOR] [--initrd FILE] [--config DIR] [--kver VERSION] [--boot-dir DIR]',
     summary: 'install a "Reimage" boot entry and make it the next boot, once',
     positionals: [],
     flags: {
-      bundle: { type: 'string', arg: 'LOCATION', help: 'where the initrd finds the bundle, e.g. LABEL=REIMAGE:/bundle (see rd.reimage.bundle)' },
+      bundle: { type: 'string', arg: 'LOCATION', required: true, help: 'where the initrd finds the bundle, e.g. LABEL=REIMAGE:/bundle (see rd.reimage.bundle)' },
       target: { type: 'string', arg: 'SELECTOR', help: 'target disk, e.g. serial:KIOSK42 or /dev/disk/by-id/… (see rd.reimage.target)' },
       initrd: { type: 'string', arg: 'FILE', help: 'a reimage initrd to use (default: build one with reimage initrd)' },
       config: { type: 'string', arg: 'DIR', help: 'policy directory baked into a built initrd' },
@@ -111,17 +108,15 @@ export const COMMANDS = {
     },
   },
   disarm: {
-    usage: 'reimage disarm [--boot-dir DIR]',
     summary: 'remove the "Reimage" boot entries, the one-shot and the reimage initrd',
     positionals: [],
     flags: { 'boot-dir': { type: 'string', arg: 'DIR', help: 'boot directory (default /boot)' } },
   },
   'vm-test': {
-    usage: 'reimage vm-test --disk OLD.img --bundle DIR [--kernel VMLINUZ] [--initrd FILE] [--mem MIB] [--keep DIR] [--json]',
     summary: 'prove a bundle against a copy of a disk image: the real initrd flow in QEMU, pass or fail',
     positionals: [],
     flags: {
-      disk: { type: 'string', arg: 'IMAGE', help: 'raw image of the old system\'s disk (a copy is reimaged; the file is not changed)' },
+      disk: { type: 'string', arg: 'IMAGE', required: true, help: 'raw image of the old system\'s disk (a copy is reimaged; the file is not changed)' },
       bundle: bundleFlag,
       kernel: { type: 'string', arg: 'VMLINUZ', help: 'kernel to boot (default: the newest /boot/vmlinuz-*)' },
       initrd: { type: 'string', arg: 'FILE', help: 'reimage initrd (default: build one for that kernel)' },
@@ -131,7 +126,6 @@ export const COMMANDS = {
     },
   },
   boot: {
-    usage: 'reimage boot [--cmdline FILE] [--config DIR]',
     summary: 'the initramfs entry: act on rd.reimage.* kernel arguments and the baked policy',
     positionals: [],
     flags: {
@@ -150,5 +144,17 @@ export function helpText(name?: CommandName): string {
   }
   const c: Command = COMMANDS[name];
   const rows = Object.entries(c.flags).map(([f, d]) => `  --${`${f}${d.arg ? ` ${d.arg}` : ''}`.padEnd(22)}${d.help}`);
-  return `${c.summary}\n\nUsage: ${c.usage}\n\nOptions:\n${rows.join('\n')}\n  --help                  show this help\n`;
+  return `${c.summary}\n\nUsage: ${usageLine(name)}\n\nOptions:\n${rows.join('\n')}\n  --help                  show this help\n`;
+}
+
+// usageLine: `reimage NAME POSITIONALS --required ARG [--optional ARG]... [--switch]`, from the table.
+export function usageLine(name: CommandName): string {
+  const c: Command = COMMANDS[name];
+  const flags = Object.entries(c.flags)
+    .sort(([, a], [, b]) => Number(b.required === true) - Number(a.required === true))
+    .map(([f, d]) => {
+      const one = `--${f}${d.arg ? ` ${d.arg}` : ''}`;
+      return d.required ? one : `[${one}]${d.multiple ? '...' : ''}`;
+    });
+  return ['reimage', name, ...c.positionals, ...flags].join(' ');
 }

@@ -25,7 +25,7 @@ import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
-import { COMMANDS, helpText, type CommandName } from './commands.ts';
+import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(name));
     return EXIT.ok;
   }
+  for (const [k, f] of Object.entries(COMMANDS[name].flags as Record<string, Flag>)) if (f.required) str(v, k, name);
   const expected = COMMANDS[name].positionals.length;
   if (positionals.length !== expected) {
     throw usageError(`reimage ${name} takes ${expected ? COMMANDS[name].positionals.join(' ') : 'no positional arguments'} but got ${positionals.length ? positionals.join(' ') : 'none'}: see reimage ${name} --help`);

@@ -20,7 +20,10 @@ t('--help on every command, --version, and help on no command is a usage error',
 	}
 	const h = reimage(['--help']);
 	assert.is(h.status, 0);
-	assert.match(h.stdout, /Exit codes: 0 ok/);
+	assert.match(h.stdout, /Exit codes below 10: nothing was written\. 0 ok/);
+	const missing = reimage(['restore', '--root', '/']);
+	assert.is(missing.status, 2);
+	assert.match(missing.stderr, /reimage restore needs --from: see reimage restore --help/);
 	assert.is(reimage([]).status, 2);
 	const v = reimage(['--version']);
 	assert.match(v.stdout, /^reimage \d+\.\d+\.\d+/);
