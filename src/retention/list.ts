@@ -103,3 +103,10 @@ function unescape(p: string, i: number, bad: (why: string) => Error): [string, n
 }
 
 const escapeRe = (c: string) => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+
+// coveredBy: the list entry that names PATH (an in-root path), itself or as
+// a directory above it, or undefined when no line of the list reaches it.
+export function coveredBy(entries: readonly ListEntry[], path: BPath): ListEntry | undefined {
+  const parts = path.split('/').slice(1);
+  return entries.find((e) => e.components.length <= parts.length && e.components.every((c, i) => ('literal' in c ? c.literal === parts[i] : c.glob.test(parts[i]!))));
+}

@@ -5,7 +5,9 @@
 import { join } from 'node:path';
 import { annotate, archiveKey, dirPlace, dropArchive, findArchive, saveArchive, type KeepPlace } from '../retention/archive.ts';
 import { emptyIds } from '../retention/ids.ts';
-import { human } from '../util/bytes.ts';
+import { retentionError } from '../errors.ts';
+import { coveredBy } from '../retention/list.ts';
+import { display, human } from '../util/bytes.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Ctx } from './context.ts';
 
@@ -23,6 +25,23 @@ export async function findResumable(ctx: Ctx, disk: Disk, bundleDir: string): Pr
   const hit = await findArchive(ctx.keep, ctx.archiveKey, ctx.log);
   if (!hit) return false;
   const a = hit.archive;
+  // A saved set is only the answer to a run that failed after writing: then the
+  // disk holds no table (invalidated) or the new image's file systems. An
+  // intact other system means the set is stale (or planted): it is not used.
+  const image = new Set(ctx.bundle?.manifest.table.partitions.map((p) => p.fs.uuid?.toLowerCase()).filter(Boolean));
+  const intact = (ctx.oldParts ?? []).some((p) => p.uuid && !image.has(p.uuid.toLowerCase()));
+  if (intact) {
+    ctx.log.warn(`a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh (delete it if it is stale)`);
+    return false;
+  }
+  // Its bytes are not signed: it may only bring back what the list in use names.
+  const list = ctx.list?.entries ?? [];
+  const stray = a.entries.find((e) => !coveredBy(list, e.path));
+  if (stray) {
+    throw retentionError(
+      `the retained set saved in ${a.from} holds ${display(stray.path)}, which the retention list in use (${ctx.list?.name ?? 'none'}) does not name: nothing was written; run with the list it was saved with (${a.list}), or delete ${a.from} to read the disk afresh`,
+    );
+  }
   ctx.resumed = hit;
   ctx.log.warn(
     `found the retained set an earlier run saved on ${a.created} before it failed after its point of no return (${a.entries.length} entries, list ${a.list}) in ${a.from}: ` +

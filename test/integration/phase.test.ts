@@ -143,6 +143,38 @@ t('reimage restore --from the saved set puts every entry into a mounted new syst
 	}
 });
 
+t('a saved set is not signed: an entry the list does not name is refused (5, untouched); with an intact other system on the disk the set is ignored', async () => {
+	const bundle = pack('zstd');
+	const disk = freshOldDisk();
+	let dev = attachLoop(disk);
+	try {
+		const r = await failAfterWrite(bundle, dev);
+		assert.is(r.status, 11, r.stderr);
+		const set = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
+		const index = path.join(set, 'retained.json');
+		const good = fs.readFileSync(index, 'utf8');
+		const x = JSON.parse(good) as { entries: { path: string }[] };
+		x.entries.push({ ...x.entries.find((e) => e.path === '/etc/hostname')!, path: '/root/.ssh/authorized_keys' });
+		fs.writeFileSync(index, JSON.stringify(x));
+		const before = await sha256(dev);
+		const planted = reimage(args(bundle, dev));
+		assert.is(planted.status, 5, describe(planted));
+		assert.match(planted.stderr, /holds \/root\/\.ssh\/authorized_keys, which the retention list in use \(\S+\) does not name: nothing was written/);
+		assert.is(await sha256(dev), before, 'target byte-identical');
+		// The old system back on the disk (as if the set were left from long ago): the set is ignored.
+		fs.writeFileSync(index, good);
+		detachLoop(dev);
+		sh('cp', ['--sparse=always', fixtures().oldImg, disk]);
+		dev = attachLoop(disk);
+		const fresh = reimage(args(bundle, dev));
+		assert.is(fresh.status, 0, describe(fresh));
+		assert.match(fresh.stderr, /but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh/);
+		assert.match(fresh.stderr, /retention: 19 entries/);
+	} finally {
+		detachLoop(dev);
+	}
+});
+
 t('SIGTERM before the point of no return: 7, target byte-identical, nothing left mounted or locked, the next run works', async () => {
 	const bundle = pack('zstd');
 	const dev = attachLoop(freshOldDisk());

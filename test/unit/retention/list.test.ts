@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseList } from '../../../src/retention/list.ts';
+import { coveredBy, parseList } from '../../../src/retention/list.ts';
+import type { BPath } from '../../../src/util/bytes.ts';
 import { ReimageError } from '../../../src/errors.ts';
 
 const parse = (s: string | Buffer) => parseList(typeof s === 'string' ? Buffer.from(s) : s, 'test.list');
@@ -67,6 +68,18 @@ test('unsafe lines are refused with the line number', () => {
   refused('/etc/[abc', /without a closing/);
   refused('/etc/\\q', /unknown escape/);
   refused('/' + 'a'.repeat(5000), /longer than/);
+});
+
+test('coveredBy: the line that names a path, itself or as a directory above it', () => {
+  const list = parseList(Buffer.from('/etc/ssh/ssh_host_*_key\n/var/lib/kiosk\n?/etc/machine-id\n'), 'l');
+  const line = (p: string) => coveredBy(list, p as BPath)?.line;
+  assert.is(line('/etc/ssh/ssh_host_ed25519_key'), 1);
+  assert.is(line('/var/lib/kiosk'), 2);
+  assert.is(line('/var/lib/kiosk/a/b'), 2);
+  assert.is(line('/etc/machine-id'), 3);
+  assert.is(line('/etc/ssh/ssh_host_ed25519_key.pub'), undefined);
+  assert.is(line('/var/lib'), undefined);
+  assert.is(line('/root/.ssh/authorized_keys'), undefined);
 });
 
 test.run();
