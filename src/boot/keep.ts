@@ -13,8 +13,10 @@ export function bootPlaces(fetched: { source: string; disk?: string }, bundleTex
   const ram = dirPlace(join(runBase, 'retained'), false);
   if (fetched.disk === target) return [ram];
   const loc = parseLocation(bundleText);
+  // The name is for messages; where it really is on the medium is settled when it is opened.
+  const shown = join(/\/manifest\.json$/.test(loc.path) ? dirname(loc.path) : loc.path, 'reimage-retained');
   const medium: KeepPlace = {
-    name: `${fetched.source}:${loc.path}`,
+    name: `${fetched.source}:${shown}`,
     survivesReboot: true,
     open: async () => {
       const fs = (await blkidProbe(fetched.source)).TYPE;
