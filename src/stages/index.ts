@@ -3,6 +3,7 @@
 // return (reading, never writing) and reports what would happen.
 import { verifyPacked } from '../bundle/verify.ts';
 import { ReimageError } from '../errors.ts';
+import { checkImageTable } from '../image/head.ts';
 import { describeDisk, refuseBusy } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
@@ -32,6 +33,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     await timed('scan', () => scanOld(ctx));
     if (planOnly) {
       await timed('verify', () => verifyPacked(ctx.bundle!.imagePath, ctx.bundle!.manifest));
+      await checkImageTable(ctx.bundle!.imagePath, ctx.bundle!.manifest);
       await ctx.oldUmount?.();
       log.info(`plan: ${describeDisk(ctx.disk!)} would be replaced by ${human(ctx.bundle!.manifest.raw.size)} image, keeping ${ctx.scan!.found.length} entries; nothing was written`);
       return buildReport(ctx, 'planned');

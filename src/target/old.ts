@@ -1,0 +1,35 @@
+// The old system's partitions on the target, brought in line with the kernel
+// before anything is written (read-only work). An old table that is stale —
+// a partition that ends past the disk's end, after an image of a larger disk
+// was copied onto it — is named for what it is: irrelevant when nothing is
+// read from the old system (the table is overwritten), a refusal otherwise.
+import { ReimageError, targetError } from '../errors.ts';
+import { partNumber, sfdiskJson } from '../system/tools.ts';
+import type { Log } from '../util/log.ts';
+import { identify, settle, type PartIdentity } from './partitions.ts';
+import type { Disk } from './sysfs.ts';
+
+// oldPartitions: the old partitions, identified; NEEDED says whether anything must be read from them.
+export async function oldPartitions(disk: Disk, needed: boolean, log: Log): Promise<PartIdentity[]> {
+  const old = await sfdiskJson(disk.node);
+  if (!old || !old.partitions.length) return [];
+  const ignore = (why: string) => {
+    log.warn(`the old partition table of ${disk.node} ${why}; nothing is read from the old system (the retention list is empty), and the table is replaced by the image's`);
+    return [];
+  };
+  const ss = old.sectorsize ?? disk.sectorSize;
+  const sectors = Math.floor(disk.size / ss);
+  const past = old.partitions.find((p) => p.start + p.size > sectors);
+  if (past) {
+    const why = `says partition ${partNumber(past.node)} ends at sector ${past.start + past.size}, past the disk's end (${sectors} sectors of ${ss} bytes): the table is stale (copied from a larger disk?)`;
+    if (!needed) return ignore(why);
+    throw targetError(`${why.replace(/^says/, `the old partition table of ${disk.node} says`)}, so the old system's retained files cannot be read from it: repair the old table, or reimage without retaining anything (an empty retention list)`, { partition: partNumber(past.node) });
+  }
+  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
+  try {
+    return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }));
+  } catch (e) {
+    if (needed || !(e instanceof ReimageError)) throw e;
+    return ignore(`cannot be brought in line with the kernel (${e.message})`);
+  }
+}
