@@ -20,10 +20,16 @@ export async function oldPartitions(disk: Disk, needed: boolean, log: Log): Prom
   const ss = old.sectorsize ?? disk.sectorSize;
   const sectors = Math.floor(disk.size / ss);
   const past = old.partitions.find((p) => p.start + p.size > sectors);
-  if (past) {
-    const why = `says partition ${partNumber(past.node)} ends at sector ${past.start + past.size}, past the disk's end (${sectors} sectors of ${ss} bytes): the table is stale (copied from a larger disk?)`;
-    if (!needed) return ignore(why);
-    throw targetError(`${why.replace(/^says/, `the old partition table of ${disk.node} says`)}, so the old system's retained files cannot be read from it: repair the old table, or reimage without retaining anything (an empty retention list)`, { partition: partNumber(past.node) });
+  // A GPT made for a larger disk is not valid on this one: sfdisk and the kernel see only its protective MBR.
+  const gptLost = old.label === 'dos' && old.partitions.some((p) => p.type.toLowerCase() === 'ee');
+  const stale = past
+    ? `says partition ${partNumber(past.node)} ends at sector ${past.start + past.size}, past the disk's end (${sectors} sectors of ${ss} bytes): the table is stale (copied from a larger disk?)`
+    : gptLost
+      ? "is a GPT that is not valid on this disk (only its protective MBR is readable: the GPT was made for a larger disk, or is corrupt)"
+      : undefined;
+  if (stale) {
+    if (!needed) return ignore(stale);
+    throw targetError(`the old partition table of ${disk.node} ${stale}, so the old system's retained files cannot be read from it: repair the old table, or reimage without retaining anything (an empty retention list)`);
   }
   const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
   try {
