@@ -35,7 +35,11 @@ test('holders: a device-mapper or MD device stacked on the disk or on any of its
   assert.equal(await holders(disk, sys), []);
   mkdirSync(join(base, 'loop9p2/holders/dm-0'));
   mkdirSync(join(base, 'holders/md127'));
-  assert.equal((await holders(disk, sys)).sort(), ['loop9 is held by md127', 'loop9p2 is held by dm-0']);
+  assert.equal((await holders(disk, sys)).sort(), ['loop9 is held by md127 (mdadm --stop /dev/md127)', 'loop9p2 is held by dm-0 (dmsetup remove /dev/dm-0)']);
+  // The release command names the device-mapper device by its name when sysfs has it.
+  mkdirSync(join(sys, 'block/dm-0/dm'), { recursive: true });
+  writeFileSync(join(sys, 'block/dm-0/dm/name'), 'vg-root\n');
+  assert.ok((await holders(disk, sys)).includes('loop9p2 is held by dm-0 (dmsetup remove vg-root)'));
   rmSync(sys, { recursive: true, force: true });
 });
 
@@ -47,7 +51,7 @@ test('mountsOf: a mount of the disk or a partition, and swap on it, are named; o
     ['22 1 8:1 / / rw - ext4 /dev/sda1 rw', '40 22 259:1 / /mnt/old\\040root ro - ext4 /dev/loop9p1 ro', '41 22 7:8 / /other rw - ext4 /dev/loop8 rw'].join('\n') + '\n',
   );
   writeFileSync(join(proc, 'swaps'), 'Filename\tType\tSize\tUsed\tPriority\n');
-  assert.equal(await mountsOf(disk, proc), ['loop9p1 is mounted on /mnt/old root']);
+  assert.equal(await mountsOf(disk, proc), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
   rmSync(proc, { recursive: true, force: true });
 });
 
