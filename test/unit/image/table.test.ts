@@ -99,10 +99,10 @@ test('the same table as the manifest: no difference; each field that differs is 
 
 test('a GPT whose header or entry array fails its CRC32 is refused; a short head asks for more', () => {
   const bad = gptHead(512, parts, DISK);
-  bad[512 + 60] ^= 1;
+  bad.writeUInt8(bad.readUInt8(512 + 60) ^ 1, 512 + 60);
   assert.equal(parseTable(bad), { error: 'its primary GPT header fails its CRC32' });
   const badEntries = gptHead(512, parts, DISK);
-  badEntries[1024 + 60] ^= 1;
+  badEntries.writeUInt8(badEntries.readUInt8(1024 + 60) ^ 1, 1024 + 60);
   assert.equal(parseTable(badEntries), { error: 'its GPT entry array fails its CRC32' });
   assert.equal(parseTable(gptHead(512, parts, DISK).subarray(0, 4096)), { need: 1024 + 128 * 128 });
 });
