@@ -34,7 +34,7 @@ export function entryBytes(f: Pick<Found, 'kind' | 'st'>, block: number): number
   if (f.kind === 'symlink') return size < FAST_SYMLINK ? 0 : block;
   // A sparse file (fewer blocks allocated than its size needs) takes what it has allocated.
   const allocated = Number(f.st.blocks) * 512;
-  return roundUp(Math.min(size, allocated < size ? allocated : size), block);
+  return roundUp(allocated < size ? allocated : size, block);
 }
 
 export type Need = { mount: Mount; bytes: number; inodes: number; freeBytes: number; freeInodes: number };
