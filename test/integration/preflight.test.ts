@@ -30,6 +30,9 @@ async function refused(dev: string, act: () => Result, code: number, message: Re
 	assert.not.match(r.stderr, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
 	assert.not.match(r.stderr, /point of no return/, 'refused before the point of no return');
 	assert.is(await sha256(dev), before, 'target changed although reimage refused');
+	const runBase = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
+	const left = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[1]?.startsWith(`${runBase}/`) || l.startsWith(`${dev}p`));
+	assert.equal(left, [], 'reimage left a mount behind (the RAM stage, the old system)');
 	return r;
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -39,6 +39,23 @@ test('readHead: exactly the first N raw bytes, never past the raw size', async (
   assert.ok((await readHead(b.file, m, 1 << 20)).equals(b.raw.subarray(0, 1 << 20)));
   assert.ok((await readHead(b.file, m, 5000)).equals(b.raw.subarray(0, 5000)));
   assert.is((await readHead(b.file, manifest(3000), 1 << 20)).length, 3000);
+  rmSync(b.dir, { recursive: true, force: true });
+});
+
+// The RAM stage is unmounted right after a refusal: no descriptor of the staged file may outlive the check.
+const openFds = (file: string) => readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`) === file; } catch { return false; } });
+
+test('readHead leaves no descriptor of the staged file open when it returns (gzip and zstd)', async () => {
+  const b = bundle();
+  await readHead(b.file, manifest(b.raw.length), 1 << 20);
+  assert.equal(openFds(b.file), []);
+  const { zstdCompressSync } = await import('node:zlib');
+  const z = join(b.dir, 'image.raw.zst');
+  writeFileSync(z, zstdCompressSync(b.raw));
+  const m = manifest(b.raw.length);
+  m.image.codec = 'zstd';
+  assert.ok((await readHead(z, m, 4096)).equals(b.raw.subarray(0, 4096)));
+  assert.equal(openFds(z), []);
   rmSync(b.dir, { recursive: true, force: true });
 });
 
