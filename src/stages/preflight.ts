@@ -54,7 +54,8 @@ export async function preflight(ctx: Ctx): Promise<void> {
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
   await checkRam(m.image.size, 0);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
-  ctx.oldParts = await oldPartitions(disk, ctx.list.entries.length > 0 || m.version !== undefined, log);
+  const needed = ctx.list.entries.length ? 'the retained files' : m.version !== undefined ? "the installed version (anti-rollback)" : undefined;
+  ctx.oldParts = await oldPartitions(disk, needed, log);
 }
 
 // checkRam: the staged image plus retained bytes plus headroom must fit in MemAvailable.

@@ -9,12 +9,12 @@ import type { Log } from '../util/log.ts';
 import { identify, settle, type PartIdentity } from './partitions.ts';
 import type { Disk } from './sysfs.ts';
 
-// oldPartitions: the old partitions, identified; NEEDED says whether anything must be read from them.
-export async function oldPartitions(disk: Disk, needed: boolean, log: Log): Promise<PartIdentity[]> {
+// oldPartitions: the old partitions, identified; NEEDED names what must be read from them (undefined: nothing).
+export async function oldPartitions(disk: Disk, needed: string | undefined, log: Log): Promise<PartIdentity[]> {
   const old = await sfdiskJson(disk.node);
   if (!old || !old.partitions.length) return [];
   const ignore = (why: string) => {
-    log.warn(`the old partition table of ${disk.node} ${why}; nothing is read from the old system (the retention list is empty), and the table is replaced by the image's`);
+    log.warn(`the old partition table of ${disk.node} ${why}; nothing is read from the old system (no retained entries, no installed version to compare), and the table is replaced by the image's`);
     return [];
   };
   const ss = old.sectorsize ?? disk.sectorSize;
@@ -28,14 +28,14 @@ export async function oldPartitions(disk: Disk, needed: boolean, log: Log): Prom
       ? "is a GPT that is not valid on this disk (only its protective MBR is readable: the GPT was made for a larger disk, or is corrupt)"
       : undefined;
   if (stale) {
-    if (!needed) return ignore(stale);
-    throw targetError(`the old partition table of ${disk.node} ${stale}, so the old system's retained files cannot be read from it: repair the old table, or reimage without retaining anything (an empty retention list)`);
+    if (needed === undefined) return ignore(stale);
+    throw targetError(`the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`);
   }
   const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
   try {
     return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }));
   } catch (e) {
-    if (needed || !(e instanceof ReimageError)) throw e;
+    if (needed !== undefined || !(e instanceof ReimageError)) throw e;
     return ignore(`cannot be brought in line with the kernel (${e.message})`);
   }
 }

@@ -171,6 +171,7 @@ for (const label of ['gpt', 'dos'] as const) {
 		try {
 			const real = label === 'gpt' ? /is a GPT that is not valid on this disk/ : /says partition 2 ends at sector \d+, past the disk's end \(512000 sectors of 512 bytes\)/;
 			const r = await refused(dev, () => run(copyBundle('zstd'), dev), 4, real);
+			assert.match(r.stderr, /so the retained files cannot be read from the old system: repair the old table, or reimage without retaining anything/);
 			assert.not.match(r.stderr, /stop what holds the disk/);
 			const ok = run(copyBundle('zstd'), dev, writeList([]));
 			assert.is(ok.status, 0, describe(ok));
