@@ -4,6 +4,8 @@
 import { bundleError, usageError } from '../errors.ts';
 import { blkidProbe, debugfsCat, partNumber, sfdiskJson } from '../system/tools.ts';
 import { parentsFirst, parseFstab, parseSpec } from '../util/fstab.ts';
+import { extendedReason } from '../image/table.ts';
+import { readExtInfo } from '../image/extfs.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
 
 export async function readTable(image: string): Promise<Table> {
@@ -11,9 +13,12 @@ export async function readTable(image: string): Promise<Table> {
   if (!t) throw bundleError(`${image} has no partition table: pass a whole-disk image (GPT or MBR), not a file system image`);
   if (t.label !== 'gpt' && t.label !== 'dos') throw bundleError(`${image} has a "${t.label}" partition table: only gpt and dos are supported`);
   const ss = t.sectorsize ?? 512;
+  const why = extendedReason({ label: t.label, partitions: t.partitions.map((p) => ({ number: partNumber(p.node), type: p.type })) });
+  if (why) throw bundleError(`${image} cannot be packed: ${why}`);
   const partitions: Partition[] = [];
   for (const p of t.partitions) {
     const fs = await blkidProbe(image, { offset: p.start * ss, size: p.size * ss });
+    const ext = fs.TYPE?.startsWith('ext') ? await readExtInfo(image, p.start * ss) : undefined;
     partitions.push({
       number: partNumber(p.node),
       start: p.start,
@@ -21,7 +26,7 @@ export async function readTable(image: string): Promise<Table> {
       type: p.type,
       ...(p.uuid ? { uuid: p.uuid.toLowerCase() } : {}),
       ...(p.name ? { name: p.name } : {}),
-      fs: { ...(fs.TYPE ? { type: fs.TYPE } : {}), ...(fs.LABEL ? { label: fs.LABEL } : {}), ...(fs.UUID ? { uuid: fs.UUID } : {}) },
+      fs: { ...(fs.TYPE ? { type: fs.TYPE } : {}), ...(fs.LABEL ? { label: fs.LABEL } : {}), ...(fs.UUID ? { uuid: fs.UUID } : {}), ...ext },
     });
   }
   return { label: t.label, id: t.id.toLowerCase(), sectorSize: ss, partitions };

@@ -17,6 +17,14 @@ export const FsInfo = z.strictObject({
   type: z.string().optional(),
   label: z.string().optional(),
   uuid: z.string().optional(),
+  // ext2/3/4, from the superblock at pack time: the file system's size, block
+  // size, free bytes and inodes (does the retained set fit?) and its feature
+  // flags (can the running kernel mount it?). Absent in older bundles.
+  size: size.optional(),
+  blockSize: z.number().int().positive().max(65536).optional(),
+  freeBytes: size.optional(),
+  freeInodes: size.optional(),
+  features: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,40}$/)).max(96).optional(),
 });
 
 export const Partition = z.strictObject({

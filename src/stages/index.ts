@@ -6,6 +6,7 @@
 // after writing.
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
 import { ReimageError } from '../errors.ts';
+import { checkImageTable } from '../image/head.ts';
 import { describeDisk, refuseBusy } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
@@ -45,6 +46,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     log.info(`proof before writing: ${proof.text}`);
     if (planOnly) {
       await timed('verify', () => (proof.decodeFirst ? verifyRaw(ctx.bundle!.imagePath, ctx.bundle!.manifest, ctx.bundle!.bmap, o.signal) : verifyPacked(ctx.bundle!.imagePath, ctx.bundle!.manifest)));
+      await checkImageTable(ctx.bundle!.imagePath, ctx.bundle!.manifest);
       await ctx.oldUmount?.();
       const kept = ctx.resumed ? `restoring the ${ctx.resumed.archive.entries.length} entries saved in ${ctx.resumed.archive.from}` : `keeping ${ctx.scan!.found.length} entries`;
       log.info(`plan: ${describeDisk(ctx.disk!)} would be replaced by ${human(ctx.bundle!.manifest.raw.size)} image, ${kept}; nothing was written`);

@@ -10,10 +10,10 @@ import { acquireLock } from './lock.ts';
 import { checkCompatible } from './compat.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { parseList } from '../retention/list.ts';
-import { sfdiskJson, partNumber } from '../system/tools.ts';
 import { checkTarget } from '../target/check.ts';
 import { checkFingerprint } from '../target/fingerprint.ts';
-import { identify, settle } from '../target/partitions.ts';
+import { checkKernel } from '../target/kernel.ts';
+import { oldPartitions } from '../target/old.ts';
 import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import type { Ctx } from './context.ts';
@@ -48,19 +48,14 @@ export async function preflight(ctx: Ctx): Promise<void> {
   }
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
-  const disk = await checkTarget(o.target, m.raw.size);
+  await checkKernel(m);
+  const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize);
   ctx.disk = disk;
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
   await checkRam(m.image.size, 0);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
-  const old = await sfdiskJson(disk.node);
-  if (old && old.partitions.length) {
-    const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
-    const nodes = await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 });
-    ctx.oldParts = await identify(nodes);
-  } else {
-    ctx.oldParts = [];
-  }
+  const needed = ctx.list.entries.length ? 'the retained files' : m.version !== undefined ? "the installed version (anti-rollback)" : undefined;
+  ctx.oldParts = await oldPartitions(disk, needed, log);
 }
 
 // checkRam: the staged image plus retained bytes plus headroom must fit in MemAvailable.

@@ -6,6 +6,7 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPacked, verifyRaw } from '../bundle/verify.ts';
+import { checkImageTable } from '../image/head.ts';
 import { retentionError } from '../errors.ts';
 import { capture } from '../retention/capture.ts';
 import { emptyIds, readIds } from '../retention/ids.ts';
@@ -15,6 +16,7 @@ import { mount, umount } from '../system/tools.ts';
 import type { Ctx } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
 import { checkRam } from './preflight.ts';
+import { checkFit, growSpare } from './fit.ts';
 import { checkDowngrade, installedVersion } from './compat.ts';
 import { findResumable } from './keep.ts';
 import { proofFor } from './proof.ts';
@@ -48,6 +50,7 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   ctx.oldUsers = ids.users;
   ctx.oldGroups = ids.groups;
   ctx.scan = await scan(base, list.entries, o.caps);
+  checkFit(bundle.manifest, ctx.scan.found, log, o.grow ? growSpare(bundle.manifest, ctx.disk!.size) : undefined);
   log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes) found, ${ctx.scan.missingOptional.length} optional missing`);
 }
 
@@ -71,6 +74,7 @@ export async function stage(ctx: Ctx): Promise<void> {
     : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged, o.signal));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
+  await log.step("compare the image's own partition table with the manifest", () => checkImageTable(staged, m));
   const proof = proofFor(bundle, o.verifyRaw);
   if (proof.decodeFirst) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m, bundle.bmap, o.signal));
   ctx.stagedImage = staged;

@@ -1,17 +1,25 @@
 // Preflight refusals for a target disk: it must be an existing whole-disk
 // block device, writable, not mounted, not swap, not held by a stacked device,
-// not open in another process, openable exclusively, and at least as large as the raw image.
+// not open in another process or backing a loop device, openable exclusively,
+// with the image's logical sector size, and at least as large as the raw image.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { targetError } from '../errors.ts';
 import { human } from '../util/bytes.ts';
-import { holders, inspect, mountsOf, openers, type Disk } from './sysfs.ts';
+import { holders, inspect, loopBackers, mountsOf, openers, type Disk } from './sysfs.ts';
 
-export async function checkTarget(path: string, rawSize: number): Promise<Disk> {
+export async function checkTarget(path: string, rawSize: number, sectorSize?: number): Promise<Disk> {
   const d = await inspect(path);
   if (!d) throw targetError(`target ${path} is not a block device: give a whole disk such as /dev/sda or /dev/disk/by-id/…`);
   if (d.isPartition) throw targetError(`target ${path} is the partition ${d.name}, not a whole disk: give the disk it belongs to`);
   if (d.readOnly) throw targetError(`target ${path} (${d.name}) is read-only: make it writable (blockdev --setrw) or choose another disk`);
+  // The image's partition table counts in its own sectors: on a disk with other logical sectors the kernel reads another table.
+  if (sectorSize !== undefined && d.sectorSize !== sectorSize) {
+    throw targetError(
+      `target ${path} (${d.name}) has ${d.sectorSize}-byte logical sectors but the image's partition table is made for ${sectorSize}-byte sectors: use a bundle built for ${d.sectorSize}-byte sectors, or a disk with ${sectorSize}-byte sectors`,
+      { sectorSize: d.sectorSize, imageSectorSize: sectorSize },
+    );
+  }
   if (d.size < rawSize) {
     throw targetError(
       `target ${path} is ${d.size} bytes (${human(d.size)}), ${rawSize - d.size} bytes too small for the ${rawSize}-byte (${human(rawSize)}) image: choose a larger disk`,
@@ -29,7 +37,7 @@ const OPEN_GRACE = { tries: 10, ms: 200 };
 // stacked device, open in another process or claimed exclusively. Run in
 // preflight and again at the point of no return.
 export async function refuseBusy(d: Disk, grace = OPEN_GRACE): Promise<void> {
-  const stacked = [...(await mountsOf(d)), ...(await holders(d))];
+  const stacked = [...(await mountsOf(d)), ...(await holders(d)), ...(await loopBackers(d))];
   let open = await openers(d);
   for (let i = 0; open.length && !stacked.length && i < grace.tries; i++) {
     await new Promise((r) => setTimeout(r, grace.ms));

@@ -80,7 +80,32 @@ export async function holders(d: Disk, sys = '/sys'): Promise<string[]> {
   const base = await sysPathOf(d, sys);
   const dirs = [base, ...d.partitions.map((p) => `${base}/${p.name}`)];
   const found: string[] = [];
-  for (const dir of dirs) for (const h of await readdir(`${dir}/holders`).catch(() => [] as string[])) found.push(`${basename(dir)} is held by ${h}`);
+  for (const dir of dirs) for (const h of await readdir(`${dir}/holders`).catch(() => [] as string[])) found.push(`${basename(dir)} is held by ${h} (${await releaseHolder(h, sys)})`);
+  return found;
+}
+
+// releaseHolder: the command that takes a stacked device down.
+async function releaseHolder(h: string, sys: string): Promise<string> {
+  if (h.startsWith('dm-')) return `dmsetup remove ${(await read(`${sys}/block/${h}/dm/name`)) || `/dev/${h}`}`;
+  if (h.startsWith('md')) return `mdadm --stop /dev/${h}`;
+  if (h.startsWith('loop')) return `losetup -d /dev/${h}`;
+  return `stop /dev/${h}`;
+}
+
+// loopBackers: loop devices whose backing file is the disk or one of its
+// partitions (\`losetup -f /dev/sda2\`). The loop holds the partition open from
+// inside the kernel: it is no holder in sysfs and no process has it open, but
+// the reread after the write fails with EBUSY.
+export async function loopBackers(d: Disk, sys = '/sys'): Promise<string[]> {
+  const devs = devNames(d);
+  const found: string[] = [];
+  for (const loop of await readdir(`${sys}/block`).catch(() => [] as string[])) {
+    if (!loop.startsWith('loop') || loop === d.name) continue;
+    const file = await read(`${sys}/block/${loop}/loop/backing_file`);
+    const st = file.startsWith('/') ? await stat(file).catch(() => undefined) : undefined;
+    const name = st?.isBlockDevice() ? devs.get(`${major(st.rdev)}:${minor(st.rdev)}`) : undefined;
+    if (name) found.push(`${name} backs the loop device ${loop} (losetup -d /dev/${loop})`);
+  }
   return found;
 }
 
@@ -93,13 +118,14 @@ export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
   const found: string[] = [];
   for (const line of (await read(`${proc}/self/mountinfo`)).split('\n')) {
     const f = line.split(' ');
-    if (f[2] && devs.has(f[2])) found.push(`${devs.get(f[2])} is mounted on ${f[4]?.replace(/\\040/g, ' ')}`);
+    const dir = f[4]?.replace(/\\040/g, ' ');
+    if (f[2] && devs.has(f[2])) found.push(`${devs.get(f[2])} is mounted on ${dir} (umount '${dir}')`);
   }
   for (const line of (await read(`${proc}/swaps`)).split('\n').slice(1)) {
     const file = line.split(/\s+/)[0];
     if (!file) continue;
     const st = await stat(file).catch(() => undefined);
-    if (st?.isBlockDevice() && devs.has(`${major(st.rdev)}:${minor(st.rdev)}`)) found.push(`${file} is in use as swap`);
+    if (st?.isBlockDevice() && devs.has(`${major(st.rdev)}:${minor(st.rdev)}`)) found.push(`${file} is in use as swap (swapoff ${file})`);
   }
   return found;
 }

@@ -130,7 +130,7 @@ t('a target with a partition in use as swap -> 4, untouched', async () => {
 		sh('mkswap', ['-q', p2]);
 		sh('swapon', [p2]);
 		try {
-			await refused(dev, run(dev), 4, /in use as swap/);
+			await refused(dev, run(dev), 4, /loop\d+p2 is in use as swap \(swapoff \/dev\/loop\d+p2\)/);
 		} finally {
 			sh('swapoff', [p2]);
 		}

@@ -130,7 +130,7 @@ t('a device-mapper device stacked on the target: refused before anything is writ
 	});
 	assert.not.ok(vm.killed, 'the VM rebooted on its own');
 	assert.match(vm.serial, /HOLD-2/, 'the dm device was made');
-	assert.match(vm.serial, /target \/dev\/vda is in use \(vda is held by dm-0\): unmount or stop what uses it first/);
+	assert.match(vm.serial, /target \/dev\/vda is in use \(vda is held by dm-0 \(dmsetup remove hold\)\): unmount or stop what uses it first/);
 	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
 	assert.is(sha256File(disk), before, 'target byte-identical');
 });
