@@ -9,7 +9,11 @@
 // made with a newer mkfs is found here, before anything is written. No
 // processes: file reads only, every root injectable for tests.
 import { readFile, readdir } from 'node:fs/promises';
-import type { Manifest } from '../bundle/manifest.ts';
+// What the check needs of a manifest: where each file system mounts, its type and ext features.
+type Manifest = {
+  mounts: readonly { path: string; partition: number; fstype: string }[];
+  table: { partitions: readonly { number: number; fs: { type?: string; features?: readonly string[] } }[] };
+};
 import { ReimageError } from '../errors.ts';
 import { FEATURE_BITS } from '../image/extfs.ts';
 
