@@ -1,0 +1,27 @@
+// The one sentence for an old-system read that failed: which entry (path and
+// list line), which call, which errno, and what to do about that errno. Used
+// by scan and capture so that no read error escapes as a raw (internal) error.
+import { ReimageError, retentionError } from '../errors.ts';
+import { display, type BPath } from '../util/bytes.ts';
+
+const FIX: Record<string, string> = {
+  EIO: 'the old disk or file system is damaged there: run fsck on the old file system (or copy the entry off by hand) and run again, or remove the line from the list',
+  EUCLEAN: 'the old file system is corrupt there: run fsck on it and run again, or remove the line from the list',
+  EBADMSG: 'the old file system fails its checksums there: run fsck on it and run again, or remove the line from the list',
+  ENAMETOOLONG: 'the path is longer than the kernel allows: shorten it on the old system, or remove the line from the list',
+  ENOENT: 'it vanished while it was being read: stop what changes it and run again',
+  ENOTDIR: 'it changed while it was being read: stop what changes it and run again',
+  EACCES: 'access is denied even to root (a security module?): fix its permissions on the old system, or remove the line from the list',
+  EPERM: 'access is denied even to root (a security module?): fix its permissions on the old system, or remove the line from the list',
+  ELOOP: 'it was replaced by a symbolic link while it was being read: stop what changes it and run again',
+};
+
+// readFailed: the refusal for a failed read of PATH (from list line LINE, if an entry) by OP.
+export function readFailed(op: string, path: BPath, line: number | undefined, err: unknown): ReimageError {
+  if (err instanceof ReimageError && err.exit !== 'retention') return err;
+  const e = err as NodeJS.ErrnoException;
+  const what = e.code ?? (e instanceof Error ? e.message : String(err));
+  const fix = (e.code && FIX[e.code]) ?? 'check the old system, or remove the line from the list';
+  const who = line === undefined ? `the old system's ${display(path)}` : `retained entry ${display(path)} (list line ${line})`;
+  return retentionError(`${who} cannot be read: ${op} failed with ${what}; ${fix}`, { path: display(path), line, op, errno: e.code });
+}
