@@ -2,7 +2,14 @@
 // list line), which call, which errno, and what to do about that errno. Used
 // by scan and capture so that no read error escapes as a raw (internal) error.
 import { ReimageError, retentionError } from '../errors.ts';
+import { constants } from 'node:os';
 import { display, type BPath } from '../util/bytes.ts';
+
+// libuv names only the errnos it knows: EBADMSG (a failed ext4 checksum) comes as "Unknown system error -74".
+// EUCLEAN (117, ext4's "structure needs cleaning") is not even in os.constants.
+const NAMES = new Map<number, string>([[117, 'EUCLEAN'], ...Object.entries(constants.errno).map(([name, n]) => [n, name] as [number, string])]);
+const errnoName = (e: NodeJS.ErrnoException): string | undefined =>
+  e.code && !e.code.startsWith('Unknown') ? e.code : e.errno !== undefined ? NAMES.get(Math.abs(e.errno)) ?? e.code : e.code;
 
 const FIX: Record<string, string> = {
   EIO: 'the old disk or file system is damaged there: run fsck on the old file system (or copy the entry off by hand) and run again, or remove the line from the list',
@@ -20,8 +27,9 @@ const FIX: Record<string, string> = {
 export function readFailed(op: string, path: BPath, line: number | undefined, err: unknown): ReimageError {
   if (err instanceof ReimageError && err.exit !== 'retention') return err;
   const e = err as NodeJS.ErrnoException;
-  const what = e.code ?? (e instanceof Error ? e.message : String(err));
-  const fix = (e.code && FIX[e.code]) ?? 'check the old system, or remove the line from the list';
+  const code = errnoName(e);
+  const what = code ?? (e instanceof Error ? e.message : String(err));
+  const fix = (code && FIX[code]) ?? 'check the old system, or remove the line from the list';
   const who = line === undefined ? `the old system's ${display(path)}` : `retained entry ${display(path)} (list line ${line})`;
-  return retentionError(`${who} cannot be read: ${op} failed with ${what}; ${fix}`, { path: display(path), line, op, errno: e.code });
+  return retentionError(`${who} cannot be read: ${op} failed with ${what}; ${fix}`, { path: display(path), line, op, errno: code });
 }

@@ -111,7 +111,7 @@ async function restoreOne(c: Captured, i: number, root: string, uid: number, gid
       try {
         const from = await open(c.staged!, 'r');
         try {
-          await copyBytes(from, fh, c.sparse === true);
+          await copyBytes(from, fh, c.sparse === true, c.size);
         } finally {
           await from.close();
         }

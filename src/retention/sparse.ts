@@ -33,9 +33,11 @@ const tagged = async <T>(side: 'read' | 'write', p: Promise<T>): Promise<T> => {
   }
 };
 
-// copyBytes: FROM (position 0 to EOF) into TO; with SPARSE, all-zero blocks become holes.
-export async function copyBytes(from: FileHandle, to: FileHandle, sparse: boolean): Promise<number> {
-  const buf = Buffer.allocUnsafe(CHUNK);
+// copyBytes: FROM (position 0 to EOF) into TO; with SPARSE, all-zero blocks
+// become holes. SIZEHINT (the size found by the scan) keeps the buffer small
+// for small files: a 1 MiB buffer per file made 10,000 small files slow.
+export async function copyBytes(from: FileHandle, to: FileHandle, sparse: boolean, sizeHint = CHUNK): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(BLOCK, sizeHint + 1)));
   let pos = 0;
   for (;;) {
     const { bytesRead } = await tagged('read', from.read(buf, 0, buf.length, pos));
