@@ -73,7 +73,8 @@ export async function scan(root: string, entries: ListEntry[], caps: Caps = DEFA
     const kind = kindOf(st);
     if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink') {
       if (!top) {
-        out.skipped.push({ path, line: e.line, kind });
+        if (!seen.has(path)) out.skipped.push({ path, line: e.line, kind });
+        seen.add(path);
         return;
       }
       throw retentionError(`retained path ${display(path)} (list line ${e.line}) is ${kind}: only files, directories and symbolic links can be retained; remove it from the list`);
