@@ -80,9 +80,9 @@ export function budget(imageBytes: number, found: readonly Found[], page: number
 }
 
 // checkRam: refuses (exit 6) unless the budget fits in MemAvailable; returns it for sizing the stage.
-export async function checkRam(imageBytes: number, found: readonly Found[] = []): Promise<Budget> {
+export async function checkRam(imageBytes: number, found: readonly Found[] = [], available: () => Promise<number> = memAvailable): Promise<Budget> {
   const b = budget(imageBytes, found, await pageSize());
-  const avail = await memAvailable();
+  const avail = await available();
   if (b.need > avail) {
     throw new ReimageError(
       'memory',

@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FRAME } from '../../../src/codecs/seekable.ts';
 import type { Found } from '../../../src/retention/scan.ts';
-import { budget, filePages, HEADROOM, pageSize, WORKER_BYTES } from '../../../src/stages/budget.ts';
+import { ReimageError } from '../../../src/errors.ts';
+import { budget, checkRam, filePages, HEADROOM, pageSize, WORKER_BYTES } from '../../../src/stages/budget.ts';
 import type { BPath } from '../../../src/util/bytes.ts';
 
 const P = 4096;
@@ -51,6 +52,22 @@ test('the decoder counts its threads and frame slots: 2 per worker + 2, at most 
   const many = budget(0, [], P, 64);
   assert.equal([many.workers, many.slots], [4, 10]);
   assert.is(budget(100 << 20, [], P, 1).imagePages, 25_600);
+});
+
+test('the refusal states the budget in pages, inodes and bytes (exit 6)', async () => {
+  const found = Array.from({ length: 1000 }, (_, i) => file(i, 1));
+  const ok = await checkRam(1 << 20, found, async () => 64 * 2 ** 30);
+  assert.is(ok.files, 1000);
+  try {
+    await checkRam(1 << 20, found, async () => 100 << 20);
+    assert.unreachable('not refused');
+  } catch (e) {
+    assert.instance(e, ReimageError);
+    const r = e as ReimageError;
+    assert.is(r.exit, 'memory');
+    assert.match(r.message, /^staging needs [\d.]+ MiB of RAM but only 100 MiB is available: the RAM stage \d+ pages of [\d.]+ KiB \(image \d+, 1000 retained files 1000\) and \d+ inodes, 1000 entries/);
+    assert.match(r.message, /the decoder [\d.]+ MiB \(\d threads, \d+ frame slots of 8\.0 MiB\) and 192 MiB for the runtime: add RAM or retain less$/);
+  }
 });
 
 test('the page size is read from the auxiliary vector (AT_PAGESZ)', async () => {
