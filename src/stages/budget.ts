@@ -86,10 +86,9 @@ export async function checkRam(imageBytes: number, found: readonly Found[] = [],
   if (b.need > avail) {
     throw new ReimageError(
       'memory',
-      `staging needs ${human(b.need)} of RAM but only ${human(avail)} is available: ` +
-        `the RAM stage ${b.pages} pages of ${human(b.page)} (image ${b.imagePages}, ${b.files} retained files ${b.filePages}) and ${b.inodes} inodes, ` +
-        `${b.entries} entries at ${human(ENTRY_BYTES)} each, the decoder ${human(b.decodeBytes)} (${b.workers} threads, ${b.slots} frame slots of ${human(FRAME)}) ` +
-        `and ${human(HEADROOM)} for the runtime: add RAM or retain less`,
+      `staging needs ${human(b.need)} of RAM (the RAM stage ${b.pages} pages of ${human(b.page)}: image ${b.imagePages}, ${b.files} retained files ${b.filePages}; ` +
+        `${b.inodes} inodes; ${b.entries} entries at ${human(ENTRY_BYTES)} each; the decoder ${human(b.decodeBytes)}: ${b.workers} threads, ${b.slots} frame slots of ${human(FRAME)}; ` +
+        `${human(HEADROOM)} for the runtime) but only ${human(avail)} is available: add RAM or retain less`,
       { need: b.need, avail, pages: b.pages, inodes: b.inodes, page: b.page },
     );
   }
