@@ -11,15 +11,18 @@ const NAMES = new Map<number, string>([[117, 'EUCLEAN'], ...Object.entries(const
 const errnoName = (e: NodeJS.ErrnoException): string | undefined =>
   e.code && !e.code.startsWith('Unknown') ? e.code : e.errno !== undefined ? NAMES.get(Math.abs(e.errno)) ?? e.code : e.code;
 
+// What to do, per errno; transient ones (the entry changed while read) say "run again".
 const FIX: Record<string, string> = {
-  EIO: 'the old disk or file system is damaged there: run fsck on the old file system (or copy the entry off by hand) and run again, or remove the line from the list',
-  EUCLEAN: 'the old file system is corrupt there: run fsck on it and run again, or remove the line from the list',
-  EBADMSG: 'the old file system fails its checksums there: run fsck on it and run again, or remove the line from the list',
-  ENAMETOOLONG: 'the path is longer than the kernel allows: shorten it on the old system, or remove the line from the list',
+  EIO: 'the old disk or file system is damaged there: run fsck on the old file system (or copy the entry off by hand) and run again',
+  EUCLEAN: 'the old file system is corrupt there: run fsck on it and run again',
+  EBADMSG: 'the old file system fails its checksums there: run fsck on it and run again',
+  ENAMETOOLONG: 'the path is longer than the kernel allows: shorten it on the old system',
+  EACCES: 'access is denied even to root (a security module?): fix its permissions on the old system',
+  EPERM: 'access is denied even to root (a security module?): fix its permissions on the old system',
+};
+const TRANSIENT: Record<string, string> = {
   ENOENT: 'it vanished while it was being read: stop what changes it and run again',
   ENOTDIR: 'it changed while it was being read: stop what changes it and run again',
-  EACCES: 'access is denied even to root (a security module?): fix its permissions on the old system, or remove the line from the list',
-  EPERM: 'access is denied even to root (a security module?): fix its permissions on the old system, or remove the line from the list',
   ELOOP: 'it was replaced by a symbolic link while it was being read: stop what changes it and run again',
 };
 
@@ -29,7 +32,8 @@ export function readFailed(op: string, path: BPath, line: number | undefined, er
   const e = err as NodeJS.ErrnoException;
   const code = errnoName(e);
   const what = code ?? (e instanceof Error ? e.message : String(err));
-  const fix = (code && FIX[code]) ?? 'check the old system, or remove the line from the list';
+  const transient = code ? TRANSIENT[code] : undefined;
+  const fix = transient ?? `${(code && FIX[code]) ?? 'check the old system'}${line === undefined ? '' : ', or remove the line from the list'}`;
   const who = line === undefined ? `the old system's ${display(path)}` : `retained entry ${display(path)} (list line ${line})`;
   return retentionError(`${who} cannot be read: ${op} failed with ${what}; ${fix}`, { path: display(path), line, op, errno: code });
 }
