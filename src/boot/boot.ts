@@ -65,7 +65,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         ...(policy.fingerprint ? { fingerprint: policy.fingerprint } : {}),
         ...(policy.compatible ? { compatible: policy.compatible } : {}),
         allowDowngrade: policy.allowDowngrade,
-        caps: { entryBytes: policy.maxEntryBytes ?? DEFAULT_CAPS.entryBytes, totalBytes: policy.maxRetainedBytes ?? DEFAULT_CAPS.totalBytes },
+        caps: { entryBytes: policy.maxEntryBytes ?? DEFAULT_CAPS.entryBytes, totalBytes: policy.maxRetainedBytes ?? DEFAULT_CAPS.totalBytes, entries: policy.maxEntries ?? DEFAULT_CAPS.entries },
         oldMounts: [],
         // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
         trust: [o.configDir],

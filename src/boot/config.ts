@@ -38,6 +38,8 @@ export const Config = z.strictObject({
   // Retention caps in bytes.
   maxEntryBytes: z.number().int().positive().optional(),
   maxRetainedBytes: z.number().int().positive().optional(),
+  // Cap on the number of retained entries (default 100000).
+  maxEntries: z.number().int().positive().optional(),
 });
 export type Config = z.infer<typeof Config>;
 

@@ -6,7 +6,7 @@ import { copyFile, mkdir, readdir, realpath, stat, writeFile } from 'node:fs/pro
 import { basename, dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
-import { checkRam } from '../stages/preflight.ts';
+import { checkRam } from '../stages/budget.ts';
 import { readOnlyOptions } from '../stages/mounts.ts';
 import { inspect } from '../target/sysfs.ts';
 import type { Cleanup } from '../util/cleanup.ts';
@@ -77,7 +77,7 @@ export async function fetchBundle(text: string, runBase: string, cleanup: Cleanu
     const files = (await readdir(from)).filter((f) => /^(manifest\.json(\.sig|\.minisig)?|image\.raw(\.[a-z0-9]+)?|retention\.list|.*\.bmap)$/.test(f));
     let bytes = 0;
     for (const f of files) bytes += (await stat(join(from, f))).size;
-    await checkRam(bytes, 0);
+    await checkRam(bytes);
     const dir = join(runBase, 'bundle');
     await mkdir(dir, { recursive: true });
     await mount('tmpfs', dir, 'tmpfs', `size=${bytes + (1 << 20)},mode=0700`);

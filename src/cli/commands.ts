@@ -18,6 +18,7 @@ const runFlags: Record<string, Flag> = {
   compatible: { type: 'string', arg: 'STRING', help: 'refuse a bundle whose compatible string differs' },
   'max-entry-size': { type: 'string', arg: 'SIZE', help: 'largest retained file (default 256M)' },
   'max-retained': { type: 'string', arg: 'SIZE', help: 'most retained bytes in all (default 1G)' },
+  'max-entries': { type: 'string', arg: 'N', help: 'most retained entries (files, directories, links) in all (default 100000)' },
   'allow-downgrade': { type: 'boolean', help: 'allow a bundle version lower than the installed one' },
   'verify-written': { type: 'boolean', help: 'read the disk back after writing and check it like the image (one rewrite from RAM on a mismatch)' },
   unmapped: { type: 'string', arg: 'POLICY', help: 'blocks the block map leaves out: zero (default: offloaded or written), write (every byte), discard, or leave' },

@@ -53,6 +53,12 @@ const size = (v: Values, k: string, fallback: number): number => {
   if (n === undefined) throw usageError(`--${k} ${text} is not a size: write e.g. --${k} 512M`);
   return n;
 };
+const count = (v: Values, k: string, fallback: number): number => {
+  const text = opt(v, k);
+  if (text === undefined) return fallback;
+  if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`--${k} ${text} is not a positive whole number: write e.g. --${k} 200000`);
+  return Number(text);
+};
 const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
 
 async function askYes(question: string): Promise<boolean> {
@@ -211,7 +217,7 @@ function runOptions(v: Values, name: CommandName) {
     ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
     ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
     allowDowngrade: v['allow-downgrade'] === true,
-    caps: { entryBytes: size(v, 'max-entry-size', DEFAULT_CAPS.entryBytes), totalBytes: size(v, 'max-retained', DEFAULT_CAPS.totalBytes) },
+    caps: { entryBytes: size(v, 'max-entry-size', DEFAULT_CAPS.entryBytes), totalBytes: size(v, 'max-retained', DEFAULT_CAPS.totalBytes), entries: count(v, 'max-entries', DEFAULT_CAPS.entries) },
     trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
     runBase,

@@ -20,6 +20,10 @@ import { RawMismatch, REBUILD, type Sink } from './mismatch.ts';
 // gained nothing).
 export const WRITE_DEPTH = 2;
 
+// At most this many decoder threads; each has two frame slots, plus two for the writes (the RAM budget counts them: budget.ts).
+export const MAX_WORKERS = 4;
+export const slotsFor = (workers: number) => workers * 2 + 2;
+
 type Task = { seq: number; slot: number; cOff: number; cLen: number; rawOff: number; rawLen: number; list: Extent[] };
 type Done = { seq: number; covered?: [number, number][]; error?: string };
 
@@ -118,8 +122,8 @@ const WORKER_SOURCE = `const makeChecker = ${makeChecker.toString()};\n(${frameW
 // decodeFrames: every frame decoded and checked against its share, handed to
 // SINK in order. ONESHOTONLY makes the workers use the fallback (for its tests).
 export async function decodeFrames(file: string, frames: readonly Frame[], shares: readonly Extent[][], hash: string, sink: Sink, oneShotOnly = false): Promise<void> {
-  const workers = Math.max(1, Math.min(4, availableParallelism(), frames.length));
-  const slots = Math.min(frames.length, workers * 2 + 2);
+  const workers = Math.max(1, Math.min(MAX_WORKERS, availableParallelism(), frames.length));
+  const slots = Math.min(frames.length, slotsFor(workers));
   const slotSize = Math.ceil(frames.reduce((n, f) => Math.max(n, f.rawLen), 1) / WASM_ALIGN) * WASM_ALIGN;
   const memory = sharedAlignedMemory(slotSize * slots);
   const pool = Array.from({ length: workers }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { file, memory, slotSize, hash, oneShotOnly } }));

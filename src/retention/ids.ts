@@ -1,6 +1,8 @@
 // Owner and group names from a root's /etc/passwd and /etc/group. Names are
 // what survive between OS versions; numeric ids often do not.
 import { readFile } from 'node:fs/promises';
+import type { BPath } from '../util/bytes.ts';
+import { readFailed } from './refuse.ts';
 
 export type IdMap = { byName: Map<string, number>; byId: Map<number, string> };
 
@@ -32,8 +34,14 @@ export function mapOwner(o: Owner, users: IdMap, groups: IdMap): Mapped {
   return { uid: uid ?? o.uid, gid: gid ?? o.gid, userMapped: uid !== undefined, groupMapped: gid !== undefined };
 }
 
-// readIds: the users and groups of a mounted root (empty maps where a file is missing).
-export async function readIds(root: string): Promise<{ users: IdMap; groups: IdMap }> {
-  const load = (f: string) => readFile(`${root}/etc/${f}`, 'utf8').catch(() => '');
+// readIds: the users and groups of a mounted root (empty maps where a file is
+// missing). STRICT (the old system): any other read error refuses the run, since
+// owners would silently lose their names.
+export async function readIds(root: string, strict = false): Promise<{ users: IdMap; groups: IdMap }> {
+  const load = (f: string) =>
+    readFile(`${root}/etc/${f}`, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (strict && e.code !== 'ENOENT') throw readFailed('read', `/etc/${f}` as BPath, undefined, e);
+      return '';
+    });
   return { users: parseIdFile(await load('passwd')), groups: parseIdFile(await load('group')) };
 }

@@ -3,14 +3,17 @@
 // parents are created; files and symlinks are written under a temporary ASCII
 // name, given owner, xattrs, mode and mtime, then renamed over the target
 // (atomic replace); directories get their mtime last, after their children.
-// Owners are mapped by *name* against the new image's passwd/group.
-import { constants, createReadStream } from 'node:fs';
-import { lchown, lstat, lutimes, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
+// Owners are mapped by *name* against the new image's passwd/group. Hard
+// links captured together are linked again (a copy, noted, where the new
+// layout puts them on different file systems); sparse files keep their holes.
+import { constants } from 'node:fs';
+import { lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink } from 'node:fs/promises';
 import { display, isUtf8, toBuffer, type BPath } from '../util/bytes.ts';
 import type { Captured } from './capture.ts';
 import { ACL_NAMES, remapAcl, type IdMaps } from './acl.ts';
 import { mapOwner } from './ids.ts';
 import { resolveParent } from './inroot.ts';
+import { copyBytes } from './sparse.ts';
 import { fdPath, writeXattr } from './xattr.ts';
 
 export type EntryReport = {
@@ -24,6 +27,8 @@ export type EntryReport = {
   old: { uid: number; gid: number; user?: string; group?: string };
   new: { uid: number; gid: number; userMapped: boolean; groupMapped: boolean };
   xattrs: string[];
+  linkTo?: string;
+  sparse?: boolean;
   notes: string[];
 };
 
@@ -32,6 +37,7 @@ const seconds = (ns: bigint) => Number(ns) / 1e9;
 export async function restore(entries: Captured[], root: string, ids: IdMaps): Promise<EntryReport[]> {
   const reports: EntryReport[] = [];
   const dirTimes: { host: BPath; mtimeNs: bigint }[] = [];
+  const hosts = new Map<BPath, BPath>();
   for (const [i, c] of entries.entries()) {
     const m = mapOwner(c, ids.newUsers, ids.newGroups);
     const entry = withAclsMapped(c, ids);
@@ -46,13 +52,17 @@ export async function restore(entries: Captured[], root: string, ids: IdMaps): P
       old: { uid: c.uid, gid: c.gid, ...(c.user !== undefined ? { user: c.user } : {}), ...(c.group !== undefined ? { group: c.group } : {}) },
       new: { uid: m.uid, gid: m.gid, userMapped: m.userMapped, groupMapped: m.groupMapped },
       xattrs: c.xattrs.map((x) => x.name),
+      ...(c.linkTo !== undefined ? { linkTo: display(c.linkTo) } : {}),
+      ...(c.sparse ? { sparse: true } : {}),
       notes: [...entry.notes],
     };
     if (!m.userMapped) r.notes.push(c.user ? `user ${c.user} does not exist in the new image: kept uid ${c.uid}` : `uid ${c.uid} has no name on the old system: kept as is`);
     if (!m.groupMapped) r.notes.push(c.group ? `group ${c.group} does not exist in the new image: kept gid ${c.gid}` : `gid ${c.gid} has no name on the old system: kept as is`);
     try {
-      const host = await restoreOne(entry, i, root, m.uid, m.gid, r.notes);
+      const linkTo = c.linkTo !== undefined ? hosts.get(c.linkTo) : undefined;
+      const host = await restoreOne(entry, i, root, m.uid, m.gid, r.notes, linkTo);
       if (c.kind === 'dir') dirTimes.push({ host, mtimeNs: c.mtimeNs });
+      if (c.kind === 'file') hosts.set(c.path, host);
       if (r.notes.some((n) => n.startsWith('could not'))) r.outcome = 'partial';
     } catch (e) {
       r.outcome = 'failed';
@@ -65,7 +75,7 @@ export async function restore(entries: Captured[], root: string, ids: IdMaps): P
   return reports;
 }
 
-async function restoreOne(c: Captured, i: number, root: string, uid: number, gid: number, notes: string[]): Promise<BPath> {
+async function restoreOne(c: Captured, i: number, root: string, uid: number, gid: number, notes: string[], linkTo?: BPath): Promise<BPath> {
   const { hostDir, name } = await resolveParent(root, c.path);
   await mkdir(toBuffer(hostDir), { recursive: true, mode: 0o755 });
   const dest = `${hostDir}/${name}` as BPath;
@@ -88,14 +98,23 @@ async function restoreOne(c: Captured, i: number, root: string, uid: number, gid
     const tmpName = `.reimage-${process.pid}-${i}.tmp`;
     const tmp = `${hostDir}/${tmpName}` as BPath;
     await rm(toBuffer(tmp), { force: true, recursive: true });
-    if (c.kind === 'symlink') {
+    // A hard link shares the inode (owner, mode, xattrs, times) restored for the first name.
+    const asLink = c.linkTo !== undefined && (await linked(c, linkTo, tmp, notes));
+    if (asLink) {
+      // nothing more to set
+    } else if (c.kind === 'symlink') {
       await symlink(toBuffer(c.target!), toBuffer(tmp));
       await lchown(toBuffer(tmp), uid, gid);
       await setXattrs(c, fdPath(dirFh.fd, tmpName), true, notes);
     } else {
       const fh = await open(toBuffer(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
-        for await (const chunk of createReadStream(c.staged!) as AsyncIterable<Buffer>) await fh.write(chunk);
+        const from = await open(c.staged!, 'r');
+        try {
+          await copyBytes(from, fh, c.sparse === true, c.size);
+        } finally {
+          await from.close();
+        }
         await fh.chown(uid, gid);
         await setXattrs(c, fdPath(fh.fd), false, notes);
         // chown cleared setuid/setgid; the full mode goes on after owner and xattrs.
@@ -105,7 +124,7 @@ async function restoreOne(c: Captured, i: number, root: string, uid: number, gid
         await fh.close();
       }
     }
-    await lutimes(toBuffer(tmp), seconds(c.mtimeNs), seconds(c.mtimeNs));
+    if (!asLink) await lutimes(toBuffer(tmp), seconds(c.mtimeNs), seconds(c.mtimeNs));
     if (existing?.isDirectory()) {
       notes.push(`replaced a directory of the new image at ${display(c.path)}`);
       await rm(toBuffer(dest), { recursive: true, force: true });
@@ -133,4 +152,13 @@ function withAclsMapped(c: Captured, ids: IdMaps): Captured {
     return { name: x.name, value: r.value };
   });
   return { ...c, xattrs, notes };
+}
+
+// linked: TMP made a hard link to the restored first name (LINKTO); false, with
+// a note, when that cannot be done and the entry is to be restored as a copy.
+async function linked(c: Captured, linkTo: BPath | undefined, tmp: BPath, notes: string[]): Promise<boolean> {
+  const why = linkTo === undefined ? `${display(c.linkTo!)} was not restored` : await link(toBuffer(linkTo), toBuffer(tmp)).then(() => '', (e: NodeJS.ErrnoException) => e.code ?? e.message);
+  if (!why) return true;
+  notes.push(`could not keep the hard link to ${display(c.linkTo!)} (${why}): restored as a separate copy`);
+  return false;
 }

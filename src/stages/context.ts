@@ -31,7 +31,7 @@ export type RunOptions = {
   // The manifest's `compatible` must equal this.
   compatible?: string;
   allowDowngrade: boolean;
-  // Retention caps in bytes (per file, total).
+  // Retention caps: bytes per file and in all, number of entries.
   caps?: Caps;
   // Trusted public keys (files or directories of *.pub): when any, the bundle must be signed by one.
   trust: readonly string[];

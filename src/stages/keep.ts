@@ -10,6 +10,9 @@ import { coveredBy } from '../retention/list.ts';
 import { display, human } from '../util/bytes.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Ctx } from './context.ts';
+import type { BigIntStats } from 'node:fs';
+import type { Captured } from '../retention/capture.ts';
+import type { Found } from '../retention/scan.ts';
 
 // keepPlaces: the run's places, in the order they are tried (lasting ones first).
 export function keepPlaces(ctx: Ctx, bundleDir: string): KeepPlace[] {
@@ -90,4 +93,18 @@ export async function dropKept(ctx: Ctx): Promise<void> {
 export async function keepReport(ctx: Ctx, report: unknown): Promise<void> {
   if (!ctx.archiveKey || !ctx.saved.length) return;
   await annotate(ctx.keep, ctx.archiveKey, 'report.json', JSON.stringify(report, null, 2) + '\n', ctx.log);
+}
+
+// savedAsFound: a saved set's entries as the RAM budget counts scanned ones
+// (dense, one page-rounded file per staged entry; the rest costs no pages).
+export function savedAsFound(entries: readonly Captured[]): Found[] {
+  return entries.map((c) => ({
+    path: c.path,
+    host: c.path,
+    kind: c.kind,
+    line: c.line,
+    sparse: false,
+    st: { size: BigInt(c.size), blksize: 4096n, blocks: BigInt(Math.ceil(c.size / 512)) } as BigIntStats,
+    ...(c.kind === 'file' && !c.staged ? { linkOf: c.path } : {}),
+  }));
 }

@@ -1,11 +1,13 @@
 // Mounting a system from a mount plan onto a directory tree, restricted to the
 // partitions of the target disk. The old system is mounted read-only without
-// journal replay (a plain `ro` mount of ext4/xfs still writes the journal), so
-// a failure before the point of no return leaves the disk byte-identical.
+// journal replay (a plain `ro` mount of ext4/xfs still writes the journal) and
+// from a partition device set read-only (ext4 records errors in its superblock
+// even when mounted read-only), so a failure before the point of no return
+// leaves the disk byte-identical.
 import { mkdir, rmdir } from 'node:fs/promises';
 import type { Manifest, Mount, SpecKind } from '../bundle/manifest.ts';
 import { ReimageError, type ExitName, usageError } from '../errors.ts';
-import { mount, umount } from '../system/tools.ts';
+import { mount, setReadOnly, umount } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { parentsFirst, parseSpec } from '../util/fstab.ts';
@@ -74,6 +76,11 @@ export async function mountPlan(
       continue;
     }
     const fstype = p.fstype ?? line.fstype;
+    if (mode === 'ro') {
+      // ro mount options alone still let ext4 write its error record when a retained entry is corrupt.
+      await setReadOnly(p.node, true);
+      undo.push(cleanup.push(`make ${p.node} writable again`, () => setReadOnly(p.node, false)));
+    }
     await mount(p.node, dir, fstype, mode === 'ro' ? readOnlyOptions(fstype) : 'rw');
     undo.push(cleanup.push(`umount ${dir}`, () => umount(dir)));
   }

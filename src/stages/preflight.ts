@@ -14,12 +14,8 @@ import { checkTarget } from '../target/check.ts';
 import { checkFingerprint } from '../target/fingerprint.ts';
 import { checkKernel } from '../target/kernel.ts';
 import { oldPartitions } from '../target/old.ts';
-import { memAvailable } from '../target/sysfs.ts';
-import { human } from '../util/bytes.ts';
+import { checkRam } from './budget.ts';
 import type { Ctx } from './context.ts';
-
-// Room for the runtime, the tools and the page cache while writing.
-export const HEADROOM = 128 << 20;
 
 export async function preflight(ctx: Ctx): Promise<void> {
   const { o, log } = ctx;
@@ -52,21 +48,8 @@ export async function preflight(ctx: Ctx): Promise<void> {
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize);
   ctx.disk = disk;
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
-  await checkRam(m.image.size, 0);
+  await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const needed = ctx.list.entries.length ? 'the retained files' : m.version !== undefined ? "the installed version (anti-rollback)" : undefined;
   ctx.oldParts = await oldPartitions(disk, needed, log);
-}
-
-// checkRam: the staged image plus retained bytes plus headroom must fit in MemAvailable.
-export async function checkRam(imageBytes: number, retainedBytes: number): Promise<void> {
-  const avail = await memAvailable();
-  const need = imageBytes + retainedBytes + HEADROOM;
-  if (need > avail) {
-    throw new ReimageError(
-      'memory',
-      `staging needs ${human(need)} of RAM (image ${human(imageBytes)} + retained files ${human(retainedBytes)} + ${human(HEADROOM)} headroom) but only ${human(avail)} is available: add RAM or retain less`,
-      { need, avail },
-    );
-  }
 }

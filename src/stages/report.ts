@@ -31,6 +31,7 @@ export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: strin
     entries: [
       ...(ctx.entries ?? notRestored(ctx, outcome, error)),
       ...(ctx.scan?.missingOptional ?? []).map((e) => ({ path: e.text.replace(/^\?\s*/, ''), line: e.line, outcome: 'missing-optional' as const })),
+      ...(ctx.scan?.skipped ?? []).map((k) => ({ path: display(k.path), line: k.line, outcome: 'skipped' as const, reason: `${k.kind}: special files are not retained` })),
     ],
     planned: outcome === 'planned' ? ctx.scan?.found.map((f) => ({ path: display(f.path), kind: f.kind, line: f.line })) : undefined,
     notes: ctx.notes,

@@ -10,15 +10,16 @@ import { checkImageTable } from '../image/head.ts';
 import { retentionError } from '../errors.ts';
 import { capture } from '../retention/capture.ts';
 import { emptyIds, readIds } from '../retention/ids.ts';
-import { scan } from '../retention/scan.ts';
+import { emptyScan, scan } from '../retention/scan.ts';
+import { display } from '../util/bytes.ts';
 import { hashFile } from '../util/hash.ts';
 import { mount, umount } from '../system/tools.ts';
 import type { Ctx } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
-import { checkRam } from './preflight.ts';
+import { checkRam } from './budget.ts';
 import { checkFit, growSpare } from './fit.ts';
 import { checkDowngrade, installedVersion } from './compat.ts';
-import { findResumable } from './keep.ts';
+import { findResumable, savedAsFound } from './keep.ts';
 import { proofFor } from './proof.ts';
 import { loadArchiveData } from '../retention/archive.ts';
 
@@ -28,11 +29,11 @@ export async function scanOld(ctx: Ctx): Promise<void> {
     const a = ctx.resumed!.archive;
     ctx.oldUsers = a.users;
     ctx.oldGroups = a.groups;
-    ctx.scan = { found: [], missingOptional: [], bytes: a.entries.reduce((n, c) => n + (c.staged ? c.size : 0), 0) };
+    ctx.scan = { ...emptyScan(), bytes: a.entries.reduce((n, c) => n + (c.staged ? c.size : 0), 0) };
     return;
   }
   if (list.entries.length === 0 && !bundle.manifest.version) {
-    ctx.scan = { found: [], missingOptional: [], bytes: 0 };
+    ctx.scan = emptyScan();
     return;
   }
   const plan = oldPlan(bundle.manifest, o.oldMounts);
@@ -46,12 +47,13 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   for (const l of missing) log.warn(`old system: ${l.kind}=${l.value} for ${l.path} not found on the target; entries below ${l.path} are read from the root file system`);
   ctx.oldRoot = base;
   checkDowngrade(bundle.manifest, await installedVersion(base), o.allowDowngrade);
-  const ids = await readIds(base);
+  const ids = await readIds(base, true);
   ctx.oldUsers = ids.users;
   ctx.oldGroups = ids.groups;
   ctx.scan = await scan(base, list.entries, o.caps);
   checkFit(bundle.manifest, ctx.scan.found, log, o.grow ? growSpare(bundle.manifest, ctx.disk!.size) : undefined);
-  log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes) found, ${ctx.scan.missingOptional.length} optional missing`);
+  for (const k of ctx.scan.skipped) log.warn(`retention: skipped ${display(k.path)} (list line ${k.line}): it is ${k.kind}, which cannot be retained`);
+  log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes, ${ctx.scan.allocated} allocated) found, ${ctx.scan.missingOptional.length} optional missing, ${ctx.scan.skipped.length} special files skipped`);
 }
 
 export async function stage(ctx: Ctx): Promise<void> {
@@ -59,11 +61,13 @@ export async function stage(ctx: Ctx): Promise<void> {
   const s = ctx.scan!;
   const m = bundle.manifest;
   const inRam = o.bundleInRam === true;
-  await checkRam(inRam ? 0 : m.image.size, s.bytes);
+  // A resumed set is staged from where it was saved; a set kept only in RAM costs its bytes twice.
+  const staging = ctx.resumed ? savedAsFound(ctx.resumed.archive.entries) : s.found;
+  const b = await checkRam(inRam ? 0 : m.image.size, ctx.keep.some((p) => p.survivesReboot) ? staging : [...staging, ...staging]);
   const dir = join(ctx.runDir, 'stage');
   await mkdir(dir, { recursive: true });
-  const size = (inRam ? 0 : m.image.size) + s.bytes + (16 << 20);
-  await mount('tmpfs', dir, 'tmpfs', `size=${size},mode=0700`);
+  // tmpfs counts pages and inodes, not bytes: a 1-byte file takes a page (budget.ts).
+  await mount('tmpfs', dir, 'tmpfs', `nr_blocks=${b.pages},nr_inodes=${b.inodes},mode=0700`);
   cleanup.push('remove the RAM stage', async () => {
     await umount(dir);
     await rmdir(dir).catch(() => {});

@@ -94,6 +94,14 @@ export async function growExt(node: string, r: Run = run): Promise<void> {
 }
 
 
+// setReadOnly: the kernel's read-only flag of a block device (BLKROSET). A
+// file system on a read-only device writes nothing, not even the error record
+// ext4 stores in its superblock (on a *mounted read-only* file system too)
+// when it meets a corrupt block.
+export async function setReadOnly(node: string, ro: boolean, r: Run = run): Promise<void> {
+  await r('blockdev', [ro ? '--setro' : '--setrw', node], { exit: 'target' });
+}
+
 // flushBuffers: BLKFLSBUF — write out and drop a block device's page cache.
 // A partition device caches blocks separately from its disk: after the disk
 // was rewritten, a partition that was read before (the old system) would

@@ -138,7 +138,7 @@ t('a device-mapper device stacked on the target: refused before anything is writ
 t('not enough RAM for the image: refused before writing, the VM reboots, the disk is untouched', async () => {
 	const disk = oldDiskCopy();
 	const before = sha256File(disk);
-	// An uncompressed 192 MiB image (+128 MiB headroom) does not fit in the ~300 MiB a 740 MiB VM has left once the kernel and the initramfs are in.
+	// An uncompressed 192 MiB image (+192 MiB runtime headroom and the decoder) does not fit in the ~300 MiB a 740 MiB VM has left once the kernel and the initramfs are in.
 	const usb = stick('STICK', bundleTree(undefined, 'none'), 240);
 	const vm = await bootUntil(ARM, [{ file: disk, serial: 'KIOSK42' }, { file: usb, serial: 'STICK1', usb: true }], () => false, { memMiB: 740 });
 	assert.not.ok(vm.killed, 'the VM rebooted on its own');

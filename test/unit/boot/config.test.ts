@@ -11,6 +11,11 @@ test('defaults are the safe ones', () => {
   assert.not.ok(Config.safeParse({ mode: 'auto', surprise: 1 }).success, 'unknown keys refused');
 });
 
+test('the entry cap is a positive whole number', () => {
+  assert.is(Config.parse({ maxEntries: 200000 }).maxEntries, 200000);
+  for (const bad of [0, -1, 1.5, '100']) assert.not.ok(Config.safeParse({ maxEntries: bad }).success, `maxEntries ${String(bad)} accepted`);
+});
+
 test('kernel arguments narrow: a safer mode is accepted, a more destructive one refused', () => {
   assert.is(narrow(base, { armed: true, mode: 'plan' }).mode, 'plan');
   assert.throws(() => narrow(base, { armed: true, mode: 'auto' }), /would loosen the baked mode interactive/);
