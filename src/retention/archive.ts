@@ -18,7 +18,7 @@ import { mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from 'node:
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Disk } from '../target/sysfs.ts';
-import { copySparse } from '../util/sparse.ts';
+import { copyBytes } from './sparse.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -134,7 +134,7 @@ async function writeOne(dir: string, key: string, entries: readonly Captured[], 
     let staged: string | undefined;
     if (c.staged) {
       staged = `data/${i}`;
-      await copySparse(c.staged, join(tmp, staged), signal);
+      await copyFile(c, join(tmp, staged));
     }
     out.push({ ...c, staged });
   }
@@ -146,6 +146,22 @@ async function writeOne(dir: string, key: string, entries: readonly Captured[], 
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   await syncPath(dir);
+}
+
+// copyFile: a staged entry's bytes into a new file TO (holes kept for a sparse entry), synced.
+async function copyFile(c: Captured, to: string): Promise<void> {
+  const src = await open(c.staged!, 'r');
+  try {
+    const dst = await open(to, 'wx', 0o600);
+    try {
+      await copyBytes(src, dst, c.sparse === true, c.size);
+      await dst.sync();
+    } finally {
+      await dst.close();
+    }
+  } finally {
+    await src.close();
+  }
 }
 
 async function syncPath(p: string): Promise<void> {
@@ -200,7 +216,8 @@ export async function loadArchiveData(place: KeepPlace, key: string, stageDir: s
         continue;
       }
       const to = join(stageDir, `saved-${i}`);
-      await copySparse(c.staged, to, signal);
+      checkpoint(signal);
+      await copyFile(c, to);
       out.push({ ...c, staged: to });
     }
     return out;

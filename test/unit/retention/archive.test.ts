@@ -21,7 +21,7 @@ function entries(stage: string): Captured[] {
   fs.closeSync(fd);
   const name = Buffer.from([0x2f, 0x65, 0x74, 0x63, 0x2f, 0xff, 0x0a]).toString('latin1') as BPath;
   return [
-    { path: name, kind: 'file', line: 3, mode: 0o4750, uid: 1001, gid: 1001, user: 'kiosk', group: 'kiosk', mtimeNs: 1700000000123456789n, size: 2 << 20, xattrs: [{ name: 'user.k', value: 'AQI=' }], staged: body, notes: [] },
+    { path: name, kind: 'file', line: 3, mode: 0o4750, uid: 1001, gid: 1001, user: 'kiosk', group: 'kiosk', mtimeNs: 1700000000123456789n, size: 2 << 20, sparse: true, xattrs: [{ name: 'user.k', value: 'AQI=' }], staged: body, notes: [] },
     { path: '/etc/link' as BPath, kind: 'symlink', line: 4, mode: 0o777, uid: 0, gid: 0, mtimeNs: 5n, size: 0, target: '/x\n' as BPath, xattrs: [], notes: ['n'] },
   ];
 }
