@@ -5,16 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atLeast, featureProblem, kernelRefusal, readKernel, type KernelFacts } from '../../../src/target/kernel.ts';
 import { Manifest } from '../../../src/bundle/manifest.ts';
+import { good } from '../_manifest.ts';
 
-const good = () => ({
-  format: 'reimage-bundle/1',
-  created: '2026-01-01T00:00:00Z',
-  tool: 'reimage 0.1.0',
-  image: { file: 'image.raw.zst', codec: 'zstd', size: 10, sha256: 'a'.repeat(64) },
-  raw: { size: 1048576, sha256: 'b'.repeat(64) },
-  table: { label: 'gpt', id: 'x', sectorSize: 512, partitions: [{ number: 1, start: 2048, size: 100, type: 'L', fs: { type: 'ext4', label: 'root' } }] },
-  mounts: [{ path: '/', spec: { kind: 'LABEL', value: 'root' }, partition: 1, fstype: 'ext4' }],
-});
 
 const kernel = (release: string, more: Partial<KernelFacts> = {}): KernelFacts => ({ release, filesystems: new Set(['ext4', 'ext3', 'ext2', 'tmpfs']), aliases: new Set(), ...more });
 
