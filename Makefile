@@ -38,7 +38,9 @@ build/reimage: build/reimage.cjs
 typecheck: node_modules/.stamp
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
 
-lint:
+# Shell (shellcheck), then TypeScript (biome: lint rules and the format, one fast tool).
+lint: node_modules/.stamp
+	node_modules/.bin/biome lint --diagnostic-level=error .
 	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u) \
 		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage test/bench/bench.sh
 

@@ -63,7 +63,7 @@ function parseComponent(p: string, bad: (why: string) => Error): Component {
   for (let i = 0; i < p.length; i++) {
     const c = p[i]!;
     if (c === '\\') {
-      const [ch, used] = unescape(p, i, bad);
+      const [ch, used] = unescapeList(p, i, bad);
       literal += ch;
       re += escapeRe(ch);
       i += used;
@@ -88,7 +88,7 @@ function parseComponent(p: string, bad: (why: string) => Error): Component {
   return { glob: new RegExp(`^${lead}${re}$`, 's'), source: display(p) };
 }
 
-function unescape(p: string, i: number, bad: (why: string) => Error): [string, number] {
+function unescapeList(p: string, i: number, bad: (why: string) => Error): [string, number] {
   const n = p[i + 1];
   if (n === 'n') return ['\n', 1];
   if (n === 't') return ['\t', 1];

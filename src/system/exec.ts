@@ -60,7 +60,7 @@ export type Stream = { stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>; do
 export function stream(tool: string, args: readonly string[], opts: { inputFile?: string; exit?: ExitName } = {}): Stream {
   // The tool reads the file itself (its descriptor as stdin), not through this process.
   const input = opts.inputFile !== undefined ? openInput(tool, opts.inputFile, opts.exit) : undefined;
-  let child;
+  let child: ReturnType<typeof execa>;
   try {
     child = execa(tool, [...args], {
       reject: false,

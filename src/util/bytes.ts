@@ -34,6 +34,7 @@ export function display(p: string): string {
 export const isUtf8 = (p: string): boolean => Buffer.from(toBuffer(p).toString('utf8'), 'utf8').equals(toBuffer(p));
 
 function escapeControls(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is escaped here
   return s.replace(/[\x00-\x1f\x7f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 

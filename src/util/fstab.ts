@@ -16,13 +16,13 @@ const BY_DIR: Record<string, SpecKind> = {
 };
 
 // fstab escapes spaces and other characters as \040-style octal.
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 export function parseSpec(spec: string): { kind: SpecKind; value: string } | undefined {
   const m = /^(LABEL|PARTLABEL|UUID|PARTUUID)=(.+)$/.exec(spec);
   if (m) return { kind: m[1] as SpecKind, value: m[2]!.replace(/^"(.*)"$/, '$1') };
   const d = /^\/dev\/disk\/(by-label|by-partlabel|by-uuid|by-partuuid)\/(.+)$/.exec(spec);
-  if (d) return { kind: BY_DIR[d[1]!]!, value: unescape(d[2]!.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))) };
+  if (d) return { kind: BY_DIR[d[1]!]!, value: unescapeOctal(d[2]!.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))) };
   return undefined;
 }
 
@@ -36,7 +36,7 @@ export function parseFstab(text: string): FstabLine[] {
     if (fstype === 'swap' || options.split(',').includes('noauto')) continue;
     const parsed = parseSpec(spec);
     if (!parsed) continue;
-    out.push({ ...parsed, path: unescape(path), fstype });
+    out.push({ ...parsed, path: unescapeOctal(path), fstype });
   }
   return out;
 }

@@ -35,5 +35,8 @@ export function catchSignals(warn: (line: string) => void, proc: Pick<NodeJS.Pro
     ctl.abort(name);
   };
   for (const s of SIGNALS) proc.on(s, handler);
-  return { signal: ctl.signal, dispose: () => SIGNALS.forEach((s) => proc.off(s, handler)) };
+  return { signal: ctl.signal, dispose: () => {
+      for (const s of SIGNALS) proc.off(s, handler);
+    },
+  };
 }

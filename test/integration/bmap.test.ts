@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { copyBundle, readManifest, reimage, sharedBundle, writeManifest } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, makeBlank, mount, partNode, rmTmp, sh, sha256, tmpDir, umount } from '../helpers/sys.ts';
+import type { Result } from '../helpers/sys.ts';
 
 const t = suite('block maps');
 const MiB = 1 << 20;
@@ -74,7 +75,7 @@ for (const policy of ['zero', 'write', 'leave', 'discard'] as const) {
 		const stale = staleBlock(path.join(b, 'image.bmap'), disk);
 		const old = bytesAt(disk, stale, 4096);
 		const dev = attachLoop(disk);
-		let r;
+		let r: Result;
 		try {
 			r = reimage(['run', '--bundle', b, '--target', dev, '--yes', '--unmapped', policy, '--verify-written']);
 		} finally {

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { pack, reimage, runActing } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, exec, mount, partNode, partNumberByName, partxUpdate, sfdiskJson, sh, sha256, umount, tmpDir } from '../helpers/sys.ts';
+import type { Result } from '../helpers/sys.ts';
 
 const t = suite('phase: after the point of no return nothing is lost');
 
@@ -120,7 +121,7 @@ t('reimage restore --from the saved set puts every entry into a mounted new syst
 		const root = mount(partNode(dev, partNumberByName(table, 'root')), { rw: true });
 		const data = path.join(root, 'kiosk');
 		sh('mount', [partNode(dev, partNumberByName(table, 'data')), data]);
-		let res;
+		let res: Result;
 		try {
 			res = reimage(['restore', '--from', archive, '--root', root, '--json']);
 			// The report the flow would have written, so retainedState can read the entries.
