@@ -48,9 +48,11 @@ export type ArchiveMeta = {
 export type Archive = ArchiveMeta & { created: string; entries: Captured[]; users: IdMap; groups: IdMap; from: string; dataDir: string };
 
 // archiveKey: the directory name for a disk, stable across runs and reboots.
-export function archiveKey(d: Pick<Disk, 'serial' | 'wwn' | 'size' | 'backingFile'>): string {
+// Two disks of one model and size without serial or WWN share a key: the
+// checks in stages/keep.ts (an intact other system, the list) still apply.
+export function archiveKey(d: Pick<Disk, 'serial' | 'wwn' | 'size' | 'backingFile' | 'model'>): string {
   const id = d.serial || d.wwn || '';
-  const sum = createHash('sha256').update(JSON.stringify([d.serial, d.wwn, d.size, d.backingFile || ''])).digest('hex').slice(0, 12);
+  const sum = createHash('sha256').update(JSON.stringify([d.serial, d.wwn, d.size, d.backingFile || '', d.model])).digest('hex').slice(0, 12);
   const readable = id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40);
   return `${readable || 'disk'}-${sum}`;
 }

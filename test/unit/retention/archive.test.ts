@@ -30,7 +30,7 @@ test('a saved set reads back exactly (byte paths, ns times, xattrs, ids, holes k
   const stage = tmp();
   const keep = tmp();
   const place = dirPlace(path.join(keep, 'reimage-retained'), true);
-  const key = archiveKey({ serial: 'KIOSK 42', wwn: '', size: 1 << 30, backingFile: '' });
+  const key = archiveKey({ serial: 'KIOSK 42', wwn: '', size: 1 << 30, backingFile: '', model: 'm' });
   assert.match(key, /^KIOSK_42-[0-9a-f]{12}$/);
   const ids = { users: parseIdFile('root:x:0:0\nkiosk:x:1001:1001\n'), groups: parseIdFile('root:x:0:\nkiosk:x:1001:\n') };
   const e = entries(stage);
