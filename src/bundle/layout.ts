@@ -4,6 +4,7 @@
 import { bundleError, usageError } from '../errors.ts';
 import { blkidProbe, debugfsCat, partNumber, sfdiskJson } from '../system/tools.ts';
 import { parentsFirst, parseFstab, parseSpec } from '../util/fstab.ts';
+import { duplicateMountPath, normaliseMountPath } from '../util/mountpath.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
 
 export async function readTable(image: string): Promise<Table> {
@@ -42,7 +43,10 @@ export function specMatches(p: Partition, kind: SpecKind, value: string): boolea
   }
 }
 
-function toMount(table: Table, kind: SpecKind, value: string, path: string, fstype: string | undefined, from: string): Mount {
+function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstype: string | undefined, from: string): Mount {
+  // The manifest takes only normalised mount paths: `//a/./b/` becomes `/a/b`; `..` is refused.
+  const path = normaliseMountPath(raw);
+  if (path === undefined) throw bundleError(`${from} mount path ${JSON.stringify(raw)} for ${kind}=${value} is not an absolute path without ".." or NUL; give the plan with --mount SPEC:/clean/path`);
   const hits = table.partitions.filter((p) => specMatches(p, kind, value));
   if (hits.length !== 1) {
     const why = hits.length === 0 ? 'matches no partition of the image' : `matches ${hits.length} partitions of the image`;
@@ -61,7 +65,7 @@ export function mountsFromFlags(table: Table, flags: readonly string[]): Mount[]
       const m = /^(.+?):(\/.*)$/.exec(f);
       const spec = m ? parseSpec(m[1]!) : undefined;
       if (!m || !spec) throw usageError(`--mount "${f}" is not SPEC:PATH; write e.g. --mount LABEL=root:/ or --mount PARTUUID=…:/data`);
-      return toMount(table, spec.kind, spec.value, m[2]!.replace(/(.)\/+$/, '$1'), undefined, '--mount');
+      return toMount(table, spec.kind, spec.value, m[2]!, undefined, '--mount');
     }),
   );
 }
@@ -84,5 +88,7 @@ export async function mountsFromFstab(image: string, table: Table): Promise<Moun
 // Parents before children, so mounting in order builds the tree.
 const sortMounts = (m: Mount[]) => {
   if (!m.some((x) => x.path === '/')) throw usageError('the mount plan has no / (root) entry; add --mount SPEC:/');
+  const dup = duplicateMountPath(m.map((x) => x.path));
+  if (dup) throw usageError(`the mount plan names ${dup} twice: give one partition per mount point`);
   return parentsFirst(m);
 };

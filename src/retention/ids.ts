@@ -1,6 +1,7 @@
 // Owner and group names from a root's /etc/passwd and /etc/group. Names are
 // what survive between OS versions; numeric ids often do not.
-import { readFile } from 'node:fs/promises';
+import { bpath } from '../util/bytes.ts';
+import { readInRoot } from './inroot.ts';
 
 export type IdMap = { byName: Map<string, number>; byId: Map<number, string> };
 
@@ -32,8 +33,15 @@ export function mapOwner(o: Owner, users: IdMap, groups: IdMap): Mapped {
   return { uid: uid ?? o.uid, gid: gid ?? o.gid, userMapped: uid !== undefined, groupMapped: gid !== undefined };
 }
 
-// readIds: the users and groups of a mounted root (empty maps where a file is missing).
-export async function readIds(root: string): Promise<{ users: IdMap; groups: IdMap }> {
-  const load = (f: string) => readFile(`${root}/etc/${f}`, 'utf8').catch(() => '');
+// readIds: the users and groups of a mounted root (empty maps where a file is
+// missing). Read inside the root: a /etc/passwd that is a symlink (to the
+// host's, say) is not followed but reported through `warn`, and owners are
+// then kept by number and flagged per entry.
+export async function readIds(root: string, warn: (s: string) => void = () => {}): Promise<{ users: IdMap; groups: IdMap }> {
+  const load = async (f: string) => {
+    const r = await readInRoot(root, bpath(`/etc/${f}`));
+    if (r.why) warn(`${r.why}: owners are kept by number`);
+    return r.bytes?.toString('utf8') ?? '';
+  };
   return { users: parseIdFile(await load('passwd')), groups: parseIdFile(await load('group')) };
 }
