@@ -40,6 +40,8 @@ export type RunOptions = {
   // Parent of this run's private working directory (mounts, RAM stage).
   runBase: string;
   confirm: (question: string) => Promise<boolean>;
+  // Called right before the first byte is written (the initramfs records its failure action).
+  beforeWrite?: () => Promise<void>;
 };
 
 export type Ctx = {

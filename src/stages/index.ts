@@ -41,6 +41,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     const d = ctx.disk!;
     // Staging may have taken a while: the last look before anything is written.
     await refuseBusy(d);
+    await ctx.o.beforeWrite?.();
     log.info(`=== point of no return: replacing everything on ${describeDisk(d)} ===`);
     await timed('write', () => write(ctx));
     const parts = await timed('settle', () => settle(ctx));
