@@ -184,6 +184,7 @@ t('7: ^C at the console while an armed run waits for its bundle: the binary dies
 	assert.ok(vm.serial.includes(args), 'the VM booted the arguments arm writes');
 	assert.not.match(vm.serial, SHELL, 'a shell was offered on the console');
 	assert.not.ok(vm.killed, `the VM did not reboot by itself:\n${vm.serial.slice(-2000)}`);
+	assert.match(vm.serial, /reimage: signal received; waiting for the binary/, 'the ^C reached the run and the glue survived it');
 	assert.match(vm.serial, /reimage: failed before writing \(exit \d+\); nothing was written\. Rebooting into the old system/);
 	assert.is(sha256File(disk), before, 'target byte-identical');
 });
