@@ -9,6 +9,7 @@
 #   REIMAGE_BIN     the single executable (default /usr/lib/reimage/reimage)
 #   REIMAGE_GLUE    directory holding reimage-entry.sh (default: ../../initramfs)
 #   REIMAGE_CONFIG  directory baked in as /etc/reimage (config.json, retention.list)
+#   REIMAGE_LOCKDOWN kernel arguments baked into /etc/cmdline.d (empty: none)
 
 # dracut provides initdir, moddir and systemdsystemunitdir.
 # shellcheck disable=SC2154
@@ -69,6 +70,17 @@ install() {
         for f in "$REIMAGE_CONFIG"/*; do
             [[ -f $f ]] && inst_simple "$f" "/etc/reimage/${f##*/}"
         done
+    fi
+
+    # No root shell on the console unless the baked policy allows one
+    # (src/boot/lockdown.ts): dracut's getarg reads /etc/cmdline.d/*.conf as
+    # kernel arguments, so rd.shell=0 rd.emergency=reboot hold even when the
+    # initrd is booted by hand. `reimage initrd` sets REIMAGE_LOCKDOWN (empty
+    # when allowShell); a plain `dracut --add reimage` gets the lockdown.
+    local lockdown="${REIMAGE_LOCKDOWN-rd.shell=0 rd.emergency=reboot panic=10}"
+    if [[ -n $lockdown ]]; then
+        mkdir -p "$initdir/etc/cmdline.d"
+        printf '%s\n' "$lockdown" >"$initdir/etc/cmdline.d/50reimage-lockdown.conf"
     fi
 
     if dracut_module_included "systemd"; then

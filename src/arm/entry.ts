@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { splitCmdline } from '../boot/cmdline.ts';
 import { parseLocation } from '../boot/locate.ts';
+import { lockdownArgs } from '../boot/lockdown.ts';
 import { parseSelector } from '../boot/select.ts';
 
 export const ENTRY_IDS = { armed: 'reimage-armed', interactive: 'reimage-interactive' } as const;
@@ -14,19 +15,23 @@ export const TITLES = {
   interactive: 'Reimage this machine (asks first) - REPLACES EVERYTHING ON THE DISK',
 } as const;
 
-export type ArmSpec = { bundle: string; target?: string; kver: string; extra: string[] };
+// lockdown: what keeps the initramfs from offering a root shell (boot/lockdown.ts).
+export type ArmSpec = { bundle: string; target?: string; kver: string; lockdown: string[]; extra: string[] };
 
-// spec: validated arguments; the console= settings of the running system are kept.
-export async function armSpec(bundle: string, target: string | undefined, kver = release(), cmdline = '/proc/cmdline'): Promise<ArmSpec> {
+export type ArmSpecOptions = { kver?: string; cmdline?: string; allowShell?: boolean };
+
+// spec: validated arguments; the console= settings of the running system are
+// kept; unless the baked policy allows a shell, the shell lockdown is added.
+export async function armSpec(bundle: string, target: string | undefined, o: ArmSpecOptions = {}): Promise<ArmSpec> {
   parseLocation(bundle);
   if (target) parseSelector(target);
-  const words = splitCmdline(await readFile(cmdline, 'utf8').catch(() => ''));
+  const words = splitCmdline(await readFile(o.cmdline ?? '/proc/cmdline', 'utf8').catch(() => ''));
   const extra = words.filter((w) => /^(console|earlycon|loglevel)=/.test(w) || w === 'quiet');
-  return { bundle, ...(target ? { target } : {}), kver, extra };
+  return { bundle, ...(target ? { target } : {}), kver: o.kver ?? release(), lockdown: lockdownArgs(o.allowShell === true), extra };
 }
 
 // args: the kernel command line of one entry.
 export function kernelArgs(s: ArmSpec, mode: 'auto' | 'interactive'): string {
   const q = (v: string) => (/\s/.test(v) ? `"${v}"` : v);
-  return ['rd.reimage', `rd.reimage.bundle=${q(s.bundle)}`, ...(s.target ? [`rd.reimage.target=${q(s.target)}`] : []), `rd.reimage.mode=${mode}`, ...s.extra].join(' ');
+  return ['rd.reimage', `rd.reimage.bundle=${q(s.bundle)}`, ...(s.target ? [`rd.reimage.target=${q(s.target)}`] : []), `rd.reimage.mode=${mode}`, ...s.lockdown, ...s.extra].join(' ');
 }

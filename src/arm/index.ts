@@ -5,9 +5,10 @@
 import { copyFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { ReimageError } from '../errors.ts';
+import { loadConfig } from '../boot/config.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import type { Log } from '../util/log.ts';
-import { armSpec } from './entry.ts';
+import { armSpec, type ArmSpec } from './entry.ts';
 import { armGrub, disarmGrub } from './grub.ts';
 import { armSdBoot, disarmSdBoot, espPath } from './sdboot.ts';
 
@@ -22,8 +23,16 @@ async function detect(bootDir: string): Promise<Loader> {
   throw new ReimageError('environment', `no boot loader reimage can arm: neither systemd-boot (bootctl) nor GRUB (${bootDir}/grub/grub.cfg) was found`);
 }
 
+// entrySpec: what the entries boot; the shell lockdown follows the policy
+// baked into the initrd (--config), and without one the lockdown applies.
+// The VM tests boot exactly this (test/helpers/vm.ts).
+export async function entrySpec(o: Pick<ArmOptions, 'bundle' | 'target' | 'config' | 'kver' | 'cmdline'>): Promise<ArmSpec> {
+  const allowShell = o.config ? (await loadConfig(o.config)).allowShell : false;
+  return armSpec(o.bundle, o.target, { ...(o.kver ? { kver: o.kver } : {}), ...(o.cmdline ? { cmdline: o.cmdline } : {}), allowShell });
+}
+
 export async function arm(o: ArmOptions, log: Log): Promise<string> {
-  const spec = await armSpec(o.bundle, o.target, o.kver, o.cmdline);
+  const spec = await entrySpec(o);
   if (!existsSync(`${o.bootDir}/vmlinuz-${spec.kver}`)) throw new ReimageError('environment', `${o.bootDir}/vmlinuz-${spec.kver} does not exist: give --kver of an installed kernel`);
   const loader = await detect(o.bootDir);
   const initrd = `${o.bootDir}/reimage-initrd-${spec.kver}.img`;

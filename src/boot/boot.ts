@@ -9,6 +9,11 @@
 //   shell     a failure after the point of no return, when policy allows
 //   halt      a failure after the point of no return: stop with the reason on
 //             screen; the disk was invalidated and must not boot
+// The file always holds what to do should the binary die now: "reboot" from
+// the start (nothing written), the failure action from just before the point
+// of no return, the outcome at the end. "continue" is only chosen when the
+// kernel command line has a root= to continue to: without one the generator
+// would fall into its emergency path, so the machine reboots instead.
 import { VERSION } from '../version.ts';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { EXIT, describe, usageError } from '../errors.ts';
@@ -19,7 +24,7 @@ import { startShell } from '../system/exec.ts';
 import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
-import { parseCmdline } from './cmdline.ts';
+import { parseCmdline, splitCmdline } from './cmdline.ts';
 import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
 import { fetchBundle, saveLog, type Fetched } from './locate.ts';
 import { selectTarget, wholeDisks } from './select.ts';
@@ -36,13 +41,16 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
   let fetched: Fetched | undefined;
   let target: string | undefined;
   const cleanup = createCleanup(log);
+  let text = '';
   try {
+    await setAction(o.runBase, 'reboot');
     const started = await startupMs();
     if (started !== undefined) log.info(`reimage ${VERSION}: first output ${started} ms after exec`);
-    const k = parseCmdline(await readFile(o.cmdline, 'utf8'));
+    text = await readFile(o.cmdline, 'utf8');
+    const k = parseCmdline(text);
     if (!k.armed) {
       log.info('reimage: not armed (no rd.reimage on the kernel command line): continuing the boot');
-      return { action: 'continue', code: EXIT.ok };
+      return continueOrReboot(text, log);
     }
     policy = narrow(await loadConfig(o.configDir), k);
     log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}, ${human(await memAvailable())} of RAM available`);
@@ -76,11 +84,13 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         // The bundle's medium (when it is not the target) and RAM; a rerun finds the set there.
         keep: bootPlaces(fetched, policy.bundle, disk.name, o.runBase),
         keepInBundle: false,
+        // From here on a crash must not reboot into a half-written disk.
+        beforeWrite: () => setAction(o.runBase, afterWriteAction(policy)),
       },
       log,
       policy.mode === 'plan',
     );
-    if (report.outcome === 'planned') return { action: 'continue', code: EXIT.ok };
+    if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {
     const d = describe(e);
@@ -89,17 +99,37 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.
     if (fetched && fetched.disk !== target) await saveLog(fetched.source, o.runBase, log);
-    const onFailure = policy?.onFailure ?? 'halt';
-    return { action: onFailure === 'reboot' ? 'halt' : onFailure, code: d.code };
+    return { action: afterWriteAction(policy), code: d.code };
   } finally {
     await cleanup.runAll();
   }
 }
 
-// writeAction: the word the entry glue acts on, plus the log where it survives the run.
-export async function writeAction(runBase: string, action: Action, log: Log): Promise<void> {
+// afterWriteAction: what a failure past the point of no return leads to
+// ("reboot" there means halt: the disk was invalidated and must not boot).
+export function afterWriteAction(policy: { onFailure: Action | 'reboot' } | undefined): Action {
+  const onFailure = policy?.onFailure ?? 'halt';
+  return onFailure === 'reboot' ? 'halt' : onFailure;
+}
+
+// continueOrReboot: "continue" only when there is a root= to boot; an armed
+// entry has none, and the generator's path without one ends in its emergency
+// shell (or a wait for a root that never comes).
+export function continueOrReboot(cmdline: string, log: Log): { action: Action; code: number } {
+  if (splitCmdline(cmdline).some((w) => /^root=./.test(w))) return { action: 'continue', code: EXIT.ok };
+  log.info('reimage: the kernel command line has no root= to continue to: rebooting instead (nothing was written)');
+  return { action: 'reboot', code: EXIT.ok };
+}
+
+// setAction: the word the entry glue acts on should the binary end now.
+async function setAction(runBase: string, action: Action): Promise<void> {
   await mkdir(runBase, { recursive: true });
   await writeFile(`${runBase}/action`, `${action}\n`);
+}
+
+// writeAction: the word the entry glue acts on, plus the log where it survives the run.
+export async function writeAction(runBase: string, action: Action, log: Log): Promise<void> {
+  await setAction(runBase, action);
   await mkdir('/run/initramfs', { recursive: true }).catch(() => {});
   await writeFile('/run/initramfs/reimage.log', log.lines().join('\n') + '\n').catch(() => {});
 }

@@ -12,6 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { ReimageError, usageError } from '../errors.ts';
 import { firstToolSync, run } from '../system/exec.ts';
 import { hashFile } from '../util/hash.ts';
+import { loadConfig } from './config.ts';
+import { lockdownArgs } from './lockdown.ts';
 import type { Log } from '../util/log.ts';
 
 const DRACUT_BASE = '/usr/lib/dracut';
@@ -55,7 +57,10 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   for (const m of add) if (!/^[a-z0-9][a-z0-9_-]*$/.test(m)) throw usageError(`--add ${JSON.stringify(m)} is not a dracut module name: give one such as dm or network`);
   const bin = await selfBinary();
   const { module, glue } = findLayout(bin);
-  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env: { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) }, noSystemd: o.noSystemd === true, add };
+  // The shell lockdown baked in follows the policy (empty when it allows a shell).
+  const allowShell = o.config ? (await loadConfig(o.config)).allowShell : false;
+  const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: lockdownArgs(allowShell).join(' '), ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) };
+  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add };
   await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
   await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
   return b.out;

@@ -2,13 +2,15 @@
 // UUID=, PARTLABEL=, PARTUUID= or a /dev/disk/by-* path, then the bundle
 // directory or its manifest) and copying it into RAM, so the disk it came
 // from can be the target: the source is unmounted before anything is written.
-import { copyFile, mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
 import { checkRam } from '../stages/budget.ts';
-import { readOnlyOptions } from '../stages/mounts.ts';
+import { readOnlyOptions, UNTRUSTED } from '../stages/mounts.ts';
+import { resolveInRoot } from '../retention/inroot.ts';
 import { inspect } from '../target/sysfs.ts';
+import { fromUtf8 } from '../util/bytes.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { parseSpec } from '../util/fstab.ts';
 import type { Log } from '../util/log.ts';
@@ -70,13 +72,20 @@ export async function fetchBundle(text: string, runBase: string, cleanup: Cleanu
   await mount(source, src, fs, readOnlyOptions(fs));
   const undoSrc = cleanup.push(`umount ${src}`, () => umount(src));
   try {
-    const where = join(src, loc.path);
+    // The path resolves inside the medium as in a chroot (`..` and absolute
+    // links stop at its root), and a bundle file that is a symlink is refused:
+    // nothing outside the medium is ever read as the bundle.
+    const where = Buffer.from(await resolveInRoot(src, fromUtf8(loc.path)), 'latin1').toString('utf8');
     const st = await stat(where).catch(() => undefined);
     if (!st) throw bundleError(`there is no ${loc.path} on the bundle device ${source}: check rd.reimage.bundle=`);
     const from = st.isDirectory() ? where : dirname(where);
     const files = (await readdir(from)).filter((f) => /^(manifest\.json(\.sig|\.minisig)?|image\.raw(\.[a-z0-9]+)?|retention\.list|.*\.bmap)$/.test(f));
     let bytes = 0;
-    for (const f of files) bytes += (await stat(join(from, f))).size;
+    for (const f of files) {
+      const fst = await lstat(join(from, f));
+      if (!fst.isFile()) throw bundleError(`the bundle file ${f} on ${source} is ${fst.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: put the file itself into the bundle directory`);
+      bytes += fst.size;
+    }
     await checkRam(bytes);
     const dir = join(runBase, 'bundle');
     await mkdir(dir, { recursive: true });
@@ -99,10 +108,11 @@ export async function saveLog(source: string, runBase: string, log: Log): Promis
     const fs = (await blkidProbe(source)).TYPE;
     if (!fs) return;
     await mkdir(dir, { recursive: true });
-    await mount(source, dir, fs, 'rw');
+    await mount(source, dir, fs, `rw,${UNTRUSTED}`);
     try {
       const name = `reimage-failed-${new Date().toISOString().replace(/[:.]/g, '-')}.log`;
-      await writeFile(join(dir, name), log.lines().join('\n') + '\n');
+      // 'wx': a name planted on the medium (a symlink included) is never followed.
+      await writeFile(join(dir, name), log.lines().join('\n') + '\n', { flag: 'wx' });
       log.info(`the log was saved as ${name} on ${source}`);
     } finally {
       await umount(dir);

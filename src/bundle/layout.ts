@@ -6,6 +6,7 @@ import { blkidProbe, debugfsCat, partNumber, sfdiskJson } from '../system/tools.
 import { parentsFirst, parseFstab, parseSpec } from '../util/fstab.ts';
 import { extendedReason } from '../image/table.ts';
 import { readExtInfo } from '../image/extfs.ts';
+import { duplicateMountPath, normaliseMountPath } from '../util/mountpath.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
 
 export async function readTable(image: string): Promise<Table> {
@@ -47,7 +48,10 @@ export function specMatches(p: Partition, kind: SpecKind, value: string): boolea
   }
 }
 
-function toMount(table: Table, kind: SpecKind, value: string, path: string, fstype: string | undefined, from: string): Mount {
+function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstype: string | undefined, from: string): Mount {
+  // The manifest takes only normalised mount paths: `//a/./b/` becomes `/a/b`; `..` is refused.
+  const path = normaliseMountPath(raw);
+  if (path === undefined) throw bundleError(`${from} mount path ${JSON.stringify(raw)} for ${kind}=${value} is not an absolute path without ".." or NUL; give the plan with --mount SPEC:/clean/path`);
   const hits = table.partitions.filter((p) => specMatches(p, kind, value));
   if (hits.length !== 1) {
     const why = hits.length === 0 ? 'matches no partition of the image' : `matches ${hits.length} partitions of the image`;
@@ -66,7 +70,7 @@ export function mountsFromFlags(table: Table, flags: readonly string[]): Mount[]
       const m = /^(.+?):(\/.*)$/.exec(f);
       const spec = m ? parseSpec(m[1]!) : undefined;
       if (!m || !spec) throw usageError(`--mount "${f}" is not SPEC:PATH; write e.g. --mount LABEL=root:/ or --mount PARTUUID=…:/data`);
-      return toMount(table, spec.kind, spec.value, m[2]!.replace(/(.)\/+$/, '$1'), undefined, '--mount');
+      return toMount(table, spec.kind, spec.value, m[2]!, undefined, '--mount');
     }),
   );
 }
@@ -89,5 +93,7 @@ export async function mountsFromFstab(image: string, table: Table): Promise<Moun
 // Parents before children, so mounting in order builds the tree.
 const sortMounts = (m: Mount[]) => {
   if (!m.some((x) => x.path === '/')) throw usageError('the mount plan has no / (root) entry; add --mount SPEC:/');
+  const dup = duplicateMountPath(m.map((x) => x.path));
+  if (dup) throw usageError(`the mount plan names ${dup} twice: give one partition per mount point`);
   return parentsFirst(m);
 };

@@ -3,6 +3,7 @@
 // system's partitions mount. Validated once here; everything downstream takes
 // the inferred type.
 import { z } from 'zod';
+import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
 
 export const MANIFEST_FORMAT = 'reimage-bundle/1';
 import { CODECS, type CodecName } from '../codecs/names.ts';
@@ -50,8 +51,15 @@ export type Table = z.infer<typeof Table>;
 export const SpecKind = z.enum(SPEC_KINDS);
 export type SpecKind = z.infer<typeof SpecKind>;
 
+// A mount path is refused unless normalised (see util/mountpath.ts): every
+// consumer joins it to a root, and `/../x` or `//x` must never reach one.
+const mountPath = z.string().superRefine((p, ctx) => {
+  const why = mountPathProblem(p);
+  if (why) ctx.addIssue({ code: 'custom', message: `mount path ${JSON.stringify(p)} ${why}: expected a normalised absolute path such as /boot/efi` });
+});
+
 export const Mount = z.strictObject({
-  path: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path'),
+  path: mountPath,
   spec: z.strictObject({ kind: SpecKind, value: z.string().min(1) }),
   partition: z.number().int().positive(),
   fstype: z.string().min(1),
@@ -67,7 +75,13 @@ export const Manifest = z.strictObject({
   // The block map (bmaptool format): which blocks hold data, each range with its sha256.
   bmap: z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), sha256 }).optional(),
   table: Table,
-  mounts: z.array(Mount).min(1),
+  mounts: z
+    .array(Mount)
+    .min(1)
+    .superRefine((ms, ctx) => {
+      const dup = duplicateMountPath(ms.map((m) => m.path));
+      if (dup) ctx.addIssue({ code: 'custom', message: `mount path ${dup} is given twice: one partition per mount point` });
+    }),
   retention: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
   // Which machines the image is for, and its version (anti-rollback).
   compatible: z.string().min(1).max(128).optional(),

@@ -2,8 +2,9 @@
 // machines it is for) and `version`. Policy can require a compatible string;
 // a version lower than the one the old system was installed from (read from
 // its own /var/log/reimage/report.json) is a downgrade, refused unless allowed.
-import { readFile } from 'node:fs/promises';
 import { bundleError } from '../errors.ts';
+import { readInRoot } from '../retention/inroot.ts';
+import { bpath } from '../util/bytes.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 import { REPORT_DIR } from './finish.ts';
 
@@ -29,9 +30,13 @@ export function checkCompatible(m: Manifest, required: string | undefined): void
   }
 }
 
-// installedVersion: the bundle version recorded by the reimage that installed the old system.
-export async function installedVersion(oldRoot: string): Promise<string | undefined> {
-  const text = await readFile(`${oldRoot}${REPORT_DIR}/report.json`, 'utf8').catch(() => undefined);
+// installedVersion: the bundle version recorded by the reimage that installed
+// the old system, read inside the old root (a report that is a symlink is not
+// followed: reported through `warn` and treated as absent).
+export async function installedVersion(oldRoot: string, warn: (s: string) => void = () => {}): Promise<string | undefined> {
+  const r = await readInRoot(oldRoot, bpath(`${REPORT_DIR}/report.json`));
+  if (r.why) warn(`${r.why}: the installed version is unknown`);
+  const text = r.bytes?.toString('utf8');
   try {
     const v = text ? (JSON.parse(text) as { bundle?: { version?: unknown } }).bundle?.version : undefined;
     return typeof v === 'string' ? v : undefined;

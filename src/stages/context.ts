@@ -48,6 +48,8 @@ export type RunOptions = {
   keep: readonly KeepPlace[];
   // Also save it in the bundle directory (reimage-retained/) when that is writable.
   keepInBundle: boolean;
+  // Called right before the first byte is written (the initramfs records its failure action).
+  beforeWrite?: () => Promise<void>;
 };
 
 export type Ctx = {

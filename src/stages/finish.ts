@@ -1,11 +1,10 @@
 // finish: the log and the JSON report written into the new system at
 // /var/log/reimage/ (resolved inside the new root), then everything unmounted
 // and synced.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { resolveParent } from '../retention/inroot.ts';
+import { writeInRoot } from '../retention/inroot.ts';
 import { syncAll } from '../system/tools.ts';
 import { EXIT } from '../errors.ts';
-import { toBuffer, type BPath } from '../util/bytes.ts';
+import type { BPath } from '../util/bytes.ts';
 import type { Ctx } from './context.ts';
 import { buildReport } from './report.ts';
 
@@ -16,11 +15,10 @@ export async function finish(ctx: Ctx): Promise<ReturnType<typeof buildReport>> 
   const failed = (ctx.entries ?? []).some((e) => e.outcome === 'failed');
   const report = buildReport(ctx, failed ? 'failed' : 'success', failed ? { message: 'some retained entries could not be restored', code: EXIT.afterWrite } : undefined);
   if (ctx.newRoot) {
-    const { hostDir } = await resolveParent(ctx.newRoot, `${REPORT_DIR}/report.json` as BPath);
-    await mkdir(toBuffer(hostDir), { recursive: true, mode: 0o755 });
-    await writeFile(toBuffer(`${hostDir}/report.json`), JSON.stringify(report, null, 2) + '\n', { mode: 0o644 });
+    // In-root, and renamed over the name: a symlink the image has there is replaced, not followed.
+    await writeInRoot(ctx.newRoot, `${REPORT_DIR}/report.json` as BPath, JSON.stringify(report, null, 2) + '\n', 0o644);
     log.info(`report written to ${REPORT_DIR}/report.json in the new system`);
-    await writeFile(toBuffer(`${hostDir}/reimage.log`), log.lines().join('\n') + '\n', { mode: 0o644 });
+    await writeInRoot(ctx.newRoot, `${REPORT_DIR}/reimage.log` as BPath, log.lines().join('\n') + '\n', 0o644);
     await ctx.newUmount?.();
   }
   await syncAll();

@@ -3,16 +3,23 @@
 // journal replay (a plain `ro` mount of ext4/xfs still writes the journal) and
 // from a partition device set read-only (ext4 records errors in its superblock
 // even when mounted read-only), so a failure before the point of no return
-// leaves the disk byte-identical.
+// leaves the disk byte-identical, and nosuid,nodev,noexec: it is data to read,
+// never code or devices to use. Every mount point is found inside its root
+// without following a symlink (retention/inroot.ts mountPoint), so no mount
+// lands outside the root.
 import { mkdir, rmdir } from 'node:fs/promises';
 import type { Manifest, Mount, SpecKind } from '../bundle/manifest.ts';
 import { ReimageError, type ExitName, usageError } from '../errors.ts';
+import { mountPoint } from '../retention/inroot.ts';
 import { mount, setReadOnly, umount } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { parentsFirst, parseSpec } from '../util/fstab.ts';
+import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
 
 export type PlanLine = { path: string; kind: SpecKind; value: string; fstype: string };
+// A line that could not be mounted, and why (for the warning).
+export type Missing = PlanLine & { why?: string };
 
 const KEY: Record<SpecKind, keyof PartIdentity> = { LABEL: 'label', PARTLABEL: 'partlabel', UUID: 'uuid', PARTUUID: 'partuuid' };
 
@@ -23,8 +30,12 @@ export function findPart(parts: PartIdentity[], kind: SpecKind, value: string): 
 
 const READ_ONLY: Record<string, string> = { ext2: 'ro', ext3: 'ro,noload', ext4: 'ro,noload', xfs: 'ro,norecovery', btrfs: 'ro,rescue=nologreplay' };
 
-// readOnlyOptions: mount options that read a file system without writing a byte (no journal replay).
-export const readOnlyOptions = (fstype: string) => READ_ONLY[fstype] ?? 'ro';
+// Untrusted media (the old system, the bundle's medium): no setuid, no device
+// nodes, no executables.
+export const UNTRUSTED = 'nosuid,nodev,noexec';
+
+// readOnlyOptions: mount options that read an untrusted file system without writing a byte (no journal replay).
+export const readOnlyOptions = (fstype: string) => `${READ_ONLY[fstype] ?? 'ro'},${UNTRUSTED}`;
 
 // newPlan: the manifest's plan as written (exact identities of the new image).
 export const newPlan = (m: Manifest): PlanLine[] => m.mounts.map((x: Mount) => ({ path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype }));
@@ -33,12 +44,17 @@ export const newPlan = (m: Manifest): PlanLine[] => m.mounts.map((x: Mount) => (
 // change between images, labels usually do not), or as overridden.
 export function oldPlan(m: Manifest, overrides: readonly string[]): PlanLine[] {
   if (overrides.length) {
-    return overrides.map((f) => {
+    const lines = overrides.map((f) => {
       const mm = /^(.+?):(\/.*)$/.exec(f);
       const spec = mm ? parseSpec(mm[1]!) : undefined;
       if (!mm || !spec) throw usageError(`--old-mount "${f}" is not SPEC:PATH; write e.g. --old-mount LABEL=root:/`);
+      const why = mountPathProblem(mm[2]!);
+      if (why) throw usageError(`--old-mount "${f}": the path ${why}; write a normalised absolute path such as /boot/efi`);
       return { path: mm[2]!, ...spec, fstype: 'auto' };
     });
+    const dup = duplicateMountPath(lines.map((l) => l.path));
+    if (dup) throw usageError(`--old-mount names ${dup} twice: give one partition per mount point`);
+    return lines;
   }
   return m.mounts.map((x) => {
     const p = m.table.partitions.find((q) => q.number === x.partition);
@@ -50,6 +66,12 @@ export function oldPlan(m: Manifest, overrides: readonly string[]): PlanLine[] {
 
 // mountPlan: mount each line (parents first) under `base`; returns the lines
 // that could not be found. Every mount is undone by the cleanup stack.
+// A mount point that is (or passes through) a symlink, or is not a directory:
+// on the old system (untrusted, read-only, so nothing can be created) the line
+// is treated as not found, with the reason, and its files are read from the
+// file system below, resolved in-root like any other path; on the new system
+// (the signed image, written by us) it is a broken image and refused. Missing
+// directories are created only in the new system.
 export async function mountPlan(
   parts: PartIdentity[],
   plan: PlanLine[],
@@ -57,8 +79,8 @@ export async function mountPlan(
   mode: 'ro' | 'rw',
   cleanup: Cleanup,
   exit: ExitName,
-): Promise<{ missing: PlanLine[]; umountAll: () => Promise<void> }> {
-  const missing: PlanLine[] = [];
+): Promise<{ missing: Missing[]; umountAll: () => Promise<void> }> {
+  const missing: Missing[] = [];
   const undo: (() => Promise<void>)[] = [];
   await mkdir(base, { recursive: true });
   for (const line of parentsFirst(plan)) {
@@ -69,12 +91,13 @@ export async function mountPlan(
       missing.push(line);
       continue;
     }
-    const dir = base + (line.path === '/' ? '' : line.path);
-    // A mount point missing in a read-only parent cannot be made: treat the line as not found.
-    if (!(await mkdir(dir, { recursive: true }).then(() => true, () => false))) {
-      missing.push(line);
+    const at = await mountPoint(base, line.path, mode === 'rw');
+    if ('why' in at) {
+      if (mode === 'rw') throw new ReimageError(exit, `the new image's mount point for ${line.kind}=${line.value}: ${at.why}; mount points must be real directories inside the image: fix the image and pack it again`);
+      missing.push({ ...line, why: `old system: ${line.kind}=${line.value} not mounted at ${line.path}: ${at.why}` });
       continue;
     }
+    const dir = at.host;
     const fstype = p.fstype ?? line.fstype;
     if (mode === 'ro') {
       // ro mount options alone still let ext4 write its error record when a retained entry is corrupt.

@@ -19,7 +19,7 @@ export async function restore(ctx: Ctx, parts: PartIdentity[]): Promise<void> {
   }
   ctx.newRoot = base;
   ctx.newUmount = umountAll;
-  const { users, groups } = await readIds(base);
+  const { users, groups } = await readIds(base, (w) => log.warn(`new system: ${w}`));
   ctx.entries = await restoreEntries(ctx.captured ?? [], base, { oldUsers: ctx.oldUsers ?? emptyIds(), oldGroups: ctx.oldGroups ?? emptyIds(), newUsers: users, newGroups: groups });
   const bad = ctx.entries.filter((e) => e.outcome !== 'restored');
   log.info(`restored ${ctx.entries.length - bad.length} of ${ctx.entries.length} retained entries${bad.length ? `; ${bad.length} not fully: see the report` : ''}`);

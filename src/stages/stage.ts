@@ -44,10 +44,10 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   if (root) {
     throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${ctx.disk!.node}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
   }
-  for (const l of missing) log.warn(`old system: ${l.kind}=${l.value} for ${l.path} not found on the target; entries below ${l.path} are read from the root file system`);
+  for (const l of missing) log.warn(`${l.why ?? `old system: ${l.kind}=${l.value} for ${l.path} not found on the target`}; entries below ${l.path} are read from the root file system`);
   ctx.oldRoot = base;
-  checkDowngrade(bundle.manifest, await installedVersion(base), o.allowDowngrade);
-  const ids = await readIds(base, true);
+  checkDowngrade(bundle.manifest, await installedVersion(base, (w) => log.warn(`old system: ${w}`)), o.allowDowngrade);
+  const ids = await readIds(base, (w) => log.warn(`old system: ${w}`), true);
   ctx.oldUsers = ids.users;
   ctx.oldGroups = ids.groups;
   ctx.scan = await scan(base, list.entries, o.caps);

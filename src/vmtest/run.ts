@@ -7,6 +7,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from '
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { armSpec, kernelArgs } from '../arm/entry.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { run } from '../system/exec.ts';
@@ -74,7 +75,8 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
     const args = qemuArgs({
       kernel,
       initrd,
-      append: `rd.reimage rd.reimage.bundle=LABEL=${STICK_LABEL}:/bundle rd.reimage.target=serial:${TARGET_SERIAL} rd.shell=0`,
+      // What `reimage arm` writes for its armed entry (the console comes from qemuArgs, not the host).
+      append: kernelArgs(await armSpec(`LABEL=${STICK_LABEL}:/bundle`, `serial:${TARGET_SERIAL}`, { kver: kernel.replace(/^.*vmlinuz-/, ''), cmdline: '/dev/null' }), 'auto'),
       drives: [
         { file: disk, serial: TARGET_SERIAL },
         { file: stick, serial: 'VMTEST-STICK', usb: true },

@@ -10,11 +10,20 @@ import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
 import { attachLoop, copySparse, detachLoop, mount, partNode, sh, tmpDir, umount } from './sys.ts';
 import { qemuArgs, type Drive } from '../../src/vmtest/qemu.ts';
+import { entrySpec } from '../../src/arm/index.ts';
+import { kernelArgs } from '../../src/arm/entry.ts';
 
 export function kernel(): { vmlinuz: string; kver: string } {
 	const k = fs.readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().pop();
 	if (!k) throw new Error('no /boot/vmlinuz-*: install linux-image-amd64 (make deps does)');
 	return { vmlinuz: `/boot/${k}`, kver: k.slice('vmlinuz-'.length) };
+}
+
+// armedArgs: the kernel arguments `reimage arm` writes for its entry, from the
+// same code (src/arm/index.ts entrySpec): a VM boots what an armed machine
+// boots. The host's own console settings are left out (qemuArgs sets ttyS0).
+export async function armedArgs(mode: 'auto' | 'interactive', bundle: string, target: string, configDir?: string): Promise<string> {
+	return kernelArgs(await entrySpec({ bundle, target, kver: kernel().kver, cmdline: '/dev/null', ...(configDir ? { config: configDir } : {}) }), mode);
 }
 
 export type Generator = 'dracut' | 'initramfs-tools';

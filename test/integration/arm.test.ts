@@ -98,4 +98,23 @@ t('systemd-boot: BLS entries and kernel+initrd on the ESP, bootctl set-oneshot; 
 	assert.match(fs.readFileSync(calls, 'utf8'), /set-oneshot $/m);
 });
 
+t('both entries keep dracut and initramfs-tools from giving a root shell, unless the baked policy allows shells', () => {
+	const linux = (boot: string) => fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8').split('\n').filter((l) => /^\s*linux /.test(l));
+	const locked = bootDir();
+	const r = reimage(armArgs(locked));
+	assert.is(r.status, 0, describe(r));
+	const lines = linux(locked);
+	assert.is(lines.length, 2);
+	for (const l of lines) assert.match(l, / rd\.reimage\.mode=(auto|interactive) rd\.shell=0 rd\.emergency=reboot panic=10( |$)/);
+	const config = tmpDir('reimage-armcfg-');
+	fs.writeFileSync(path.join(config, 'config.json'), '{ "allowShell": true }\n');
+	const open = bootDir();
+	const o = reimage([...armArgs(open), '--config', config]);
+	assert.is(o.status, 0, describe(o));
+	for (const l of linux(open)) assert.not.match(l, /rd\.shell|rd\.emergency|panic=/);
+	fs.writeFileSync(path.join(config, 'config.json'), '{ "allowShell": "yes" }\n');
+	const bad = reimage([...armArgs(bootDir()), '--config', config]);
+	assert.is(bad.status, 2, describe(bad));
+});
+
 t.run();

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, pack, readManifest, reimage, writeManifest } from '../helpers/reimage.ts';
-import { appendPartition, bootVm, bundleTree, initrd, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { appendPartition, armedArgs, bootUntil, bootVm, bundleTree, initrd, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
 import { describe, getAcl, sfdiskJson, sh } from '../helpers/sys.ts';
 import { fixtures, writeList } from '../helpers/fixtures.ts';
 
@@ -22,6 +22,8 @@ t('the binary inside the initrd is byte-identical to the build and is not execut
 	const listing = sh('lsinitrd', [img]);
 	assert.match(listing, /-rw-r--r-- .* usr\/lib\/reimage\/reimage\n/);
 	assert.match(listing, /usr\/lib\/systemd\/system\/initrd\.target\.wants\/reimage\.service/);
+	// The shell lockdown is baked in (dracut reads /etc/cmdline.d like the kernel command line).
+	assert.is(sh('lsinitrd', ['--file', 'etc/cmdline.d/50reimage-lockdown.conf', img]).trim(), 'rd.shell=0 rd.emergency=reboot panic=10');
 	const copy = path.join(fs.mkdtempSync('/tmp/reimage-lsinitrd-'), 'reimage');
 	sh('sh', ['-c', 'lsinitrd --file usr/lib/reimage/reimage "$1" > "$2"', 'sh', img, copy]);
 	assert.is(sha256File(copy), sha256File(BIN));
@@ -31,7 +33,7 @@ t('the binary inside the initrd is byte-identical to the build and is not execut
 t('1: bundle on a partition of the very disk being reimaged (kiosk case)', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
-	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [{ file: disk, serial: 'KIOSK42' }]);
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), [{ file: disk, serial: 'KIOSK42' }]);
 	assert.match(vm.serial, /copy the bundle from \/dev\/vda3 into RAM/);
 	assert.match(vm.serial, /reimage: target \/dev\/vda \(serial KIOSK42\)/);
 	assert.match(vm.serial, /point of no return: replacing everything on \/dev\/vda/);
@@ -59,7 +61,7 @@ t('2: bundle on a USB stick, target chosen by serial among two disks in swapped 
 	const before = sha256File(decoy);
 	const usb = stick('STICK', bundleTree());
 	const stickBefore = sha256File(usb);
-	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle/manifest.json rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=STICK:/bundle/manifest.json', 'serial:KIOSK42'), [
 		{ file: decoy, serial: 'DECOY7' },
 		{ file: disk, serial: 'KIOSK42' },
 		{ file: usb, serial: 'STICK1', usb: true },
@@ -90,7 +92,7 @@ t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its
 		}),
 	);
 	const before = sha256File(disk);
-	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42'), [
 		{ file: disk, serial: 'KIOSK42' },
 		{ file: usb, serial: 'STICK1', usb: true },
 	]);
@@ -100,6 +102,7 @@ t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its
 	assert.is(sha256File(disk), before, 'target byte-identical');
 });
 
+// Scenarios 4 and 5 are not armed entries (no rd.reimage; plan mode with a root=): hand-written arguments.
 t('4: without rd.reimage the module does nothing and the boot goes on', async () => {
 	const disk = oldDiskCopy();
 	const before = sha256File(disk);
@@ -133,7 +136,7 @@ for (const [answer, outcome] of [
 		const usb = stick('STICK', bundleTree());
 		const before = sha256File(disk);
 		const vm = await bootVm(
-			'rd.reimage rd.reimage.mode=interactive rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0',
+			await armedArgs('interactive', 'LABEL=STICK:/bundle', 'serial:KIOSK42'),
 			[
 				{ file: disk, serial: 'KIOSK42' },
 				{ file: usb, serial: 'STICK1', usb: true },
@@ -152,13 +155,33 @@ for (const [answer, outcome] of [
 	});
 }
 
+// What a shell on the console looks like, from dracut, systemd's sulogin, initramfs-tools or a bare sh.
+const SHELL = /Entering emergency mode|Give root password|Press Enter for maintenance|\(initramfs\) |dracut:\/#|^sh-[\d.]+# /m;
+
+t('7: ^C at the console while an armed run waits for its bundle: the binary dies, the machine reboots, no shell', async () => {
+	const disk = oldDiskCopy();
+	const before = sha256File(disk);
+	const args = await armedArgs('auto', 'LABEL=NOSUCHSTICK:/bundle', 'serial:KIOSK42');
+	assert.match(args, / rd\.shell=0 rd\.emergency=reboot panic=10( |$)/, 'arm locks the shells down');
+	// A shell prompt (or the old glue's halt) ends the boot early; a reboot ends it by itself.
+	const vm = await bootUntil(args, [{ file: disk, serial: 'KIOSK42' }], (s) => SHELL.test(s) || /Halted\.|stopping to be safe/.test(s), {
+		answer: { when: /waiting for the bundle device/, text: '\x03' },
+	});
+	assert.ok(vm.serial.includes(args), 'the VM booted the arguments arm writes');
+	assert.not.match(vm.serial, SHELL, 'a shell was offered on the console');
+	assert.not.ok(vm.killed, `the VM did not reboot by itself:\n${vm.serial.slice(-2000)}`);
+	assert.match(vm.serial, /reimage: signal received; waiting for the binary/, 'the ^C reached the run and the glue survived it');
+	assert.match(vm.serial, /reimage: failed before writing \(exit \d+\); nothing was written\. Rebooting into the old system/);
+	assert.is(sha256File(disk), before, 'target byte-identical');
+});
+
 t('dracut without systemd (reimage initrd --no-systemd): the pre-mount hook runs the same flow', async () => {
 	const listing = sh('lsinitrd', [initrd({ noSystemd: true })]);
 	assert.match(listing, /hooks\/pre-mount\/50-reimage-hook\.sh/);
 	assert.not.match(listing, /reimage\.service|bin\/systemd\b/);
 	const disk = oldDiskCopy();
 	const usb = stick('STICK', bundleTree());
-	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0', [
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42'), [
 		{ file: disk, serial: 'KIOSK42' },
 		{ file: usb, serial: 'STICK1', usb: true },
 	], { noSystemd: true });
@@ -170,7 +193,12 @@ t('dracut without systemd (reimage initrd --no-systemd): the pre-mount hook runs
 t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', async () => {
 	const disk = oldDiskCopy();
 	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
-	const vm = await bootVm('rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:KIOSK42', [{ file: disk, serial: 'KIOSK42' }], { generator: 'initramfs-tools' });
+	const unpacked = fs.mkdtempSync('/tmp/reimage-unmkinitramfs-');
+	sh('unmkinitramfs', [initrd({ generator: 'initramfs-tools' }), unpacked]);
+	const lockdown = sh('find', [unpacked, '-path', '*/conf/conf.d/reimage-lockdown']).trim().split('\n')[0]!;
+	assert.is(fs.readFileSync(lockdown, 'utf8'), 'panic=10\n', 'initramfs-tools panic() reboots instead of starting a shell');
+	fs.rmSync(unpacked, { recursive: true });
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), [{ file: disk, serial: 'KIOSK42' }], { generator: 'initramfs-tools' });
 	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
 	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
 	assert.equal(diskTable(disk), newTable());

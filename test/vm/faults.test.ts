@@ -5,11 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bootUntil, bundleTree, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { armedArgs, bootUntil, bundleTree, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
 import { attachLoop, detachLoop, exec, mount, partNode, tmpDir, umount } from '../helpers/sys.ts';
 
 const t = suite('vm: faults');
-const ARM = 'rd.reimage rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 rd.shell=0';
+// What `reimage arm` writes for its armed entry (the same code: test/helpers/vm.ts armedArgs).
+const ARM = await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42');
 
 function region(img: string, at: 'head' | 'tail'): Buffer {
 	const fd = fs.openSync(img, 'r');
@@ -95,7 +96,8 @@ t('a failure after the point of no return with on-failure=shell (allowed by the 
 	fs.writeFileSync(path.join(config, 'config.json'), '{ "allowShell": true }\n');
 	// The arithmetic is done by the shell: the typed text itself shows $((6*7)), only its output shows 42.
 	const typed = 'echo "SHELL-$((6*7))"; grep -q "point of no return" /run/initramfs/reimage.log && echo "LOG-$((2*2))"; poweroff -f\n';
-	const vm = await bootUntil(`${ARM} rd.reimage.on-failure=shell`, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], () => false, {
+	// arm with this policy leaves out the shell lockdown, as the initrd built with it does.
+	const vm = await bootUntil(`${await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42', config)} rd.reimage.on-failure=shell`, [{ file: disk, serial: 'KIOSK42', blkdebug: rules }, { file: usb, serial: 'STICK1', usb: true }], () => false, {
 		configDir: config,
 		answer: { when: /Starting a shell\./, text: typed },
 	});

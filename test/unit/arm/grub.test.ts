@@ -13,8 +13,8 @@ test('GRUB cannot keep a one-shot on btrfs, ZFS, LVM/dm or RAID', () => {
 });
 
 test('entry kernel arguments arm, select, set the mode and keep the console', () => {
-  const s = { bundle: 'LABEL=My Stick:/b', target: 'serial:K', kver: '6.1', extra: ['console=ttyS0,115200'] };
-  assert.is(kernelArgs(s, 'interactive'), 'rd.reimage rd.reimage.bundle="LABEL=My Stick:/b" rd.reimage.target=serial:K rd.reimage.mode=interactive console=ttyS0,115200');
+  const s = { bundle: 'LABEL=My Stick:/b', target: 'serial:K', kver: '6.1', lockdown: ['rd.shell=0'], extra: ['console=ttyS0,115200'] };
+  assert.is(kernelArgs(s, 'interactive'), 'rd.reimage rd.reimage.bundle="LABEL=My Stick:/b" rd.reimage.target=serial:K rd.reimage.mode=interactive rd.shell=0 console=ttyS0,115200');
 });
 
 test.run();

@@ -24,4 +24,13 @@ test('wrong types, unknown keys, bad hashes and unsafe file names are named by p
   assert.match(issues({ ...good(), format: 'reimage-bundle/9' }), /format/);
 });
 
+test('mount paths must be normalised and unique', () => {
+  const withPath = (...paths: string[]) => ({ ...good(), mounts: paths.map((path) => ({ ...good().mounts[0]!, path })) });
+  assert.is(issues(withPath('/', '/boot/efi')), '');
+  for (const bad of ['/../x', '/a/./b', '//x', '/kiosk/', '/a\0b', 'kiosk', '/a/..']) {
+    assert.match(issues(withPath('/', bad)), /mounts\.1\.path: mount path .* expected a normalised absolute path/, bad);
+  }
+  assert.match(issues(withPath('/', '/kiosk', '/kiosk')), /mount path \/kiosk is given twice/);
+});
+
 test.run();

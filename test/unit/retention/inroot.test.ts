@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveParent, type Fs } from '../../../src/retention/inroot.ts';
+import { resolveInRoot, resolveParent, type Fs } from '../../../src/retention/inroot.ts';
 import { bpath, type BPath } from '../../../src/util/bytes.ts';
 
 // A fake tree under /root: /var/run -> /run, /etc/alt -> ../../../../etc/real, loop -> loop.
@@ -40,6 +40,13 @@ test('symlink loops are refused', async () => {
   } catch (e) {
     assert.match((e as Error).message, /too many symbolic links/);
   }
+});
+
+test('a whole path resolves inside the root, the last component too (a bundle path on its medium)', async () => {
+  assert.is(await resolveInRoot('/root', '/../../etc' as BPath, fs), '/root/etc');
+  assert.is(await resolveInRoot('/root', '/var/run' as BPath, fs), '/root/run');
+  assert.is(await resolveInRoot('/root', '/etc/alt/../x' as BPath, fs), '/root/etc/x');
+  assert.is(await resolveInRoot('/root', '/' as BPath, fs), '/root');
 });
 
 test.run();
