@@ -139,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
         },
         log,
       );
-      process.stdout.write(`initrd written to ${out}\n`);
+      process.stdout.write(`initrd written to ${out.out}; ${out.trust}\n`);
       return EXIT.ok;
     }
     case 'arm': {

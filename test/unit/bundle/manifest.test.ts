@@ -32,4 +32,11 @@ test('wrong types, unknown keys, bad hashes and unsafe file names are named by p
   assert.match(issues({ ...good(), format: 'reimage-bundle/9' }), /format/);
 });
 
+test('the retention list is named with its sha256; a bare file name (older packs) is refused with the fix', () => {
+  assert.is(issues({ ...good(), retention: { file: 'retention.list', sha256: 'c'.repeat(64) } }), '');
+  assert.match(issues({ ...good(), retention: 'retention.list' }), /retention: expected \{ file, sha256 \}.*pack it again/);
+  assert.match(issues({ ...good(), retention: { file: 'retention.list' } }), /retention\.sha256/);
+  assert.match(issues({ ...good(), retention: { file: '../x', sha256: 'c'.repeat(64) } }), /retention\.file: expected a plain file name/);
+});
+
 test.run();
