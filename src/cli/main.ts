@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'boot': {
-      const o = { ...defaultBootOptions, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
+      const o = { ...defaultBootOptions, runBase: process.env.REIMAGE_RUNDIR || defaultBootOptions.runBase, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
       const r = await boot(o, log);
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
