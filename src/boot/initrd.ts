@@ -71,6 +71,11 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
 async function initrdTrust(config: string | undefined): Promise<string> {
   const fix = 'give --config DIR holding config.json and the fleet\'s .pub key (reimage keygen), or "allowUnsigned": true in config.json';
   if (!config) throw usageError(`an initrd without --config trusts no signing key and would refuse every bundle: ${fix}`);
+  // Every file of the directory goes into the initrd: a private key there would be copied onto every machine.
+  for (const f of await readdir(config).catch(() => [] as string[])) {
+    const text = await readFile(join(config, f), 'utf8').catch(() => '');
+    if (/PRIVATE KEY-----|^untrusted comment: .*secret key/m.test(text)) throw usageError(`--config ${config} holds a private key (${f}), which would be baked into the initrd: move it out and keep only the .pub`);
+  }
   const c = await loadConfig(config);
   const keys = (await loadKeyDir(config)).map((k) => k.id);
   if (keys.length && c.allowUnsigned) throw usageError(`--config ${config} holds trusted keys (${keys.join(', ')}) and sets allowUnsigned: signatures would still be required; remove allowUnsigned or the keys`);

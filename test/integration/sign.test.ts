@@ -166,7 +166,7 @@ t('--trust that yields no key (missing, a private key, an empty dir, a dir of no
 	}
 });
 
-t('reimage initrd will not build an initrd that trusts nothing, nor one whose config contradicts itself (exit 2, before dracut runs)', () => {
+t('reimage initrd will not build an initrd that trusts nothing, one whose config contradicts itself, or one with a private key baked in (exit 2, before dracut runs)', () => {
 	const kver = fs.readdirSync('/lib/modules').sort().pop()!;
 	const out = path.join(tmpDir('reimage-initrd-'), 'never.img');
 	const none = tmpDir('reimage-initrd-cfg-');
@@ -174,10 +174,14 @@ t('reimage initrd will not build an initrd that trusts nothing, nor one whose co
 	const both = tmpDir('reimage-initrd-cfg-');
 	fs.writeFileSync(path.join(both, 'config.json'), '{ "allowUnsigned": true }\n');
 	fs.copyFileSync(`${prefix}.pub`, path.join(both, 'fleet.pub'));
+	const withPrivate = tmpDir('reimage-initrd-cfg-');
+	fs.copyFileSync(`${prefix}.pub`, path.join(withPrivate, 'fleet.pub'));
+	fs.copyFileSync(`${prefix}.key`, path.join(withPrivate, 'fleet.key'));
 	const cases: [string[], RegExp][] = [
 		[[], /an initrd without --config trusts no signing key and would refuse every bundle/],
 		[['--config', none], /has no \*\.pub key and does not set allowUnsigned, so the initrd would refuse every bundle/],
 		[['--config', both], /holds trusted keys \([0-9a-f]{16}\) and sets allowUnsigned/],
+		[['--config', withPrivate], /--config .* holds a private key \(fleet\.key\), which would be baked into the initrd: move it out/],
 	];
 	for (const [args, re] of cases) {
 		const r = reimage(['initrd', '--out', out, '--kver', kver, ...args]);
