@@ -7,7 +7,8 @@
 // `reimage pack --sign` writes both. Trusted keys are PEM (reimage keygen) or
 // minisign public keys. When trusted keys are configured, an unsigned bundle,
 // a malformed signature or one by a trusted key that does not verify is
-// refused; nothing can turn that off but rebuilding the policy.
+// refused; nothing can turn that off but rebuilding the policy. A trust path
+// that yields no key is an error of its own, never "no keys, so unsigned is fine".
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
