@@ -25,7 +25,7 @@ import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { parseCmdline, splitCmdline } from './cmdline.ts';
-import { loadConfig, narrow, CONFIG_DIR } from './config.ts';
+import { bakedTrust, loadConfig, narrow, CONFIG_DIR } from './config.ts';
 import { fetchBundle, saveLog, type Fetched } from './locate.ts';
 import { selectTarget, wholeDisks } from './select.ts';
 import { bootPlaces } from './keep.ts';
@@ -55,6 +55,9 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     policy = narrow(await loadConfig(o.configDir), k);
     log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}, ${human(await memAvailable())} of RAM available`);
     if (policy.diagnosticShells) for (const tty of ['/dev/tty2', '/dev/tty3']) startShell(tty);
+    // Decided before the bundle is looked for: an initrd that trusts nothing refuses every bundle.
+    const baked = await bakedTrust(o.configDir, policy);
+    log.info(baked.allowUnsigned ? 'reimage: no trusted keys baked; unsigned bundles accepted (allowUnsigned)' : `reimage: bundles must be signed by ${baked.keys.join(' or ')}`);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
     fetched = await fetchBundle(policy.bundle, o.runBase, cleanup, log);
     const disk = await selectTarget(policy.targets, fetched.disk, await wholeDisks());
@@ -76,7 +79,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         caps: { entryBytes: policy.maxEntryBytes ?? DEFAULT_CAPS.entryBytes, totalBytes: policy.maxRetainedBytes ?? DEFAULT_CAPS.totalBytes, entries: policy.maxEntries ?? DEFAULT_CAPS.entries },
         oldMounts: [],
         // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
-        trust: [o.configDir],
+        trust: baked.trust,
         runBase: o.runBase,
         bundleInRam: true,
         confirm: o.confirm,

@@ -2,13 +2,15 @@
 // arguments narrow it. Kernel arguments can only make a run *less*
 // destructive or less open: a mode nearer to `plan`, a target that must also
 // match the baked selector, a failure action other than a shell unless the
-// policy allows shells. They can never loosen the policy.
+// policy allows shells. They can never loosen the policy; which keys are
+// trusted, and whether unsigned bundles are accepted, is baked and only baked.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseJson } from '../util/json.ts';
 import { usageError } from '../errors.ts';
 import { MODES, ON_FAILURE, type Cmdline } from './cmdline.ts';
 import { UNMAPPED } from '../bmap/format.ts';
+import { loadKeyDir } from '../bundle/sign.ts';
 
 export const Config = z.strictObject({
   // Where the bundle is: LABEL=…:/path, UUID=…, PARTLABEL=…, PARTUUID=…, or /dev/disk/by-*/…:/path.
@@ -40,6 +42,9 @@ export const Config = z.strictObject({
   maxRetainedBytes: z.number().int().positive().optional(),
   // Cap on the number of retained entries (default 100000).
   maxEntries: z.number().int().positive().optional(),
+  // With no trusted key (*.pub) baked next to config.json, accept unsigned
+  // bundles. Without it such an initrd refuses every bundle: trust fails closed.
+  allowUnsigned: z.boolean().default(false),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -73,4 +78,17 @@ export function narrow(c: Config, k: Cmdline): Effective {
   // Both selectors must match the chosen disk when both are given.
   const targets = [c.target, k.target].filter((t): t is string => !!t);
   return { ...c, mode, onFailure, ...(bundle ? { bundle } : {}), targets };
+}
+
+export type BakedTrust = { trust: string[]; keys: string[]; allowUnsigned: boolean };
+
+// bakedTrust: what the initrd was built to trust. Keys baked next to
+// config.json make a signature by one of them required (allowUnsigned does not
+// weaken that); with none, unsigned bundles are accepted only when the config
+// says allowUnsigned, and otherwise every bundle is refused.
+export async function bakedTrust(dir: string, c: Pick<Config, 'allowUnsigned'>): Promise<BakedTrust> {
+  const keys = (await loadKeyDir(dir)).map((k) => k.id);
+  if (keys.length) return { trust: [dir], keys, allowUnsigned: false };
+  if (c.allowUnsigned) return { trust: [], keys, allowUnsigned: true };
+  throw usageError(`this initrd trusts no signing key (no *.pub in ${dir}) and its config does not set allowUnsigned: rebuild it with reimage initrd --config DIR, DIR holding the fleet's .pub key (or "allowUnsigned": true in DIR/config.json to accept unsigned bundles)`);
 }

@@ -15,6 +15,7 @@ import { hashFile } from '../util/hash.ts';
 import { loadConfig } from './config.ts';
 import { lockdownArgs } from './lockdown.ts';
 import type { Log } from '../util/log.ts';
+import { loadKeyDir } from '../bundle/sign.ts';
 
 const DRACUT_BASE = '/usr/lib/dracut';
 export const INITRD_BIN = 'usr/lib/reimage/reimage';
@@ -46,7 +47,8 @@ export type InitrdOptions = { out: string; kver?: string; config?: string; gener
 
 type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string>; noSystemd: boolean; add: readonly string[] };
 
-export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
+// buildInitrd: the initrd at OUT, and what it trusts (said in `reimage initrd`'s output).
+export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: string; trust: string }> {
   const kver = o.kver ?? release();
   if (!existsSync(`/lib/modules/${kver}`)) throw usageError(`kernel ${kver} has no /lib/modules/${kver}: install its modules or pick another with --kver`);
   if (o.config && !existsSync(o.config)) throw usageError(`--config ${o.config} does not exist: give a directory with config.json (and optionally retention.list)`);
@@ -55,6 +57,7 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   const add = o.add ?? [];
   if (add.length && generator !== 'dracut') throw usageError(`--add ${add[0]} names a dracut module, but the generator is ${generator}: drop it or use --generator dracut`);
   for (const m of add) if (!/^[a-z0-9][a-z0-9_-]*$/.test(m)) throw usageError(`--add ${JSON.stringify(m)} is not a dracut module name: give one such as dm or network`);
+  const trust = await initrdTrust(o.config);
   const bin = await selfBinary();
   const { module, glue } = findLayout(bin);
   // The shell lockdown baked in follows the policy (empty when it allows a shell).
@@ -63,7 +66,25 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<string> {
   const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add };
   await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
   await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
-  return b.out;
+  return { out: b.out, trust };
+}
+
+// initrdTrust: the config directory is validated as the initrd will read it,
+// and an initrd that would refuse every bundle (no key, no allowUnsigned) is
+// not built. Returns what it trusts, in words.
+async function initrdTrust(config: string | undefined): Promise<string> {
+  const fix = 'give --config DIR holding config.json and the fleet\'s .pub key (reimage keygen), or "allowUnsigned": true in config.json';
+  if (!config) throw usageError(`an initrd without --config trusts no signing key and would refuse every bundle: ${fix}`);
+  // Every file of the directory goes into the initrd: a private key there would be copied onto every machine.
+  for (const f of await readdir(config).catch(() => [] as string[])) {
+    const text = await readFile(join(config, f), 'utf8').catch(() => '');
+    if (/PRIVATE KEY-----|^untrusted comment: .*secret key/m.test(text)) throw usageError(`--config ${config} holds a private key (${f}), which would be baked into the initrd: move it out and keep only the .pub`);
+  }
+  const c = await loadConfig(config);
+  const keys = (await loadKeyDir(config)).map((k) => k.id);
+  if (keys.length && c.allowUnsigned) throw usageError(`--config ${config} holds trusted keys (${keys.join(', ')}) and sets allowUnsigned: signatures would still be required; remove allowUnsigned or the keys`);
+  if (!keys.length && !c.allowUnsigned) throw usageError(`--config ${config} has no *.pub key and does not set allowUnsigned, so the initrd would refuse every bundle: ${fix}`);
+  return keys.length ? `bundles must be signed by key ${keys.join(' or ')}` : 'no trusted key: accepts unsigned bundles (allowUnsigned)';
 }
 
 // withDracut: dracut with a private base directory that adds our module.

@@ -8,7 +8,9 @@ import { targetError, usageError } from '../errors.ts';
 import { human, parseSize } from '../util/bytes.ts';
 import { inspect, type Disk } from '../target/sysfs.ts';
 
-type Kind = { explicit: boolean; matches: (d: Disk, value: string) => Promise<boolean> | boolean };
+// What a selector is matched against: every whole disk, and where the /dev tree is (tests give a fake one).
+export type Scope = { disks: readonly Disk[]; dev: string };
+type Kind = { explicit: boolean; matches: (d: Disk, value: string, scope: Scope) => Promise<boolean> | boolean };
 
 const selectorSize = (s: string): number => {
   const n = parseSize(s);
@@ -16,17 +18,30 @@ const selectorSize = (s: string): number => {
   return n;
 };
 
-const byLink = (dir: string): Kind => ({
+const wwnOf = (d: Disk) => d.wwn.toLowerCase().replace(/^(naa\.|0x)/, '');
+
+// twins: two disks with one identity (clones with the same serial, no distinct WWN).
+// A link named by that identity (by-id) may point at either: udev picks one.
+export const twins = (a: Disk, b: Disk): boolean =>
+  a.dev !== b.dev && (a.wwn !== '' && b.wwn !== '' ? wwnOf(a) === wwnOf(b) : a.serial !== '' && a.serial === b.serial);
+
+// byLink: a /dev/disk/<dir>/NAME link. by-id names an identity, so a disk
+// that shares it with the linked disk matches too (and the choice is refused
+// as ambiguous); by-path names a port, which only one disk can sit on.
+const byLink = (dir: 'by-id' | 'by-path'): Kind => ({
   explicit: true,
-  matches: async (d, v) => {
-    const path = v.startsWith('/') ? v : `/dev/disk/${dir}/${v}`;
-    return (await realpath(path).catch(() => '')) === d.node;
+  matches: async (d, v, scope) => {
+    const name = v.startsWith('/') ? v.slice(`/dev/disk/${dir}/`.length) : v;
+    const node = await realpath(`${scope.dev}/disk/${dir}/${name}`).catch(() => '');
+    if (node === d.node) return true;
+    const linked = scope.disks.find((x) => x.node === node);
+    return dir === 'by-id' && linked !== undefined && twins(d, linked);
   },
 });
 
 export const KINDS = {
   serial: { explicit: true, matches: (d, v) => d.serial !== '' && d.serial === v },
-  wwn: { explicit: true, matches: (d, v) => d.wwn !== '' && d.wwn.toLowerCase().replace(/^naa\./, '') === v.toLowerCase().replace(/^(naa\.|0x)/, '') },
+  wwn: { explicit: true, matches: (d, v) => d.wwn !== '' && wwnOf(d) === v.toLowerCase().replace(/^(naa\.|0x)/, '') },
   'by-id': byLink('by-id'),
   'by-path': byLink('by-path'),
   model: { explicit: false, matches: (d, v) => d.model === v },
@@ -43,10 +58,18 @@ export type Selector = { kind: keyof typeof KINDS; value: string; text: string }
 
 // parseSelector: serial:X, wwn:X, model:X, size:MIN-MAX, by-id:NAME, by-path:NAME, or a /dev/disk/by-id|by-path/ link.
 export function parseSelector(text: string): Selector {
-  const link = /^\/dev\/disk\/(by-id|by-path)\/.+$/.exec(text);
-  if (link) return { kind: link[1] as 'by-id' | 'by-path', value: text, text };
+  const link = /^\/dev\/disk\/(by-id|by-path)\/(.+)$/.exec(text);
   const m = /^([a-z-]+):(.+)$/.exec(text);
-  if (m && m[1]! in KINDS) return { kind: m[1] as keyof typeof KINDS, value: m[2]!, text };
+  const kind = link ? (link[1] as 'by-id' | 'by-path') : m && m[1]! in KINDS ? (m[1] as keyof typeof KINDS) : undefined;
+  const value = link ? text : m?.[2];
+  if (kind && value !== undefined) {
+    // A link name is one entry of /dev/disk/by-*: `../../sda` would be a kernel name in disguise.
+    const name = link ? link[2]! : value;
+    if ((kind === 'by-id' || kind === 'by-path') && (name.includes('/') || name === '.' || name === '..')) {
+      throw usageError(`target selector "${text}" is not a link name in /dev/disk/${kind}/: give one entry of that directory, e.g. /dev/disk/${kind}/ata-…`);
+    }
+    return { kind, value, text };
+  }
   if (/^(\/dev\/)?(sd|vd|hd|xvd|nvme|mmcblk|loop)/.test(text)) {
     throw usageError(`target "${text}" is a kernel device name, which can change between boots: select the disk by serial:, wwn:, /dev/disk/by-id/… or /dev/disk/by-path/…`);
   }
@@ -55,26 +78,27 @@ export function parseSelector(text: string): Selector {
 
 const NOT_DISKS = /^(loop|ram|zram|sr|fd|dm-|md|nbd)/;
 
-// wholeDisks: every whole-disk block device the kernel knows.
+// wholeDisks: every whole-disk block device the kernel knows, each once (by device number).
 export async function wholeDisks(sys = '/sys'): Promise<Disk[]> {
   const out: Disk[] = [];
   for (const name of (await readdir(`${sys}/block`).catch(() => [] as string[])).sort()) {
     if (NOT_DISKS.test(name)) continue;
     const d = await inspect(`/dev/${name}`, sys);
-    if (d && !d.isPartition && d.size > 0) out.push(d);
+    if (d && !d.isPartition && d.size > 0 && !out.some((x) => x.dev === d.dev)) out.push(d);
   }
   return out;
 }
 
 // selectTarget: the one disk every selector matches, under the automatic-choice rules.
-export async function selectTarget(texts: string[], bundleDisk: string | undefined, disks: Disk[]): Promise<Disk> {
+export async function selectTarget(texts: string[], bundleDisk: string | undefined, disks: Disk[], dev = '/dev'): Promise<Disk> {
   if (texts.length === 0) throw usageError('no target selector: give rd.reimage.target= or bake "target" into the initrd config');
   const sels = texts.map(parseSelector);
   const explicit = sels.some((s) => KINDS[s.kind].explicit);
   const verdicts: { d: Disk; why?: string }[] = [];
-  for (const d of disks) {
+  // One disk reached through two names (two entries with one device number) is one candidate.
+  for (const d of disks.filter((d, i) => disks.findIndex((x) => x.dev === d.dev) === i)) {
     let why: string | undefined;
-    for (const s of sels) if (!(await KINDS[s.kind].matches(d, s.value))) why ??= `does not match ${s.text}`;
+    for (const s of sels) if (!(await KINDS[s.kind].matches(d, s.value, { disks, dev }))) why ??= `does not match ${s.text}`;
     if (!why && !explicit && d.removable) why = 'is removable (never chosen automatically: name it by serial or by-id)';
     if (!why && !explicit && bundleDisk === d.name) why = 'holds the bundle (never chosen automatically: name it by serial or by-id)';
     verdicts.push({ d, ...(why ? { why } : {}) });

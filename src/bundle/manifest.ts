@@ -82,7 +82,11 @@ export const Manifest = z.strictObject({
       const dup = duplicateMountPath(ms.map((m) => m.path));
       if (dup) ctx.addIssue({ code: 'custom', message: `mount path ${dup} is given twice: one partition per mount point` });
     }),
-  retention: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+  // The retention list shipped in the bundle, named with its sha256 so the
+  // signature covers its bytes (a bare file name, as older packs wrote, is refused).
+  retention: z
+    .strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), sha256 }, 'expected { file, sha256 } (a bundle made by an older reimage pack names it without its sha256: pack it again)')
+    .optional(),
   // Which machines the image is for, and its version (anti-rollback).
   compatible: z.string().min(1).max(128).optional(),
   version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/).optional(),

@@ -3,7 +3,7 @@
 // table, mount plan), the block map (image.bmap, bmaptool format) and, with
 // --retain, the retention list.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
 import { codecs } from '../codecs/index.ts';
@@ -31,6 +31,7 @@ export type PackOptions = {
 };
 
 export const BMAP_FILE = 'image.bmap';
+export const RETENTION_FILE = 'retention.list';
 
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
@@ -58,7 +59,9 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   log.info(`block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`);
   await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
   const packed = await log.step('hash the compressed image', () => hashFile(dest));
-  if (retention) await copyFile(o.retain!, join(o.out, 'retention.list'));
+  // The bytes that were checked and hashed are the bytes written (never a second read of --retain).
+  await rm(join(o.out, RETENTION_FILE), { force: true });
+  if (retention) await writeFile(join(o.out, RETENTION_FILE), retention);
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     created: new Date().toISOString(),
@@ -68,7 +71,8 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
     bmap: { file: BMAP_FILE, sha256: createHash('sha256').update(bmapBytes).digest('hex') },
     table,
     mounts,
-    ...(retention ? { retention: 'retention.list' } : {}),
+    // Named with its sha256: the signature over the manifest then covers the list's bytes too.
+    ...(retention ? { retention: { file: RETENTION_FILE, sha256: createHash('sha256').update(retention).digest('hex') } } : {}),
     ...(o.compatible ? { compatible: o.compatible } : {}),
     ...(o.version ? { version: o.version } : {}),
   };

@@ -45,23 +45,32 @@ export async function loadBundle(where: string, trusted: TrustedKey[] = []): Pro
     throw bundleError(`bundle image ${imagePath} is ${st.size} bytes but the manifest says ${manifest.image.size}: the copy is incomplete or altered; copy the bundle again`);
   }
   await checkCodec(imagePath, manifest);
-  let retention: Bundle['retention'];
-  if (manifest.retention) {
-    const rpath = join(dir, manifest.retention);
-    const bytes = await readFile(rpath).catch(() => undefined);
-    if (!bytes) throw bundleError(`bundle retention list ${rpath} is missing: copy the whole bundle directory`);
-    retention = { name: `bundle:${manifest.retention}`, entries: parseList(bytes, `bundle:${manifest.retention}`), bytes };
-  }
+  const retention = manifest.retention ? await loadRetention(dir, manifest.retention) : undefined;
   const bmap = manifest.bmap ? await loadBmap(dir, manifest) : undefined;
   return { dir, manifest, imagePath, ...(retention ? { retention } : {}), ...(bmap ? { bmap } : {}), ...(signedBy ? { signedBy } : {}) };
 }
+
+// loadRetention: the bundle's retention list, its bytes hashed against the
+// (signed) manifest before they are parsed: an edited list is refused, never used.
+async function loadRetention(dir: string, r: NonNullable<Manifest['retention']>): Promise<NonNullable<Bundle['retention']>> {
+  const path = join(dir, r.file);
+  const bytes = await readFile(path).catch(() => undefined);
+  if (!bytes) throw bundleError(`bundle retention list ${path} is missing: copy the whole bundle directory`);
+  const sum = sha256(bytes);
+  if (sum !== r.sha256) {
+    throw bundleError(`bundle retention list ${path} has sha256 ${sum} but the manifest says ${r.sha256}: the list was altered after packing; get the bundle again, or pack it again with reimage pack --retain LIST (and --sign)`, { expected: r.sha256, actual: sum });
+  }
+  return { name: `bundle:${r.file}`, entries: parseList(bytes, `bundle:${r.file}`), bytes };
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 // loadBmap: the bundle's block map, its bytes hashed against the (signed) manifest, parsed, and fit for the raw image.
 async function loadBmap(dir: string, m: Manifest): Promise<BlockMap> {
   const path = join(dir, m.bmap!.file);
   const bytes = await readFile(path).catch(() => undefined);
   if (!bytes) throw bundleError(`bundle block map ${path} is missing: copy the whole bundle directory`);
-  const sum = createHash('sha256').update(bytes).digest('hex');
+  const sum = sha256(bytes);
   if (sum !== m.bmap!.sha256) throw bundleError(`bundle block map ${path} has sha256 ${sum} but the manifest says ${m.bmap!.sha256}: the copy is corrupt or altered; copy the bundle again`);
   const map = parseBmap(bytes, path);
   if (map.imageSize !== m.raw.size) throw bundleError(`bundle block map ${path} is for a ${map.imageSize}-byte image but the manifest's raw image is ${m.raw.size} bytes: rebuild the bundle with reimage pack`);

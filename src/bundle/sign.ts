@@ -7,9 +7,10 @@
 // `reimage pack --sign` writes both. Trusted keys are PEM (reimage keygen) or
 // minisign public keys. When trusted keys are configured, an unsigned bundle,
 // a malformed signature or one by a trusted key that does not verify is
-// refused; nothing can turn that off but rebuilding the policy.
+// refused; nothing can turn that off but rebuilding the policy. A trust path
+// that yields no key is an error of its own, never "no keys, so unsigned is fine".
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { bundleError, usageError } from '../errors.ts';
@@ -59,31 +60,65 @@ export async function signManifest(manifestBytes: Buffer, keyFile: string): Prom
   };
 }
 
-// loadTrusted: public keys (PEM or minisign) from files or from every *.pub in a directory.
+const FIX = 'give a .pub file made by reimage keygen or minisign -G, or a directory of them';
+
+// loadTrusted: public keys (PEM or minisign) from the files and directories
+// the operator named (--trust). Trust fails closed: every path must yield at
+// least one key; a missing path, a private key, an empty directory or one
+// without *.pub files is a usage error, never "accept unsigned".
 export async function loadTrusted(paths: readonly string[]): Promise<TrustedKey[]> {
   const keys: TrustedKey[] = [];
   for (const p of paths) {
-    const files = p.endsWith('.pub') ? [p] : (await readdir(p).catch(() => [] as string[])).filter((f) => f.endsWith('.pub')).map((f) => join(p, f));
-    for (const f of files) {
-      const text = await readFile(f, 'utf8').catch(() => undefined);
-      if (text === undefined) throw usageError(`trusted key ${f} cannot be read: check the path`);
-      const fix = 'use the .pub file made by reimage keygen or minisign -G';
-      if (minisign.isMinisignText(text)) {
-        const m = minisign.parsePublicKey(text);
-        if (!m) throw usageError(`trusted key ${f} is not a valid minisign public key: ${fix}`);
-        keys.push({ ...m, id: minisign.minisignId(m.num) });
-        continue;
-      }
-      try {
-        const k = createPublicKey(text);
-        if (k.asymmetricKeyType !== 'ed25519') throw new Error('not ed25519');
-        keys.push(pemTrusted(k));
-      } catch {
-        throw usageError(`trusted key ${f} is not an ed25519 public key in PEM or minisign format: ${fix}`);
-      }
+    const st = await stat(p).catch((e: NodeJS.ErrnoException) => e);
+    if (st instanceof Error) {
+      throw usageError(st.code === 'ENOENT' ? `trusted key ${p} does not exist: ${FIX}` : `trusted key ${p} cannot be read (${st.code}): ${FIX}`);
+    }
+    if (st.isDirectory()) {
+      const found = await loadKeyDir(p);
+      if (found.length === 0) throw usageError(`trusted key directory ${p} holds no *.pub key file, so it trusts no key: ${FIX}`);
+      keys.push(...found);
+    } else {
+      keys.push(await loadKeyFile(p));
     }
   }
   return keys;
+}
+
+// loadKeyDir: every *.pub file in DIR (none: an empty list); a directory that does not exist has none.
+export async function loadKeyDir(dir: string): Promise<TrustedKey[]> {
+  const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw usageError(`trusted key directory ${dir} cannot be read (${e.code}): ${FIX}`);
+  });
+  const keys: TrustedKey[] = [];
+  for (const f of names.filter((n) => n.endsWith('.pub')).sort()) keys.push(await loadKeyFile(join(dir, f)));
+  return keys;
+}
+
+// loadKeyFile: one public key, whatever the file's name; a private key or anything else is refused.
+async function loadKeyFile(f: string): Promise<TrustedKey> {
+  const st = await stat(f).catch(() => undefined);
+  // Never read a FIFO or a device: it could block or be endless.
+  if (st && !st.isFile()) throw usageError(`trusted key ${f} is not a regular file: ${FIX}`);
+  const text = await readFile(f, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw usageError(`trusted key ${f} cannot be read (${e.code}): ${FIX}`);
+  });
+  if (text.trim() === '') throw usageError(`trusted key ${f} is empty: ${FIX}`);
+  if (/PRIVATE KEY-----|^untrusted comment: .*secret key/m.test(text)) {
+    throw usageError(`trusted key ${f} is a private key, not a public one: give its .pub (never copy a private key onto a machine)`);
+  }
+  if (minisign.isMinisignText(text)) {
+    const m = minisign.parsePublicKey(text);
+    if (!m) throw usageError(`trusted key ${f} is not a valid minisign public key: ${FIX}`);
+    return { ...m, id: minisign.minisignId(m.num) };
+  }
+  try {
+    const k = createPublicKey(text);
+    if (k.asymmetricKeyType !== 'ed25519') throw new Error('not ed25519');
+    return pemTrusted(k);
+  } catch {
+    throw usageError(`trusted key ${f} is not an ed25519 public key in PEM or minisign format: ${FIX}`);
+  }
 }
 
 // checkSignature: with trusted keys, the manifest bytes must carry a signature

@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'boot': {
-      const o = { ...defaultBootOptions, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
+      const o = { ...defaultBootOptions, runBase: process.env.REIMAGE_RUNDIR || defaultBootOptions.runBase, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
       const r = await withSignals(log, false, (signal) => boot({ ...o, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
@@ -150,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
         },
         log,
       );
-      process.stdout.write(`initrd written to ${out}\n`);
+      process.stdout.write(`initrd written to ${out.out}; ${out.trust}\n`);
       return EXIT.ok;
     }
     case 'arm': {

@@ -44,6 +44,8 @@ export function writeManifest(bundleDir: string, m: Manifest): void {
 export interface PackOptions {
 	retain?: string;
 	mounts?: readonly string[];
+	/** A private key (reimage keygen) to sign the bundle with. */
+	sign?: string;
 }
 
 /** Pack new.img into a fresh directory; throws (with reimage's output) on failure. */
@@ -51,6 +53,7 @@ export function pack(codec: Codec, opts: PackOptions = {}): string {
 	const out = path.join(tmpDir('reimage-bundle-'), 'bundle');
 	const args = ['pack', fixtures().newImg, '--out', out, '--codec', codec];
 	if (opts.retain) args.push('--retain', opts.retain);
+	if (opts.sign) args.push('--sign', opts.sign);
 	for (const m of opts.mounts ?? MOUNTS) args.push('--mount', m);
 	const r = reimage(args);
 	if (r.status !== 0) throw new Error(`reimage ${args.join(' ')}: ${describe(r)}`);

@@ -32,7 +32,7 @@ export type Generator = 'dracut' | 'initramfs-tools';
 export type InitrdSpec = { configDir?: string; generator?: Generator; noSystemd?: boolean; dracutAdd?: readonly string[] };
 
 export function initrd(spec: InitrdSpec = {}): string {
-	const { configDir, generator = 'dracut', noSystemd = false, dracutAdd = [] } = spec;
+	const { configDir = vmConfig(), generator = 'dracut', noSystemd = false, dracutAdd = [] } = spec;
 	const h = createHash('sha256').update(generator).update(noSystemd ? ' no-systemd' : '').update(dracutAdd.map((m) => ` add ${m}`).join(''));
 	const inputs = [
 		BIN,
@@ -40,14 +40,35 @@ export function initrd(spec: InitrdSpec = {}): string {
 		...['reimage-entry.sh', 'initramfs-tools/hooks/reimage', 'initramfs-tools/scripts/init-premount/reimage'].map((x) => path.join(REPO, 'initramfs', x)),
 	];
 	for (const f of inputs) h.update(fs.readFileSync(f));
-	if (configDir) for (const f of fs.readdirSync(configDir).sort()) h.update(f).update(fs.readFileSync(path.join(configDir, f)));
+	for (const f of fs.readdirSync(configDir).sort()) h.update(f).update(fs.readFileSync(path.join(configDir, f)));
 	const out = `/tmp/reimage-initrd-${h.digest('hex').slice(0, 16)}.img`;
 	if (!fs.existsSync(out)) {
-		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, '--generator', generator, ...(configDir ? ['--config', configDir] : []), ...(noSystemd ? ['--no-systemd'] : []), ...dracutAdd.flatMap((m) => ['--add', m])];
+		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, '--generator', generator, '--config', configDir, ...(noSystemd ? ['--no-systemd'] : []), ...dracutAdd.flatMap((m) => ['--add', m])];
 		sh(BIN, args);
 		fs.renameSync(`${out}.tmp`, out);
 	}
 	return out;
+}
+
+// vmKey: the test fleet's signing key, made once and kept under /tmp so the
+// initrds that bake its public half stay cached between runs.
+export function vmKey(): { key: string; pub: string } {
+	const prefix = '/tmp/reimage-vm-key/fleet';
+	if (!fs.existsSync(`${prefix}.pub`)) {
+		fs.rmSync(path.dirname(prefix), { recursive: true, force: true });
+		fs.mkdirSync(path.dirname(prefix));
+		sh(BIN, ['keygen', '--out', prefix]);
+	}
+	return { key: `${prefix}.key`, pub: `${prefix}.pub` };
+}
+
+// vmConfig: an initrd config directory: CONFIG as config.json, and the test
+// key baked in, so the initrd accepts only bundles signed by it (bundleTree's).
+export function vmConfig(config: object = {}): string {
+	const dir = tmpDir('reimage-vmconfig-');
+	fs.writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(config)}\n`);
+	fs.copyFileSync(vmKey().pub, path.join(dir, 'fleet.pub'));
+	return dir;
 }
 
 // An ext4 file system holding DIR's contents, as a partition appended to IMG (grown by MiB).
@@ -71,9 +92,10 @@ export function stick(label: string, contentDir: string, mib = 64): string {
 	return img;
 }
 
-// bundleTree: a directory with `bundle/` (a packed new.img), ready to become a file system.
-export function bundleTree(edit?: (bundleDir: string) => void, codec: 'zstd' | 'none' = 'zstd'): string {
-	const b = pack(codec, { retain: fixtures().list });
+// bundleTree: a directory with `bundle/` (a packed new.img, signed by the test key
+// unless SIGN is false), ready to become a file system.
+export function bundleTree(edit?: (bundleDir: string) => void, codec: 'zstd' | 'none' = 'zstd', sign = true): string {
+	const b = pack(codec, { retain: fixtures().list, ...(sign ? { sign: vmKey().key } : {}) });
 	if (edit) edit(b);
 	const root = tmpDir('reimage-bundlefs-');
 	fs.cpSync(b, path.join(root, 'bundle'), { recursive: true });

@@ -92,7 +92,7 @@ t('a new system that does not mount after the write -> 11, mounts and RAM stage 
 		assert.is(r.status, 11, describe(r));
 		assert.match(r.stderr, /LABEL=no-such-label \(for \/kiosk\) is not on \/dev\/loop\d+ after writing/);
 		assert.equal(mountsLeft(), []);
-		assert.equal(fs.readdirSync('/run/reimage').filter((d) => d.startsWith('run-')), []);
+		assert.equal(fs.readdirSync(process.env['REIMAGE_RUNDIR'] || '/run/reimage').filter((d) => d.startsWith('run-')), [], 'the run dir the binary used');
 	} finally {
 		detachLoop(dev);
 	}

@@ -76,12 +76,14 @@ t('anti-rollback: installing 2.0 then 1.9 is refused (3) unless --allow-downgrad
 });
 
 t('a second concurrent run cannot start -> 4', async () => {
-	fs.mkdirSync('/run/reimage', { recursive: true });
-	fs.writeFileSync('/run/reimage/lock', `${process.pid}\n`);
+	// The run dir the binary uses (REIMAGE_RUNDIR, as the tests are run), and the lock in the format an older reimage wrote.
+	const runDir = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
+	fs.mkdirSync(runDir, { recursive: true });
+	fs.writeFileSync(path.join(runDir, 'lock'), `${process.pid}\n`);
 	try {
-		await onOldDisk((dev) => refused(dev, run(dev), 4, /another reimage \(pid \d+\) is running/));
+		await onOldDisk((dev) => refused(dev, run(dev), 4, new RegExp(`another reimage \\(pid ${process.pid}\\) is running`)));
 	} finally {
-		fs.rmSync('/run/reimage/lock', { force: true });
+		fs.rmSync(path.join(runDir, 'lock'), { force: true });
 	}
 });
 

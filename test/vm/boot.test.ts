@@ -5,9 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, pack, readManifest, reimage, writeManifest } from '../helpers/reimage.ts';
-import { appendPartition, armedArgs, bootUntil, bootVm, bundleTree, initrd, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
-import { describe, getAcl, sfdiskJson, sh } from '../helpers/sys.ts';
+import { BIN, pack, readManifest, reimage } from '../helpers/reimage.ts';
+import { appendPartition, armedArgs, bootUntil, bootVm, bundleTree, initrd, inspectDisk, oldDiskCopy, sha256File, stick, vmKey } from '../helpers/vm.ts';
+import { describe, flipBytes, getAcl, sfdiskJson, sh } from '../helpers/sys.ts';
 import { fixtures, writeList } from '../helpers/fixtures.ts';
 
 const t = suite('vm: reimage initrd in QEMU');
@@ -81,14 +81,14 @@ t('2: bundle on a USB stick, target chosen by serial among two disks in swapped 
 	});
 });
 
-t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its own', async () => {
+t('3: a signed bundle whose image was altered (its hash no longer matches): nothing written, the VM reboots on its own', async () => {
 	const disk = oldDiskCopy();
 	const usb = stick(
 		'STICK',
+		// The manifest and its signature stay intact; the image bytes do not.
 		bundleTree((b) => {
-			const m = readManifest(b);
-			m.image.sha256 = m.image.sha256.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-			writeManifest(b, m);
+			const image = path.join(b, readManifest(b).image.file);
+			flipBytes(image, Math.floor(fs.statSync(image).size / 2));
 		}),
 	);
 	const before = sha256File(disk);
@@ -97,6 +97,21 @@ t('3: a bundle whose image hash is wrong: nothing written, the VM reboots on its
 		{ file: usb, serial: 'STICK1', usb: true },
 	]);
 	assert.match(vm.serial, /bundle image .* has sha256 [0-9a-f]{64} but the manifest says/);
+	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
+	assert.not.match(vm.serial, /point of no return/);
+	assert.is(sha256File(disk), before, 'target byte-identical');
+});
+
+t('3b: an unsigned bundle against an initrd with a baked key: refused before anything is written, the VM reboots on its own', async () => {
+	const disk = oldDiskCopy();
+	const usb = stick('STICK', bundleTree(undefined, 'zstd', false));
+	const before = sha256File(disk);
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42'), [
+		{ file: disk, serial: 'KIOSK42' },
+		{ file: usb, serial: 'STICK1', usb: true },
+	]);
+	assert.match(vm.serial, /reimage: bundles must be signed by [0-9a-f]{16}/);
+	assert.match(vm.serial, /is not signed but this system trusts only signed bundles/);
 	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
 	assert.not.match(vm.serial, /point of no return/);
 	assert.is(sha256File(disk), before, 'target byte-identical');
@@ -212,7 +227,7 @@ t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a pri
 t('vm-test: a good bundle against a copy of the old disk passes, with the report', () => {
 	const disk = fixtures().oldImg;
 	const before = sha256File(disk);
-	const b = pack('zstd', { retain: fixtures().list });
+	const b = pack('zstd', { retain: fixtures().list, sign: vmKey().key });
 	const r = reimage(['vm-test', '--disk', disk, '--bundle', b, '--initrd', initrd(), '--json']);
 	assert.is(r.status, 0, describe(r));
 	const v = JSON.parse(r.stdout);
@@ -223,7 +238,7 @@ t('vm-test: a good bundle against a copy of the old disk passes, with the report
 });
 
 t('vm-test: a bundle whose retention list cannot be met fails (exit 12) with the reason', () => {
-	const b = pack('zstd', { retain: writeList(['/etc/machine-id', '/etc/not-on-this-machine']) });
+	const b = pack('zstd', { retain: writeList(['/etc/machine-id', '/etc/not-on-this-machine']), sign: vmKey().key });
 	const r = reimage(['vm-test', '--disk', fixtures().oldImg, '--bundle', b, '--initrd', initrd()]);
 	assert.is(r.status, 12, describe(r));
 	assert.match(r.stdout, /vm-test FAIL: .*required retained entry \/etc\/not-on-this-machine/);

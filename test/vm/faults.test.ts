@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { armedArgs, bootUntil, bundleTree, inspectDisk, oldDiskCopy, sha256File, stick } from '../helpers/vm.ts';
+import { armedArgs, bootUntil, bundleTree, inspectDisk, oldDiskCopy, sha256File, stick, vmConfig } from '../helpers/vm.ts';
 import { attachLoop, detachLoop, exec, mount, partNode, tmpDir, umount } from '../helpers/sys.ts';
 
 const t = suite('vm: faults');
@@ -92,8 +92,7 @@ function ioErrorSetup(): { usb: string; rules: string } {
 t('a failure after the point of no return with on-failure=shell (allowed by the baked policy): a working shell on the console, the log beside it', async () => {
 	const disk = oldDiskCopy();
 	const { usb, rules } = ioErrorSetup();
-	const config = tmpDir('reimage-shellcfg-');
-	fs.writeFileSync(path.join(config, 'config.json'), '{ "allowShell": true }\n');
+	const config = vmConfig({ allowShell: true });
 	// The arithmetic is done by the shell: the typed text itself shows $((6*7)), only its output shows 42.
 	const typed = 'echo "SHELL-$((6*7))"; grep -q "point of no return" /run/initramfs/reimage.log && echo "LOG-$((2*2))"; poweroff -f\n';
 	// arm with this policy leaves out the shell lockdown, as the initrd built with it does.

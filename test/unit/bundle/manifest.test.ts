@@ -33,4 +33,11 @@ test('mount paths must be normalised and unique', () => {
   assert.match(issues(withPath('/', '/kiosk', '/kiosk')), /mount path \/kiosk is given twice/);
 });
 
+test('the retention list is named with its sha256; a bare file name (older packs) is refused with the fix', () => {
+  assert.is(issues({ ...good(), retention: { file: 'retention.list', sha256: 'c'.repeat(64) } }), '');
+  assert.match(issues({ ...good(), retention: 'retention.list' }), /retention: expected \{ file, sha256 \}.*pack it again/);
+  assert.match(issues({ ...good(), retention: { file: 'retention.list' } }), /retention\.sha256/);
+  assert.match(issues({ ...good(), retention: { file: '../x', sha256: 'c'.repeat(64) } }), /retention\.file: expected a plain file name/);
+});
+
 test.run();

@@ -87,4 +87,52 @@ test('minisign formats: a public key and a signature round-trip; legacy (unhashe
   );
 });
 
+test('a --trust that yields no key is a usage error (exit 2), never "accept unsigned"', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'reimage-trust-empty-'));
+  const junk = mkdtempSync(join(tmpdir(), 'reimage-trust-junk-'));
+  writeFileSync(join(junk, 'README'), 'keys go here\n');
+  writeFileSync(join(junk, 'fleet.key'), a.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  const privMinisign = join(junk, 'site.key');
+  writeFileSync(privMinisign, 'untrusted comment: minisign encrypted secret key\nRWRTY0Iy...\n');
+  const unreadable = join(mkdtempSync(join(tmpdir(), 'reimage-trust-locked-')), 'locked.pub');
+  writeFileSync(unreadable, a.publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o000 });
+  const cases: [string, RegExp][] = [
+    [join(dir, 'nope.pub'), /trusted key .*nope\.pub does not exist: give a \.pub file/],
+    [join(dir, 'nope'), /does not exist/],
+    [keyFile, /trusted key .*a\.key is a private key, not a public one/],
+    [privMinisign, /is a private key/],
+    [empty, /trusted key directory .* holds no \*\.pub key file, so it trusts no key/],
+    [join(dir, 'empty.pub'), /is empty/],
+    ['/dev/null', /is not a regular file/],
+  ];
+  writeFileSync(join(dir, 'empty.pub'), '');
+  // Root reads any file: only an unprivileged run sees EACCES.
+  if (process.getuid?.() !== 0) cases.push([unreadable, /cannot be read \(EACCES\)/]);
+  for (const [p, re] of cases) {
+    await loadTrusted([p]).then(
+      () => assert.unreachable(`${p} yielded a key`),
+      (e: Error & { code: number }) => {
+        assert.is(e.code, 2, p);
+        assert.match(e.message, re);
+      },
+    );
+  }
+  // A directory of non-key files, and a private key renamed .pub inside a directory.
+  await loadTrusted([junk]).then(
+    () => assert.unreachable(),
+    (e: Error & { code: number }) => assert.ok(e.code === 2 && /holds no \*\.pub/.test(e.message), e.message),
+  );
+  const renamed = mkdtempSync(join(tmpdir(), 'reimage-trust-renamed-'));
+  writeFileSync(join(renamed, 'fleet.pub'), a.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  await loadTrusted([renamed]).then(
+    () => assert.unreachable(),
+    (e: Error) => assert.match(e.message, /fleet\.pub is a private key/),
+  );
+  // One good path does not excuse a bad one next to it.
+  await loadTrusted([join(dir, 'a.pub'), empty]).then(
+    () => assert.unreachable(),
+    (e: Error) => assert.match(e.message, /holds no/),
+  );
+});
+
 test.run();
