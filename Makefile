@@ -40,7 +40,7 @@ typecheck: node_modules/.stamp
 
 # Shell (shellcheck), then TypeScript (biome: lint rules and the format, one fast tool).
 lint: node_modules/.stamp
-	node_modules/.bin/biome lint --diagnostic-level=error .
+	node_modules/.bin/biome ci --diagnostic-level=error --colors=off .
 	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u) \
 		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage test/bench/bench.sh
 

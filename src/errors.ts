@@ -36,20 +36,16 @@ export class ReimageError extends Error {
 }
 
 // usage: a flag, argument or combination the CLI does not accept.
-export const usageError = (message: string, facts?: Record<string, unknown>) =>
-  new ReimageError('usage', message, facts);
+export const usageError = (message: string, facts?: Record<string, unknown>) => new ReimageError('usage', message, facts);
 
 // bundle: the bundle (or the image handed to pack) is not what it claims to be.
-export const bundleError = (message: string, facts?: Record<string, unknown>) =>
-  new ReimageError('bundle', message, facts);
+export const bundleError = (message: string, facts?: Record<string, unknown>) => new ReimageError('bundle', message, facts);
 
 // target: the target disk cannot be used as it is.
-export const targetError = (message: string, facts?: Record<string, unknown>) =>
-  new ReimageError('target', message, facts);
+export const targetError = (message: string, facts?: Record<string, unknown>) => new ReimageError('target', message, facts);
 
 // retention: the retention list or an entry on the old system is refused.
-export const retentionError = (message: string, facts?: Record<string, unknown>) =>
-  new ReimageError('retention', message, facts);
+export const retentionError = (message: string, facts?: Record<string, unknown>) => new ReimageError('retention', message, facts);
 
 // A failed external tool, carrying what it printed.
 export class ToolError extends ReimageError {

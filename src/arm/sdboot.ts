@@ -16,7 +16,10 @@ export async function armSdBoot(s: ArmSpec, esp: string, bootDir: string, initrd
   await mkdir(`${esp}/loader/entries`, { recursive: true });
   await copyFile(`${bootDir}/vmlinuz-${s.kver}`, `${esp}/reimage/vmlinuz`);
   await copyFile(initrd, `${esp}/reimage/initrd.img`);
-  for (const [kind, mode] of [['armed', 'auto'], ['interactive', 'interactive']] as const) {
+  for (const [kind, mode] of [
+    ['armed', 'auto'],
+    ['interactive', 'interactive'],
+  ] as const) {
     const text = [`title ${TITLES[kind]}`, `linux /reimage/vmlinuz`, `initrd /reimage/initrd.img`, `options ${kernelArgs(s, mode)}`, ''].join('\n');
     await writeFile(`${esp}/loader/entries/${ENTRY_IDS[kind]}.conf`, text);
   }

@@ -52,14 +52,20 @@ export async function scanImage(image: string, imported?: { map: BlockMap; origi
           while (ri < src.ranges.length && (src.ranges[ri]!.last + 1) * src.blockSize <= byte) ri++;
           const r = src.ranges[ri];
           mapped = !!r && r.first * src.blockSize <= byte;
-          if (!mapped && !zero) throw bundleError(`block map ${imported.origin} leaves bytes ${byte} to ${at + q} out, but the image has data there: recreate it with bmaptool create, or pack without --bmap (reimage finds the zero blocks itself)`);
+          if (!mapped && !zero)
+            throw bundleError(
+              `block map ${imported.origin} leaves bytes ${byte} to ${at + q} out, but the image has data there: recreate it with bmaptool create, or pack without --bmap (reimage finds the zero blocks itself)`,
+            );
           if (mapped) {
             rh ??= createHash(src.checksum);
             rh.update(chunk.subarray(p, q));
             if (at + q >= Math.min((r!.last + 1) * src.blockSize, size)) {
               const got = rh.digest('hex');
               rh = undefined;
-              if (got !== r!.sum) throw bundleError(`block map ${imported.origin} does not describe ${image}: blocks ${r!.first}-${r!.last} have ${src.checksum} ${got}, not ${r!.sum}; give the .bmap made for this image`);
+              if (got !== r!.sum)
+                throw bundleError(
+                  `block map ${imported.origin} does not describe ${image}: blocks ${r!.first}-${r!.last} have ${src.checksum} ${got}, not ${r!.sum}; give the .bmap made for this image`,
+                );
             }
           }
         }

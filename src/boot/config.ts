@@ -90,5 +90,7 @@ export async function bakedTrust(dir: string, c: Pick<Config, 'allowUnsigned'>):
   const keys = (await loadKeyDir(dir)).map((k) => k.id);
   if (keys.length) return { trust: [dir], keys, allowUnsigned: false };
   if (c.allowUnsigned) return { trust: [], keys, allowUnsigned: true };
-  throw usageError(`this initrd trusts no signing key (no *.pub in ${dir}) and its config does not set allowUnsigned: rebuild it with reimage initrd --config DIR, DIR holding the fleet's .pub key (or "allowUnsigned": true in DIR/config.json to accept unsigned bundles)`);
+  throw usageError(
+    `this initrd trusts no signing key (no *.pub in ${dir}) and its config does not set allowUnsigned: rebuild it with reimage initrd --config DIR, DIR holding the fleet's .pub key (or "allowUnsigned": true in DIR/config.json to accept unsigned bundles)`,
+  );
 }

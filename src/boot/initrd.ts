@@ -78,11 +78,13 @@ async function initrdTrust(config: string | undefined): Promise<string> {
   // Every file of the directory goes into the initrd: a private key there would be copied onto every machine.
   for (const f of await readdir(config).catch(() => [] as string[])) {
     const text = await readFile(join(config, f), 'utf8').catch(() => '');
-    if (/PRIVATE KEY-----|^untrusted comment: .*secret key/m.test(text)) throw usageError(`--config ${config} holds a private key (${f}), which would be baked into the initrd: move it out and keep only the .pub`);
+    if (/PRIVATE KEY-----|^untrusted comment: .*secret key/m.test(text))
+      throw usageError(`--config ${config} holds a private key (${f}), which would be baked into the initrd: move it out and keep only the .pub`);
   }
   const c = await loadConfig(config);
   const keys = (await loadKeyDir(config)).map((k) => k.id);
-  if (keys.length && c.allowUnsigned) throw usageError(`--config ${config} holds trusted keys (${keys.join(', ')}) and sets allowUnsigned: signatures would still be required; remove allowUnsigned or the keys`);
+  if (keys.length && c.allowUnsigned)
+    throw usageError(`--config ${config} holds trusted keys (${keys.join(', ')}) and sets allowUnsigned: signatures would still be required; remove allowUnsigned or the keys`);
   if (!keys.length && !c.allowUnsigned) throw usageError(`--config ${config} has no *.pub key and does not set allowUnsigned, so the initrd would refuse every bundle: ${fix}`);
   return keys.length ? `bundles must be signed by key ${keys.join(' or ')}` : 'no trusted key: accepts unsigned bundles (allowUnsigned)';
 }
@@ -99,10 +101,14 @@ async function withDracut(b: Build, log: Log): Promise<void> {
     await symlink(module, join(base, 'modules.d', '50reimage'));
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
       // Without systemd, the module installs a pre-mount hook instead of its unit.
-      run('dracut', ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out], {
-        env: { dracutbasedir: base, ...b.env },
-        timeoutMs: 30 * 60_000,
-      }),
+      run(
+        'dracut',
+        ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out],
+        {
+          env: { dracutbasedir: base, ...b.env },
+          timeoutMs: 30 * 60_000,
+        },
+      ),
     );
   } finally {
     await rm(base, { recursive: true, force: true });
@@ -120,9 +126,7 @@ async function withInitramfsTools(b: Build, log: Log): Promise<void> {
     await mkdir(join(conf, 'conf.d'));
     await writeFile(join(conf, 'modules'), '');
     await writeFile(join(conf, 'initramfs.conf'), 'MODULES=most\nBUSYBOX=y\nCOMPRESS=zstd\nRUNSIZE=10%\nFSTYPE=auto\n');
-    await log.step(`build the initrd for kernel ${b.kver} with initramfs-tools`, () =>
-      run('mkinitramfs', ['-d', conf, '-o', b.out, b.kver], { env: b.env, timeoutMs: 30 * 60_000 }),
-    );
+    await log.step(`build the initrd for kernel ${b.kver} with initramfs-tools`, () => run('mkinitramfs', ['-d', conf, '-o', b.out, b.kver], { env: b.env, timeoutMs: 30 * 60_000 }));
   } finally {
     await rm(conf, { recursive: true, force: true });
   }
@@ -141,7 +145,9 @@ export async function checkBinary(initrd: string, bin: string): Promise<void> {
       await run('unmkinitramfs', [initrd, join(tmp, 'x')], { timeoutMs: 600_000 });
       await run('sh', ['-c', `cp "$(find "$1" -path "*/${INITRD_BIN}" | head -n 1)" "$2"`, 'sh', join(tmp, 'x'), copy]);
     }
-    const got = createHash('sha256').update(await readFile(copy)).digest('hex');
+    const got = createHash('sha256')
+      .update(await readFile(copy))
+      .digest('hex');
     if (got !== want) throw new ReimageError('environment', `the binary inside ${initrd} has sha256 ${got}, not ${want} (the build's): dracut altered it; report this with your dracut version`);
   } finally {
     await rm(tmp, { recursive: true, force: true });

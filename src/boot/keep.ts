@@ -25,7 +25,10 @@ export function bootPlaces(fetched: { source: string; disk?: string }, bundleTex
       await mkdir(mnt, { recursive: true });
       await mount(fetched.source, mnt, fs, 'rw,nosuid,nodev,noexec');
       const where = join(mnt, loc.path);
-      const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
+      const isDir = await stat(where).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
       return {
         dir: join(isDir ? where : dirname(where), 'reimage-retained'),
         close: async () => {

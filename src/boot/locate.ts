@@ -51,7 +51,13 @@ const system: Scan = {
 // Floppy drives stall for seconds when probed; RAM disks are never a bundle
 // medium; an unbound loop device has nothing to probe (a bound one may carry
 // the bundle, and then counts like any other device).
-const skip = async (name: string) => /^(ram|zram|fd)/.test(name) || (/^loop\d/.test(name) && !(await access(`/sys/class/block/${name}/loop/backing_file`).then(() => true, () => false)));
+const skip = async (name: string) =>
+  /^(ram|zram|fd)/.test(name) ||
+  (/^loop\d/.test(name) &&
+    !(await access(`/sys/class/block/${name}/loop/backing_file`).then(
+      () => true,
+      () => false,
+    )));
 
 // matchingDevices: every device that carries the spec, each once (by kernel name).
 export async function matchingDevices(spec: { kind: string; value: string }, scan: Scan = system): Promise<string[]> {
@@ -79,7 +85,10 @@ export async function findDevice(loc: Location, log: Log, waitSeconds: number, s
       const { kind, value } = loc.device;
       const hits = await matchingDevices(loc.device, scan);
       if (hits.length > 1) {
-        throw bundleError(`the bundle location ${kind}=${value} is carried by ${hits.length} devices (${hits.join(', ')}): only one may carry it; name one by UUID=… or PARTUUID=… (blkid shows them), or remove the other medium`, { devices: hits });
+        throw bundleError(
+          `the bundle location ${kind}=${value} is carried by ${hits.length} devices (${hits.join(', ')}): only one may carry it; name one by UUID=… or PARTUUID=… (blkid shows them), or remove the other medium`,
+          { devices: hits },
+        );
       }
       if (hits.length === 1) return hits[0]!;
     }
@@ -98,7 +107,9 @@ async function refuseTwins(link: string, d: Disk): Promise<void> {
   if (!parent) return;
   const others = (await wholeDisks()).filter((x) => twins(x, parent));
   if (others.length) {
-    throw bundleError(`the bundle location ${link} names disk ${parent.node} (serial ${parent.serial || '-'}), but ${others.map((x) => x.node).join(', ')} has the same identity, so the link may point at either: name the bundle by UUID=… or PARTUUID=… (blkid shows them), or remove the other medium`);
+    throw bundleError(
+      `the bundle location ${link} names disk ${parent.node} (serial ${parent.serial || '-'}), but ${others.map((x) => x.node).join(', ')} has the same identity, so the link may point at either: name the bundle by UUID=… or PARTUUID=… (blkid shows them), or remove the other medium`,
+    );
   }
 }
 

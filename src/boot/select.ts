@@ -22,8 +22,7 @@ const wwnOf = (d: Disk) => d.wwn.toLowerCase().replace(/^(naa\.|0x)/, '');
 
 // twins: two disks with one identity (clones with the same serial, no distinct WWN).
 // A link named by that identity (by-id) may point at either: udev picks one.
-export const twins = (a: Disk, b: Disk): boolean =>
-  a.dev !== b.dev && (a.wwn !== '' && b.wwn !== '' ? wwnOf(a) === wwnOf(b) : a.serial !== '' && a.serial === b.serial);
+export const twins = (a: Disk, b: Disk): boolean => a.dev !== b.dev && (a.wwn !== '' && b.wwn !== '' ? wwnOf(a) === wwnOf(b) : a.serial !== '' && a.serial === b.serial);
 
 // byLink: a /dev/disk/<dir>/NAME link. by-id names an identity, so a disk
 // that shares it with the linked disk matches too (and the choice is refused

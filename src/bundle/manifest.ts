@@ -25,7 +25,10 @@ export const FsInfo = z.strictObject({
   blockSize: z.number().int().positive().max(65536).optional(),
   freeBytes: size.optional(),
   freeInodes: size.optional(),
-  features: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,40}$/)).max(96).optional(),
+  features: z
+    .array(z.string().regex(/^[A-Za-z0-9_-]{1,40}$/))
+    .max(96)
+    .optional(),
 });
 
 export const Partition = z.strictObject({
@@ -85,11 +88,17 @@ export const Manifest = z.strictObject({
   // The retention list shipped in the bundle, named with its sha256 so the
   // signature covers its bytes (a bare file name, as older packs wrote, is refused).
   retention: z
-    .strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), sha256 }, 'expected { file, sha256 } (a bundle made by an older reimage pack names it without its sha256: pack it again)')
+    .strictObject(
+      { file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), sha256 },
+      'expected { file, sha256 } (a bundle made by an older reimage pack names it without its sha256: pack it again)',
+    )
     .optional(),
   // Which machines the image is for, and its version (anti-rollback).
   compatible: z.string().min(1).max(128).optional(),
-  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/).optional(),
+  version: z
+    .string()
+    .regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$/)
+    .optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 

@@ -56,7 +56,9 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () => scanImage(o.image, imported));
   const bmapBytes = formatBmap(map, `made by reimage pack ${VERSION}`);
   await writeFile(join(o.out, BMAP_FILE), bmapBytes);
-  log.info(`block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`);
+  log.info(
+    `block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`,
+  );
   await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
   const packed = await log.step('hash the compressed image', () => hashFile(dest));
   // The bytes that were checked and hashed are the bytes written (never a second read of --retain).

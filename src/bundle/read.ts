@@ -58,7 +58,10 @@ async function loadRetention(dir: string, r: NonNullable<Manifest['retention']>)
   if (!bytes) throw bundleError(`bundle retention list ${path} is missing: copy the whole bundle directory`);
   const sum = sha256(bytes);
   if (sum !== r.sha256) {
-    throw bundleError(`bundle retention list ${path} has sha256 ${sum} but the manifest says ${r.sha256}: the list was altered after packing; get the bundle again, or pack it again with reimage pack --retain LIST (and --sign)`, { expected: r.sha256, actual: sum });
+    throw bundleError(
+      `bundle retention list ${path} has sha256 ${sum} but the manifest says ${r.sha256}: the list was altered after packing; get the bundle again, or pack it again with reimage pack --retain LIST (and --sign)`,
+      { expected: r.sha256, actual: sum },
+    );
   }
   return { name: `bundle:${r.file}`, entries: parseList(bytes, `bundle:${r.file}`), bytes };
 }
@@ -73,7 +76,8 @@ async function loadBmap(dir: string, m: Manifest): Promise<BlockMap> {
   const sum = sha256(bytes);
   if (sum !== m.bmap!.sha256) throw bundleError(`bundle block map ${path} has sha256 ${sum} but the manifest says ${m.bmap!.sha256}: the copy is corrupt or altered; copy the bundle again`);
   const map = parseBmap(bytes, path);
-  if (map.imageSize !== m.raw.size) throw bundleError(`bundle block map ${path} is for a ${map.imageSize}-byte image but the manifest's raw image is ${m.raw.size} bytes: rebuild the bundle with reimage pack`);
+  if (map.imageSize !== m.raw.size)
+    throw bundleError(`bundle block map ${path} is for a ${map.imageSize}-byte image but the manifest's raw image is ${m.raw.size} bytes: rebuild the bundle with reimage pack`);
   return map;
 }
 

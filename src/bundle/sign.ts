@@ -19,7 +19,11 @@ import * as minisign from './minisign.ts';
 const Sig = z.strictObject({ alg: z.literal('ed25519'), keyId: z.string().regex(/^[0-9a-f]{16}$/), sig: z.string().min(1) });
 
 // keyId: the first 16 hex digits of the sha256 of the raw public key.
-export const keyId = (pub: KeyObject) => createHash('sha256').update(pub.export({ format: 'der', type: 'spki' })).digest('hex').slice(0, 16);
+export const keyId = (pub: KeyObject) =>
+  createHash('sha256')
+    .update(pub.export({ format: 'der', type: 'spki' }))
+    .digest('hex')
+    .slice(0, 16);
 
 // A trusted key: ID as its owner knows it (reimage's key id, or minisign's),
 // NUM the 8-byte key number minisign signatures name it by.
@@ -130,8 +134,7 @@ export function checkSignature(manifestBytes: Buffer, sigs: Signatures, trusted:
   if (sigs.sig === undefined && sigs.minisig === undefined) {
     throw bundleError(`bundle ${where} is not signed but this system trusts only signed bundles: sign it with reimage pack --sign KEY or minisign -Sm manifest.json`);
   }
-  const altered = (id: string, file: string) =>
-    bundleError(`bundle ${where}: the signature by key ${id} in ${file} does not match manifest.json: the manifest was altered; get the bundle again`);
+  const altered = (id: string, file: string) => bundleError(`bundle ${where}: the signature by key ${id} in ${file} does not match manifest.json: the manifest was altered; get the bundle again`);
   const untrusted: string[] = [];
   let signer: string | undefined;
   if (sigs.sig !== undefined) {

@@ -91,7 +91,9 @@ async function main(argv: string[]): Promise<number> {
   for (const [k, f] of Object.entries(COMMANDS[name].flags as Record<string, Flag>)) if (f.required) str(v, k, name);
   const expected = COMMANDS[name].positionals.length;
   if (positionals.length !== expected) {
-    throw usageError(`reimage ${name} takes ${expected ? COMMANDS[name].positionals.join(' ') : 'no positional arguments'} but got ${positionals.length ? positionals.join(' ') : 'none'}: see reimage ${name} --help`);
+    throw usageError(
+      `reimage ${name} takes ${expected ? COMMANDS[name].positionals.join(' ') : 'no positional arguments'} but got ${positionals.length ? positionals.join(' ') : 'none'}: see reimage ${name} --help`,
+    );
   }
   const json = v.json === true;
   const log = createLog(process.stderr);
@@ -101,7 +103,17 @@ async function main(argv: string[]): Promise<number> {
       const codec = opt(v, 'codec') ?? 'zstd';
       if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
       const m = await pack(
-        { image: positionals[0]!, out: str(v, 'out', name), codec: codec as CodecName, ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}), ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}), ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}), ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}), ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}), mounts: list(v, 'mount') },
+        {
+          image: positionals[0]!,
+          out: str(v, 'out', name),
+          codec: codec as CodecName,
+          ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
+          ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}),
+          ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
+          ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}),
+          ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}),
+          mounts: list(v, 'mount'),
+        },
         log,
       );
       out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
@@ -112,7 +124,10 @@ async function main(argv: string[]): Promise<number> {
       await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
       await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
       const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
-      out({ outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }, `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`);
+      out(
+        { outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy },
+        `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
+      );
       return EXIT.ok;
     }
     case 'fingerprint': {
@@ -130,7 +145,13 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'boot': {
-      const o = { ...defaultBootOptions, runBase: process.env.REIMAGE_RUNDIR || defaultBootOptions.runBase, ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}), ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}), confirm: askYes };
+      const o = {
+        ...defaultBootOptions,
+        runBase: process.env.REIMAGE_RUNDIR || defaultBootOptions.runBase,
+        ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}),
+        ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
+        confirm: askYes,
+      };
       const r = await withSignals(log, false, (signal) => boot({ ...o, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);

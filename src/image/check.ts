@@ -53,7 +53,8 @@ export function makeChecker(list: readonly Extent[], hashName: string, newHash: 
         if (pos === e.end) {
           const got = h.digest('hex');
           h = undefined;
-          if (got !== e.sum) throw new Error(`bytes ${e.start} to ${e.end} of the image have ${hashName} ${got}, but ${e.start === 0 && i === list.length - 1 ? 'the manifest' : 'the block map'} says ${e.sum}`);
+          if (got !== e.sum)
+            throw new Error(`bytes ${e.start} to ${e.end} of the image have ${hashName} ${got}, but ${e.start === 0 && i === list.length - 1 ? 'the manifest' : 'the block map'} says ${e.sum}`);
           i++;
         }
       }

@@ -44,7 +44,8 @@ export async function imageTable(staged: string, m: Manifest): Promise<ImageTabl
     const r = parseTable(head, m.table.sectorSize);
     if ('table' in r) return r.table;
     if ('error' in r) throw bundleError(`the image in the bundle cannot be used: ${r.error}; rebuild the bundle with reimage pack`);
-    if (r.need <= n || r.need > MOST || head.length < n) throw bundleError(`the image's partition table reaches past its first ${head.length} bytes (to byte ${r.need}): rebuild the image with a standard GPT`);
+    if (r.need <= n || r.need > MOST || head.length < n)
+      throw bundleError(`the image's partition table reaches past its first ${head.length} bytes (to byte ${r.need}): rebuild the image with a standard GPT`);
     n = r.need;
   }
 }

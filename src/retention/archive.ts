@@ -52,7 +52,10 @@ export type Archive = ArchiveMeta & { created: string; entries: Captured[]; user
 // checks in stages/keep.ts (an intact other system, the list) still apply.
 export function archiveKey(d: Pick<Disk, 'serial' | 'wwn' | 'size' | 'backingFile' | 'model'>): string {
   const id = d.serial || d.wwn || '';
-  const sum = createHash('sha256').update(JSON.stringify([d.serial, d.wwn, d.size, d.backingFile || '', d.model])).digest('hex').slice(0, 12);
+  const sum = createHash('sha256')
+    .update(JSON.stringify([d.serial, d.wwn, d.size, d.backingFile || '', d.model]))
+    .digest('hex')
+    .slice(0, 12);
   const readable = id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40);
   return `${readable || 'disk'}-${sum}`;
 }
@@ -74,7 +77,10 @@ const Entry = z.looseObject({
   size: z.number().int().nonnegative(),
   target: z.string().optional(),
   xattrs: z.array(z.strictObject({ name: z.string(), value: z.string() })),
-  staged: z.string().regex(/^data\/\d+$/).optional(),
+  staged: z
+    .string()
+    .regex(/^data\/\d+$/)
+    .optional(),
   notes: z.array(z.string()),
 });
 const Pairs = z.array(z.tuple([z.union([z.string(), z.number()]), z.union([z.string(), z.number()])]));
@@ -236,7 +242,12 @@ export async function dropArchive(places: readonly KeepPlace[], key: string, log
       opened = await p.open();
       const dir = join(opened.dir, key);
       // Only a directory that is an archive is removed.
-      if (await stat(join(dir, INDEX)).then(() => true, () => false)) {
+      if (
+        await stat(join(dir, INDEX)).then(
+          () => true,
+          () => false,
+        )
+      ) {
         await rm(dir, { recursive: true, force: true });
         await syncPath(opened.dir);
         // The keep directory itself goes too once it is empty (rmdir never removes anything else).
@@ -257,7 +268,13 @@ export async function annotate(places: readonly KeepPlace[], key: string, name: 
     try {
       opened = await p.open();
       const dir = join(opened.dir, key);
-      if (!(await stat(join(dir, INDEX)).then(() => true, () => false))) continue;
+      if (
+        !(await stat(join(dir, INDEX)).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       await writeFile(join(dir, name), text, { mode: 0o600 });
       await syncPath(join(dir, name));
     } catch (e) {

@@ -14,7 +14,13 @@ export async function restoreFromArchive(dir: string, root: string, log: Log): P
   const a = await readArchive(dir).catch((e: NodeJS.ErrnoException) => {
     throw usageError(`${dir} is not a saved retained set (${e.code === 'ENOENT' ? 'no retained.json in it' : e.message}): give the directory that holds retained.json`);
   });
-  if (!(await stat(root).then((s) => s.isDirectory(), () => false))) throw usageError(`--root ${root} is not a directory: mount the new system's root there (and its other file systems below it)`);
+  if (
+    !(await stat(root).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    throw usageError(`--root ${root} is not a directory: mount the new system's root there (and its other file systems below it)`);
   log.info(`restoring ${a.entries.length} entries saved ${a.created} (disk serial ${a.disk.serial || '-'}, list ${a.list}) into ${root}`);
   const { users, groups } = await readIds(root);
   const entries = await restore(a.entries, root, { oldUsers: a.users, oldGroups: a.groups, newUsers: users, newGroups: groups });
@@ -22,7 +28,10 @@ export async function restoreFromArchive(dir: string, root: string, log: Log): P
   log.info(`restored ${entries.length - bad.length} of ${entries.length} entries`);
   const result = { from: dir, created: a.created, entries };
   if (bad.length) {
-    const err = new ReimageError('afterWrite', `${bad.length} of ${entries.length} saved entries did not fully come back (first: ${bad[0]!.path}: ${bad[0]!.notes.at(-1) ?? bad[0]!.outcome}): see the report; the saved set in ${dir} is kept`);
+    const err = new ReimageError(
+      'afterWrite',
+      `${bad.length} of ${entries.length} saved entries did not fully come back (first: ${bad[0]!.path}: ${bad[0]!.notes.at(-1) ?? bad[0]!.outcome}): see the report; the saved set in ${dir} is kept`,
+    );
     err.report = result;
     throw err;
   }

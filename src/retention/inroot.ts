@@ -66,7 +66,7 @@ async function resolveDir(root: string, parts: string[], fs: Fs): Promise<BPath>
   return ('/' + done.join('/')) as BPath;
 }
 
-export const join = (root: string, inRoot: BPath): BPath => ((root.replace(/\/+$/, '') + (inRoot === '/' ? '' : inRoot)) || '/') as BPath;
+export const join = (root: string, inRoot: BPath): BPath => (root.replace(/\/+$/, '') + (inRoot === '/' ? '' : inRoot) || '/') as BPath;
 
 // mountPoint: the host directory for a mount path inside `root`, walked one
 // component at a time with lstat and never through a symlink (mount(8) would
@@ -110,7 +110,11 @@ export async function readInRoot(root: string, inRoot: BPath, limit = READ_LIMIT
   const host = toBuffer(`${hostDir}/${name}`);
   const st = await lstat(host).catch(() => undefined);
   if (!st) return {};
-  if (st.isSymbolicLink()) return { link: true, why: `${display(inRoot)} is a symbolic link (-> ${display(fromBuffer((await readlink(host, { encoding: 'buffer' }).catch(() => Buffer.from('?'))) as Buffer))}), not followed` };
+  if (st.isSymbolicLink())
+    return {
+      link: true,
+      why: `${display(inRoot)} is a symbolic link (-> ${display(fromBuffer((await readlink(host, { encoding: 'buffer' }).catch(() => Buffer.from('?'))) as Buffer))}), not followed`,
+    };
   if (!st.isFile()) return { why: `${display(inRoot)} is not a regular file` };
   if (st.size > limit) return { why: `${display(inRoot)} is ${st.size} bytes, over the ${limit}-byte limit` };
   const fh = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY).catch((e: NodeJS.ErrnoException) => e);

@@ -39,8 +39,7 @@ export function parseList(data: Buffer, name: string): ListEntry[] {
 
 function parseLine(line: string, n: number, name: string): ListEntry {
   const where = `${name} line ${n}`;
-  const bad = (why: string) =>
-    retentionError(`${where} "${display(line)}": ${why}; fix the retention list`, { list: name, line: n });
+  const bad = (why: string) => retentionError(`${where} "${display(line)}": ${why}; fix the retention list`, { list: name, line: n });
   if (line.length > MAX_LINE) throw bad(`longer than ${MAX_LINE} bytes`);
   if (line.includes('\0')) throw bad('contains a NUL byte');
   const optional = line.startsWith('?');
@@ -73,7 +72,10 @@ function parseComponent(p: string, bad: (why: string) => Error): Component {
     } else if (c === '[') {
       const end = p.indexOf(']', i + 2);
       if (end < 0) throw bad('has a "[" without a closing "]"');
-      const body = p.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+      const body = p
+        .slice(i + 1, end)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\');
       re += `[${body}]`;
       isGlob = true;
       i = end;

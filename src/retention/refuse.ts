@@ -8,8 +8,7 @@ import { display, type BPath } from '../util/bytes.ts';
 // libuv names only the errnos it knows: EBADMSG (a failed ext4 checksum) comes as "Unknown system error -74".
 // EUCLEAN (117, ext4's "structure needs cleaning") is not even in os.constants.
 const NAMES = new Map<number, string>([[117, 'EUCLEAN'], ...Object.entries(constants.errno).map(([name, n]) => [n, name] as [number, string])]);
-const errnoName = (e: NodeJS.ErrnoException): string | undefined =>
-  e.code && !e.code.startsWith('Unknown') ? e.code : e.errno !== undefined ? NAMES.get(Math.abs(e.errno)) ?? e.code : e.code;
+const errnoName = (e: NodeJS.ErrnoException): string | undefined => (e.code && !e.code.startsWith('Unknown') ? e.code : e.errno !== undefined ? (NAMES.get(Math.abs(e.errno)) ?? e.code) : e.code);
 
 // What to do, per errno; transient ones (the entry changed while read) say "run again".
 const FIX: Record<string, string> = {

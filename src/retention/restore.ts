@@ -157,7 +157,13 @@ function withAclsMapped(c: Captured, ids: IdMaps): Captured {
 // linked: TMP made a hard link to the restored first name (LINKTO); false, with
 // a note, when that cannot be done and the entry is to be restored as a copy.
 async function linked(c: Captured, linkTo: BPath | undefined, tmp: BPath, notes: string[]): Promise<boolean> {
-  const why = linkTo === undefined ? `${display(c.linkTo!)} was not restored` : await link(toBuffer(linkTo), toBuffer(tmp)).then(() => '', (e: NodeJS.ErrnoException) => e.code ?? e.message);
+  const why =
+    linkTo === undefined
+      ? `${display(c.linkTo!)} was not restored`
+      : await link(toBuffer(linkTo), toBuffer(tmp)).then(
+          () => '',
+          (e: NodeJS.ErrnoException) => e.code ?? e.message,
+        );
   if (!why) return true;
   notes.push(`could not keep the hard link to ${display(c.linkTo!)} (${why}): restored as a separate copy`);
   return false;

@@ -29,7 +29,21 @@ export type Scan = { found: Found[]; missingOptional: ListEntry[]; skipped: Skip
 export const emptyScan = (): Scan => ({ found: [], missingOptional: [], skipped: [], bytes: 0, allocated: 0 });
 
 const kindOf = (st: BigIntStats): Kind | string =>
-  st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isBlockDevice() ? 'a block device' : st.isCharacterDevice() ? 'a character device' : 'an unknown file type';
+  st.isFile()
+    ? 'file'
+    : st.isDirectory()
+      ? 'dir'
+      : st.isSymbolicLink()
+        ? 'symlink'
+        : st.isFIFO()
+          ? 'a FIFO'
+          : st.isSocket()
+            ? 'a socket'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : st.isCharacterDevice()
+                ? 'a character device'
+                : 'an unknown file type';
 
 // Not there: the entry is missing (required -> refused, optional -> reported), not unreadable.
 const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
@@ -82,7 +96,10 @@ export async function scan(root: string, entries: ListEntry[], caps: Caps = DEFA
     if (seen.has(path)) return;
     seen.add(path);
     if (out.found.length >= caps.entries) {
-      throw retentionError(`the retention list reaches more than ${caps.entries} entries at ${display(path)} (list line ${e.line}), over the cap on the number of entries: retain less or raise the cap (--max-entries)`, { cap: caps.entries });
+      throw retentionError(
+        `the retention list reaches more than ${caps.entries} entries at ${display(path)} (list line ${e.line}), over the cap on the number of entries: retain less or raise the cap (--max-entries)`,
+        { cap: caps.entries },
+      );
     }
     const f: Found = { path, host, kind, st, line: e.line, sparse: kind === 'file' && st.blocks * 512n < st.size };
     const key = `${st.dev}:${st.ino}`;
@@ -93,13 +110,17 @@ export async function scan(root: string, entries: ListEntry[], caps: Caps = DEFA
     if (kind === 'file' && first === undefined) {
       const size = held(f);
       if (size > caps.entryBytes) {
-        throw retentionError(`retained file ${display(path)} (list line ${e.line}) is ${human(size)}, over the per-file cap of ${human(caps.entryBytes)}: remove it from the list or raise the cap (--max-entry-size)`);
+        throw retentionError(
+          `retained file ${display(path)} (list line ${e.line}) is ${human(size)}, over the per-file cap of ${human(caps.entryBytes)}: remove it from the list or raise the cap (--max-entry-size)`,
+        );
       }
       out.bytes += Number(st.size);
       out.allocated += Number(st.blocks) * 512;
       total += size;
       if (total > caps.totalBytes) {
-        throw retentionError(`the retained files reach ${human(total)} at ${display(path)} (list line ${e.line}), over the total cap of ${human(caps.totalBytes)}: retain less or raise the cap (--max-retained)`);
+        throw retentionError(
+          `the retained files reach ${human(total)} at ${display(path)} (list line ${e.line}), over the total cap of ${human(caps.totalBytes)}: retain less or raise the cap (--max-retained)`,
+        );
       }
     }
     if (kind !== 'dir') return;

@@ -64,7 +64,10 @@ export function fitCheck(m: Manifest, found: readonly Pick<Found, 'path' | 'kind
 // checkFit: refuse (exit 5) when the retained entries for a mount need more than its file system has free.
 export function checkFit(m: Manifest, found: readonly Found[], log: Log, spare?: (partition: number) => number): void {
   const { needs, unknown } = fitCheck(m, found, spare);
-  for (const u of unknown) log.info(`retention: the manifest records no free space for ${u.path} (partition ${u.partition}, bundle made before pack recorded it, or not ext2/3/4): not checked whether the retained entries fit`);
+  for (const u of unknown)
+    log.info(
+      `retention: the manifest records no free space for ${u.path} (partition ${u.partition}, bundle made before pack recorded it, or not ext2/3/4): not checked whether the retained entries fit`,
+    );
   for (const n of needs) {
     const where = `the new system's ${n.mount.path} (partition ${n.mount.partition})`;
     if (n.bytes > n.freeBytes) {
@@ -75,7 +78,10 @@ export function checkFit(m: Manifest, found: readonly Found[], log: Log, spare?:
       );
     }
     if (n.inodes > n.freeInodes) {
-      throw retentionError(`the retained entries for ${where} need ${n.inodes} inodes but its file system has only ${n.freeInodes} free: retain fewer entries there, or use an image with more inodes on that partition`, { mount: n.mount.path, need: n.inodes, free: n.freeInodes });
+      throw retentionError(
+        `the retained entries for ${where} need ${n.inodes} inodes but its file system has only ${n.freeInodes} free: retain fewer entries there, or use an image with more inodes on that partition`,
+        { mount: n.mount.path, need: n.inodes, free: n.freeInodes },
+      );
     }
     log.info(`retention: ${human(n.bytes)} and ${n.inodes} inodes for ${n.mount.path}, ${human(n.freeBytes)} and ${n.freeInodes} inodes free there`);
   }

@@ -34,7 +34,9 @@ export async function findResumable(ctx: Ctx, disk: Disk, bundleDir: string): Pr
   const image = new Set(ctx.bundle?.manifest.table.partitions.map((p) => p.fs.uuid?.toLowerCase()).filter(Boolean));
   const intact = (ctx.oldParts ?? []).some((p) => p.uuid && !image.has(p.uuid.toLowerCase()));
   if (intact) {
-    ctx.log.warn(`a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh (delete it if it is stale)`);
+    ctx.log.warn(
+      `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh (delete it if it is stale)`,
+    );
     return false;
   }
   // Its bytes are not signed: it may only bring back what the list in use names.
@@ -80,7 +82,10 @@ export async function keepRetained(ctx: Ctx): Promise<void> {
   });
   const lasting = ctx.saved.filter((s) => s.survivesReboot);
   if (lasting.length) log.info(`retained set saved in ${lasting.map((s) => s.where).join(' and ')}: if anything fails from here on, running the same command again restores it`);
-  else log.warn(`the retained set is saved only in RAM${ctx.saved.length ? ` (${ctx.saved.map((s) => s.where).join(', ')})` : ''}: a power cut during the write would lose it; give --keep-dir on another disk to keep it safe`);
+  else
+    log.warn(
+      `the retained set is saved only in RAM${ctx.saved.length ? ` (${ctx.saved.map((s) => s.where).join(', ')})` : ''}: a power cut during the write would lose it; give --keep-dir on another disk to keep it safe`,
+    );
 }
 
 // dropKept: every entry came back, so the saved set is no longer needed.

@@ -85,7 +85,8 @@ export async function mountPlan(
   await mkdir(base, { recursive: true });
   for (const line of parentsFirst(plan)) {
     const hits = findPart(parts, line.kind, line.value);
-    if (hits.length > 1) throw new ReimageError(exit, `${line.kind}=${line.value} (for ${line.path}) matches ${hits.length} partitions of the target: give each partition a unique label, or use --old-mount`);
+    if (hits.length > 1)
+      throw new ReimageError(exit, `${line.kind}=${line.value} (for ${line.path}) matches ${hits.length} partitions of the target: give each partition a unique label, or use --old-mount`);
     const p = hits[0];
     if (!p) {
       missing.push(line);
@@ -93,7 +94,8 @@ export async function mountPlan(
     }
     const at = await mountPoint(base, line.path, mode === 'rw');
     if ('why' in at) {
-      if (mode === 'rw') throw new ReimageError(exit, `the new image's mount point for ${line.kind}=${line.value}: ${at.why}; mount points must be real directories inside the image: fix the image and pack it again`);
+      if (mode === 'rw')
+        throw new ReimageError(exit, `the new image's mount point for ${line.kind}=${line.value}: ${at.why}; mount points must be real directories inside the image: fix the image and pack it again`);
       missing.push({ ...line, why: `old system: ${line.kind}=${line.value} not mounted at ${line.path}: ${at.why}` });
       continue;
     }

@@ -50,6 +50,6 @@ export async function preflight(ctx: Ctx): Promise<void> {
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
-  const needed = ctx.list.entries.length ? 'the retained files' : m.version !== undefined ? "the installed version (anti-rollback)" : undefined;
+  const needed = ctx.list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
   ctx.oldParts = await oldPartitions(disk, needed, log);
 }

@@ -13,6 +13,10 @@ export type Proof = { decodeFirst: boolean; text: string };
 export function proofFor(b: Pick<Bundle, 'bmap'>, verifyRaw: boolean | undefined): Proof {
   if (verifyRaw === true) return { decodeFirst: true, text: 'the whole image decoded and checked against the raw sha256 in RAM before writing (--verify-raw)' };
   if (b.bmap) return { decodeFirst: false, text: 'the compressed sha256 before writing, then every block-map range checked against its sha256 as it is decoded, before it is written' };
-  if (verifyRaw === false) return { decodeFirst: false, text: 'the compressed sha256 only (the raw check was skipped by --no-verify-raw or the policy): a corrupt image is found during the write and the disk is invalidated' };
+  if (verifyRaw === false)
+    return {
+      decodeFirst: false,
+      text: 'the compressed sha256 only (the raw check was skipped by --no-verify-raw or the policy): a corrupt image is found during the write and the disk is invalidated',
+    };
   return { decodeFirst: true, text: 'the whole image decoded and checked against the raw sha256 in RAM before writing (the bundle has no block map)' };
 }

@@ -20,7 +20,16 @@ export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: strin
     finished: new Date().toISOString(),
     stages: ctx.timings,
     bundle: m
-      ? { dir: ctx.bundle!.dir, version: m.version, compatible: m.compatible, signedBy: ctx.bundle!.signedBy, codec: m.image.codec, image: { size: m.image.size, sha256: m.image.sha256 }, raw: { size: m.raw.size, sha256: m.raw.sha256 }, created: m.created }
+      ? {
+          dir: ctx.bundle!.dir,
+          version: m.version,
+          compatible: m.compatible,
+          signedBy: ctx.bundle!.signedBy,
+          codec: m.image.codec,
+          image: { size: m.image.size, sha256: m.image.sha256 },
+          raw: { size: m.raw.size, sha256: m.raw.sha256 },
+          created: m.created,
+        }
       : undefined,
     device: d ? { node: d.node, given: d.path, model: d.model, serial: d.serial, wwn: d.wwn, size: d.size, sectorSize: d.sectorSize, backingFile: d.backingFile || undefined } : undefined,
     write: ctx.wrote,

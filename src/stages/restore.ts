@@ -15,7 +15,10 @@ export async function restore(ctx: Ctx, parts: PartIdentity[]): Promise<void> {
   const { missing, umountAll } = await mountPlan(parts, newPlan(ctx.bundle!.manifest), base, 'rw', cleanup, 'afterWrite');
   if (missing.length) {
     const l = missing[0]!;
-    throw new ReimageError('afterWrite', `the new system's ${l.kind}=${l.value} (for ${l.path}) is not on ${ctx.disk!.node} after writing: the image's mount plan is wrong; rebuild the bundle with --mount`);
+    throw new ReimageError(
+      'afterWrite',
+      `the new system's ${l.kind}=${l.value} (for ${l.path}) is not on ${ctx.disk!.node} after writing: the image's mount plan is wrong; rebuild the bundle with --mount`,
+    );
   }
   ctx.newRoot = base;
   ctx.newUmount = umountAll;

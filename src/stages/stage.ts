@@ -53,7 +53,9 @@ export async function scanOld(ctx: Ctx): Promise<void> {
   ctx.scan = await scan(base, list.entries, o.caps);
   checkFit(bundle.manifest, ctx.scan.found, log, o.grow ? growSpare(bundle.manifest, ctx.disk!.size) : undefined);
   for (const k of ctx.scan.skipped) log.warn(`retention: skipped ${display(k.path)} (list line ${k.line}): it is ${k.kind}, which cannot be retained`);
-  log.info(`retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes, ${ctx.scan.allocated} allocated) found, ${ctx.scan.missingOptional.length} optional missing, ${ctx.scan.skipped.length} special files skipped`);
+  log.info(
+    `retention: ${ctx.scan.found.length} entries (${ctx.scan.bytes} bytes, ${ctx.scan.allocated} allocated) found, ${ctx.scan.missingOptional.length} optional missing, ${ctx.scan.skipped.length} special files skipped`,
+  );
 }
 
 export async function stage(ctx: Ctx): Promise<void> {

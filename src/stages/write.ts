@@ -51,11 +51,16 @@ export async function write(ctx: Ctx): Promise<void> {
     const seconds = (Date.now() - t0) / 1000;
     ctx.wrote = { bytes: m.raw.size, written: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(ctx.o.verifyWritten ? { readBack: 'ok' as const } : {}) };
     const rate = (m.raw.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0);
-    log.info(`wrote ${human(got.written)} of the ${human(m.raw.size)} image to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${rate} MiB/s of image), every byte checked (${got.checked})${ctx.o.verifyWritten ? ', read back ok' : ''}`);
+    log.info(
+      `wrote ${human(got.written)} of the ${human(m.raw.size)} image to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${rate} MiB/s of image), every byte checked (${got.checked})${ctx.o.verifyWritten ? ', read back ok' : ''}`,
+    );
   } catch (e) {
     await invalidate(w, disk.size, log.warn);
     const why = e instanceof Error ? e.message : String(e);
-    throw new ReimageError('writeFailed', `writing the image to ${disk.node} failed after the point of no return (${why}); the disk was made unbootable on purpose: fix the cause and run reimage again`);
+    throw new ReimageError(
+      'writeFailed',
+      `writing the image to ${disk.node} failed after the point of no return (${why}); the disk was made unbootable on purpose: fix the cause and run reimage again`,
+    );
   } finally {
     await w.close().catch(() => {});
   }
@@ -108,7 +113,9 @@ async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, ma
     } catch (e) {
       // The offload is a shortcut: when the disk fails it, the zeros go through
       // the ordinary (retrying) writes; a failed discard leaves the blocks as they are.
-      log.warn(`${plan.blank === 'zero' ? 'zeroing' : 'discarding'} the unmapped blocks failed (${(e as Error).message}); ${plan.blank === 'zero' ? 'writing every byte instead' : 'leaving them as they are'}`);
+      log.warn(
+        `${plan.blank === 'zero' ? 'zeroing' : 'discarding'} the unmapped blocks failed (${(e as Error).message}); ${plan.blank === 'zero' ? 'writing every byte instead' : 'leaving them as they are'}`,
+      );
       if (plan.blank === 'zero') mappedOnly = false;
     }
   }
@@ -164,10 +171,20 @@ async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wh
   await flushBuffers(disk.node);
   const { list, hash } = checkList(m, map);
   const checker = makeChecker(list, hash, createHash, wholeImage);
-  const spans: [number, number][] = wholeImage ? [[0, m.raw.size]] : coalesce(list.map((e) => [e.start, e.end]), GAP);
+  const spans: [number, number][] = wholeImage
+    ? [[0, m.raw.size]]
+    : coalesce(
+        list.map((e) => [e.start, e.end]),
+        GAP,
+      );
   const buf = Buffer.allocUnsafeSlow(BLOCK);
   const fh = await open(disk.node, 'r');
-  const progress = createProgress('reading back', spans.reduce((n, [a, b]) => n + b - a, 0), log, process.stderr.isTTY === true);
+  const progress = createProgress(
+    'reading back',
+    spans.reduce((n, [a, b]) => n + b - a, 0),
+    log,
+    process.stderr.isTTY === true,
+  );
   try {
     for (const [a, b] of spans) {
       for (let at = a; at < b; ) {

@@ -5,8 +5,7 @@ import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import { execa } from 'execa';
 import { ReimageError, ToolError, type ExitName } from '../errors.ts';
 
-const toolMissing = (tool: string) =>
-  new ReimageError('environment', `${tool} not found: install it (or add it to the initramfs) and try again`, { tool });
+const toolMissing = (tool: string) => new ReimageError('environment', `${tool} not found: install it (or add it to the initramfs) and try again`, { tool });
 
 export type RunOptions = {
   input?: string | Buffer;

@@ -93,7 +93,6 @@ export async function growExt(node: string, r: Run = run): Promise<void> {
   await r('resize2fs', [node], { exit: 'afterWrite', timeoutMs: 3600_000 });
 }
 
-
 // setReadOnly: the kernel's read-only flag of a block device (BLKROSET). A
 // file system on a read-only device writes nothing, not even the error record
 // ext4 stores in its superblock (on a *mounted read-only* file system too)

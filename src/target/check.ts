@@ -21,10 +21,10 @@ export async function checkTarget(path: string, rawSize: number, sectorSize?: nu
     );
   }
   if (d.size < rawSize) {
-    throw targetError(
-      `target ${path} is ${d.size} bytes (${human(d.size)}), ${rawSize - d.size} bytes too small for the ${rawSize}-byte (${human(rawSize)}) image: choose a larger disk`,
-      { size: d.size, needed: rawSize },
-    );
+    throw targetError(`target ${path} is ${d.size} bytes (${human(d.size)}), ${rawSize - d.size} bytes too small for the ${rawSize}-byte (${human(rawSize)}) image: choose a larger disk`, {
+      size: d.size,
+      needed: rawSize,
+    });
   }
   await refuseBusy(d);
   return d;

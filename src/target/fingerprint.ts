@@ -31,7 +31,14 @@ export async function fingerprint(d: Disk): Promise<Fingerprint> {
       ? {
           label: t.label,
           id: t.id.toLowerCase(),
-          partitions: t.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, type: p.type.toLowerCase(), ...(p.uuid ? { uuid: p.uuid.toLowerCase() } : {}), ...(p.name ? { name: p.name } : {}) })),
+          partitions: t.partitions.map((p) => ({
+            number: partNumber(p.node),
+            start: p.start,
+            size: p.size,
+            type: p.type.toLowerCase(),
+            ...(p.uuid ? { uuid: p.uuid.toLowerCase() } : {}),
+            ...(p.name ? { name: p.name } : {}),
+          })),
         }
       : null,
   };

@@ -29,12 +29,39 @@ export type KernelFacts = { release: string; filesystems: Set<string>; aliases: 
 // (ext4.wiki.kernel.org). 2.6.28 is ext4's first stable release (no older kernel
 // is a realistic initramfs). null: no mainline kernel mounts it read-write.
 export const EXT_FEATURE_SINCE: Record<string, string | null> = {
-  compression: null, filetype: '2.2', needs_recovery: '2.6.28', journal_dev: null, meta_bg: '2.6.28', extent: '2.6.28', '64bit': '2.6.28',
-  mmp: '3.0', flex_bg: '2.6.28', ea_inode: '4.13', dirdata: null, metadata_csum_seed: '4.4', large_dir: '4.13', inline_data: '3.8',
-  encrypt: '4.1', casefold: '5.2',
-  sparse_super: '2.2', large_file: '2.2', btree_dir: null, huge_file: '2.6.28', uninit_bg: '2.6.28', dir_nlink: '2.6.28',
-  extra_isize: '2.6.28', snapshot: null, quota: '3.6', bigalloc: '3.2', metadata_csum: '3.18', replica: null, 'read-only': null,
-  project: '4.5', shared_blocks: null, verity: '5.4', orphan_present: '5.15',
+  compression: null,
+  filetype: '2.2',
+  needs_recovery: '2.6.28',
+  journal_dev: null,
+  meta_bg: '2.6.28',
+  extent: '2.6.28',
+  '64bit': '2.6.28',
+  mmp: '3.0',
+  flex_bg: '2.6.28',
+  ea_inode: '4.13',
+  dirdata: null,
+  metadata_csum_seed: '4.4',
+  large_dir: '4.13',
+  inline_data: '3.8',
+  encrypt: '4.1',
+  casefold: '5.2',
+  sparse_super: '2.2',
+  large_file: '2.2',
+  btree_dir: null,
+  huge_file: '2.6.28',
+  uninit_bg: '2.6.28',
+  dir_nlink: '2.6.28',
+  extra_isize: '2.6.28',
+  snapshot: null,
+  quota: '3.6',
+  bigalloc: '3.2',
+  metadata_csum: '3.18',
+  replica: null,
+  'read-only': null,
+  project: '4.5',
+  shared_blocks: null,
+  verity: '5.4',
+  orphan_present: '5.15',
 };
 // Features the kernel lists in /sys/fs/ext4/features when built with them (name there).
 const SYSFS_NAME: Record<string, string> = { encrypt: 'encryption', casefold: 'casefold', metadata_csum_seed: 'metadata_csum_seed', verity: 'verity' };
@@ -45,7 +72,12 @@ const read = (p: string) => readFile(p, 'utf8').catch(() => '');
 // readKernel: what the running kernel offers, from ROOTS.
 export async function readKernel(roots: KernelRoots = HOST_ROOTS): Promise<KernelFacts> {
   const release = (await read(`${roots.proc}/sys/kernel/osrelease`)).trim();
-  const filesystems = new Set((await read(`${roots.proc}/filesystems`)).split('\n').map((l) => l.split('\t').pop()?.trim() ?? '').filter(Boolean));
+  const filesystems = new Set(
+    (await read(`${roots.proc}/filesystems`))
+      .split('\n')
+      .map((l) => l.split('\t').pop()?.trim() ?? '')
+      .filter(Boolean),
+  );
   const aliases = new Set<string>();
   for (const line of (await read(`${roots.modules}/${release}/modules.alias`)).split('\n')) {
     const m = /^alias fs-(\S+) /.exec(line);
@@ -88,7 +120,8 @@ export function kernelRefusal(m: Manifest, k: KernelFacts): string | undefined {
     if (!type.startsWith('ext')) continue;
     for (const f of p?.fs.features ?? []) {
       const why = featureProblem(f, k);
-      if (why) return `${at} has the ext4 feature "${f}", which the running kernel ${k.release || '(unknown release)'} cannot mount (${why}): boot reimage with a kernel that supports it, or build the image without it (tune2fs -O ^${f})`;
+      if (why)
+        return `${at} has the ext4 feature "${f}", which the running kernel ${k.release || '(unknown release)'} cannot mount (${why}): boot reimage with a kernel that supports it, or build the image without it (tune2fs -O ^${f})`;
     }
   }
   return undefined;

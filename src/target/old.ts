@@ -25,11 +25,13 @@ export async function oldPartitions(disk: Disk, needed: string | undefined, log:
   const stale = past
     ? `says partition ${partNumber(past.node)} ends at sector ${past.start + past.size}, past the disk's end (${sectors} sectors of ${ss} bytes): the table is stale (copied from a larger disk?)`
     : gptLost
-      ? "is a GPT that is not valid on this disk (only its protective MBR is readable: the GPT was made for a larger disk, or is corrupt)"
+      ? 'is a GPT that is not valid on this disk (only its protective MBR is readable: the GPT was made for a larger disk, or is corrupt)'
       : undefined;
   if (stale) {
     if (needed === undefined) return ignore(stale);
-    throw targetError(`the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`);
+    throw targetError(
+      `the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`,
+    );
   }
   const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
   try {

@@ -17,8 +17,7 @@ export type SettleOptions = { attempts?: number; delayMs?: number; exit: ExitNam
 
 const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-const same = (k: KernelPart[], e: Expected[]) =>
-  k.length === e.length && e.every((p) => k.some((q) => q.number === p.number && q.start === p.start && q.size === p.size));
+const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => q.number === p.number && q.start === p.start && q.size === p.size));
 
 // settle: returns partition number -> device node once the kernel agrees with `expected`.
 export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleOptions): Promise<Settled> {
@@ -37,7 +36,10 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
     // Who keeps the disk busy, named: the usual cause is a process with a partition open.
     const busy = reread ? '' : `disk busy${await openers(d).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
     if (i >= attempts) {
-      throw new ReimageError(o.exit, `the kernel's partitions of ${d.node} do not match the table on it after ${attempts} tries${busy ? ` (${busy})` : ''}: stop what holds the disk, or reboot, and run reimage again`);
+      throw new ReimageError(
+        o.exit,
+        `the kernel's partitions of ${d.node} do not match the table on it after ${attempts} tries${busy ? ` (${busy})` : ''}: stop what holds the disk, or reboot, and run reimage again`,
+      );
     }
     log.info(`partitions of ${d.node} not settled yet (try ${i}/${attempts}${busy ? `, ${busy}` : ''})`);
     await sleep(o.delayMs ?? 500);

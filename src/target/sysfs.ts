@@ -23,7 +23,10 @@ export type Disk = {
   partitions: KernelPart[];
 };
 
-const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim()).catch(() => '');
+const read = (p: string) =>
+  readFile(p, 'utf8')
+    .then((s) => s.trim())
+    .catch(() => '');
 const num = async (p: string) => Number((await read(p)) || 0);
 
 // queueLimit: one of a disk's queue limits in bytes (write_zeroes_max_bytes,

@@ -42,5 +42,4 @@ export function parseFstab(text: string): FstabLine[] {
 }
 
 // parentsFirst: mount lines ordered so that mounting in order builds the tree (/ before /kiosk).
-export const parentsFirst = <T extends { path: string }>(lines: readonly T[]): T[] =>
-  [...lines].sort((a, b) => a.path.split('/').length - b.path.split('/').length || a.path.localeCompare(b.path));
+export const parentsFirst = <T extends { path: string }>(lines: readonly T[]): T[] => [...lines].sort((a, b) => a.path.split('/').length - b.path.split('/').length || a.path.localeCompare(b.path));

@@ -35,7 +35,9 @@ export function catchSignals(warn: (line: string) => void, proc: Pick<NodeJS.Pro
     ctl.abort(name);
   };
   for (const s of SIGNALS) proc.on(s, handler);
-  return { signal: ctl.signal, dispose: () => {
+  return {
+    signal: ctl.signal,
+    dispose: () => {
       for (const s of SIGNALS) proc.off(s, handler);
     },
   };

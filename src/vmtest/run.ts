@@ -24,7 +24,10 @@ const TARGET_SERIAL = 'VMTEST-TARGET';
 const STICK_LABEL = 'RIMGVMTEST';
 
 async function newestKernel(): Promise<string> {
-  const k = (await readdir('/boot').catch(() => [] as string[])).filter((f) => f.startsWith('vmlinuz-')).sort().pop();
+  const k = (await readdir('/boot').catch(() => [] as string[]))
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .sort()
+    .pop();
   if (!k) throw usageError('no kernel in /boot: install one (Debian: linux-image-amd64) or pass --kernel');
   return `/boot/${k}`;
 }
@@ -96,7 +99,10 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
     });
     await log.step('boot the reimage initrd in QEMU', () => run('qemu-system-x86_64', args, { timeoutMs: (o.timeoutMin ?? 30) * 60_000, exit: 'vmTest' }).catch((e: Error) => log.warn(e.message)));
     const serial = await readFile(serialLog, 'utf8').catch(() => '');
-    const lines = serial.split(/\r?\n|\r/).filter((l) => /reimage|point of no return|warning:/.test(l)).slice(-15);
+    const lines = serial
+      .split(/\r?\n|\r/)
+      .filter((l) => /reimage|point of no return|warning:/.test(l))
+      .slice(-15);
     const report = await readReport(disk, o.bundle).catch(() => undefined);
     const done = /reimage: done; rebooting into the new system/.test(serial);
     const outcome = (report as { outcome?: string } | undefined)?.outcome;
@@ -111,5 +117,3 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
 }
 
 export const vmTestError = (reason: string) => new ReimageError('vmTest', `vm-test failed: ${reason}`);
-
-

@@ -52,9 +52,7 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions = {
 export function sh(cmd: string, args: readonly string[], opts: ExecOptions = {}): string {
 	const r = exec(cmd, args, opts);
 	if (r.status !== 0) {
-		throw new Error(
-			`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stderr.trim()}\n${r.stdout.trim()}`,
-		);
+		throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stderr.trim()}\n${r.stdout.trim()}`);
 	}
 	return r.stdout;
 }
@@ -166,11 +164,7 @@ export function detachLoop(dev: string): void {
 	if (r.status !== 0) throw new Error(`losetup -d ${dev}: ${r.stderr.trim()}`);
 }
 
-export async function withLoop<T>(
-	file: string,
-	fn: (dev: string) => T | Promise<T>,
-	opts: { readOnly?: boolean } = {},
-): Promise<T> {
+export async function withLoop<T>(file: string, fn: (dev: string) => T | Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
 	const dev = attachLoop(file, opts);
 	try {
 		return await fn(dev);
@@ -242,11 +236,7 @@ export function umount(dir: string): void {
 	rmTmp(dir);
 }
 
-export async function withMount<T>(
-	dev: string,
-	fn: (dir: string) => T | Promise<T>,
-	opts: { rw?: boolean } = {},
-): Promise<T> {
+export async function withMount<T>(dev: string, fn: (dir: string) => T | Promise<T>, opts: { rw?: boolean } = {}): Promise<T> {
 	const dir = mount(dev, opts);
 	try {
 		return await fn(dir);

@@ -14,7 +14,11 @@ import { entrySpec } from '../../src/arm/index.ts';
 import { kernelArgs } from '../../src/arm/entry.ts';
 
 export function kernel(): { vmlinuz: string; kver: string } {
-	const k = fs.readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().pop();
+	const k = fs
+		.readdirSync('/boot')
+		.filter((f) => f.startsWith('vmlinuz-'))
+		.sort()
+		.pop();
 	if (!k) throw new Error('no /boot/vmlinuz-*: install linux-image-amd64 (make deps does)');
 	return { vmlinuz: `/boot/${k}`, kver: k.slice('vmlinuz-'.length) };
 }
@@ -23,7 +27,10 @@ export function kernel(): { vmlinuz: string; kver: string } {
 // same code (src/arm/index.ts entrySpec): a VM boots what an armed machine
 // boots. The host's own console settings are left out (qemuArgs sets ttyS0).
 export async function armedArgs(mode: 'auto' | 'interactive', bundle: string, target: string, configDir?: string): Promise<string> {
-	return kernelArgs(await entrySpec({ bundle, target, kver: kernel().kver, cmdline: '/dev/null', ...(configDir ? { config: configDir } : {}) }), mode);
+	return kernelArgs(
+		await entrySpec({ bundle, target, kver: kernel().kver, cmdline: '/dev/null', ...(configDir ? { config: configDir } : {}) }),
+		mode,
+	);
 }
 
 export type Generator = 'dracut' | 'initramfs-tools';
@@ -33,17 +40,36 @@ export type InitrdSpec = { configDir?: string; generator?: Generator; noSystemd?
 
 export function initrd(spec: InitrdSpec = {}): string {
 	const { configDir = vmConfig(), generator = 'dracut', noSystemd = false, dracutAdd = [] } = spec;
-	const h = createHash('sha256').update(generator).update(noSystemd ? ' no-systemd' : '').update(dracutAdd.map((m) => ` add ${m}`).join(''));
+	const h = createHash('sha256')
+		.update(generator)
+		.update(noSystemd ? ' no-systemd' : '')
+		.update(dracutAdd.map((m) => ` add ${m}`).join(''));
 	const inputs = [
 		BIN,
-		...['module-setup.sh', 'reimage.service', 'reimage-hook.sh', 'reimage-cmdline.sh'].map((x) => path.join(REPO, 'dracut-module/50reimage', x)),
-		...['reimage-entry.sh', 'initramfs-tools/hooks/reimage', 'initramfs-tools/scripts/init-premount/reimage'].map((x) => path.join(REPO, 'initramfs', x)),
+		...['module-setup.sh', 'reimage.service', 'reimage-hook.sh', 'reimage-cmdline.sh'].map((x) =>
+			path.join(REPO, 'dracut-module/50reimage', x),
+		),
+		...['reimage-entry.sh', 'initramfs-tools/hooks/reimage', 'initramfs-tools/scripts/init-premount/reimage'].map((x) =>
+			path.join(REPO, 'initramfs', x),
+		),
 	];
 	for (const f of inputs) h.update(fs.readFileSync(f));
 	for (const f of fs.readdirSync(configDir).sort()) h.update(f).update(fs.readFileSync(path.join(configDir, f)));
 	const out = `/tmp/reimage-initrd-${h.digest('hex').slice(0, 16)}.img`;
 	if (!fs.existsSync(out)) {
-		const args = ['initrd', '--out', `${out}.tmp`, '--kver', kernel().kver, '--generator', generator, '--config', configDir, ...(noSystemd ? ['--no-systemd'] : []), ...dracutAdd.flatMap((m) => ['--add', m])];
+		const args = [
+			'initrd',
+			'--out',
+			`${out}.tmp`,
+			'--kver',
+			kernel().kver,
+			'--generator',
+			generator,
+			'--config',
+			configDir,
+			...(noSystemd ? ['--no-systemd'] : []),
+			...dracutAdd.flatMap((m) => ['--add', m]),
+		];
 		sh(BIN, args);
 		fs.renameSync(`${out}.tmp`, out);
 	}
@@ -111,7 +137,8 @@ export function oldDiskCopy(): string {
 export type Boot = { status: number | null; serial: string; killed: boolean };
 
 // bootVm: run the VM until it powers off or reboots (-no-reboot makes QEMU exit).
-export const bootVm = (append: string, drives: Drive[], opts: BootOptions = {}): Promise<Boot> => bootUntil(append, drives, () => false, opts);
+export const bootVm = (append: string, drives: Drive[], opts: BootOptions = {}): Promise<Boot> =>
+	bootUntil(append, drives, () => false, opts);
 
 export const sha256File = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
@@ -129,7 +156,12 @@ const userspace = (serial: string) => /Run \/init|systemd\[1\]|Begin: /.test(ser
 // bootUntil: the VM is killed (a power cut) as soon as the serial log
 // satisfies `until`; resolves with the log once QEMU is gone. The time bounds
 // are hang guards, never assertions.
-export async function bootUntil(append: string, drives: Drive[], until: (serial: string) => boolean, opts: BootOptions = {}): Promise<Boot> {
+export async function bootUntil(
+	append: string,
+	drives: Drive[],
+	until: (serial: string) => boolean,
+	opts: BootOptions = {},
+): Promise<Boot> {
 	for (let attempt = 1; ; attempt++) {
 		const r = await bootOnce(append, drives, until, opts);
 		if (r !== 'stalled') return r;

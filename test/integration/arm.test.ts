@@ -15,7 +15,12 @@ function bootDir(opts: { customCfg?: string; readsCustom?: boolean } = {}): stri
 	const boot = path.join(tmpDir('reimage-boot-'), 'boot');
 	fs.mkdirSync(path.join(boot, 'grub'), { recursive: true });
 	fs.writeFileSync(path.join(boot, `vmlinuz-${KVER}`), 'kernel');
-	fs.writeFileSync(path.join(boot, 'grub/grub.cfg'), opts.readsCustom === false ? 'menuentry x {}\n' : '### BEGIN /etc/grub.d/41_custom ###\nif [ -f  ${config_directory}/custom.cfg ]; then\n  source ${config_directory}/custom.cfg\nfi\n');
+	fs.writeFileSync(
+		path.join(boot, 'grub/grub.cfg'),
+		opts.readsCustom === false
+			? 'menuentry x {}\n'
+			: '### BEGIN /etc/grub.d/41_custom ###\nif [ -f  ${config_directory}/custom.cfg ]; then\n  source ${config_directory}/custom.cfg\nfi\n',
+	);
 	if (opts.customCfg) fs.writeFileSync(path.join(boot, 'grub/custom.cfg'), opts.customCfg);
 	sh('grub-editenv', [path.join(boot, 'grub/grubenv'), 'create']);
 	return boot;
@@ -27,9 +32,21 @@ const initrdFile = () => {
 	return f;
 };
 const env = (boot: string) => sh('grub-editenv', [path.join(boot, 'grub/grubenv'), 'list']);
-const armArgs = (boot: string) => ['arm', '--bundle', 'LABEL=REIMAGE:/bundle', '--target', 'serial:KIOSK42', '--initrd', initrdFile(), '--kver', KVER, '--boot-dir', boot];
+const armArgs = (boot: string) => [
+	'arm',
+	'--bundle',
+	'LABEL=REIMAGE:/bundle',
+	'--target',
+	'serial:KIOSK42',
+	'--initrd',
+	initrdFile(),
+	'--kver',
+	KVER,
+	'--boot-dir',
+	boot,
+];
 
-t('GRUB: two entries in custom.cfg, a one-shot next_entry, the initrd in /boot; the admin\'s own custom.cfg kept', () => {
+t("GRUB: two entries in custom.cfg, a one-shot next_entry, the initrd in /boot; the admin's own custom.cfg kept", () => {
 	const boot = bootDir({ customCfg: 'menuentry "Admin entry" {}\n' });
 	const r = reimage(armArgs(boot));
 	assert.is(r.status, 0, describe(r));
@@ -37,7 +54,12 @@ t('GRUB: two entries in custom.cfg, a one-shot next_entry, the initrd in /boot; 
 	assert.match(cfg, /^menuentry "Admin entry" \{\}\n/);
 	assert.match(cfg, /menuentry 'Reimage this machine NOW - REPLACES EVERYTHING ON THE DISK' --id reimage-armed \{/);
 	assert.match(cfg, /--id reimage-interactive/);
-	assert.match(cfg, new RegExp(`linux \\S*/vmlinuz-${KVER} rd\\.reimage rd\\.reimage\\.bundle=LABEL=REIMAGE:/bundle rd\\.reimage\\.target=serial:KIOSK42 rd\\.reimage\\.mode=auto`));
+	assert.match(
+		cfg,
+		new RegExp(
+			`linux \\S*/vmlinuz-${KVER} rd\\.reimage rd\\.reimage\\.bundle=LABEL=REIMAGE:/bundle rd\\.reimage\\.target=serial:KIOSK42 rd\\.reimage\\.mode=auto`,
+		),
+	);
 	assert.match(cfg, /rd\.reimage\.mode=interactive/);
 	assert.match(cfg, new RegExp(`initrd \\S*/reimage-initrd-${KVER}\\.img`));
 	assert.match(env(boot), /^next_entry=reimage-armed$/m);
@@ -68,7 +90,19 @@ t('GRUB: a grub.cfg that does not read custom.cfg is refused (8) and nothing is 
 
 t('bad selectors and locations are refused before anything is installed', () => {
 	const boot = bootDir();
-	const r = reimage(['arm', '--bundle', 'LABEL=REIMAGE:/bundle', '--target', '/dev/sda', '--initrd', initrdFile(), '--kver', KVER, '--boot-dir', boot]);
+	const r = reimage([
+		'arm',
+		'--bundle',
+		'LABEL=REIMAGE:/bundle',
+		'--target',
+		'/dev/sda',
+		'--initrd',
+		initrdFile(),
+		'--kver',
+		KVER,
+		'--boot-dir',
+		boot,
+	]);
 	assert.is(r.status, 2, describe(r));
 	assert.match(r.stderr, /kernel device name/);
 	assert.not.ok(fs.existsSync(path.join(boot, 'grub/custom.cfg')));
@@ -80,14 +114,19 @@ t('systemd-boot: BLS entries and kernel+initrd on the ESP, bootctl set-oneshot; 
 	fs.mkdirSync(path.join(esp, 'loader'));
 	const bin = tmpDir('reimage-fakebin-');
 	const calls = path.join(bin, 'calls');
-	fs.writeFileSync(path.join(bin, 'bootctl'), `#!/bin/sh\necho "$*" >> ${calls}\n[ "$1" = --print-esp-path ] && echo ${esp}\nexit 0\n`, { mode: 0o755 });
+	fs.writeFileSync(path.join(bin, 'bootctl'), `#!/bin/sh\necho "$*" >> ${calls}\n[ "$1" = --print-esp-path ] && echo ${esp}\nexit 0\n`, {
+		mode: 0o755,
+	});
 	const withFake = { env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } };
 	const r = reimage(armArgs(boot), withFake);
 	assert.is(r.status, 0, describe(r));
 	const entry = fs.readFileSync(path.join(esp, 'loader/entries/reimage-armed.conf'), 'utf8');
 	assert.match(entry, /^title Reimage this machine NOW/m);
 	assert.match(entry, /^linux \/reimage\/vmlinuz$/m);
-	assert.match(entry, /^options rd\.reimage rd\.reimage\.bundle=LABEL=REIMAGE:\/bundle rd\.reimage\.target=serial:KIOSK42 rd\.reimage\.mode=auto/m);
+	assert.match(
+		entry,
+		/^options rd\.reimage rd\.reimage\.bundle=LABEL=REIMAGE:\/bundle rd\.reimage\.target=serial:KIOSK42 rd\.reimage\.mode=auto/m,
+	);
 	assert.ok(fs.existsSync(path.join(esp, 'loader/entries/reimage-interactive.conf')));
 	assert.is(fs.readFileSync(path.join(esp, 'reimage/initrd.img'), 'utf8'), 'initrd bytes');
 	assert.match(fs.readFileSync(calls, 'utf8'), new RegExp(`--esp-path=${esp} set-oneshot reimage-armed\\.conf`));
@@ -99,7 +138,11 @@ t('systemd-boot: BLS entries and kernel+initrd on the ESP, bootctl set-oneshot; 
 });
 
 t('both entries keep dracut and initramfs-tools from giving a root shell, unless the baked policy allows shells', () => {
-	const linux = (boot: string) => fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8').split('\n').filter((l) => /^\s*linux /.test(l));
+	const linux = (boot: string) =>
+		fs
+			.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8')
+			.split('\n')
+			.filter((l) => /^\s*linux /.test(l));
 	const locked = bootDir();
 	const r = reimage(armArgs(locked));
 	assert.is(r.status, 0, describe(r));

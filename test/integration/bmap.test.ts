@@ -17,7 +17,10 @@ const MiB = 1 << 20;
 
 function ranges(bmapFile: string): Array<[number, number]> {
 	const text = fs.readFileSync(bmapFile, 'utf8');
-	return [...text.matchAll(/<Range[^>]*>\s*(\d+)(?:-(\d+))?\s*<\/Range>/g)].map((m) => [Number(m[1]) * 4096, (Number(m[2] ?? m[1]) + 1) * 4096]);
+	return [...text.matchAll(/<Range[^>]*>\s*(\d+)(?:-(\d+))?\s*<\/Range>/g)].map((m) => [
+		Number(m[1]) * 4096,
+		(Number(m[2] ?? m[1]) + 1) * 4096,
+	]);
 }
 
 function bytesAt(file: string, start: number, len: number): Buffer {
@@ -69,26 +72,33 @@ t('pack writes a block map that bmaptool copy accepts and that maps only data', 
 // restore mounts the new system: for zero and write all of the image (its
 // zeros included), for leave and discard its mapped ranges.
 for (const policy of ['zero', 'write', 'leave', 'discard'] as const) {
-	t(`run --unmapped ${policy}: mapped ranges written and read back; the rest ${policy === 'leave' ? 'keeps the old data' : policy === 'discard' ? 'discarded' : 'reads as zeros'}`, () => {
-		const b = sharedBundle('zstd');
-		const disk = freshOldDisk();
-		const stale = staleBlock(path.join(b, 'image.bmap'), disk);
-		const old = bytesAt(disk, stale, 4096);
-		const dev = attachLoop(disk);
-		let r: Result;
-		try {
-			r = reimage(['run', '--bundle', b, '--target', dev, '--yes', '--unmapped', policy, '--verify-written']);
-		} finally {
-			detachLoop(dev);
-		}
-		assert.is(r.status, 0, describe(r));
-		assert.match(r.stderr, new RegExp(`unmapped=${policy}`));
-		assert.match(r.stderr, /read back ok/);
-		const now = bytesAt(disk, stale, 4096);
-		if (policy === 'leave') assert.ok(now.equals(old), `the unmapped block at ${stale} keeps the old data`);
-		if (policy === 'zero' || policy === 'write') assert.ok(now.every((x) => x === 0), `the unmapped block at ${stale} reads as zeros`);
-		if (policy === 'zero') assert.match(r.stderr, /write-zeroes offload/);
-	});
+	t(
+		`run --unmapped ${policy}: mapped ranges written and read back; the rest ${policy === 'leave' ? 'keeps the old data' : policy === 'discard' ? 'discarded' : 'reads as zeros'}`,
+		() => {
+			const b = sharedBundle('zstd');
+			const disk = freshOldDisk();
+			const stale = staleBlock(path.join(b, 'image.bmap'), disk);
+			const old = bytesAt(disk, stale, 4096);
+			const dev = attachLoop(disk);
+			let r: Result;
+			try {
+				r = reimage(['run', '--bundle', b, '--target', dev, '--yes', '--unmapped', policy, '--verify-written']);
+			} finally {
+				detachLoop(dev);
+			}
+			assert.is(r.status, 0, describe(r));
+			assert.match(r.stderr, new RegExp(`unmapped=${policy}`));
+			assert.match(r.stderr, /read back ok/);
+			const now = bytesAt(disk, stale, 4096);
+			if (policy === 'leave') assert.ok(now.equals(old), `the unmapped block at ${stale} keeps the old data`);
+			if (policy === 'zero' || policy === 'write')
+				assert.ok(
+					now.every((x) => x === 0),
+					`the unmapped block at ${stale} reads as zeros`,
+				);
+			if (policy === 'zero') assert.match(r.stderr, /write-zeroes offload/);
+		},
+	);
 }
 
 t('an unknown --unmapped policy is refused with the choices (exit 2), before anything is opened', () => {
@@ -97,7 +107,7 @@ t('an unknown --unmapped policy is refused with the choices (exit 2), before any
 	assert.match(r.stderr, /--unmapped shred is not a policy: use one of zero, write, discard, leave/);
 });
 
-t('pack --bmap takes bmaptool create\'s map of the image; a map of another image, or of a changed image, is refused', () => {
+t("pack --bmap takes bmaptool create's map of the image; a map of another image, or of a changed image, is refused", () => {
 	const d = tmpDir();
 	const own = path.join(d, 'new.bmap');
 	sh('bmaptool', ['-q', 'create', '-o', own, fixtures().newImg]);
@@ -169,8 +179,14 @@ t('a block map whose range checksum is wrong, default policy -> 10 and the disk 
 		detachLoop(dev);
 	}
 	const size = fs.statSync(disk).size;
-	assert.ok(bytesAt(disk, 0, MiB).every((x) => x === 0), 'first MiB zeroed');
-	assert.ok(bytesAt(disk, size - MiB, MiB).every((x) => x === 0), 'last MiB zeroed');
+	assert.ok(
+		bytesAt(disk, 0, MiB).every((x) => x === 0),
+		'first MiB zeroed',
+	);
+	assert.ok(
+		bytesAt(disk, size - MiB, MiB).every((x) => x === 0),
+		'last MiB zeroed',
+	);
 });
 
 t('an image larger than 4 GiB: data past 4 GiB is packed, written, read back and mounted intact', async () => {
@@ -194,7 +210,10 @@ t('an image larger than 4 GiB: data past 4 GiB is packed, written, read back and
 	assert.is(r.status, 0, describe(r));
 	const m = readManifest(out);
 	assert.is(m.raw.size, size);
-	assert.ok(ranges(path.join(out, 'image.bmap')).some(([a]) => a > 2 ** 32), 'ranges past 4 GiB are mapped');
+	assert.ok(
+		ranges(path.join(out, 'image.bmap')).some(([a]) => a > 2 ** 32),
+		'ranges past 4 GiB are mapped',
+	);
 	const target = path.join(d, 'target.img');
 	makeBlank(target, size + 16 * MiB);
 	const dev = attachLoop(target);

@@ -33,16 +33,31 @@ function boot(cmdline: string, config: object | undefined): ReturnType<typeof re
 	return reimage(['boot', '--cmdline', path.join(d, 'cmdline'), '--config', cfg], { env: { ...process.env, REIMAGE_RUNDIR: RUNDIR } });
 }
 
-const mountsLeft = () => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(`${RUNDIR}/`));
+const mountsLeft = () =>
+	fs
+		.readFileSync('/proc/self/mounts', 'utf8')
+		.split('\n')
+		.filter((l) => l.includes(`${RUNDIR}/`));
 
-t('an initrd config with no trusted key and no allowUnsigned refuses before the bundle is even looked for (exit 2); no kernel argument loosens it', () => {
-	for (const extra of ['', ' rd.reimage.allow-unsigned=1']) {
-		const r = boot(`rd.reimage rd.reimage.bundle=LABEL=${LABEL}-none:/bundle rd.reimage.target=${NO_DISK}${extra}`, extra ? { allowUnsigned: false } : {});
-		assert.is(r.status, 2, describe(r));
-		assert.match(r.stderr, extra ? /kernel argument rd\.reimage\.allow-unsigned is not known/ : /this initrd trusts no signing key \(no \*\.pub in .*\) and its config does not set allowUnsigned/);
-		assert.not.match(r.stderr, /waiting for the bundle device/);
-	}
-});
+t(
+	'an initrd config with no trusted key and no allowUnsigned refuses before the bundle is even looked for (exit 2); no kernel argument loosens it',
+	() => {
+		for (const extra of ['', ' rd.reimage.allow-unsigned=1']) {
+			const r = boot(
+				`rd.reimage rd.reimage.bundle=LABEL=${LABEL}-none:/bundle rd.reimage.target=${NO_DISK}${extra}`,
+				extra ? { allowUnsigned: false } : {},
+			);
+			assert.is(r.status, 2, describe(r));
+			assert.match(
+				r.stderr,
+				extra
+					? /kernel argument rd\.reimage\.allow-unsigned is not known/
+					: /this initrd trusts no signing key \(no \*\.pub in .*\) and its config does not set allowUnsigned/,
+			);
+			assert.not.match(r.stderr, /waiting for the bundle device/);
+		}
+	},
+);
 
 t('one device carrying the bundle label: it is used (the run then stops at the target choice, exit 4)', () => {
 	const dev = attachLoop(medium(LABEL));
@@ -66,7 +81,10 @@ t('two devices carrying the bundle label are refused (exit 3), both named, howev
 			const r = boot(`rd.reimage rd.reimage.bundle=${loc} rd.reimage.target=${NO_DISK}`, { allowUnsigned: true });
 			assert.is(r.status, 3, describe(r));
 			const [x, y] = [a, b].sort();
-			assert.match(r.stderr, new RegExp(`the bundle location LABEL=${LABEL} is carried by 2 devices \\(${x}, ${y}\\): only one may carry it`));
+			assert.match(
+				r.stderr,
+				new RegExp(`the bundle location LABEL=${LABEL} is carried by 2 devices \\(${x}, ${y}\\): only one may carry it`),
+			);
 			assert.not.match(r.stderr, /copy the bundle/);
 			assert.equal(mountsLeft(), []);
 		}

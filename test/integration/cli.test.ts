@@ -10,7 +10,11 @@ import { attachLoop, describe, detachLoop, exec, sha256 } from '../helpers/sys.t
 
 const t = suite('cli');
 
-const mountsLeft = () => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes('/run/reimage'));
+const mountsLeft = () =>
+	fs
+		.readFileSync('/proc/self/mounts', 'utf8')
+		.split('\n')
+		.filter((l) => l.includes('/run/reimage'));
 
 t('--help on every command, --version, and help on no command is a usage error', () => {
 	for (const cmd of ['pack', 'run', 'plan', 'verify']) {
@@ -72,7 +76,18 @@ t('on a terminal, an answer other than "yes" cancels -> 7, nothing written', asy
 t('not root -> 8 before anything is opened', async () => {
 	const dev = attachLoop(freshOldDisk());
 	try {
-		const r = exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', BIN, 'run', '--bundle', sharedBundle('zstd'), '--target', dev, '--yes']);
+		const r = exec('setpriv', [
+			'--reuid=65534',
+			'--regid=65534',
+			'--clear-groups',
+			BIN,
+			'run',
+			'--bundle',
+			sharedBundle('zstd'),
+			'--target',
+			dev,
+			'--yes',
+		]);
 		assert.is(r.status, 8, describe(r));
 		assert.match(r.stderr, /needs root/);
 	} finally {
@@ -92,7 +107,11 @@ t('a new system that does not mount after the write -> 11, mounts and RAM stage 
 		assert.is(r.status, 11, describe(r));
 		assert.match(r.stderr, /LABEL=no-such-label \(for \/kiosk\) is not on \/dev\/loop\d+ after writing/);
 		assert.equal(mountsLeft(), []);
-		assert.equal(fs.readdirSync(process.env['REIMAGE_RUNDIR'] || '/run/reimage').filter((d) => d.startsWith('run-')), [], 'the run dir the binary used');
+		assert.equal(
+			fs.readdirSync(process.env['REIMAGE_RUNDIR'] || '/run/reimage').filter((d) => d.startsWith('run-')),
+			[],
+			'the run dir the binary used',
+		);
 	} finally {
 		detachLoop(dev);
 	}

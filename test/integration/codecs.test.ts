@@ -78,9 +78,14 @@ t('pack --retain copies the list into the bundle', () => {
 	assert.is(r.status, 0, describe(r));
 });
 
-t('pack without --mount reads the mounts from the image\'s /etc/fstab', () => {
+t("pack without --mount reads the mounts from the image's /etc/fstab", () => {
 	const b = pack('zstd', { mounts: [] });
-	assert.equal(readManifest(b).mounts.map((x) => x.path).sort(), ['/', '/kiosk']);
+	assert.equal(
+		readManifest(b)
+			.mounts.map((x) => x.path)
+			.sort(),
+		['/', '/kiosk'],
+	);
 });
 
 t('full run with a bzip2 bundle', () => {

@@ -91,7 +91,18 @@ async function onPlantedOld(plant: (root: string) => void, fn: (dev: string) => 
 	}
 }
 
-const runArgs = (bundle: string, dev: string, list: string, ...extra: string[]) => ['run', '--bundle', bundle, '--target', dev, '--retain', list, '--yes', '--json', ...extra];
+const runArgs = (bundle: string, dev: string, list: string, ...extra: string[]) => [
+	'run',
+	'--bundle',
+	bundle,
+	'--target',
+	dev,
+	'--retain',
+	list,
+	'--yes',
+	'--json',
+	...extra,
+];
 
 // ------------------------------------------------------------ the old system
 
@@ -106,11 +117,19 @@ t('old /kiosk -> /../../HOST: not mounted over the host, warned, the run succeed
 		async (dev) => {
 			const { r, seen } = await runWatched(runArgs(sharedBundle('zstd'), dev, writeList(['/etc/hostname'])), [host.dir]);
 			assert.is(r.status, 0, describe(r));
-			assert.equal(seen.filter((l) => l.split(' ')[1]?.startsWith(host.dir)), [], `a mount landed on the host:\n${seen.join('\n')}`);
-			assert.match(r.stderr, /old system: LABEL=data not mounted at \/kiosk: \/kiosk is a symbolic link \(-> \/\.\.\/\.\.\/tmp\/.*\), not a directory/);
+			assert.equal(
+				seen.filter((l) => l.split(' ')[1]?.startsWith(host.dir)),
+				[],
+				`a mount landed on the host:\n${seen.join('\n')}`,
+			);
+			assert.match(
+				r.stderr,
+				/old system: LABEL=data not mounted at \/kiosk: \/kiosk is a symbolic link \(-> \/\.\.\/\.\.\/tmp\/.*\), not a directory/,
+			);
 			// Every mount of the old system (and of the new one) stayed under the run directory, and the old one is nosuid,nodev,noexec.
 			for (const l of seen) assert.ok(l.split(' ')[1]?.startsWith(RUNDIR), l);
-			for (const l of seen.filter((x) => / \S+\/old(\/\S*)? /.test(x))) assert.match(l.split(' ')[3] ?? '', /(^|,)nosuid,nodev,noexec(,|$)/, l);
+			for (const l of seen.filter((x) => / \S+\/old(\/\S*)? /.test(x)))
+				assert.match(l.split(' ')[3] ?? '', /(^|,)nosuid,nodev,noexec(,|$)/, l);
 		},
 	);
 	assert.is(host.snapshot(), before);
@@ -128,10 +147,16 @@ t('old /etc/passwd -> HOST file: not read (owners kept by number, warned), the h
 		async (dev) => {
 			const r = reimage(runArgs(sharedBundle('zstd'), dev, writeList(['/srv/share/readme.txt'])));
 			assert.is(r.status, 0, describe(r));
-			assert.match(r.stderr, /old system: \/etc\/passwd is a symbolic link \(-> \/tmp\/.*host-file\), not followed: owners are kept by number/);
+			assert.match(
+				r.stderr,
+				/old system: \/etc\/passwd is a symbolic link \(-> \/tmp\/.*host-file\), not followed: owners are kept by number/,
+			);
 			const e = (JSON.parse(r.stdout) as { entries: { path: string; old: { user?: string }; notes: string[] }[] }).entries[0]!;
 			assert.is(e.old.user, undefined, 'the old owner name came from the host file');
-			assert.ok(e.notes.some((n) => /uid 1001 has no name on the old system/.test(n)), e.notes.join('; '));
+			assert.ok(
+				e.notes.some((n) => /uid 1001 has no name on the old system/.test(n)),
+				e.notes.join('; '),
+			);
 		},
 	);
 	assert.is(host.snapshot(), before);
@@ -152,7 +177,10 @@ t('old /var/log/reimage/report.json -> HOST file: not read for anti-rollback, wa
 		async (dev) => {
 			const r = reimage(runArgs(out, dev, fixtures().list));
 			assert.is(r.status, 0, describe(r));
-			assert.match(r.stderr, /old system: \/var\/log\/reimage\/report\.json is a symbolic link .*not followed: the installed version is unknown/);
+			assert.match(
+				r.stderr,
+				/old system: \/var\/log\/reimage\/report\.json is a symbolic link .*not followed: the installed version is unknown/,
+			);
 		},
 	);
 	assert.is(host.snapshot(), before);
@@ -160,30 +188,34 @@ t('old /var/log/reimage/report.json -> HOST file: not read for anti-rollback, wa
 
 // ------------------------------------------------------------ the new image
 
-t('new image: /var/log/reimage -> /../../escape and report.json, reimage.log -> HOST files: written inside the root, links replaced', async () => {
-	const host = hostDir();
-	fs.writeFileSync(path.join(host.dir, 'log-file'), 'HOST LOG\n');
-	const before = host.snapshot();
-	const bundle = await packChanged((root) => {
-		fs.mkdirSync(path.join(root, 'escape'));
-		fs.mkdirSync(path.join(root, 'var/log'), { recursive: true });
-		fs.symlinkSync('/../../escape', path.join(root, 'var/log/reimage'));
-		fs.symlinkSync(host.file, path.join(root, 'escape/report.json'));
-		fs.symlinkSync(path.join(host.dir, 'log-file'), path.join(root, 'escape/reimage.log'));
-	});
-	const disk = freshOldDisk();
-	await withLoop(disk, (dev) => {
-		const r = reimage(runArgs(bundle, dev, fixtures().list));
-		assert.is(r.status, 0, describe(r));
-	});
-	assert.is(host.snapshot(), before, 'a host file was written through a link in the new image');
-	await onRootOf(disk, (root) => {
-		assert.ok(fs.lstatSync(path.join(root, 'var/log/reimage')).isSymbolicLink(), 'the image\'s own link is kept');
-		for (const f of ['report.json', 'reimage.log']) assert.ok(fs.lstatSync(path.join(root, 'escape', f)).isFile(), `${f} is a file in the new root`);
-		assert.is((JSON.parse(fs.readFileSync(path.join(root, 'escape/report.json'), 'utf8')) as { outcome: string }).outcome, 'success');
-		assert.equal(fs.readdirSync(path.join(root, 'escape')).sort(), ['reimage.log', 'report.json'], 'no temporary file left');
-	});
-});
+t(
+	'new image: /var/log/reimage -> /../../escape and report.json, reimage.log -> HOST files: written inside the root, links replaced',
+	async () => {
+		const host = hostDir();
+		fs.writeFileSync(path.join(host.dir, 'log-file'), 'HOST LOG\n');
+		const before = host.snapshot();
+		const bundle = await packChanged((root) => {
+			fs.mkdirSync(path.join(root, 'escape'));
+			fs.mkdirSync(path.join(root, 'var/log'), { recursive: true });
+			fs.symlinkSync('/../../escape', path.join(root, 'var/log/reimage'));
+			fs.symlinkSync(host.file, path.join(root, 'escape/report.json'));
+			fs.symlinkSync(path.join(host.dir, 'log-file'), path.join(root, 'escape/reimage.log'));
+		});
+		const disk = freshOldDisk();
+		await withLoop(disk, (dev) => {
+			const r = reimage(runArgs(bundle, dev, fixtures().list));
+			assert.is(r.status, 0, describe(r));
+		});
+		assert.is(host.snapshot(), before, 'a host file was written through a link in the new image');
+		await onRootOf(disk, (root) => {
+			assert.ok(fs.lstatSync(path.join(root, 'var/log/reimage')).isSymbolicLink(), "the image's own link is kept");
+			for (const f of ['report.json', 'reimage.log'])
+				assert.ok(fs.lstatSync(path.join(root, 'escape', f)).isFile(), `${f} is a file in the new root`);
+			assert.is((JSON.parse(fs.readFileSync(path.join(root, 'escape/report.json'), 'utf8')) as { outcome: string }).outcome, 'success');
+			assert.equal(fs.readdirSync(path.join(root, 'escape')).sort(), ['reimage.log', 'report.json'], 'no temporary file left');
+		});
+	},
+);
 
 t('new image: mount point /kiosk -> /../../HOST: refused after the write (11), nothing mounted on the host', async () => {
 	const host = hostDir();
@@ -194,9 +226,16 @@ t('new image: mount point /kiosk -> /../../HOST: refused after the write (11), n
 	});
 	await withLoop(freshOldDisk(), async (dev) => {
 		const { r, seen } = await runWatched(runArgs(bundle, dev, fixtures().list), [host.dir]);
-		assert.equal(seen.filter((l) => l.split(' ')[1]?.startsWith(host.dir)), [], `a mount landed on the host:\n${seen.join('\n')}`);
+		assert.equal(
+			seen.filter((l) => l.split(' ')[1]?.startsWith(host.dir)),
+			[],
+			`a mount landed on the host:\n${seen.join('\n')}`,
+		);
 		assert.is(r.status, 11, describe(r));
-		assert.match(r.stderr, /the new image's mount point for PARTLABEL=data: \/kiosk is a symbolic link \(-> \/\.\.\/\.\.\/tmp\/.*\), not a directory; mount points must be real directories inside the image/);
+		assert.match(
+			r.stderr,
+			/the new image's mount point for PARTLABEL=data: \/kiosk is a symbolic link \(-> \/\.\.\/\.\.\/tmp\/.*\), not a directory; mount points must be real directories inside the image/,
+		);
 		assert.not.match(r.stderr, /^\s+at /m);
 		assert.equal(mountsAt(RUNDIR), [], 'mounts left behind');
 	});
@@ -231,15 +270,50 @@ t('pack normalises mount paths (//kiosk/ -> /kiosk) and refuses ..; --old-mount 
 	const out = path.join(tmpDir('reimage-norm-'), 'bundle');
 	const ok = reimage(['pack', fixtures().newImg, '--out', out, '--mount', 'PARTLABEL=root://', '--mount', 'PARTLABEL=data://kiosk/./']);
 	assert.is(ok.status, 0, describe(ok));
-	assert.equal(readManifest(out).mounts.map((m) => m.path).sort(), ['/', '/kiosk']);
-	const dots = reimage(['pack', fixtures().newImg, '--out', path.join(tmpDir('reimage-norm-'), 'b'), '--mount', 'PARTLABEL=root:/', '--mount', 'PARTLABEL=data:/../kiosk']);
+	assert.equal(
+		readManifest(out)
+			.mounts.map((m) => m.path)
+			.sort(),
+		['/', '/kiosk'],
+	);
+	const dots = reimage([
+		'pack',
+		fixtures().newImg,
+		'--out',
+		path.join(tmpDir('reimage-norm-'), 'b'),
+		'--mount',
+		'PARTLABEL=root:/',
+		'--mount',
+		'PARTLABEL=data:/../kiosk',
+	]);
 	assert.is(dots.status, 3, describe(dots));
 	assert.match(dots.stderr, /--mount mount path "\/\.\.\/kiosk" for PARTLABEL=data is not an absolute path without "\.\."/);
-	const twice = reimage(['pack', fixtures().newImg, '--out', path.join(tmpDir('reimage-norm-'), 'b'), '--mount', 'PARTLABEL=root:/', '--mount', 'PARTLABEL=data:/']);
+	const twice = reimage([
+		'pack',
+		fixtures().newImg,
+		'--out',
+		path.join(tmpDir('reimage-norm-'), 'b'),
+		'--mount',
+		'PARTLABEL=root:/',
+		'--mount',
+		'PARTLABEL=data:/',
+	]);
 	assert.is(twice.status, 2, describe(twice));
 	await withLoop(freshOldDisk(), (dev) => {
 		for (const bad of ['PARTLABEL=data:/../x', 'PARTLABEL=data:/kiosk/']) {
-			const r = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--old-mount', 'PARTLABEL=root:/', '--old-mount', bad]);
+			const r = reimage([
+				'plan',
+				'--bundle',
+				sharedBundle('zstd'),
+				'--target',
+				dev,
+				'--retain',
+				fixtures().list,
+				'--old-mount',
+				'PARTLABEL=root:/',
+				'--old-mount',
+				bad,
+			]);
 			assert.is(r.status, 2, describe(r));
 			assert.match(r.stderr, /--old-mount "PARTLABEL=data:\/.*": the path (has a "\.\." component|ends with a slash)/);
 		}

@@ -23,7 +23,10 @@ t('a streamed tool gets the input file itself as stdin, and reads all of it', as
 	const file = path.join(dir, 'input.bin');
 	fs.writeFileSync(file, Buffer.alloc(3 << 20, 7));
 	const out = await collect(stream('sh', ['-c', 'readlink /proc/self/fd/0; wc -c'], { inputFile: file }));
-	assert.equal(out.split('\n').map((l) => l.trim()), [file, String(3 << 20), '']);
+	assert.equal(
+		out.split('\n').map((l) => l.trim()),
+		[file, String(3 << 20), ''],
+	);
 });
 
 t('an input file that cannot be opened: one sentence naming it, with the exit given, nothing started', () => {

@@ -30,11 +30,31 @@ async function refused(dev: string, args: string[], code: number, re: RegExp): P
 	assert.is(await sha256(dev), before, 'target byte-identical');
 }
 
-const run = (dev: string, ...extra: string[]) => ['run', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--yes', ...extra];
+const run = (dev: string, ...extra: string[]) => [
+	'run',
+	'--bundle',
+	sharedBundle('zstd'),
+	'--target',
+	dev,
+	'--retain',
+	fixtures().list,
+	'--yes',
+	...extra,
+];
 
 function versioned(version: string, compatible = 'kiosk-x86'): string {
 	const out = path.join(tmpDir('reimage-ver-'), 'bundle');
-	const r = reimage(['pack', fixtures().newImg, '--out', out, '--compatible', compatible, '--image-version', version, ...MOUNTS.flatMap((m) => ['--mount', m])]);
+	const r = reimage([
+		'pack',
+		fixtures().newImg,
+		'--out',
+		out,
+		'--compatible',
+		compatible,
+		'--image-version',
+		version,
+		...MOUNTS.flatMap((m) => ['--mount', m]),
+	]);
 	assert.is(r.status, 0, describe(r));
 	return out;
 }
@@ -56,12 +76,28 @@ t('layout fingerprint: a match passes plan, a different disk is refused with a r
 	// Same content, but another disk: a fresh copy of old.img gets the same table, so change its layout.
 	const other = freshOldDisk();
 	fs.truncateSync(other, fs.statSync(other).size + 2 ** 20);
-	await onOldDisk((dev) => refused(dev, run(dev, '--fingerprint', fp), 4, /does not match the recorded fingerprint .*disk size: recorded 335544320, found 336592896/), other);
+	await onOldDisk(
+		(dev) =>
+			refused(
+				dev,
+				run(dev, '--fingerprint', fp),
+				4,
+				/does not match the recorded fingerprint .*disk size: recorded 335544320, found 336592896/,
+			),
+		other,
+	);
 });
 
 t('a bundle for another device (compatible) -> 3', async () => {
 	const b = versioned('2.0', 'atm-arm');
-	await onOldDisk((dev) => refused(dev, ['run', '--bundle', b, '--target', dev, '--compatible', 'kiosk-x86', '--yes'], 3, /bundle is for "atm-arm" but this machine needs "kiosk-x86"/));
+	await onOldDisk((dev) =>
+		refused(
+			dev,
+			['run', '--bundle', b, '--target', dev, '--compatible', 'kiosk-x86', '--yes'],
+			3,
+			/bundle is for "atm-arm" but this machine needs "kiosk-x86"/,
+		),
+	);
 });
 
 t('anti-rollback: installing 2.0 then 1.9 is refused (3) unless --allow-downgrade', async () => {
@@ -108,7 +144,12 @@ t('a read-only target -> 4, untouched', async () => {
 
 t('retention caps: a file over the per-file cap, or a list over the total cap -> 5, untouched', async () => {
 	await onOldDisk(async (dev) => {
-		await refused(dev, run(dev, '--max-entry-size', '100'), 5, /is 1\d\d B, over the per-file cap of 100 B: remove it from the list or raise the cap/);
+		await refused(
+			dev,
+			run(dev, '--max-entry-size', '100'),
+			5,
+			/is 1\d\d B, over the per-file cap of 100 B: remove it from the list or raise the cap/,
+		);
 		await refused(dev, run(dev, '--max-retained', '300'), 5, /over the total cap of 300 B/);
 		const r = reimage(run(dev, '--max-retained', 'lots'));
 		assert.is(r.status, 2, describe(r));
@@ -120,7 +161,17 @@ t('--old-mount names the old system when its labels differ from the new image', 
 		const r = reimage(run(dev, '--old-mount', 'PARTLABEL=root:/', '--old-mount', 'PARTLABEL=data:/kiosk', '--json'));
 		assert.is(r.status, 0, describe(r));
 		assert.is(JSON.parse(r.stdout).entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 19);
-		const wrong = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--old-mount', 'LABEL=elsewhere:/']);
+		const wrong = reimage([
+			'plan',
+			'--bundle',
+			sharedBundle('zstd'),
+			'--target',
+			dev,
+			'--retain',
+			fixtures().list,
+			'--old-mount',
+			'LABEL=elsewhere:/',
+		]);
 		assert.is(wrong.status, 5, describe(wrong));
 		assert.match(wrong.stderr, /old system's root \(LABEL=elsewhere\) is not on/);
 	});
@@ -145,14 +196,19 @@ t('a partition of the target open in another process -> 4, untouched, the proces
 		const holder = spawn('sleep', ['120'], { stdio: [fd, 'ignore', 'ignore'] });
 		fs.closeSync(fd);
 		try {
-			await refused(dev, run(dev), 4, new RegExp(`loop\\d+p2 is open in process ${holder.pid} \\(sleep\\)\\): unmount or stop what uses it first`));
+			await refused(
+				dev,
+				run(dev),
+				4,
+				new RegExp(`loop\\d+p2 is open in process ${holder.pid} \\(sleep\\)\\): unmount or stop what uses it first`),
+			);
 		} finally {
 			holder.kill();
 		}
 	});
 });
 
-t('a partition opened only for a moment (a probe such as udev\'s blkid): waited for, the run goes on', async () => {
+t("a partition opened only for a moment (a probe such as udev's blkid): waited for, the run goes on", async () => {
 	await onOldDisk(async (dev) => {
 		const fd = fs.openSync(partNode(dev, 2), 'r');
 		const probe = spawn('sleep', ['1'], { stdio: [fd, 'ignore', 'ignore'] });
@@ -228,7 +284,10 @@ t('--verify-written on a disk that does not return what was written: one rewrite
 		const fd = fs.openSync(dev, 'r');
 		fs.readSync(fd, head, 0, head.length, 0);
 		fs.closeSync(fd);
-		assert.ok(head.every((b) => b === 0), 'the first MiB (boot code, partition table) is zero');
+		assert.ok(
+			head.every((b) => b === 0),
+			'the first MiB (boot code, partition table) is zero',
+		);
 	} finally {
 		detachLoop(dev);
 	}
@@ -239,9 +298,17 @@ t('a partition held open through every reread: exit 11 naming the holder, the wr
 		const r = await runHoldingPart2(dev, /point of no return/);
 		assert.ok(r.acted, 'the partition was opened after the point of no return');
 		assert.is(r.status, 11, r.stderr);
-		assert.match(r.stderr, new RegExp(`do not match the table on it after \\d+ tries \\(disk busy: loop\\d+p2 is open in process ${process.pid} \\([^)]+\\)\\): stop what holds the disk, or reboot, and run reimage again`));
+		assert.match(
+			r.stderr,
+			new RegExp(
+				`do not match the table on it after \\d+ tries \\(disk busy: loop\\d+p2 is open in process ${process.pid} \\([^)]+\\)\\): stop what holds the disk, or reboot, and run reimage again`,
+			),
+		);
 		// Not invalidated: the table on the disk is the new image's.
-		assert.equal(sfdiskJson(dev).partitions.map((p) => p.start), sfdiskJson(fixtures().newImg).partitions.map((p) => p.start));
+		assert.equal(
+			sfdiskJson(dev).partitions.map((p) => p.start),
+			sfdiskJson(fixtures().newImg).partitions.map((p) => p.start),
+		);
 	});
 });
 

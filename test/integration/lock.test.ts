@@ -42,7 +42,9 @@ type Outcome = { won: number; lost: string[] };
 
 async function race(lock: string): Promise<Outcome> {
 	const go = `${lock}.go`;
-	const children = Array.from({ length: RACERS }, () => spawn(process.execPath, ['--input-type=module', '-e', racer, lock, go], { stdio: ['ignore', 'pipe', 'pipe'] }));
+	const children = Array.from({ length: RACERS }, () =>
+		spawn(process.execPath, ['--input-type=module', '-e', racer, lock, go], { stdio: ['ignore', 'pipe', 'pipe'] }),
+	);
 	const outputs = children.map((c) => {
 		let out = '';
 		let err = '';
@@ -73,7 +75,11 @@ for (const [name, content] of [
 			assert.is(r.won, 1, `round ${round}: ${r.won} processes took the lock:\n${r.lost.slice(0, 3).join('\n')}`);
 			for (const x of r.lost) assert.match(x, /^READY\nLOST 4 another reimage \(pid \d+\) is running/, x);
 			assert.not.ok(fs.existsSync(lock), 'the winner released the lock');
-			assert.equal(fs.readdirSync(dir).filter((f) => f.startsWith(`lock${round}.`)), [], 'no claim or temp file left behind');
+			assert.equal(
+				fs.readdirSync(dir).filter((f) => f.startsWith(`lock${round}.`)),
+				[],
+				'no claim or temp file left behind',
+			);
 		}
 	});
 }

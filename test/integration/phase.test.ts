@@ -10,14 +10,38 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { pack, reimage, runActing } from '../helpers/reimage.ts';
-import { attachLoop, describe, detachLoop, exec, mount, partNode, partNumberByName, partxUpdate, sfdiskJson, sh, sha256, umount, tmpDir } from '../helpers/sys.ts';
+import {
+	attachLoop,
+	describe,
+	detachLoop,
+	exec,
+	mount,
+	partNode,
+	partNumberByName,
+	partxUpdate,
+	sfdiskJson,
+	sh,
+	sha256,
+	umount,
+	tmpDir,
+} from '../helpers/sys.ts';
 import type { Result } from '../helpers/sys.ts';
 
 const t = suite('phase: after the point of no return nothing is lost');
 
 const isUtf8 = (b: Buffer) => Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
-const args = (bundle: string, dev: string, ...extra: string[]) => ['run', '--bundle', bundle, '--target', dev, '--retain', fixtures().list, '--yes', ...extra];
+const args = (bundle: string, dev: string, ...extra: string[]) => [
+	'run',
+	'--bundle',
+	bundle,
+	'--target',
+	dev,
+	'--retain',
+	fixtures().list,
+	'--yes',
+	...extra,
+];
 
 /** Every restored entry of the new system on DEV: kind, mode, owner, bytes (or link target) and xattrs. */
 function retainedState(dev: string): Record<string, string> {
@@ -26,19 +50,30 @@ function retainedState(dev: string): Record<string, string> {
 	const root = mount(partNode(dev, partNumberByName(table, 'root')));
 	const data = mount(partNode(dev, partNumberByName(table, 'data')));
 	try {
-		const report = JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')) as { outcome: string; entries: { path: string; pathHex?: string; outcome: string }[] };
+		const report = JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')) as {
+			outcome: string;
+			entries: { path: string; pathHex?: string; outcome: string }[];
+		};
 		assert.is(report.outcome, 'success');
 		const out: Record<string, string> = {};
 		for (const e of report.entries.filter((x) => x.outcome !== 'missing-optional')) {
 			assert.is(e.outcome, 'restored', e.path);
 			// Paths are bytes: pathHex when not UTF-8, else the display form (\\xNN for control bytes, \\\\ for a backslash).
-			const shown = e.path.replace(/\\(x[0-9a-f]{2}|\\)/g, (_m, x: string) => (x === '\\' ? '\\' : String.fromCharCode(parseInt(x.slice(1), 16))));
+			const shown = e.path.replace(/\\(x[0-9a-f]{2}|\\)/g, (_m, x: string) =>
+				x === '\\' ? '\\' : String.fromCharCode(parseInt(x.slice(1), 16)),
+			);
 			const p = e.pathHex ? Buffer.from(e.pathHex, 'hex').toString('latin1') : Buffer.from(shown, 'utf8').toString('latin1');
 			const inData = p === '/kiosk' || p.startsWith('/kiosk/');
 			const host = Buffer.from(inData ? data + p.slice('/kiosk'.length) : root + p, 'latin1');
 			const st = fs.lstatSync(host);
-			const body = st.isSymbolicLink() ? `-> ${fs.readlinkSync(host, 'hex')}` : st.isFile() ? createHash('sha256').update(fs.readFileSync(host)).digest('hex') : 'dir';
-			const xattrs = isUtf8(host) ? exec('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', host.toString()]).stdout.split('\n').slice(1).join(' ') : '(name not UTF-8)';
+			const body = st.isSymbolicLink()
+				? `-> ${fs.readlinkSync(host, 'hex')}`
+				: st.isFile()
+					? createHash('sha256').update(fs.readFileSync(host)).digest('hex')
+					: 'dir';
+			const xattrs = isUtf8(host)
+				? exec('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', host.toString()]).stdout.split('\n').slice(1).join(' ')
+				: '(name not UTF-8)';
 			out[e.path] = `${(st.mode & 0o177777).toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeMs} ${body} ${xattrs}`;
 		}
 		return out;
@@ -80,33 +115,44 @@ const sigtermAt = (bundle: string, dev: string, when: RegExp) =>
 
 const savedIn = (bundle: string) => path.join(bundle, 'reimage-retained');
 
-t('a failure after the point of no return: 11, the saved set named, --json lists every entry as not restored; the same command again restores every entry as a clean run does', async () => {
-	const bundle = pack('zstd');
-	const want = cleanState(bundle);
-	const dev = attachLoop(freshOldDisk());
-	try {
-		const r = await failAfterWrite(bundle, dev, '--json');
-		assert.ok(r.acted);
-		assert.is(r.status, 11, r.stderr);
-		const line = r.stderr.trim().split('\n').at(-1) ?? '';
-		assert.match(line, /^reimage: .*stop what holds the disk.*; the 19 retained entries are saved in \S+reimage-retained\/\S+: run the same command again to finish/);
-		const report = JSON.parse(r.stdout) as { outcome: string; error: { code: number }; retainedSaved: string[]; entries: { outcome: string; notes: string[] }[] };
-		assert.is(report.outcome, 'failed');
-		assert.is(report.error.code, 11);
-		assert.is(report.entries.filter((e) => e.outcome === 'not-restored').length, 19);
-		const saved = fs.readdirSync(savedIn(bundle));
-		assert.is(saved.length, 1);
-		assert.ok(fs.existsSync(path.join(savedIn(bundle), saved[0]!, 'report.json')), 'the failure report is kept beside the saved set');
+t(
+	'a failure after the point of no return: 11, the saved set named, --json lists every entry as not restored; the same command again restores every entry as a clean run does',
+	async () => {
+		const bundle = pack('zstd');
+		const want = cleanState(bundle);
+		const dev = attachLoop(freshOldDisk());
+		try {
+			const r = await failAfterWrite(bundle, dev, '--json');
+			assert.ok(r.acted);
+			assert.is(r.status, 11, r.stderr);
+			const line = r.stderr.trim().split('\n').at(-1) ?? '';
+			assert.match(
+				line,
+				/^reimage: .*stop what holds the disk.*; the 19 retained entries are saved in \S+reimage-retained\/\S+: run the same command again to finish/,
+			);
+			const report = JSON.parse(r.stdout) as {
+				outcome: string;
+				error: { code: number };
+				retainedSaved: string[];
+				entries: { outcome: string; notes: string[] }[];
+			};
+			assert.is(report.outcome, 'failed');
+			assert.is(report.error.code, 11);
+			assert.is(report.entries.filter((e) => e.outcome === 'not-restored').length, 19);
+			const saved = fs.readdirSync(savedIn(bundle));
+			assert.is(saved.length, 1);
+			assert.ok(fs.existsSync(path.join(savedIn(bundle), saved[0]!, 'report.json')), 'the failure report is kept beside the saved set');
 
-		const again = reimage(args(bundle, dev));
-		assert.is(again.status, 0, describe(again));
-		assert.match(again.stderr, /found the retained set an earlier run saved/);
-		assert.equal(retainedState(dev), want);
-		assert.not.ok(fs.existsSync(savedIn(bundle)), 'the saved set is removed once every entry is back');
-	} finally {
-		detachLoop(dev);
-	}
-});
+			const again = reimage(args(bundle, dev));
+			assert.is(again.status, 0, describe(again));
+			assert.match(again.stderr, /found the retained set an earlier run saved/);
+			assert.equal(retainedState(dev), want);
+			assert.not.ok(fs.existsSync(savedIn(bundle)), 'the saved set is removed once every entry is back');
+		} finally {
+			detachLoop(dev);
+		}
+	},
+);
 
 t('reimage restore --from the saved set puts every entry into a mounted new system', async () => {
 	const bundle = pack('zstd');
@@ -144,37 +190,46 @@ t('reimage restore --from the saved set puts every entry into a mounted new syst
 	}
 });
 
-t('a saved set is not signed: an entry the list does not name is refused (5, untouched); with an intact other system on the disk the set is ignored', async () => {
-	const bundle = pack('zstd');
-	const disk = freshOldDisk();
-	let dev = attachLoop(disk);
-	try {
-		const r = await failAfterWrite(bundle, dev);
-		assert.is(r.status, 11, r.stderr);
-		const set = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
-		const index = path.join(set, 'retained.json');
-		const good = fs.readFileSync(index, 'utf8');
-		const x = JSON.parse(good) as { entries: { path: string }[] };
-		x.entries.push({ ...x.entries.find((e) => e.path === '/etc/hostname')!, path: '/root/.ssh/authorized_keys' });
-		fs.writeFileSync(index, JSON.stringify(x));
-		const before = await sha256(dev);
-		const planted = reimage(args(bundle, dev));
-		assert.is(planted.status, 5, describe(planted));
-		assert.match(planted.stderr, /holds \/root\/\.ssh\/authorized_keys, which the retention list in use \(\S+\) does not name: nothing was written/);
-		assert.is(await sha256(dev), before, 'target byte-identical');
-		// The old system back on the disk (as if the set were left from long ago): the set is ignored.
-		fs.writeFileSync(index, good);
-		detachLoop(dev);
-		sh('cp', ['--sparse=always', fixtures().oldImg, disk]);
-		dev = attachLoop(disk);
-		const fresh = reimage(args(bundle, dev));
-		assert.is(fresh.status, 0, describe(fresh));
-		assert.match(fresh.stderr, /but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh/);
-		assert.match(fresh.stderr, /retention: 19 entries/);
-	} finally {
-		detachLoop(dev);
-	}
-});
+t(
+	'a saved set is not signed: an entry the list does not name is refused (5, untouched); with an intact other system on the disk the set is ignored',
+	async () => {
+		const bundle = pack('zstd');
+		const disk = freshOldDisk();
+		let dev = attachLoop(disk);
+		try {
+			const r = await failAfterWrite(bundle, dev);
+			assert.is(r.status, 11, r.stderr);
+			const set = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
+			const index = path.join(set, 'retained.json');
+			const good = fs.readFileSync(index, 'utf8');
+			const x = JSON.parse(good) as { entries: { path: string }[] };
+			x.entries.push({ ...x.entries.find((e) => e.path === '/etc/hostname')!, path: '/root/.ssh/authorized_keys' });
+			fs.writeFileSync(index, JSON.stringify(x));
+			const before = await sha256(dev);
+			const planted = reimage(args(bundle, dev));
+			assert.is(planted.status, 5, describe(planted));
+			assert.match(
+				planted.stderr,
+				/holds \/root\/\.ssh\/authorized_keys, which the retention list in use \(\S+\) does not name: nothing was written/,
+			);
+			assert.is(await sha256(dev), before, 'target byte-identical');
+			// The old system back on the disk (as if the set were left from long ago): the set is ignored.
+			fs.writeFileSync(index, good);
+			detachLoop(dev);
+			sh('cp', ['--sparse=always', fixtures().oldImg, disk]);
+			dev = attachLoop(disk);
+			const fresh = reimage(args(bundle, dev));
+			assert.is(fresh.status, 0, describe(fresh));
+			assert.match(
+				fresh.stderr,
+				/but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh/,
+			);
+			assert.match(fresh.stderr, /retention: 19 entries/);
+		} finally {
+			detachLoop(dev);
+		}
+	},
+);
 
 t('SIGTERM before the point of no return: 7, target byte-identical, nothing left mounted or locked, the next run works', async () => {
 	const bundle = pack('zstd');
@@ -184,10 +239,20 @@ t('SIGTERM before the point of no return: 7, target byte-identical, nothing left
 		const r = await sigtermAt(bundle, dev, /capture retained entries into RAM \.\.\./);
 		assert.ok(r.acted);
 		assert.is(r.status, 7, r.stderr);
-		assert.match(r.stderr, /reimage: interrupted by SIGTERM before the point of no return: nothing was written to \/dev\/loop\d+; run reimage again when ready\n$/);
+		assert.match(
+			r.stderr,
+			/reimage: interrupted by SIGTERM before the point of no return: nothing was written to \/dev\/loop\d+; run reimage again when ready\n$/,
+		);
 		assert.not.match(r.stderr, /=== point of no return/);
 		assert.is(await sha256(dev), before, 'target byte-identical');
-		assert.is(exec('findmnt', ['-rn', '-o', 'TARGET']).stdout.split('\n').filter((m) => m.startsWith(RUNDIR)).join(' '), '', 'nothing left mounted');
+		assert.is(
+			exec('findmnt', ['-rn', '-o', 'TARGET'])
+				.stdout.split('\n')
+				.filter((m) => m.startsWith(RUNDIR))
+				.join(' '),
+			'',
+			'nothing left mounted',
+		);
 		assert.not.ok(fs.existsSync(path.join(RUNDIR, 'lock')), 'the lock is released');
 		const plan = reimage(['plan', '--bundle', bundle, '--target', dev, '--retain', fixtures().list]);
 		assert.is(plan.status, 0, describe(plan));
@@ -210,7 +275,10 @@ t('SIGTERM after the point of no return: 10 or 11 saying so, never a half-bootab
 			const fd = fs.openSync(dev, 'r');
 			fs.readSync(fd, head, 0, head.length, 0);
 			fs.closeSync(fd);
-			assert.ok(head.every((b) => b === 0), 'an interrupted write leaves the disk invalidated');
+			assert.ok(
+				head.every((b) => b === 0),
+				'an interrupted write leaves the disk invalidated',
+			);
 		}
 		const again = reimage(args(bundle, dev));
 		assert.is(again.status, 0, describe(again));

@@ -31,7 +31,10 @@ async function refused(dev: string, act: () => Result, code: number, message: Re
 	assert.not.match(r.stderr, /point of no return/, 'refused before the point of no return');
 	assert.is(await sha256(dev), before, 'target changed although reimage refused');
 	const runBase = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
-	const left = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[1]?.startsWith(`${runBase}/`) || l.startsWith(`${dev}p`));
+	const left = fs
+		.readFileSync('/proc/self/mounts', 'utf8')
+		.split('\n')
+		.filter((l) => l.split(' ')[1]?.startsWith(`${runBase}/`) || l.startsWith(`${dev}p`));
 	assert.equal(left, [], 'reimage left a mount behind (the RAM stage, the old system)');
 	return r;
 }
@@ -47,7 +50,12 @@ t('a 512-byte image on a disk with 4096-byte logical sectors -> 4, untouched', a
 	const disk = freshOldDisk();
 	const dev = sh('losetup', ['-f', '--show', '--sector-size', '4096', disk]).trim();
 	try {
-		await refused(dev, () => run(copyBundle('zstd'), dev), 4, /has 4096-byte logical sectors but the image's partition table is made for 512-byte sectors/);
+		await refused(
+			dev,
+			() => run(copyBundle('zstd'), dev),
+			4,
+			/has 4096-byte logical sectors but the image's partition table is made for 512-byte sectors/,
+		);
 	} finally {
 		sh('losetup', ['-d', dev]);
 	}
@@ -73,9 +81,16 @@ t('a 100 MiB retained file for a 70 MiB partition -> 5 naming the mount, untouch
 	const dev = attachLoop(disk);
 	try {
 		// The old data partition (mounted at /kiosk) gets a 100 MiB file.
-		await withMount(partNode(dev, 2), (dir) => sh('dd', ['if=/dev/urandom', `of=${dir}/big`, 'bs=1M', 'count=100', 'status=none']), { rw: true });
+		await withMount(partNode(dev, 2), (dir) => sh('dd', ['if=/dev/urandom', `of=${dir}/big`, 'bs=1M', 'count=100', 'status=none']), {
+			rw: true,
+		});
 		const list = writeList(['/etc/machine-id', '/kiosk/big']);
-		await refused(dev, () => run(copyBundle('zstd'), dev, list), 5, /the retained entries for the new system's \/kiosk \(partition 2\) need 100 MiB \(\d+ bytes, the largest \/kiosk\/big\) but its file system has only \d+ MiB \(\d+ bytes\) free/);
+		await refused(
+			dev,
+			() => run(copyBundle('zstd'), dev, list),
+			5,
+			/the retained entries for the new system's \/kiosk \(partition 2\) need 100 MiB \(\d+ bytes, the largest \/kiosk\/big\) but its file system has only \d+ MiB \(\d+ bytes\) free/,
+		);
 	} finally {
 		detachLoop(dev);
 	}
@@ -105,7 +120,14 @@ t('an ext4 feature the running kernel does not know (manifest edited) -> 8 namin
 	try {
 		const release = fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
 		const esc = release.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-		await refused(dev, () => run(b, dev), 8, new RegExp(`partition 2 of the image \\(/kiosk\\) has the ext4 feature "not_a_feature", which the running kernel ${esc} cannot mount`));
+		await refused(
+			dev,
+			() => run(b, dev),
+			8,
+			new RegExp(
+				`partition 2 of the image \\(/kiosk\\) has the ext4 feature "not_a_feature", which the running kernel ${esc} cannot mount`,
+			),
+		);
 	} finally {
 		detachLoop(dev);
 	}
@@ -115,7 +137,12 @@ t('a partition of the target backing another loop device (no holder, no process)
 	const dev = attachLoop(freshOldDisk());
 	const inner = sh('losetup', ['-f', '--show', partNode(dev, 2)]).trim();
 	try {
-		await refused(dev, () => run(copyBundle('zstd'), dev), 4, new RegExp(`loop\\d+p2 backs the loop device ${path.basename(inner)} \\(losetup -d ${inner}\\)`));
+		await refused(
+			dev,
+			() => run(copyBundle('zstd'), dev),
+			4,
+			new RegExp(`loop\\d+p2 backs the loop device ${path.basename(inner)} \\(losetup -d ${inner}\\)`),
+		);
 	} finally {
 		sh('losetup', ['-d', inner]);
 		detachLoop(dev);
@@ -157,7 +184,8 @@ t('run refuses a manifest whose MBR table has an extended partition (edited, uns
 function staleDisk(label: 'gpt' | 'dos'): string {
 	const disk = freshOldDisk();
 	if (label === 'dos') {
-		const parts = (JSON.parse(sh('sfdisk', ['--json', disk])) as { partitiontable: { partitions: { start: number; size: number }[] } }).partitiontable.partitions;
+		const parts = (JSON.parse(sh('sfdisk', ['--json', disk])) as { partitiontable: { partitions: { start: number; size: number }[] } })
+			.partitiontable.partitions;
 		const lines = parts.map((p) => `start=${p.start}, size=${p.size}, type=83`).join('\n');
 		sh('sfdisk', ['-q', '--wipe', 'always', disk], { input: `label: dos\n${lines}\n` });
 	}
@@ -166,21 +194,30 @@ function staleDisk(label: 'gpt' | 'dos'): string {
 }
 
 for (const label of ['gpt', 'dos'] as const) {
-	t(`a stale old table (${label}, made for a larger disk): with entries to read -> 4 with the real reason, untouched; with none -> reimaged with a warning`, async () => {
-		const dev = attachLoop(staleDisk(label));
-		try {
-			const real = label === 'gpt' ? /is a GPT that is not valid on this disk/ : /says partition 2 ends at sector \d+, past the disk's end \(512000 sectors of 512 bytes\)/;
-			const r = await refused(dev, () => run(copyBundle('zstd'), dev), 4, real);
-			assert.match(r.stderr, /so the retained files cannot be read from the old system: repair the old table, or reimage without retaining anything/);
-			assert.not.match(r.stderr, /stop what holds the disk/);
-			const ok = run(copyBundle('zstd'), dev, writeList([]));
-			assert.is(ok.status, 0, describe(ok));
-			assert.match(ok.stderr, /warning: the old partition table of \/dev\/loop\d+ .*nothing is read from the old system/);
-			assert.is((JSON.parse(sh('sfdisk', ['--json', dev])) as { partitiontable: { label: string } }).partitiontable.label, 'gpt');
-		} finally {
-			detachLoop(dev);
-		}
-	});
+	t(
+		`a stale old table (${label}, made for a larger disk): with entries to read -> 4 with the real reason, untouched; with none -> reimaged with a warning`,
+		async () => {
+			const dev = attachLoop(staleDisk(label));
+			try {
+				const real =
+					label === 'gpt'
+						? /is a GPT that is not valid on this disk/
+						: /says partition 2 ends at sector \d+, past the disk's end \(512000 sectors of 512 bytes\)/;
+				const r = await refused(dev, () => run(copyBundle('zstd'), dev), 4, real);
+				assert.match(
+					r.stderr,
+					/so the retained files cannot be read from the old system: repair the old table, or reimage without retaining anything/,
+				);
+				assert.not.match(r.stderr, /stop what holds the disk/);
+				const ok = run(copyBundle('zstd'), dev, writeList([]));
+				assert.is(ok.status, 0, describe(ok));
+				assert.match(ok.stderr, /warning: the old partition table of \/dev\/loop\d+ .*nothing is read from the old system/);
+				assert.is((JSON.parse(sh('sfdisk', ['--json', dev])) as { partitiontable: { label: string } }).partitiontable.label, 'gpt');
+			} finally {
+				detachLoop(dev);
+			}
+		},
+	);
 }
 
 t.after(() => {

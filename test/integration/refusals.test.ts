@@ -39,11 +39,7 @@ function clearMessage(r: Result): void {
  * Attach `disk`, hash it, call `act(dev)`, check the exit code, hash again.
  * `act` must undo anything it sets up (mounts) before returning.
  */
-async function expectUntouched(
-	disk: string,
-	codes: number | readonly number[],
-	act: (dev: string) => Result,
-): Promise<Result> {
+async function expectUntouched(disk: string, codes: number | readonly number[], act: (dev: string) => Result): Promise<Result> {
 	const want = typeof codes === 'number' ? [codes] : codes;
 	const dev = attachLoop(disk);
 	try {
@@ -110,7 +106,10 @@ t('manifest raw.sha256 wrong (no block map), default policy -> 3 before writing,
 		writeManifest(good, gm);
 		const ok = reimage(['plan', '--bundle', good, '--target', dev, '--retain', fixtures().list, '--json']);
 		assert.is(ok.status, 0, describe(ok));
-		assert.match((JSON.parse(ok.stdout) as { proof: string }).proof, /whole image decoded and checked against the raw sha256 in RAM before writing \(the bundle has no block map\)/);
+		assert.match(
+			(JSON.parse(ok.stdout) as { proof: string }).proof,
+			/whole image decoded and checked against the raw sha256 in RAM before writing \(the bundle has no block map\)/,
+		);
 		const mapped = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list, '--json']);
 		assert.match((JSON.parse(mapped.stdout) as { proof: string }).proof, /every block-map range checked against its sha256/);
 	});
@@ -133,8 +132,14 @@ t('manifest raw.sha256 wrong (no block map), --no-verify-raw -> 10 and the disk 
 		fs.readSync(fd, head, 0, head.length, 0);
 		fs.readSync(fd, tail, 0, tail.length, deviceSize(dev) - tail.length);
 		fs.closeSync(fd);
-		assert.ok(head.every((x) => x === 0), 'first MiB (MBR, primary GPT) zeroed');
-		assert.ok(tail.every((x) => x === 0), 'last MiB (backup GPT) zeroed');
+		assert.ok(
+			head.every((x) => x === 0),
+			'first MiB (MBR, primary GPT) zeroed',
+		);
+		assert.ok(
+			tail.every((x) => x === 0),
+			'last MiB (backup GPT) zeroed',
+		);
 	} finally {
 		detachLoop(dev);
 	}
@@ -291,9 +296,7 @@ t('target is a regular file, not a block device -> 4', async () => {
 
 t('required entry missing -> 5', async () => {
 	const list = writeList(['/etc/hostname', '/etc/nope']);
-	const r = await expectUntouched(freshOldDisk(), EXIT.retention, (dev) =>
-		reimage(runArgs(sharedBundle('zstd'), dev, list)),
-	);
+	const r = await expectUntouched(freshOldDisk(), EXIT.retention, (dev) => reimage(runArgs(sharedBundle('zstd'), dev, list)));
 	assert.match(r.stdout + r.stderr, /\/etc\/nope/, 'message does not name the entry');
 });
 

@@ -50,7 +50,10 @@ async function refused(disk: string, list: string, code: number, extra: string[]
 		const r = run(dev, list, ...extra);
 		says(r, code, ...patterns);
 		assert.is(await sha256(dev), before, 'target changed although reimage refused');
-		const left = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.startsWith(`${dev}p`));
+		const left = fs
+			.readFileSync('/proc/self/mounts', 'utf8')
+			.split('\n')
+			.filter((l) => l.startsWith(`${dev}p`));
 		assert.equal(left, [], 'reimage left part of the target mounted');
 	} finally {
 		detachLoop(dev);
@@ -202,7 +205,15 @@ t('more entries than --max-entries -> 5 naming the cap, untouched', async () => 
 		fs.mkdirSync(path.join(root, 'srv/many'), { recursive: true });
 		for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(root, `srv/many/${i}`), 'x');
 	});
-	await refused(disk, writeList(['/etc/hostname', '/srv/many']), 5, ['--max-entries', '20'], /more than 20 entries/, /--max-entries/, /list line 2/);
+	await refused(
+		disk,
+		writeList(['/etc/hostname', '/srv/many']),
+		5,
+		['--max-entries', '20'],
+		/more than 20 entries/,
+		/--max-entries/,
+		/list line 2/,
+	);
 });
 
 t('--max-entries that is not a number -> 2', async () => {
@@ -212,7 +223,9 @@ t('--max-entries that is not a number -> 2', async () => {
 
 t('nothing of the stage is left mounted after a run', () => {
 	const base = process.env['REIMAGE_RUNDIR'] ?? '/run/reimage';
-	const left = exec('findmnt', ['-n', '-t', 'tmpfs', '-o', 'TARGET']).stdout.split('\n').filter((l) => l.startsWith(`${base}/`));
+	const left = exec('findmnt', ['-n', '-t', 'tmpfs', '-o', 'TARGET'])
+		.stdout.split('\n')
+		.filter((l) => l.startsWith(`${base}/`));
 	assert.equal(left, []);
 });
 

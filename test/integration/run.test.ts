@@ -52,9 +52,7 @@ t.before(() => {
 		if (s.result.status !== 0) return;
 		partxUpdate(s.dev);
 		s.table = sfdiskJson(s.dev);
-		const mounted = s.table.partitions
-			.map((p) => p.node)
-			.filter((n) => exec('findmnt', ['-n', '-S', n]).status === 0);
+		const mounted = s.table.partitions.map((p) => p.node).filter((n) => exec('findmnt', ['-n', '-S', n]).status === 0);
 		s.leftMounted = mounted.join(' ');
 		const rootNode = partNode(s.dev, partNumberByName(s.table, 'root'));
 		const dataNode = partNode(s.dev, partNumberByName(s.table, 'data'));
@@ -223,7 +221,10 @@ t('site.key: POSIX ACL present', () => {
 t('site.key: ACL user entry mapped by name (kiosk 1001 -> 1002)', () => {
 	const { root } = ok();
 	const acl = getAcl(at(root, 'etc/ssl/private/site.key'));
-	assert.ok(acl.some((l) => l.startsWith('user:1002:r--')), `ACL: ${acl.join(', ')}`);
+	assert.ok(
+		acl.some((l) => l.startsWith('user:1002:r--')),
+		`ACL: ${acl.join(', ')}`,
+	);
 });
 
 t('file capability (security.capability) on /usr/local/bin/tool', () => {
@@ -319,9 +320,7 @@ t('report.json: outcome success, optional entry reported missing; log written', 
 
 t('report.json: every other entry restored', () => {
 	const { root } = ok();
-	const bad = (report(root).entries ?? []).filter(
-		(e) => !(e.path ?? '').includes('/etc/does-not-exist') && e.outcome !== 'restored',
-	);
+	const bad = (report(root).entries ?? []).filter((e) => !(e.path ?? '').includes('/etc/does-not-exist') && e.outcome !== 'restored');
 	assert.equal(bad, []);
 });
 

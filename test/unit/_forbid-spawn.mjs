@@ -3,8 +3,8 @@ import cp from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 
 for (const k of ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork']) {
-  cp[k] = () => {
-    throw new Error(`unit tests may not start processes (child_process.${k})`);
-  };
+	cp[k] = () => {
+		throw new Error(`unit tests may not start processes (child_process.${k})`);
+	};
 }
 syncBuiltinESMExports();

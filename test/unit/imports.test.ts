@@ -9,63 +9,75 @@ import * as assert from 'uvu/assert';
 const SRC = path.resolve(import.meta.dirname, '..', '..', 'src');
 
 function sources(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? (e.name === 'build' ? [] : sources(path.join(dir, e.name))) : /\.ts$/.test(e.name) ? [path.join(dir, e.name)] : []));
+	return fs
+		.readdirSync(dir, { withFileTypes: true })
+		.flatMap((e) =>
+			e.isDirectory() ? (e.name === 'build' ? [] : sources(path.join(dir, e.name))) : /\.ts$/.test(e.name) ? [path.join(dir, e.name)] : [],
+		);
 }
 
 const files = sources(SRC);
 const text = new Map(files.map((f) => [f, fs.readFileSync(f, 'utf8')]));
 const imports = (f: string) => [...text.get(f)!.matchAll(/^(?:import|export)\b[^;]*?from\s+['"]([^'"]+)['"]/gms)].map((m) => m[1]!);
-const local = (f: string) => imports(f).filter((i) => i.startsWith('.')).map((i) => path.resolve(path.dirname(f), i));
+const local = (f: string) =>
+	imports(f)
+		.filter((i) => i.startsWith('.'))
+		.map((i) => path.resolve(path.dirname(f), i));
 const folder = (f: string) => path.relative(SRC, path.dirname(f)) || '.';
 
 // cycle: one cycle in GRAPH as a list of nodes, or undefined.
 function cycle(graph: Map<string, Set<string>>): string[] | undefined {
-  const state = new Map<string, 'open' | 'done'>();
-  const stack: string[] = [];
-  const visit = (v: string): string[] | undefined => {
-    state.set(v, 'open');
-    stack.push(v);
-    for (const w of graph.get(v) ?? []) {
-      if (state.get(w) === 'open') return [...stack.slice(stack.indexOf(w)), w];
-      if (!state.has(w)) {
-        const c = visit(w);
-        if (c) return c;
-      }
-    }
-    stack.pop();
-    state.set(v, 'done');
-    return undefined;
-  };
-  for (const v of graph.keys()) {
-    if (state.has(v)) continue;
-    const c = visit(v);
-    if (c) return c;
-  }
-  return undefined;
+	const state = new Map<string, 'open' | 'done'>();
+	const stack: string[] = [];
+	const visit = (v: string): string[] | undefined => {
+		state.set(v, 'open');
+		stack.push(v);
+		for (const w of graph.get(v) ?? []) {
+			if (state.get(w) === 'open') return [...stack.slice(stack.indexOf(w)), w];
+			if (!state.has(w)) {
+				const c = visit(w);
+				if (c) return c;
+			}
+		}
+		stack.pop();
+		state.set(v, 'done');
+		return undefined;
+	};
+	for (const v of graph.keys()) {
+		if (state.has(v)) continue;
+		const c = visit(v);
+		if (c) return c;
+	}
+	return undefined;
 }
 
 test('no file imports itself back through others', () => {
-  const g = new Map(files.map((f) => [f, new Set(local(f))]));
-  const c = cycle(g);
-  assert.is(c, undefined, `import cycle: ${c?.map((f) => path.relative(SRC, f)).join(' -> ')}`);
+	const g = new Map(files.map((f) => [f, new Set(local(f))]));
+	const c = cycle(g);
+	assert.is(c, undefined, `import cycle: ${c?.map((f) => path.relative(SRC, f)).join(' -> ')}`);
 });
 
 test('folders form layers: no folder imports one that imports it back', () => {
-  const g = new Map<string, Set<string>>();
-  for (const f of files) {
-    for (const to of local(f)) {
-      if (folder(to) === folder(f)) continue;
-      if (!g.has(folder(f))) g.set(folder(f), new Set());
-      g.get(folder(f))!.add(folder(to));
-    }
-  }
-  const c = cycle(g);
-  assert.is(c, undefined, `folder cycle: ${c?.join(' -> ')}`);
+	const g = new Map<string, Set<string>>();
+	for (const f of files) {
+		for (const to of local(f)) {
+			if (folder(to) === folder(f)) continue;
+			if (!g.has(folder(f))) g.set(folder(f), new Set());
+			g.get(folder(f))!.add(folder(to));
+		}
+	}
+	const c = cycle(g);
+	assert.is(c, undefined, `folder cycle: ${c?.join(' -> ')}`);
 });
 
 test('only src/system starts processes (execa, child_process)', () => {
-  const offenders = files.filter((f) => folder(f) !== 'system' && imports(f).some((i) => i === 'execa' || i === 'node:child_process' || i === 'child_process'));
-  assert.equal(offenders.map((f) => path.relative(SRC, f)), []);
+	const offenders = files.filter(
+		(f) => folder(f) !== 'system' && imports(f).some((i) => i === 'execa' || i === 'node:child_process' || i === 'child_process'),
+	);
+	assert.equal(
+		offenders.map((f) => path.relative(SRC, f)),
+		[],
+	);
 });
 
 test.run();

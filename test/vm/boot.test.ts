@@ -6,7 +6,19 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, pack, readManifest, reimage } from '../helpers/reimage.ts';
-import { appendPartition, armedArgs, bootUntil, bootVm, bundleTree, initrd, inspectDisk, oldDiskCopy, sha256File, stick, vmKey } from '../helpers/vm.ts';
+import {
+	appendPartition,
+	armedArgs,
+	bootUntil,
+	bootVm,
+	bundleTree,
+	initrd,
+	inspectDisk,
+	oldDiskCopy,
+	sha256File,
+	stick,
+	vmKey,
+} from '../helpers/vm.ts';
 import { describe, flipBytes, getAcl, sfdiskJson, sh } from '../helpers/sys.ts';
 import { fixtures, writeList } from '../helpers/fixtures.ts';
 
@@ -47,7 +59,10 @@ t('1: bundle on a partition of the very disk being reimaged (kiosk case)', async
 		assert.is(share.uid, 1002, 'kiosk mapped by name to the new image uid');
 		assert.is((share.mode & 0o7777).toString(8), '2775');
 		assert.is(fs.statSync(path.join(data, 'config')).uid, 1002);
-		assert.ok(getAcl(path.join(root, 'etc/ssl/private/site.key')).some((l) => /^user:1002:r--/.test(l)), 'ACL entry mapped by name');
+		assert.ok(
+			getAcl(path.join(root, 'etc/ssl/private/site.key')).some((l) => /^user:1002:r--/.test(l)),
+			'ACL entry mapped by name',
+		);
 		const report = JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8'));
 		assert.is(report.outcome, 'success');
 		assert.is(report.device.serial, 'KIOSK42');
@@ -132,11 +147,17 @@ t('5: plan mode (rd.reimage.mode=plan): every check runs, the plan is printed, n
 	const disk = oldDiskCopy();
 	const usb = stick('STICK', bundleTree());
 	const before = sha256File(disk);
-	const vm = await bootVm('rd.reimage rd.reimage.mode=plan rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 root=LABEL=nonexistent rd.timeout=20 rd.shell=0 rd.emergency=poweroff', [
-		{ file: disk, serial: 'KIOSK42' },
-		{ file: usb, serial: 'STICK1', usb: true },
-	]);
-	assert.match(vm.serial, /plan: \/dev\/vda \(.*serial KIOSK42.*\) would be replaced by 192 MiB image, keeping 19 entries; nothing was written/);
+	const vm = await bootVm(
+		'rd.reimage rd.reimage.mode=plan rd.reimage.bundle=LABEL=STICK:/bundle rd.reimage.target=serial:KIOSK42 root=LABEL=nonexistent rd.timeout=20 rd.shell=0 rd.emergency=poweroff',
+		[
+			{ file: disk, serial: 'KIOSK42' },
+			{ file: usb, serial: 'STICK1', usb: true },
+		],
+	);
+	assert.match(
+		vm.serial,
+		/plan: \/dev\/vda \(.*serial KIOSK42.*\) would be replaced by 192 MiB image, keeping 19 entries; nothing was written/,
+	);
 	assert.not.match(vm.serial, /point of no return/);
 	assert.match(vm.serial, /Timed out waiting for device .*nonexistent/, 'the boot went on to look for the root file system');
 	assert.is(sha256File(disk), before, 'target byte-identical');
@@ -158,7 +179,10 @@ for (const [answer, outcome] of [
 			],
 			{ answer: { when: /Type "yes" to continue: /, text: `${answer}\n` } },
 		);
-		assert.match(vm.serial, /EVERYTHING on \/dev\/vda \(.*serial KIOSK42.*\) will be destroyed and replaced\.\s+Partitions now on it:\s+\/dev\/vda1\s+ext4/);
+		assert.match(
+			vm.serial,
+			/EVERYTHING on \/dev\/vda \(.*serial KIOSK42.*\) will be destroyed and replaced\.\s+Partitions now on it:\s+\/dev\/vda1\s+ext4/,
+		);
 		if (answer === 'no') {
 			assert.match(vm.serial, /not confirmed: nothing was written to \/dev\/vda/);
 			assert.not.match(vm.serial, /point of no return/);
@@ -196,10 +220,14 @@ t('dracut without systemd (reimage initrd --no-systemd): the pre-mount hook runs
 	assert.not.match(listing, /reimage\.service|bin\/systemd\b/);
 	const disk = oldDiskCopy();
 	const usb = stick('STICK', bundleTree());
-	const vm = await bootVm(await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42'), [
-		{ file: disk, serial: 'KIOSK42' },
-		{ file: usb, serial: 'STICK1', usb: true },
-	], { noSystemd: true });
+	const vm = await bootVm(
+		await armedArgs('auto', 'LABEL=STICK:/bundle', 'serial:KIOSK42'),
+		[
+			{ file: disk, serial: 'KIOSK42' },
+			{ file: usb, serial: 'STICK1', usb: true },
+		],
+		{ noSystemd: true },
+	);
 	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
 	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
 	assert.equal(diskTable(disk), newTable());
@@ -213,7 +241,9 @@ t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a pri
 	const lockdown = sh('find', [unpacked, '-path', '*/conf/conf.d/reimage-lockdown']).trim().split('\n')[0]!;
 	assert.is(fs.readFileSync(lockdown, 'utf8'), 'panic=10\n', 'initramfs-tools panic() reboots instead of starting a shell');
 	fs.rmSync(unpacked, { recursive: true });
-	const vm = await bootVm(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), [{ file: disk, serial: 'KIOSK42' }], { generator: 'initramfs-tools' });
+	const vm = await bootVm(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), [{ file: disk, serial: 'KIOSK42' }], {
+		generator: 'initramfs-tools',
+	});
 	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
 	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
 	assert.equal(diskTable(disk), newTable());
@@ -234,7 +264,7 @@ t('vm-test: a good bundle against a copy of the old disk passes, with the report
 	assert.is(v.pass, true);
 	assert.is(v.report.outcome, 'success');
 	assert.is(v.report.entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 19);
-	assert.is(sha256File(disk), before, 'the user\'s disk image itself is never changed');
+	assert.is(sha256File(disk), before, "the user's disk image itself is never changed");
 });
 
 t('vm-test: a bundle whose retention list cannot be met fails (exit 12) with the reason', () => {

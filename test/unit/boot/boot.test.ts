@@ -11,39 +11,44 @@ import { createLog } from '../../../src/util/log.ts';
 const quietLog = () => createLog({ write: () => {} }, Date.now, true);
 
 function setup(cmdline: string, config?: object) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-boot-'));
-  fs.writeFileSync(path.join(dir, 'cmdline'), cmdline);
-  fs.mkdirSync(path.join(dir, 'config'));
-  if (config) fs.writeFileSync(path.join(dir, 'config/config.json'), JSON.stringify(config));
-  const o = { cmdline: path.join(dir, 'cmdline'), configDir: path.join(dir, 'config'), runBase: path.join(dir, 'run'), confirm: async () => false };
-  return { o, action: () => fs.readFileSync(path.join(dir, 'run/action'), 'utf8').trim() };
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-boot-'));
+	fs.writeFileSync(path.join(dir, 'cmdline'), cmdline);
+	fs.mkdirSync(path.join(dir, 'config'));
+	if (config) fs.writeFileSync(path.join(dir, 'config/config.json'), JSON.stringify(config));
+	const o = {
+		cmdline: path.join(dir, 'cmdline'),
+		configDir: path.join(dir, 'config'),
+		runBase: path.join(dir, 'run'),
+		confirm: async () => false,
+	};
+	return { o, action: () => fs.readFileSync(path.join(dir, 'run/action'), 'utf8').trim() };
 }
 
-test('continue only with a root= to continue to; otherwise reboot, never the generator\'s emergency path', () => {
-  assert.equal(continueOrReboot('rd.reimage=0 root=LABEL=root ro', quietLog()), { action: 'continue', code: 0 });
-  assert.equal(continueOrReboot('rd.reimage rd.reimage.mode=plan console=ttyS0', quietLog()), { action: 'reboot', code: 0 });
-  assert.equal(continueOrReboot('root= quiet', quietLog()).action, 'reboot');
+test("continue only with a root= to continue to; otherwise reboot, never the generator's emergency path", () => {
+	assert.equal(continueOrReboot('rd.reimage=0 root=LABEL=root ro', quietLog()), { action: 'continue', code: 0 });
+	assert.equal(continueOrReboot('rd.reimage rd.reimage.mode=plan console=ttyS0', quietLog()), { action: 'reboot', code: 0 });
+	assert.equal(continueOrReboot('root= quiet', quietLog()).action, 'reboot');
 });
 
 test('not armed: continue with a root=, reboot without one', async () => {
-  const withRoot = setup('root=LABEL=root rd.reimage=0\n');
-  assert.equal(await boot(withRoot.o, quietLog()), { action: 'continue', code: 0 });
-  const noRoot = setup('rd.reimage=0 console=ttyS0\n');
-  assert.equal(await boot(noRoot.o, quietLog()), { action: 'reboot', code: 0 });
+	const withRoot = setup('root=LABEL=root rd.reimage=0\n');
+	assert.equal(await boot(withRoot.o, quietLog()), { action: 'continue', code: 0 });
+	const noRoot = setup('rd.reimage=0 console=ttyS0\n');
+	assert.equal(await boot(noRoot.o, quietLog()), { action: 'reboot', code: 0 });
 });
 
 test('a failure before the point of no return reboots, and "reboot" is what a crash would find in the action file', async () => {
-  const bad = setup('rd.reimage rd.reimage.bundle=LABEL=R:/b\n', { mode: 'auto', surprise: true });
-  const r = await boot(bad.o, quietLog());
-  assert.equal(r, { action: 'reboot', code: 2 });
-  assert.is(bad.action(), 'reboot');
+	const bad = setup('rd.reimage rd.reimage.bundle=LABEL=R:/b\n', { mode: 'auto', surprise: true });
+	const r = await boot(bad.o, quietLog());
+	assert.equal(r, { action: 'reboot', code: 2 });
+	assert.is(bad.action(), 'reboot');
 });
 
 test('after the point of no return: never reboot into a half-written disk', () => {
-  assert.is(afterWriteAction(undefined), 'halt');
-  assert.is(afterWriteAction({ onFailure: 'reboot' }), 'halt');
-  assert.is(afterWriteAction({ onFailure: 'shell' }), 'shell');
-  assert.is(afterWriteAction({ onFailure: 'poweroff' }), 'poweroff');
+	assert.is(afterWriteAction(undefined), 'halt');
+	assert.is(afterWriteAction({ onFailure: 'reboot' }), 'halt');
+	assert.is(afterWriteAction({ onFailure: 'shell' }), 'shell');
+	assert.is(afterWriteAction({ onFailure: 'poweroff' }), 'poweroff');
 });
 
 test.run();

@@ -4,16 +4,20 @@ import { oldPlan, readOnlyOptions } from '../../../src/stages/mounts.ts';
 import type { Manifest } from '../../../src/bundle/manifest.ts';
 
 test('untrusted read-only mounts never replay a journal and never honour setuid, devices or exec', () => {
-  assert.is(readOnlyOptions('ext4'), 'ro,noload,nosuid,nodev,noexec');
-  assert.is(readOnlyOptions('xfs'), 'ro,norecovery,nosuid,nodev,noexec');
-  assert.is(readOnlyOptions('vfat'), 'ro,nosuid,nodev,noexec');
+	assert.is(readOnlyOptions('ext4'), 'ro,noload,nosuid,nodev,noexec');
+	assert.is(readOnlyOptions('xfs'), 'ro,norecovery,nosuid,nodev,noexec');
+	assert.is(readOnlyOptions('vfat'), 'ro,nosuid,nodev,noexec');
 });
 
 test('--old-mount paths must be normalised and unique', () => {
-  const m = {} as Manifest; // overrides do not read the manifest
-  assert.equal(oldPlan(m, ['LABEL=root:/', 'LABEL=data:/kiosk']).map((l) => l.path), ['/', '/kiosk']);
-  for (const bad of ['LABEL=data:/../x', 'LABEL=data://x', 'LABEL=data:/x/']) assert.throws(() => oldPlan(m, ['LABEL=root:/', bad]), /--old-mount .*: the path/);
-  assert.throws(() => oldPlan(m, ['LABEL=root:/', 'LABEL=data:/']), /names \/ twice/);
+	const m = {} as Manifest; // overrides do not read the manifest
+	assert.equal(
+		oldPlan(m, ['LABEL=root:/', 'LABEL=data:/kiosk']).map((l) => l.path),
+		['/', '/kiosk'],
+	);
+	for (const bad of ['LABEL=data:/../x', 'LABEL=data://x', 'LABEL=data:/x/'])
+		assert.throws(() => oldPlan(m, ['LABEL=root:/', bad]), /--old-mount .*: the path/);
+	assert.throws(() => oldPlan(m, ['LABEL=root:/', 'LABEL=data:/']), /names \/ twice/);
 });
 
 test.run();

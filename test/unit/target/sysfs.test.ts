@@ -6,69 +6,99 @@ import { join } from 'node:path';
 import { holders, loopBackers, major, minor, mountsOf, queueLimit, type Disk } from '../../../src/target/sysfs.ts';
 
 test('queue limits are read from sysfs; a missing or zero limit means no offload', async () => {
-  const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
-  const q = join(sys, 'class/block/vda/queue');
-  mkdirSync(q, { recursive: true });
-  writeFileSync(join(q, 'write_zeroes_max_bytes'), '33554432\n');
-  writeFileSync(join(q, 'discard_max_bytes'), '0\n');
-  assert.is(await queueLimit('vda', 'write_zeroes_max_bytes', sys), 33554432);
-  assert.is(await queueLimit('vda', 'discard_max_bytes', sys), 0);
-  assert.is(await queueLimit('sdz', 'discard_max_bytes', sys), 0);
-  rmSync(sys, { recursive: true, force: true });
+	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
+	const q = join(sys, 'class/block/vda/queue');
+	mkdirSync(q, { recursive: true });
+	writeFileSync(join(q, 'write_zeroes_max_bytes'), '33554432\n');
+	writeFileSync(join(q, 'discard_max_bytes'), '0\n');
+	assert.is(await queueLimit('vda', 'write_zeroes_max_bytes', sys), 33554432);
+	assert.is(await queueLimit('vda', 'discard_max_bytes', sys), 0);
+	assert.is(await queueLimit('sdz', 'discard_max_bytes', sys), 0);
+	rmSync(sys, { recursive: true, force: true });
 });
 
 const disk: Disk = {
-  path: '/dev/loop9', node: '/dev/loop9', name: 'loop9', dev: '7:9', size: 1 << 30, sectorSize: 512, readOnly: false, removable: false,
-  model: '', serial: '', wwn: '', backingFile: '/x.img', isPartition: false,
-  partitions: [
-    { name: 'loop9p1', number: 1, start: 2048, size: 4096, dev: '259:1' },
-    { name: 'loop9p2', number: 2, start: 6144, size: 4096, dev: '259:2' },
-  ],
+	path: '/dev/loop9',
+	node: '/dev/loop9',
+	name: 'loop9',
+	dev: '7:9',
+	size: 1 << 30,
+	sectorSize: 512,
+	readOnly: false,
+	removable: false,
+	model: '',
+	serial: '',
+	wwn: '',
+	backingFile: '/x.img',
+	isPartition: false,
+	partitions: [
+		{ name: 'loop9p1', number: 1, start: 2048, size: 4096, dev: '259:1' },
+		{ name: 'loop9p2', number: 2, start: 6144, size: 4096, dev: '259:2' },
+	],
 };
 
 test('holders: a device-mapper or MD device stacked on the disk or on any of its partitions is named', async () => {
-  const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
-  const base = join(sys, 'devices/virtual/block/loop9');
-  for (const d of ['holders', 'loop9p1/holders', 'loop9p2/holders']) mkdirSync(join(base, d), { recursive: true });
-  mkdirSync(join(sys, 'dev/block'), { recursive: true });
-  symlinkSync(base, join(sys, 'dev/block/7:9'));
-  assert.equal(await holders(disk, sys), []);
-  mkdirSync(join(base, 'loop9p2/holders/dm-0'));
-  mkdirSync(join(base, 'holders/md127'));
-  assert.equal((await holders(disk, sys)).sort(), ['loop9 is held by md127 (mdadm --stop /dev/md127)', 'loop9p2 is held by dm-0 (dmsetup remove /dev/dm-0)']);
-  // The release command names the device-mapper device by its name when sysfs has it.
-  mkdirSync(join(sys, 'block/dm-0/dm'), { recursive: true });
-  writeFileSync(join(sys, 'block/dm-0/dm/name'), 'vg-root\n');
-  assert.ok((await holders(disk, sys)).includes('loop9p2 is held by dm-0 (dmsetup remove vg-root)'));
-  rmSync(sys, { recursive: true, force: true });
+	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
+	const base = join(sys, 'devices/virtual/block/loop9');
+	for (const d of ['holders', 'loop9p1/holders', 'loop9p2/holders']) mkdirSync(join(base, d), { recursive: true });
+	mkdirSync(join(sys, 'dev/block'), { recursive: true });
+	symlinkSync(base, join(sys, 'dev/block/7:9'));
+	assert.equal(await holders(disk, sys), []);
+	mkdirSync(join(base, 'loop9p2/holders/dm-0'));
+	mkdirSync(join(base, 'holders/md127'));
+	assert.equal((await holders(disk, sys)).sort(), [
+		'loop9 is held by md127 (mdadm --stop /dev/md127)',
+		'loop9p2 is held by dm-0 (dmsetup remove /dev/dm-0)',
+	]);
+	// The release command names the device-mapper device by its name when sysfs has it.
+	mkdirSync(join(sys, 'block/dm-0/dm'), { recursive: true });
+	writeFileSync(join(sys, 'block/dm-0/dm/name'), 'vg-root\n');
+	assert.ok((await holders(disk, sys)).includes('loop9p2 is held by dm-0 (dmsetup remove vg-root)'));
+	rmSync(sys, { recursive: true, force: true });
 });
 
 test('mountsOf: a mount of the disk or a partition, and swap on it, are named; other devices are not', async () => {
-  const proc = mkdtempSync(join(tmpdir(), 'reimage-proc-'));
-  mkdirSync(join(proc, 'self'));
-  writeFileSync(
-    join(proc, 'self/mountinfo'),
-    ['22 1 8:1 / / rw - ext4 /dev/sda1 rw', '40 22 259:1 / /mnt/old\\040root ro - ext4 /dev/loop9p1 ro', '41 22 7:8 / /other rw - ext4 /dev/loop8 rw'].join('\n') + '\n',
-  );
-  writeFileSync(join(proc, 'swaps'), 'Filename\tType\tSize\tUsed\tPriority\n');
-  assert.equal(await mountsOf(disk, proc), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
-  rmSync(proc, { recursive: true, force: true });
+	const proc = mkdtempSync(join(tmpdir(), 'reimage-proc-'));
+	mkdirSync(join(proc, 'self'));
+	writeFileSync(
+		join(proc, 'self/mountinfo'),
+		[
+			'22 1 8:1 / / rw - ext4 /dev/sda1 rw',
+			'40 22 259:1 / /mnt/old\\040root ro - ext4 /dev/loop9p1 ro',
+			'41 22 7:8 / /other rw - ext4 /dev/loop8 rw',
+		].join('\n') + '\n',
+	);
+	writeFileSync(join(proc, 'swaps'), 'Filename\tType\tSize\tUsed\tPriority\n');
+	assert.equal(await mountsOf(disk, proc), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
+	rmSync(proc, { recursive: true, force: true });
 });
 
 test("loopBackers: a loop device whose backing file is one of the disk's partitions is named with losetup -d; others are not", async () => {
-  // Any real block device node stands in for the partition (only its device number is compared).
-  const node = readdirSync('/dev').map((n) => `/dev/${n}`).find((p) => { try { return statSync(p).isBlockDevice(); } catch { return false; } });
-  if (!node) return;
-  const rdev = statSync(node).rdev;
-  const d: Disk = { ...disk, partitions: [{ name: 'loop9p2', number: 2, start: 6144, size: 4096, dev: `${major(rdev)}:${minor(rdev)}` }] };
-  const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
-  for (const [loop, file] of [['loop5', node], ['loop6', '/srv/disk.img'], ['loop9', node]] as const) {
-    mkdirSync(join(sys, `block/${loop}/loop`), { recursive: true });
-    writeFileSync(join(sys, `block/${loop}/loop/backing_file`), `${file}\n`);
-  }
-  mkdirSync(join(sys, 'block/sda'), { recursive: true });
-  assert.equal(await loopBackers(d, sys), ['loop9p2 backs the loop device loop5 (losetup -d /dev/loop5)']);
-  rmSync(sys, { recursive: true, force: true });
+	// Any real block device node stands in for the partition (only its device number is compared).
+	const node = readdirSync('/dev')
+		.map((n) => `/dev/${n}`)
+		.find((p) => {
+			try {
+				return statSync(p).isBlockDevice();
+			} catch {
+				return false;
+			}
+		});
+	if (!node) return;
+	const rdev = statSync(node).rdev;
+	const d: Disk = { ...disk, partitions: [{ name: 'loop9p2', number: 2, start: 6144, size: 4096, dev: `${major(rdev)}:${minor(rdev)}` }] };
+	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
+	for (const [loop, file] of [
+		['loop5', node],
+		['loop6', '/srv/disk.img'],
+		['loop9', node],
+	] as const) {
+		mkdirSync(join(sys, `block/${loop}/loop`), { recursive: true });
+		writeFileSync(join(sys, `block/${loop}/loop/backing_file`), `${file}\n`);
+	}
+	mkdirSync(join(sys, 'block/sda'), { recursive: true });
+	assert.equal(await loopBackers(d, sys), ['loop9p2 backs the loop device loop5 (losetup -d /dev/loop5)']);
+	rmSync(sys, { recursive: true, force: true });
 });
 
 test.run();

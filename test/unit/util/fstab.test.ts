@@ -3,14 +3,14 @@ import * as assert from 'uvu/assert';
 import { parentsFirst, parseFstab, parseSpec } from '../../../src/util/fstab.ts';
 
 test('specs by kind and by /dev/disk/by-* link', () => {
-  assert.equal(parseSpec('LABEL=root'), { kind: 'LABEL', value: 'root' });
-  assert.equal(parseSpec('PARTUUID="abc"'), { kind: 'PARTUUID', value: 'abc' });
-  assert.equal(parseSpec('/dev/disk/by-partlabel/my\\x20data'), { kind: 'PARTLABEL', value: 'my data' });
-  assert.is(parseSpec('/dev/sda1'), undefined);
+	assert.equal(parseSpec('LABEL=root'), { kind: 'LABEL', value: 'root' });
+	assert.equal(parseSpec('PARTUUID="abc"'), { kind: 'PARTUUID', value: 'abc' });
+	assert.equal(parseSpec('/dev/disk/by-partlabel/my\\x20data'), { kind: 'PARTLABEL', value: 'my data' });
+	assert.is(parseSpec('/dev/sda1'), undefined);
 });
 
 test('fstab lines: pseudo file systems, swap and noauto are skipped', () => {
-  const t = parseFstab(`# static
+	const t = parseFstab(`# static
 LABEL=root / ext4 defaults 0 1
 UUID=1234-ABCD /boot/efi vfat umask=0077 0 1
 LABEL=data /srv/my\\040data ext4 defaults 0 2
@@ -18,15 +18,21 @@ LABEL=swap none swap sw 0 0
 proc /proc proc defaults 0 0
 LABEL=usb /mnt/usb ext4 noauto 0 0
 `);
-  assert.equal(t.map((l) => [l.kind, l.value, l.path]), [
-    ['LABEL', 'root', '/'],
-    ['UUID', '1234-ABCD', '/boot/efi'],
-    ['LABEL', 'data', '/srv/my data'],
-  ]);
+	assert.equal(
+		t.map((l) => [l.kind, l.value, l.path]),
+		[
+			['LABEL', 'root', '/'],
+			['UUID', '1234-ABCD', '/boot/efi'],
+			['LABEL', 'data', '/srv/my data'],
+		],
+	);
 });
 
 test('mount lines parents first, whatever order they were given in', () => {
-  assert.equal(parentsFirst([{ path: '/kiosk/media' }, { path: '/boot/efi' }, { path: '/' }, { path: '/kiosk' }]).map((l) => l.path), ['/', '/kiosk', '/boot/efi', '/kiosk/media']);
+	assert.equal(
+		parentsFirst([{ path: '/kiosk/media' }, { path: '/boot/efi' }, { path: '/' }, { path: '/kiosk' }]).map((l) => l.path),
+		['/', '/kiosk', '/boot/efi', '/kiosk/media'],
+	);
 });
 
 test.run();
