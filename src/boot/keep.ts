@@ -2,11 +2,13 @@
 // partition) when it is not the target disk, mounted read-write only for the
 // moment the retained set is written, found or removed; and the run directory
 // in RAM, which does not survive a reboot but serves a rerun in the same boot.
-import { mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { dirPlace, type KeepPlace } from '../retention/archive.ts';
 import { blkidProbe, mount, syncAll, umount } from '../system/tools.ts';
 import { parseLocation } from './locate.ts';
+import { resolveInRoot } from '../retention/inroot.ts';
+import { fromUtf8 } from '../util/bytes.ts';
 
 // bootPlaces: where the initramfs flow keeps the retained set.
 export function bootPlaces(fetched: { source: string; disk?: string }, bundleText: string, target: string, runBase: string): KeepPlace[] {
@@ -24,18 +26,26 @@ export function bootPlaces(fetched: { source: string; disk?: string }, bundleTex
       const mnt = join(runBase, 'keep-dst');
       await mkdir(mnt, { recursive: true });
       await mount(fetched.source, mnt, fs, 'rw,nosuid,nodev,noexec');
-      const where = join(mnt, loc.path);
-      const isDir = await stat(where).then(
-        (s) => s.isDirectory(),
-        () => false,
-      );
-      return {
-        dir: join(isDir ? where : dirname(where), 'reimage-retained'),
-        close: async () => {
-          await syncAll();
-          await umount(mnt);
-        },
+      const close = async () => {
+        await syncAll();
+        await umount(mnt);
       };
+      try {
+        // Resolved inside the medium (links stop at its root), and the set's own
+        // directory must not be a link: a "lasting" set never lands in RAM or elsewhere.
+        const where = Buffer.from(await resolveInRoot(mnt, fromUtf8(loc.path)), 'latin1').toString('utf8');
+        const isDir = await stat(where).then(
+          (s) => s.isDirectory(),
+          () => false,
+        );
+        const dir = join(isDir ? where : dirname(where), 'reimage-retained');
+        const st = await lstat(dir).catch(() => undefined);
+        if (st && !st.isDirectory()) throw new Error(`${dir.slice(mnt.length)} on ${fetched.source} is not a directory (a link?): remove it`);
+        return { dir, close };
+      } catch (e) {
+        await close();
+        throw e;
+      }
     },
   };
   return [medium, ram];

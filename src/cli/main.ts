@@ -66,6 +66,10 @@ async function askYes(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return (await rl.question(question)).trim().toLowerCase() === 'yes';
+  } catch (e) {
+    // Ctrl-C or the end of input at the prompt: a refusal, not a bug.
+    if ((e as Error).name === 'AbortError' || (e as NodeJS.ErrnoException).code === 'ABORT_ERR') return false;
+    throw e;
   } finally {
     rl.close();
   }
@@ -269,6 +273,10 @@ async function withSignals<T>(log: ReturnType<typeof createLog>, json: boolean, 
 
 // If the event loop ever drains with work unfinished, the exit code says so.
 process.exitCode = EXIT.internal;
+// A closed pipe or a hung-up terminal must not kill a run (after the point of
+// no return least of all): output that cannot be delivered is dropped, and the
+// flow goes on to its own end, exit code and cleanup.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

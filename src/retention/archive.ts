@@ -14,11 +14,15 @@
 // It is written under a temporary name, synced, and renamed into place, so a
 // reader sees a whole archive or none.
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Disk } from '../target/sysfs.ts';
 import { copyBytes } from './sparse.ts';
+import { constants } from 'node:fs';
+import { retentionError } from '../errors.ts';
+import { display } from '../util/bytes.ts';
+import { hashFile } from '../util/hash.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -34,10 +38,24 @@ export type KeepPlace = {
   // Whether what is written there survives a reboot (a RAM directory does not).
   survivesReboot: boolean;
   open: () => Promise<{ dir: string; close: () => Promise<void> }>;
+  // A plain directory (dirPlace): where it is, so its file system can be looked at.
+  path?: string;
 };
 
 // dirPlace: a plain directory as a keep place.
-export const dirPlace = (dir: string, survivesReboot: boolean): KeepPlace => ({ name: dir, survivesReboot, open: async () => ({ dir, close: async () => {} }) });
+export const dirPlace = (dir: string, survivesReboot: boolean): KeepPlace => ({ name: dir, path: dir, survivesReboot, open: async () => ({ dir, close: async () => {} }) });
+
+// RAM file systems (statfs f_type): a directory there does not survive a reboot.
+const RAM_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+// inRam: whether PATH (or its nearest existing parent) lives on a RAM file system.
+export async function inRam(path: string): Promise<boolean> {
+  for (let p = path; ; p = dirname(p)) {
+    const st = await statfs(p).catch(() => undefined);
+    if (st) return RAM_FS.has(Number(st.type));
+    if (p === dirname(p)) return false;
+  }
+}
 
 export type ArchiveMeta = {
   disk: { serial: string; wwn: string; model: string; size: number; backingFile?: string };
@@ -65,7 +83,17 @@ const replacer = (_k: string, v: unknown) => (typeof v === 'bigint' ? { $bigint:
 const reviver = (_k: string, v: unknown) => (v && typeof v === 'object' && '$bigint' in v && typeof (v as { $bigint: unknown }).$bigint === 'string' ? BigInt((v as { $bigint: string }).$bigint) : v);
 
 const Entry = z.looseObject({
-  path: z.string().min(1),
+  // A normalised absolute path (bytes as latin1): no empty, `.` or `..` component, so it cannot climb out of the root.
+  path: z.string().refine(
+    (p) =>
+      p.startsWith('/') &&
+      !p.includes('\0') &&
+      p
+        .split('/')
+        .slice(1)
+        .every((c) => c !== '' && c !== '.' && c !== '..'),
+    'expected a normalised absolute path',
+  ),
   kind: z.enum(['file', 'dir', 'symlink']),
   line: z.number().int(),
   mode: z.number().int().min(0).max(0o7777),
@@ -80,6 +108,11 @@ const Entry = z.looseObject({
   staged: z
     .string()
     .regex(/^data\/\d+$/)
+    .optional(),
+  // The sha256 of the staged bytes: checked when the set is loaded again.
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
     .optional(),
   notes: z.array(z.string()),
 });
@@ -132,19 +165,31 @@ export async function saveArchive(
 
 async function writeOne(dir: string, key: string, entries: readonly Captured[], ids: { users: IdMap; groups: IdMap }, meta: ArchiveMeta, signal?: AbortSignal): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const final = join(dir, key);
   const tmp = join(dir, `.${key}.tmp-${process.pid}`);
+  try {
+    await writeTmp(dir, key, tmp, entries, ids, meta, signal);
+  } catch (e) {
+    // A half-written copy holds private keys too: it goes.
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function writeTmp(dir: string, key: string, tmp: string, entries: readonly Captured[], ids: { users: IdMap; groups: IdMap }, meta: ArchiveMeta, signal?: AbortSignal): Promise<void> {
+  const final = join(dir, key);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(join(tmp, 'data'), { recursive: true, mode: 0o700 });
   const out = [];
   for (const [i, c] of entries.entries()) {
     checkpoint(signal);
     let staged: string | undefined;
+    let sha256: string | undefined;
     if (c.staged) {
       staged = `data/${i}`;
       await copyFile(c, join(tmp, staged));
+      sha256 = (await hashFile(c.staged)).sha256;
     }
-    out.push({ ...c, staged });
+    out.push({ ...c, staged, sha256 });
   }
   const index = { format: ARCHIVE_FORMAT, tool: `reimage ${VERSION}`, created: new Date().toISOString(), ...meta, users: mapOut(ids.users), groups: mapOut(ids.groups), entries: out };
   await writeFile(join(tmp, INDEX), JSON.stringify(index, replacer) + '\n', { mode: 0o600 });
@@ -156,10 +201,12 @@ async function writeOne(dir: string, key: string, entries: readonly Captured[], 
   await syncPath(dir);
 }
 
-// copyFile: a staged entry's bytes into a new file TO (holes kept for a sparse entry), synced.
+// copyFile: a staged entry's bytes into a new file TO (holes kept for a sparse
+// entry), synced. The source must be a regular file, never followed through a link.
 async function copyFile(c: Captured, to: string): Promise<void> {
-  const src = await open(c.staged!, 'r');
+  const src = await open(c.staged!, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
+    if (!(await src.stat()).isFile()) throw Object.assign(new Error(`${c.staged} is not a regular file`), { code: 'EINVAL' });
     const dst = await open(to, 'wx', 0o600);
     try {
       await copyBytes(src, dst, c.sparse === true, c.size);
@@ -181,14 +228,17 @@ async function syncPath(p: string): Promise<void> {
   }
 }
 
-// findArchive: the first place holding an archive for KEY, validated; its data stays where it is.
+// findArchive: the first place holding an archive for KEY, validated; its data
+// stays where it is. A set that is there but unreadable refuses the run (exit
+// 5): ignoring it would read a disk whose old system may be gone.
 export async function findArchive(places: readonly KeepPlace[], key: string, log: Log): Promise<{ place: KeepPlace; archive: Archive } | undefined> {
   for (const p of places) {
     let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
+    let bad: Error | undefined;
     try {
       opened = await p.open();
       const archive = await readArchive(join(opened.dir, key)).catch((e: Error) => {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`the retained set in ${join(p.name, key)} is unreadable (${e.message}): ignored`);
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') bad = e;
         return undefined;
       });
       if (archive) return { place: p, archive: { ...archive, from: join(p.name, key) } };
@@ -196,6 +246,9 @@ export async function findArchive(places: readonly KeepPlace[], key: string, log
       log.warn(`could not look for a saved retained set in ${p.name}: ${(e as Error).message}`);
     } finally {
       await opened?.close().catch(() => {});
+    }
+    if (bad) {
+      throw retentionError(`the saved retained set in ${join(p.name, key)} is unreadable (${bad.message}): nothing was written; restore it from a copy, or delete it to read the disk afresh`);
     }
   }
   return undefined;
@@ -225,7 +278,18 @@ export async function loadArchiveData(place: KeepPlace, key: string, stageDir: s
       }
       const to = join(stageDir, `saved-${i}`);
       checkpoint(signal);
-      await copyFile(c, to);
+      await copyFile(c, to).catch((e: NodeJS.ErrnoException) => {
+        throw retentionError(
+          `the saved retained set in ${join(place.name, key)}: the bytes of ${display(c.path)} cannot be read (${e.code ?? e.message}): delete the set to read the disk afresh, or restore it from a copy`,
+        );
+      });
+      const got = (await hashFile(to)).sha256;
+      const want = (c as Captured & { sha256?: string }).sha256;
+      if (got !== want) {
+        throw retentionError(
+          `the saved retained set in ${join(place.name, key)}: the bytes of ${display(c.path)} have sha256 ${got}, not the ${want ?? '(none)'} recorded when it was saved: nothing was written; delete the set to read the disk afresh, or restore it from a copy`,
+        );
+      }
       out.push({ ...c, staged: to });
     }
     return out;

@@ -2,7 +2,7 @@
 // a mounted root by hand, for a technician whose run failed after its point
 // of no return and who finished the new system another way. Owners are mapped
 // by name against that root's passwd/group, exactly as the flow does.
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { ReimageError, usageError } from '../errors.ts';
 import type { Log } from '../util/log.ts';
 import { readArchive } from './archive.ts';
@@ -35,5 +35,9 @@ export async function restoreFromArchive(dir: string, root: string, log: Log): P
     err.report = result;
     throw err;
   }
+  // Every entry is back: the set has done its job. Left in place it would be
+  // found (and restored over newer files) by a later run on this disk.
+  await rm(dir, { recursive: true, force: true });
+  log.info(`the saved set ${dir} was removed: its entries are in ${root} now`);
   return result;
 }

@@ -12,7 +12,8 @@ export const REPORT_DIR = '/var/log/reimage';
 
 export async function finish(ctx: Ctx): Promise<ReturnType<typeof buildReport>> {
   const { log } = ctx;
-  const failed = (ctx.entries ?? []).some((e) => e.outcome === 'failed');
+  // A partial entry (its bytes back, some metadata not) is not back: the run fails and the saved set stays.
+  const failed = (ctx.entries ?? []).some((e) => e.outcome === 'failed' || e.outcome === 'partial');
   const report = buildReport(ctx, failed ? 'failed' : 'success', failed ? { message: 'some retained entries could not be restored', code: EXIT.afterWrite } : undefined);
   if (ctx.newRoot) {
     // In-root, and renamed over the name: a symlink the image has there is replaced, not followed.

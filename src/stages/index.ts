@@ -58,8 +58,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     const d = ctx.disk!;
     // Staging may have taken a while: the last look before anything is written.
     await refuseBusy(d);
-    checkpoint(o.signal);
     await ctx.o.beforeWrite?.();
+    checkpoint(o.signal);
     passed = true;
     log.info(`=== point of no return: replacing everything on ${describeDisk(d)} ===`);
     await timed('write', () => write(ctx));

@@ -3,27 +3,35 @@
 // are the caller's (a --keep-dir, the bundle's medium in the initramfs, the
 // run directory in RAM) plus, for `reimage run`, the bundle directory itself.
 import { join } from 'node:path';
-import { annotate, archiveKey, dirPlace, dropArchive, findArchive, saveArchive, type KeepPlace } from '../retention/archive.ts';
+import { annotate, archiveKey, dirPlace, inRam, dropArchive, findArchive, saveArchive, type KeepPlace } from '../retention/archive.ts';
 import { emptyIds } from '../retention/ids.ts';
-import { retentionError } from '../errors.ts';
+import { ReimageError, retentionError } from '../errors.ts';
 import { coveredBy } from '../retention/list.ts';
 import { display, human } from '../util/bytes.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Ctx } from './context.ts';
+import type { Manifest } from '../bundle/manifest.ts';
+import { debugfsCat } from '../system/tools.ts';
+import type { PartIdentity } from '../target/partitions.ts';
+import { REPORT_DIR } from './finish.ts';
+import { findPart } from './mounts.ts';
 import type { BigIntStats } from 'node:fs';
 import type { Captured } from '../retention/capture.ts';
 import type { Found } from '../retention/scan.ts';
 
-// keepPlaces: the run's places, in the order they are tried (lasting ones first).
-export function keepPlaces(ctx: Ctx, bundleDir: string): KeepPlace[] {
+// keepPlaces: the run's places, in the order they are tried (lasting ones
+// first). A directory on a RAM file system (a bundle in /dev/shm, a live
+// system's tmpfs) does not count as lasting, whatever the caller said.
+export async function keepPlaces(ctx: Ctx, bundleDir: string): Promise<KeepPlace[]> {
   const bundlePlace = ctx.o.keepInBundle && !ctx.o.bundleInRam ? [dirPlace(join(bundleDir, 'reimage-retained'), true)] : [];
-  return [...ctx.o.keep.filter((p) => p.survivesReboot), ...bundlePlace, ...ctx.o.keep.filter((p) => !p.survivesReboot)];
+  const places = await Promise.all([...ctx.o.keep, ...bundlePlace].map(async (p) => (p.survivesReboot && p.path && (await inRam(p.path)) ? { ...p, survivesReboot: false } : p)));
+  return [...places.filter((p) => p.survivesReboot), ...places.filter((p) => !p.survivesReboot)];
 }
 
 // findResumable: a retained set an earlier run saved for this disk before it
 // failed past its point of no return (the keep places are settled here).
 export async function findResumable(ctx: Ctx, disk: Disk, bundleDir: string): Promise<boolean> {
-  ctx.keep = keepPlaces(ctx, bundleDir);
+  ctx.keep = await keepPlaces(ctx, bundleDir);
   ctx.archiveKey = archiveKey(disk);
   const hit = await findArchive(ctx.keep, ctx.archiveKey, ctx.log);
   if (!hit) return false;
@@ -36,6 +44,15 @@ export async function findResumable(ctx: Ctx, disk: Disk, bundleDir: string): Pr
   if (intact) {
     ctx.log.warn(
       `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh (delete it if it is stale)`,
+    );
+    return false;
+  }
+  // The bundle's image on the disk with a report of success: a run completed
+  // after the set was saved (or the set was copied here): it is stale.
+  const done = ctx.bundle && ctx.oldParts?.length ? await completedRun(ctx.bundle.manifest, ctx.oldParts) : undefined;
+  if (done) {
+    ctx.log.warn(
+      `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds a system a reimage completed on ${done}: the set is stale and ignored, the disk is read afresh (delete the set)`,
     );
     return false;
   }
@@ -80,6 +97,12 @@ export async function keepRetained(ctx: Ctx): Promise<void> {
     const ram = ctx.keep.filter((p) => !p.survivesReboot && p !== resumed?.place);
     return [...saved, ...(await saveArchive(ram, key, entries, ids, meta, log, ctx.o.signal))];
   });
+  if (!ctx.saved.length) {
+    throw new ReimageError(
+      'environment',
+      `the ${entries.length} retained entries could not be saved anywhere before writing (see the warnings above): nothing was written; give --keep-dir DIR on a writable disk other than the target`,
+    );
+  }
   const lasting = ctx.saved.filter((s) => s.survivesReboot);
   if (lasting.length) log.info(`retained set saved in ${lasting.map((s) => s.where).join(' and ')}: if anything fails from here on, running the same command again restores it`);
   else
@@ -112,4 +135,20 @@ export function savedAsFound(entries: readonly Captured[]): Found[] {
     st: { size: BigInt(c.size), blksize: 4096n, blocks: BigInt(Math.ceil(c.size / 512)) } as BigIntStats,
     ...(c.kind === 'file' && !c.staged ? { linkOf: c.path } : {}),
   }));
+}
+
+// completedRun: when the disk's root file system (the manifest's /) carries a
+// report of a successful reimage, its finish time. Read with debugfs (ext2/3/4),
+// nothing mounted; other file systems cannot tell (undefined).
+async function completedRun(m: Manifest, parts: PartIdentity[]): Promise<string | undefined> {
+  const root = m.mounts.find((x) => x.path === '/');
+  const p = root && findPart(parts, root.spec.kind, root.spec.value)[0];
+  if (!p || !p.fstype?.startsWith('ext')) return undefined;
+  const text = await debugfsCat(p.node, 0, `${REPORT_DIR}/report.json`).catch(() => undefined);
+  try {
+    const r = JSON.parse(text ?? '') as { outcome?: unknown; finished?: unknown };
+    return r.outcome === 'success' ? String(r.finished ?? 'an unknown date') : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -84,8 +84,9 @@ test('a saved set reads back exactly (byte paths, ns times, xattrs, ids, holes k
 	assert.ok(found);
 	const a = found!.archive;
 	assert.is(a.entries.length, 2);
-	assert.equal({ ...a.entries[0]!, staged: undefined }, { ...e[0]!, staged: undefined });
-	assert.equal(a.entries[1], { ...e[1]!, staged: undefined });
+	assert.equal({ ...a.entries[0]!, staged: undefined, sha256: undefined }, { ...e[0]!, staged: undefined, sha256: undefined });
+	assert.match((a.entries[0] as { sha256?: string }).sha256 ?? '', /^[0-9a-f]{64}$/, 'the bytes are recorded with their sha256');
+	assert.equal({ ...a.entries[1]!, sha256: undefined }, { ...e[1]!, staged: undefined, sha256: undefined });
 	assert.is(a.users.byName.get('kiosk'), 1001);
 	assert.is(a.groups.byId.get(1001), 'kiosk');
 	const into = tmp();
@@ -95,7 +96,7 @@ test('a saved set reads back exactly (byte paths, ns times, xattrs, ids, holes k
 	assert.not.ok(fs.existsSync(path.join(keep, 'reimage-retained')));
 });
 
-test('a corrupt index is named and ignored by the search', async () => {
+test('a corrupt index, or a path with .., is named and refuses the run', async () => {
 	const keep = tmp();
 	const dir = path.join(keep, 'k1');
 	fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
@@ -106,10 +107,39 @@ test('a corrupt index is named and ignored by the search', async () => {
 	let msg = '';
 	await readArchive(dir).catch((e: Error) => (msg = e.message));
 	assert.match(msg, /retained\.json is not a reimage-retained\/1 index/);
-	const warned: string[] = [];
-	const l = { ...log, warn: (x: string) => warned.push(x) };
-	assert.is(await findArchive([dirPlace(keep, true)], 'k1', l), undefined);
-	assert.match(warned[0] ?? '', /is unreadable .*: ignored/);
+	let refused = '';
+	await findArchive([dirPlace(keep, true)], 'k1', log).catch((e: Error) => (refused = e.message));
+	assert.match(refused, /the saved retained set in .*k1 is unreadable \(.*\): nothing was written; restore it from a copy, or delete it/);
+	// A path that climbs out of the root is refused by the index itself.
+	fs.writeFileSync(
+		path.join(dir, 'retained.json'),
+		JSON.stringify({
+			format: 'reimage-retained/1',
+			tool: 't',
+			created: 'c',
+			disk: { serial: '', wwn: '', model: '', size: 1 },
+			bundle: { rawSha256: 'a' },
+			list: 'l',
+			users: { byName: [], byId: [] },
+			groups: { byName: [], byId: [] },
+			entries: [
+				{
+					path: '/srv/../etc/evil',
+					kind: 'file',
+					line: 1,
+					mode: 0o4755,
+					uid: 0,
+					gid: 0,
+					mtimeNs: { $bigint: '0' },
+					size: 0,
+					xattrs: [],
+					notes: [],
+				},
+			],
+		}),
+	);
+	await readArchive(dir).catch((e: Error) => (msg = e.message));
+	assert.match(msg, /expected a normalised absolute path/);
 });
 
 test.run();
