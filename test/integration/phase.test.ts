@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { pack, reimage, runActing } from '../helpers/reimage.ts';
+import { BIN, pack, reimage, runActing } from '../helpers/reimage.ts';
 import {
 	attachLoop,
 	describe,
@@ -230,6 +230,115 @@ t(
 		}
 	},
 );
+
+t(
+	'a saved set changed after it was saved is refused (5, untouched); a partial entry fails the run (11) and keeps the set; after a completed run a copy of the set is stale and ignored',
+	async () => {
+		const bundle = pack('zstd');
+		const dev = attachLoop(freshOldDisk());
+		try {
+			const r = await failAfterWrite(bundle, dev);
+			assert.is(r.status, 11, r.stderr);
+			const set = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
+			const copy = path.join(tmpDir('reimage-set-'), 'set');
+			sh('cp', ['-a', set, copy]);
+			const fresh = () => {
+				sh('rm', ['-rf', set]);
+				sh('cp', ['-a', copy, set]);
+			};
+			const index = path.join(set, 'retained.json');
+			type Index = { entries: { path: string; staged?: string; xattrs: { name: string; value: string }[] }[] };
+			const hostname = (x: Index) => x.entries.find((e) => e.path === '/etc/hostname')!;
+			const before = await sha256(dev);
+			// The bytes of an entry changed.
+			fs.writeFileSync(path.join(set, hostname(JSON.parse(fs.readFileSync(index, 'utf8')) as Index).staged!), 'evil\n');
+			const changed = reimage(args(bundle, dev));
+			assert.is(changed.status, 5, describe(changed));
+			assert.match(
+				changed.stderr,
+				/the bytes of \/etc\/hostname have sha256 [0-9a-f]{64}, not the [0-9a-f]{64} recorded when it was saved: nothing was written/,
+			);
+			// The index unreadable.
+			fs.writeFileSync(index, '{');
+			const broken = reimage(args(bundle, dev));
+			assert.is(broken.status, 5, describe(broken));
+			assert.match(broken.stderr, /the saved retained set in \S+ is unreadable \(.*\): nothing was written/);
+			assert.is(await sha256(dev), before, 'target byte-identical');
+			// An attribute the new file system refuses: the entry is partial, the run fails, the set stays.
+			fresh();
+			const x = JSON.parse(fs.readFileSync(index, 'utf8')) as Index;
+			hostname(x).xattrs.push({ name: 'foo.bar', value: 'AQ==' });
+			fs.writeFileSync(index, JSON.stringify(x));
+			const partial = reimage(args(bundle, dev));
+			assert.is(partial.status, 11, describe(partial));
+			assert.ok(fs.existsSync(index), 'the set is kept');
+			// The good set: the run completes and removes it.
+			fresh();
+			const done = reimage(args(bundle, dev));
+			assert.is(done.status, 0, describe(done));
+			assert.not.ok(fs.existsSync(savedIn(bundle)));
+			// The machine is renamed later; a copy of the old set put back must not bring the old name back.
+			partxUpdate(dev);
+			const root = mount(partNode(dev, partNumberByName(sfdiskJson(dev), 'root')), { rw: true });
+			fs.writeFileSync(path.join(root, 'etc/hostname'), 'renamed\n');
+			umount(root);
+			fs.mkdirSync(savedIn(bundle));
+			sh('cp', ['-a', copy, set]);
+			const stale = reimage(args(bundle, dev));
+			assert.is(stale.status, 0, describe(stale));
+			assert.match(stale.stderr, /a reimage completed on \S+: the set is stale and ignored, the disk is read afresh/);
+			const after = mount(partNode(dev, partNumberByName(sfdiskJson(dev), 'root')));
+			const name = fs.readFileSync(path.join(after, 'etc/hostname'), 'utf8');
+			umount(after);
+			assert.is(name, 'renamed\n');
+		} finally {
+			detachLoop(dev);
+		}
+	},
+);
+
+t('nowhere to save the retained set: refused before writing (8), untouched', async () => {
+	const bundle = pack('zstd');
+	fs.writeFileSync(savedIn(bundle), 'a file where the set would go\n');
+	const ram = path.join(RUNDIR, 'retained');
+	fs.mkdirSync(RUNDIR, { recursive: true });
+	const planted = !fs.existsSync(ram);
+	if (planted) fs.writeFileSync(ram, 'a file where the RAM copy would go\n');
+	const dev = attachLoop(freshOldDisk());
+	try {
+		const before = await sha256(dev);
+		const r = reimage(args(bundle, dev));
+		assert.is(r.status, 8, describe(r));
+		assert.match(
+			r.stderr,
+			/the 19 retained entries could not be saved anywhere before writing \(see the warnings above\): nothing was written; give --keep-dir DIR/,
+		);
+		assert.not.match(r.stderr, /=== point of no return/);
+		assert.is(await sha256(dev), before, 'target byte-identical');
+	} finally {
+		detachLoop(dev);
+		if (planted) fs.rmSync(ram);
+	}
+});
+
+t('stdout and stderr closed early (a pipe into head): the run finishes, exit 0, nothing left mounted', async () => {
+	const bundle = pack('zstd');
+	const dev = attachLoop(freshOldDisk());
+	try {
+		const r = exec('bash', ['-c', `"${BIN}" ${args(bundle, dev).join(' ')} 2>&1 | head -n 2 >/dev/null; echo "status=\${PIPESTATUS[0]}"`]);
+		assert.match(r.stdout, /status=0/, describe(r));
+		assert.is(
+			exec('findmnt', ['-rn', '-o', 'TARGET'])
+				.stdout.split('\n')
+				.filter((m) => m.startsWith(RUNDIR))
+				.join(' '),
+			'',
+			'nothing left mounted',
+		);
+	} finally {
+		detachLoop(dev);
+	}
+});
 
 t('SIGTERM before the point of no return: 7, target byte-identical, nothing left mounted or locked, the next run works', async () => {
 	const bundle = pack('zstd');
