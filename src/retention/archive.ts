@@ -238,7 +238,8 @@ export async function findArchive(places: readonly KeepPlace[], key: string, log
     try {
       opened = await p.open();
       const archive = await readArchive(join(opened.dir, key)).catch((e: Error) => {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') bad = e;
+        // Nothing there (or a file where the directory would be): no set.
+        if (!['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '')) bad = e;
         return undefined;
       });
       if (archive) return { place: p, archive: { ...archive, from: join(p.name, key) } };
