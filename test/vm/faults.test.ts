@@ -173,7 +173,10 @@ t('a device-mapper device stacked on the target: refused before anything is writ
 	// console, and let the boot go on.
 	const typed = 'dmsetup create hold --table "0 2048 linear /dev/vda 0" && echo "HOLD-$((1+1))"; exit\n';
 	const vm = await bootUntil(
-		ARM.replace('rd.shell=0', 'rd.shell=1 rd.break=pre-mount'),
+		// The armed arguments keep every emergency path from a shell and make it reboot; this
+		// scenario lifts that on the kernel command line (the last value wins over the
+		// initrd's baked one) so the break shell is given and, when it exits, the boot goes on.
+		ARM.replace('rd.shell=0', 'rd.shell=1 rd.break=pre-mount').replace('rd.emergency=reboot', 'rd.emergency=continue'),
 		[
 			{ file: disk, serial: 'KIOSK42' },
 			{ file: usb, serial: 'STICK1', usb: true },
