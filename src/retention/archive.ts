@@ -147,19 +147,10 @@ export async function saveArchive(
   signal?: AbortSignal,
 ): Promise<{ where: string; survivesReboot: boolean }[]> {
   const saved: { where: string; survivesReboot: boolean }[] = [];
-  for (const p of places) {
-    let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
-    try {
-      opened = await p.open();
-      await writeOne(opened.dir, key, entries, ids, meta, signal);
-      saved.push({ where: join(p.name, key), survivesReboot: p.survivesReboot });
-    } catch (e) {
-      checkpoint(signal);
-      log.warn(`could not save the retained set in ${p.name}: ${(e as Error).message}`);
-    } finally {
-      await opened?.close().catch((e: Error) => log.warn(`could not release ${p.name}: ${e.message}`));
-    }
-  }
+  await eachPlace(places, 'save the retained set', log, signal, async (dir, p) => {
+    await writeOne(dir, key, entries, ids, meta, signal);
+    saved.push({ where: join(p.name, key), survivesReboot: p.survivesReboot });
+  });
   return saved;
 }
 
@@ -301,51 +292,44 @@ export async function loadArchiveData(place: KeepPlace, key: string, stageDir: s
 
 // dropArchive: the archive for KEY removed from every place (after every entry came back).
 export async function dropArchive(places: readonly KeepPlace[], key: string, log: Log): Promise<void> {
-  for (const p of places) {
-    let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
-    try {
-      opened = await p.open();
-      const dir = join(opened.dir, key);
-      // Only a directory that is an archive is removed.
-      if (
-        await stat(join(dir, INDEX)).then(
-          () => true,
-          () => false,
-        )
-      ) {
-        await rm(dir, { recursive: true, force: true });
-        await syncPath(opened.dir);
-        // The keep directory itself goes too once it is empty (rmdir never removes anything else).
-        await rmdir(opened.dir).catch(() => {});
-      }
-    } catch (e) {
-      log.warn(`could not remove the saved retained set in ${p.name}: ${(e as Error).message}`);
-    } finally {
-      await opened?.close().catch(() => {});
-    }
-  }
+  await eachPlace(places, 'remove the saved retained set', log, undefined, async (dir) => {
+    // Only a directory that is an archive is removed.
+    if (!(await isArchive(join(dir, key)))) return;
+    await rm(join(dir, key), { recursive: true, force: true });
+    await syncPath(dir);
+    // The keep directory itself goes too once it is empty (rmdir never removes anything else).
+    await rmdir(dir).catch(() => {});
+  });
 }
 
 // annotate: a file (a failure report) written next to the archive for KEY in every place that holds it.
 export async function annotate(places: readonly KeepPlace[], key: string, name: string, text: string, log: Log): Promise<void> {
+  await eachPlace(places, `write ${name}`, log, undefined, async (dir) => {
+    if (!(await isArchive(join(dir, key)))) return;
+    await writeFile(join(dir, key, name), text, { mode: 0o600 });
+    await syncPath(join(dir, key, name));
+  });
+}
+
+// eachPlace: FN on every place, opened and always closed; a place that fails is warned about (a signal still stops).
+async function eachPlace(places: readonly KeepPlace[], what: string, log: Log, signal: AbortSignal | undefined, fn: (dir: string, p: KeepPlace) => Promise<void>): Promise<void> {
   for (const p of places) {
     let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
     try {
       opened = await p.open();
-      const dir = join(opened.dir, key);
-      if (
-        !(await stat(join(dir, INDEX)).then(
-          () => true,
-          () => false,
-        ))
-      )
-        continue;
-      await writeFile(join(dir, name), text, { mode: 0o600 });
-      await syncPath(join(dir, name));
+      await fn(opened.dir, p);
     } catch (e) {
-      log.warn(`could not write ${name} in ${p.name}: ${(e as Error).message}`);
+      checkpoint(signal);
+      log.warn(`could not ${what} in ${p.name}: ${(e as Error).message}`);
     } finally {
-      await opened?.close().catch(() => {});
+      await opened?.close().catch((e: Error) => log.warn(`could not release ${p.name}: ${e.message}`));
     }
   }
 }
+
+// isArchive: whether DIR holds a saved set (its index).
+const isArchive = (dir: string) =>
+  stat(join(dir, INDEX)).then(
+    () => true,
+    () => false,
+  );

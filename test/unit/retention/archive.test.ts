@@ -7,6 +7,7 @@ import {
 	archiveKey,
 	dirPlace,
 	dropArchive,
+	inRam,
 	findArchive,
 	loadArchiveData,
 	readArchive,
@@ -140,6 +141,28 @@ test('a corrupt index, or a path with .., is named and refuses the run', async (
 	);
 	await readArchive(dir).catch((e: Error) => (msg = e.message));
 	assert.match(msg, /expected a normalised absolute path/);
+});
+
+test('a failed save leaves no half-written copy behind; a directory on tmpfs is not lasting', async () => {
+	const keep = tmp();
+	const place = dirPlace(path.join(keep, 'reimage-retained'), true);
+	const e = entries(tmp());
+	const gone = [{ ...e[0]!, staged: path.join(tmp(), 'vanished') }];
+	const warned: string[] = [];
+	const l = { ...log, warn: (x: string) => warned.push(x) };
+	const saved = await saveArchive(
+		[place],
+		'k',
+		gone,
+		{ users: parseIdFile(''), groups: parseIdFile('') },
+		{ disk: { serial: '', wwn: '', model: '', size: 1 }, bundle: { rawSha256: 'a' }, list: 'l' },
+		l,
+	);
+	assert.equal(saved, []);
+	assert.match(warned[0] ?? '', /could not save the retained set in .*reimage-retained: ENOENT/);
+	assert.equal(fs.readdirSync(path.join(keep, 'reimage-retained')), [], 'no .k.tmp-* copy of private files left');
+	assert.ok(await inRam('/dev/shm/not-there-yet/reimage-retained'), '/dev/shm is tmpfs');
+	assert.not.ok(await inRam(keep), 'the test machine keeps /tmp on disk');
 });
 
 test.run();
