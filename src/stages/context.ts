@@ -1,7 +1,12 @@
-// What the stages share: the options, the log, the cleanup stack, and the
-// facts each stage establishes for the next (bundle, disk, scan, capture...).
-import type { Bundle } from '../bundle/read.ts';
+// What the stages share and what they hand each other. A stage takes the run
+// (options, log, cleanup stack, its private directory) and the typed results
+// of the stages before it, and returns its own: preflight -> Preflight,
+// scanOld -> Scanned, stage -> Staged, keepRetained -> Saved[], then
+// pointOfNoReturn -> Passed, which every writing stage requires. The report
+// reads a Trail: what the run established so far (any part may be missing,
+// because a run can stop anywhere).
 import type { Unmapped } from '../bmap/format.ts';
+import type { Bundle } from '../bundle/read.ts';
 import type { Archive, KeepPlace } from '../retention/archive.ts';
 import type { Captured } from '../retention/capture.ts';
 import type { IdMap } from '../retention/ids.ts';
@@ -52,37 +57,45 @@ export type RunOptions = {
   beforeWrite?: () => Promise<void>;
 };
 
-export type Ctx = {
-  o: RunOptions;
-  log: Log;
-  cleanup: Cleanup;
-  // This run's private directory under runBase (made by preflight).
-  runDir: string;
+// The run itself: options, log, cleanup stack and its private directory under runBase.
+export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string };
+
+export type RetentionList = { name: string; entries: ListEntry[] };
+export type Ids = { users: IdMap; groups: IdMap };
+
+// Where the retained set of this run is saved: the places in the order they
+// are tried, and the set's directory name for this disk.
+export type KeepAt = { places: readonly KeepPlace[]; key: string };
+
+// A retained set an earlier run saved before it failed past its point of no return.
+export type Resumed = { place: KeepPlace; archive: Archive };
+
+// One place that holds this run's retained set.
+export type Saved = { where: string; survivesReboot: boolean };
+
+export type Preflight = { bundle: Bundle; disk: Disk; list: RetentionList; oldParts: PartIdentity[]; keep: KeepAt };
+
+// What the old system gives: its users and groups (for mapping owners by
+// name), what the list found in it, or the saved set to restore instead.
+export type Scanned = { ids: Ids; scan: Scan; resumed?: Resumed; unmount: () => Promise<void> };
+
+// The image proven in RAM and every retained entry captured beside it.
+export type Staged = { image: string; captured: Captured[]; proof: string };
+
+export type Wrote = { bytes: number; written: number; seconds: number; sha256: string; checked: string; unmapped: string; readBack?: 'ok' };
+
+export type Restored = { root: string; entries: EntryReport[]; unmount: () => Promise<void> };
+
+// What the run established so far, for the report (a run can stop anywhere).
+export type Trail = {
   started: Date;
   timings: { stage: string; seconds: number }[];
-  bundle?: Bundle;
-  disk?: Disk;
-  list?: { name: string; entries: ListEntry[] };
-  oldParts?: PartIdentity[];
-  oldRoot?: string;
-  scan?: Scan;
-  oldUsers?: IdMap;
-  oldGroups?: IdMap;
-  captured?: Captured[];
-  stagedImage?: string;
-  wrote?: { bytes: number; written: number; seconds: number; sha256: string; checked: string; unmapped: string; readBack?: 'ok' };
-  newRoot?: string;
-  entries?: EntryReport[];
-  oldUmount?: () => Promise<void>;
-  newUmount?: () => Promise<void>;
   notes: string[];
-  // The keep places of this run, and the archive directory name for this disk.
-  keep: readonly KeepPlace[];
-  archiveKey?: string;
-  // A retained set saved by an earlier run that failed after its point of no return: restored instead of a scan.
-  resumed?: { place: KeepPlace; archive: Archive };
-  // Where this run saved the retained set before writing.
-  saved: { where: string; survivesReboot: boolean }[];
-  // How the image's bytes are proven before writing (proof.ts).
+  pre?: Preflight;
+  scanned?: Scanned;
   proof?: string;
+  staged?: Staged;
+  saved: readonly Saved[];
+  wrote?: Wrote;
+  restored?: Restored;
 };

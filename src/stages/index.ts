@@ -1,97 +1,115 @@
 // The flow: preflight -> scan -> stage -> keep -> point of no return ->
-// write -> settle -> restore -> finish. `plan` runs every check up to the
-// point of no return (reading, never writing) and reports what would happen.
-// The flow owns the phase: whatever fails, phase.ts picks the exit by whether
-// the point of no return was passed, so no step can report "nothing written"
-// after writing.
+// write -> settle -> restore -> finish. `plan` is its first half: every check
+// up to the point of no return (reading, never writing), then a report of
+// what would happen. Each stage takes the results of the ones before it and
+// returns its own (context.ts); the writing stages take the Passed value only
+// pointOfNoReturn makes. The flow owns the phase: whatever fails, phase.ts
+// picks the exit by whether that value exists, so no step can report
+// "nothing written" after writing.
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
 import { ReimageError } from '../errors.ts';
 import { checkImageTable } from '../image/head.ts';
-import { describeDisk, refuseBusy } from '../target/check.ts';
+import { describeDisk } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
-import type { Ctx, RunOptions } from './context.ts';
+import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
 import { finish, REPORT_DIR } from './finish.ts';
 import { dropKept, keepReport, keepRetained } from './keep.ts';
-import { phaseError } from './phase.ts';
-import { preflight } from './preflight.ts';
+import { type Passed, phaseError, pointOfNoReturn } from './phase.ts';
+import { openRun, preflight } from './preflight.ts';
 import { proofFor } from './proof.ts';
-import { buildReport } from './report.ts';
+import { buildReport, type Report } from './report.ts';
 import { restore } from './restore.ts';
 import { settle } from './settle.ts';
 import { scanOld, stage } from './stage.ts';
 import { write } from './write.ts';
 
-export type Report = ReturnType<typeof buildReport>;
+export type { Report } from './report.ts';
 
 export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promise<Report> {
-  const ctx: Ctx = { o, log, cleanup: createCleanup(log), runDir: '', started: new Date(), timings: [], notes: [], keep: o.keep, saved: [] };
+  const cleanup = createCleanup(log);
+  const t: Trail = { started: new Date(), timings: [], notes: [], saved: [] };
   // Each stage starts only if no signal came (long stages also check inside).
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     checkpoint(o.signal);
     const t0 = Date.now();
     log.info(`== ${name}`);
     const v = await fn();
-    ctx.timings.push({ stage: name, seconds: (Date.now() - t0) / 1000 });
+    t.timings.push({ stage: name, seconds: (Date.now() - t0) / 1000 });
     return v;
   };
-  let passed = false;
+  let passed: Passed | undefined;
   try {
-    await timed('preflight', () => preflight(ctx));
-    await timed('scan', () => scanOld(ctx));
-    const proof = proofFor(ctx.bundle!, o.verifyRaw);
-    ctx.proof = proof.text;
+    const run = await openRun(o, log, cleanup);
+    const pre = await timed('preflight', () => preflight(run));
+    t.pre = pre;
+    const scanned = await timed('scan', () => scanOld(run, pre));
+    t.scanned = scanned;
+    const { resumed } = scanned;
+    if (resumed) t.notes.push(`retained entries restored from ${resumed.archive.from} (saved ${resumed.archive.created} by an interrupted run)`);
+    const proof = proofFor(pre.bundle, o.verifyRaw);
+    t.proof = proof.text;
     log.info(`proof before writing: ${proof.text}`);
     if (planOnly) {
-      await timed('verify', () => (proof.decodeFirst ? verifyRaw(ctx.bundle!.imagePath, ctx.bundle!.manifest, ctx.bundle!.bmap, o.signal) : verifyPacked(ctx.bundle!.imagePath, ctx.bundle!.manifest)));
-      await checkImageTable(ctx.bundle!.imagePath, ctx.bundle!.manifest);
-      await ctx.oldUmount?.();
-      const kept = ctx.resumed ? `restoring the ${ctx.resumed.archive.entries.length} entries saved in ${ctx.resumed.archive.from}` : `keeping ${ctx.scan!.found.length} entries`;
-      log.info(`plan: ${describeDisk(ctx.disk!)} would be replaced by ${human(ctx.bundle!.manifest.raw.size)} image, ${kept}; nothing was written`);
-      return buildReport(ctx, 'planned');
+      const { imagePath, manifest, bmap } = pre.bundle;
+      await timed('verify', () => (proof.decodeFirst ? verifyRaw(imagePath, manifest, bmap, o.signal) : verifyPacked(imagePath, manifest)));
+      return await plan(run, pre, scanned, t);
     }
-    await confirm(ctx);
-    await timed('stage', () => stage(ctx));
-    await timed('keep', () => keepRetained(ctx));
-    const d = ctx.disk!;
-    // Staging may have taken a while: the last look before anything is written.
-    await refuseBusy(d);
-    await ctx.o.beforeWrite?.();
-    checkpoint(o.signal);
-    passed = true;
-    log.info(`=== point of no return: replacing everything on ${describeDisk(d)} ===`);
-    await timed('write', () => write(ctx));
-    const parts = await timed('settle', () => settle(ctx));
-    await timed('restore', () => restore(ctx, parts));
-    const report = await timed('finish', () => finish(ctx));
-    const total = (Date.now() - ctx.started.getTime()) / 1000;
-    const w = ctx.wrote!;
-    const entries = ctx.entries ?? [];
+
+    await confirm(o, pre);
+    const staged = await timed('stage', () => stage(run, pre, scanned, proof));
+    t.staged = staged;
+    t.saved = await timed('keep', () => keepRetained(run, pre, scanned, staged));
+    const p = await pointOfNoReturn(run, { disk: pre.disk, bundle: pre.bundle, image: staged.image, captured: staged.captured, ids: scanned.ids });
+    passed = p;
+
+    const wrote = await timed('write', () => write(run, p));
+    t.wrote = wrote;
+    const parts = await timed('settle', () => settle(run, p));
+    const restored = await timed('restore', () => restore(run, p, parts));
+    t.restored = restored;
+    const report = await timed('finish', () => finish(run, restored, t));
+    const total = (Date.now() - t.started.getTime()) / 1000;
+    const d = p.disk;
+    const entries = restored.entries;
     log.info(
-      `reimaged ${d.node} (${d.model || 'no model'}, serial ${d.serial || 'none'}) with ${human(w.bytes)} (${human(w.written)} written) in ${total.toFixed(1)} s ` +
-        `(write ${(w.bytes / 2 ** 20 / Math.max(w.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${entries.filter((e) => e.outcome === 'restored').length}/${entries.length} entries restored`,
+      `reimaged ${d.node} (${d.model || 'no model'}, serial ${d.serial || 'none'}) with ${human(wrote.bytes)} (${human(wrote.written)} written) in ${total.toFixed(1)} s ` +
+        `(write ${(wrote.bytes / 2 ** 20 / Math.max(wrote.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${entries.filter((e) => e.outcome === 'restored').length}/${entries.length} entries restored`,
     );
     if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);
-    await dropKept(ctx);
+    await dropKept(log, pre.keep, t.saved, resumed);
     return report;
   } catch (e) {
-    const err = phaseError(e, { passed, node: ctx.disk?.node, signal: o.signal, saved: ctx.saved, entries: ctx.captured?.length ?? 0 });
+    const err = phaseError(e, { passed: passed !== undefined, node: t.pre?.disk.node, signal: o.signal, saved: t.saved, entries: t.staged?.captured.length ?? 0 });
     if (err instanceof ReimageError) {
-      err.report = buildReport(ctx, passed ? 'failed' : 'refused', { message: err.message, code: err.code });
-      if (passed) await keepReport(ctx, err.report);
+      err.report = buildReport(t, passed ? 'failed' : 'refused', { message: err.message, code: err.code });
+      if (passed && t.pre) await keepReport(log, t.pre.keep, t.saved, err.report);
     }
     throw err;
   } finally {
-    await ctx.cleanup.runAll();
+    await cleanup.runAll();
   }
 }
 
-async function confirm(ctx: Ctx): Promise<void> {
-  if (ctx.o.yes) return;
-  const d = ctx.disk!;
-  const parts = (ctx.oldParts ?? []).map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
+// plan: after the image was proven in place (reading only), what would happen.
+async function plan(run: Run, pre: Preflight, scanned: Scanned, t: Trail): Promise<Report> {
+  const { bundle, disk } = pre;
+  const { imagePath, manifest } = bundle;
+  await checkImageTable(imagePath, manifest);
+  await scanned.unmount();
+  const { resumed } = scanned;
+  const kept = resumed ? `restoring the ${resumed.archive.entries.length} entries saved in ${resumed.archive.from}` : `keeping ${scanned.scan.found.length} entries`;
+  run.log.info(`plan: ${describeDisk(disk)} would be replaced by ${human(manifest.raw.size)} image, ${kept}; nothing was written`);
+  return buildReport(t, 'planned');
+}
+
+// confirm: unless --yes, the operator types "yes" to the disk and its partitions.
+async function confirm(o: RunOptions, pre: Preflight): Promise<void> {
+  if (o.yes) return;
+  const d = pre.disk;
+  const parts = pre.oldParts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
   const q = `\nEVERYTHING on ${describeDisk(d)} will be destroyed and replaced.\n${parts ? `Partitions now on it:\n${parts}\n` : ''}Type "yes" to continue: `;
-  if (!(await ctx.o.confirm(q))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
+  if (!(await o.confirm(q))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
 }

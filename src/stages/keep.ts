@@ -3,13 +3,12 @@
 // are the caller's (a --keep-dir, the bundle's medium in the initramfs, the
 // run directory in RAM) plus, for `reimage run`, the bundle directory itself.
 import { join } from 'node:path';
-import { annotate, archiveKey, dirPlace, inRam, dropArchive, findArchive, saveArchive, type KeepPlace } from '../retention/archive.ts';
-import { emptyIds } from '../retention/ids.ts';
+import { annotate, dirPlace, inRam, dropArchive, findArchive, saveArchive, type KeepPlace } from '../retention/archive.ts';
 import { ReimageError, retentionError } from '../errors.ts';
 import { coveredBy } from '../retention/list.ts';
 import { display, human } from '../util/bytes.ts';
-import type { Disk } from '../target/sysfs.ts';
-import type { Ctx } from './context.ts';
+import type { Log } from '../util/log.ts';
+import type { KeepAt, Preflight, Resumed, Run, RunOptions, Saved, Scanned, Staged } from './context.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 import { debugfsCat } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
@@ -22,105 +21,100 @@ import type { Found } from '../retention/scan.ts';
 // keepPlaces: the run's places, in the order they are tried (lasting ones
 // first). A directory on a RAM file system (a bundle in /dev/shm, a live
 // system's tmpfs) does not count as lasting, whatever the caller said.
-export async function keepPlaces(ctx: Ctx, bundleDir: string): Promise<KeepPlace[]> {
-  const bundlePlace = ctx.o.keepInBundle && !ctx.o.bundleInRam ? [dirPlace(join(bundleDir, 'reimage-retained'), true)] : [];
-  const places = await Promise.all([...ctx.o.keep, ...bundlePlace].map(async (p) => (p.survivesReboot && p.path && (await inRam(p.path)) ? { ...p, survivesReboot: false } : p)));
+export async function keepPlaces(o: Pick<RunOptions, 'keep' | 'keepInBundle' | 'bundleInRam'>, bundleDir: string): Promise<KeepPlace[]> {
+  const bundlePlace = o.keepInBundle && !o.bundleInRam ? [dirPlace(join(bundleDir, 'reimage-retained'), true)] : [];
+  const places = await Promise.all([...o.keep, ...bundlePlace].map(async (p) => (p.survivesReboot && p.path && (await inRam(p.path)) ? { ...p, survivesReboot: false } : p)));
   return [...places.filter((p) => p.survivesReboot), ...places.filter((p) => !p.survivesReboot)];
 }
 
 // findResumable: a retained set an earlier run saved for this disk before it
-// failed past its point of no return (the keep places are settled here).
-export async function findResumable(ctx: Ctx, disk: Disk, bundleDir: string): Promise<boolean> {
-  ctx.keep = await keepPlaces(ctx, bundleDir);
-  ctx.archiveKey = archiveKey(disk);
-  const hit = await findArchive(ctx.keep, ctx.archiveKey, ctx.log);
-  if (!hit) return false;
+// failed past its point of no return, when it is the answer to this run.
+export async function findResumable(log: Log, pre: Preflight): Promise<Resumed | undefined> {
+  const { bundle, oldParts, list } = pre;
+  const hit = await findArchive(pre.keep.places, pre.keep.key, log);
+  if (!hit) return undefined;
   const a = hit.archive;
   // A saved set is only the answer to a run that failed after writing: then the
   // disk holds no table (invalidated) or the new image's file systems. An
   // intact other system means the set is stale (or planted): it is not used.
-  const image = new Set(ctx.bundle?.manifest.table.partitions.map((p) => p.fs.uuid?.toLowerCase()).filter(Boolean));
-  const intact = (ctx.oldParts ?? []).some((p) => p.uuid && !image.has(p.uuid.toLowerCase()));
+  const image = new Set(bundle.manifest.table.partitions.map((p) => p.fs.uuid?.toLowerCase()).filter(Boolean));
+  const intact = oldParts.some((p) => p.uuid && !image.has(p.uuid.toLowerCase()));
   if (intact) {
-    ctx.log.warn(
+    log.warn(
       `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh (delete it if it is stale)`,
     );
-    return false;
+    return undefined;
   }
   // The bundle's image on the disk with a report of success: a run completed
   // after the set was saved (or the set was copied here): it is stale.
-  const done = ctx.bundle && ctx.oldParts?.length ? await completedRun(ctx.bundle.manifest, ctx.oldParts) : undefined;
+  const done = oldParts.length ? await completedRun(bundle.manifest, oldParts) : undefined;
   if (done) {
-    ctx.log.warn(
+    log.warn(
       `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds a system a reimage completed on ${done}: the set is stale and ignored, the disk is read afresh (delete the set)`,
     );
-    return false;
+    return undefined;
   }
   // Its bytes are not signed: it may only bring back what the list in use names.
-  const list = ctx.list?.entries ?? [];
-  const stray = a.entries.find((e) => !coveredBy(list, e.path));
+  const stray = a.entries.find((e) => !coveredBy(list.entries, e.path));
   if (stray) {
     throw retentionError(
-      `the retained set saved in ${a.from} holds ${display(stray.path)}, which the retention list in use (${ctx.list?.name ?? 'none'}) does not name: nothing was written; run with the list it was saved with (${a.list}), or delete ${a.from} to read the disk afresh`,
+      `the retained set saved in ${a.from} holds ${display(stray.path)}, which the retention list in use (${list.name}) does not name: nothing was written; run with the list it was saved with (${a.list}), or delete ${a.from} to read the disk afresh`,
     );
   }
-  ctx.resumed = hit;
-  ctx.log.warn(
+  log.warn(
     `found the retained set an earlier run saved on ${a.created} before it failed after its point of no return (${a.entries.length} entries, list ${a.list}) in ${a.from}: ` +
       `it is restored instead of reading the disk (whose old system is gone); delete that directory to capture afresh`,
   );
-  ctx.notes.push(`retained entries restored from ${a.from} (saved ${a.created} by an interrupted run)`);
-  return true;
+  return hit;
 }
 
-// keepRetained: the captured set written to every keep place before anything is written.
-export async function keepRetained(ctx: Ctx): Promise<void> {
-  const { log, disk, bundle } = ctx;
-  const entries = ctx.captured ?? [];
-  if (!entries.length || !ctx.archiveKey || !disk || !bundle) return;
+// keepRetained: the captured set written to every keep place before anything
+// is written; where it went (empty when there is nothing to keep).
+export async function keepRetained(run: Run, pre: Preflight, scanned: Scanned, staged: Staged): Promise<Saved[]> {
+  const { log, o } = run;
+  const { disk, bundle, keep } = pre;
+  const entries = staged.captured;
+  if (!entries.length) return [];
   const bytes = entries.reduce((n, c) => n + (c.staged ? c.size : 0), 0);
   const meta = {
     disk: { serial: disk.serial, wwn: disk.wwn, model: disk.model, size: disk.size, ...(disk.backingFile ? { backingFile: disk.backingFile } : {}) },
     bundle: { rawSha256: bundle.manifest.raw.sha256, ...(bundle.manifest.version ? { version: bundle.manifest.version } : {}) },
-    list: ctx.list?.name ?? '(none)',
+    list: pre.list.name,
   };
-  const ids = { users: ctx.oldUsers ?? emptyIds(), groups: ctx.oldGroups ?? emptyIds() };
-  const key = ctx.archiveKey;
-  const resumed = ctx.resumed;
+  const { ids, resumed } = scanned;
+  const { key } = keep;
   // Every lasting place gets a copy (a resumed set stays where it was found);
   // RAM only when no lasting place holds one (it costs RAM the stage already uses).
-  ctx.saved = await log.step(`save the ${entries.length} retained entries (${human(bytes)}) before writing`, async () => {
-    const lasting = ctx.keep.filter((p) => p.survivesReboot && p !== resumed?.place);
-    const saved = await saveArchive(lasting, key, entries, ids, meta, log, ctx.o.signal);
-    if (resumed) saved.unshift({ where: resumed.archive.from, survivesReboot: resumed.place.survivesReboot });
-    if (saved.some((s) => s.survivesReboot)) return saved;
-    const ram = ctx.keep.filter((p) => !p.survivesReboot && p !== resumed?.place);
-    return [...saved, ...(await saveArchive(ram, key, entries, ids, meta, log, ctx.o.signal))];
+  const saved = await log.step(`save the ${entries.length} retained entries (${human(bytes)}) before writing`, async () => {
+    const lasting = keep.places.filter((p) => p.survivesReboot && p !== resumed?.place);
+    const got = await saveArchive(lasting, key, entries, ids, meta, log, o.signal);
+    if (resumed) got.unshift({ where: resumed.archive.from, survivesReboot: resumed.place.survivesReboot });
+    if (got.some((s) => s.survivesReboot)) return got;
+    const ram = keep.places.filter((p) => !p.survivesReboot && p !== resumed?.place);
+    return [...got, ...(await saveArchive(ram, key, entries, ids, meta, log, o.signal))];
   });
-  if (!ctx.saved.length) {
+  if (!saved.length) {
     throw new ReimageError(
       'environment',
       `the ${entries.length} retained entries could not be saved anywhere before writing (see the warnings above): nothing was written; give --keep-dir DIR on a writable disk other than the target`,
     );
   }
-  const lasting = ctx.saved.filter((s) => s.survivesReboot);
+  const lasting = saved.filter((s) => s.survivesReboot);
   if (lasting.length) log.info(`retained set saved in ${lasting.map((s) => s.where).join(' and ')}: if anything fails from here on, running the same command again restores it`);
-  else
-    log.warn(
-      `the retained set is saved only in RAM${ctx.saved.length ? ` (${ctx.saved.map((s) => s.where).join(', ')})` : ''}: a power cut during the write would lose it; give --keep-dir on another disk to keep it safe`,
-    );
+  else log.warn(`the retained set is saved only in RAM (${saved.map((s) => s.where).join(', ')}): a power cut during the write would lose it; give --keep-dir on another disk to keep it safe`);
+  return saved;
 }
 
 // dropKept: every entry came back, so the saved set is no longer needed.
-export async function dropKept(ctx: Ctx): Promise<void> {
-  if (ctx.archiveKey && (ctx.saved.length || ctx.resumed)) await dropArchive(ctx.keep, ctx.archiveKey, ctx.log);
+export async function dropKept(log: Log, keep: KeepAt, saved: readonly Saved[], resumed: Resumed | undefined): Promise<void> {
+  if (saved.length || resumed) await dropArchive(keep.places, keep.key, log);
 }
 
 // keepReport: after a failure past the point of no return, the report (which
 // entries did not come back and why) saved beside the retained set.
-export async function keepReport(ctx: Ctx, report: unknown): Promise<void> {
-  if (!ctx.archiveKey || !ctx.saved.length) return;
-  await annotate(ctx.keep, ctx.archiveKey, 'report.json', JSON.stringify(report, null, 2) + '\n', ctx.log);
+export async function keepReport(log: Log, keep: KeepAt, saved: readonly Saved[], report: unknown): Promise<void> {
+  if (!saved.length) return;
+  await annotate(keep.places, keep.key, 'report.json', JSON.stringify(report, null, 2) + '\n', log);
 }
 
 // savedAsFound: a saved set's entries as the RAM budget counts scanned ones

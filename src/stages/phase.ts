@@ -5,8 +5,38 @@
 // is 10 or above (10 when the disk was invalidated, else 11), and the message
 // says where the retained set was saved and that running the same command
 // again finishes the job.
+// The point of no return is a value: pointOfNoReturn is the only maker of a
+// Passed, and every stage that writes takes one, so none can run before it.
+import type { Bundle } from '../bundle/read.ts';
 import { describe, EXIT, ReimageError } from '../errors.ts';
-import { Interrupted } from '../util/interrupt.ts';
+import type { Captured } from '../retention/capture.ts';
+import { describeDisk, refuseBusy } from '../target/check.ts';
+import type { Disk } from '../target/sysfs.ts';
+import { checkpoint, Interrupted } from '../util/interrupt.ts';
+import type { Ids, Run } from './context.ts';
+
+declare const passedMark: unique symbol;
+
+// Proof that the point of no return was passed, with what the writing stages need.
+export type Passed = {
+  readonly [passedMark]: true;
+  disk: Disk;
+  bundle: Bundle;
+  // The proven image in RAM, the captured entries and the old system's users and groups.
+  image: string;
+  captured: Captured[];
+  ids: Ids;
+};
+
+// pointOfNoReturn: the last look at the disk (staging may have taken a while),
+// the caller's hook, the last signal check, then the loud line.
+export async function pointOfNoReturn(run: Run, at: Omit<Passed, typeof passedMark>): Promise<Passed> {
+  await refuseBusy(at.disk);
+  await run.o.beforeWrite?.();
+  checkpoint(run.o.signal);
+  run.log.info(`=== point of no return: replacing everything on ${describeDisk(at.disk)} ===`);
+  return at as Passed;
+}
 
 export type Where = {
   // Whether the point of no return was passed.

@@ -4,7 +4,7 @@
 // on it, and whether RAM can hold the compressed image at all.
 import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadBundle } from '../bundle/read.ts';
+import { loadBundle, type Bundle } from '../bundle/read.ts';
 import { loadTrusted } from '../bundle/sign.ts';
 import { acquireLock } from './lock.ts';
 import { checkCompatible } from './compat.ts';
@@ -15,41 +15,53 @@ import { checkFingerprint } from '../target/fingerprint.ts';
 import { checkKernel } from '../target/kernel.ts';
 import { oldPartitions } from '../target/old.ts';
 import { checkRam } from './budget.ts';
-import type { Ctx } from './context.ts';
+import { archiveKey } from '../retention/archive.ts';
+import type { Cleanup } from '../util/cleanup.ts';
+import type { Log } from '../util/log.ts';
+import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
+import { keepPlaces } from './keep.ts';
 
-export async function preflight(ctx: Ctx): Promise<void> {
-  const { o, log } = ctx;
+// openRun: the run's lock and private directory (root only), undone by the cleanup stack.
+export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup): Promise<Run> {
   if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
   await mkdir(o.runBase, { recursive: true, mode: 0o700 });
-  ctx.cleanup.push('release the lock', await acquireLock(join(o.runBase, 'lock')));
-  ctx.runDir = await mkdtemp(join(o.runBase, 'run-'));
-  const runDir = ctx.runDir;
+  cleanup.push('release the lock', await acquireLock(join(o.runBase, 'lock')));
+  const runDir = await mkdtemp(join(o.runBase, 'run-'));
   // rmdir only, never a recursive delete: if an unmount failed, a file system is still below.
-  ctx.cleanup.push(`remove ${runDir}`, async () => {
+  cleanup.push(`remove ${runDir}`, async () => {
     for (const d of ['old', 'new', 'stage']) await rmdir(join(runDir, d)).catch(() => {});
     await rmdir(runDir);
   });
+  return { o, log, cleanup, runDir };
+}
+
+// preflight: the bundle (manifest, signature), the retention list, the target
+// disk and the old system's partitions on it, and where the retained set goes.
+export async function preflight(run: Run): Promise<Preflight> {
+  const { o, log } = run;
   const bundle = await loadBundle(o.bundle, await loadTrusted(o.trust));
   if (bundle.signedBy) log.info(`bundle signature by trusted key ${bundle.signedBy} verified`);
-  ctx.bundle = bundle;
-  if (o.retain) {
-    const bytes = await readFile(o.retain).catch(() => undefined);
-    if (!bytes) throw usageError(`retention list ${o.retain} cannot be read: check the path`);
-    ctx.list = { name: o.retain, entries: parseList(bytes, o.retain) };
-  } else if (bundle.retention) {
-    ctx.list = { name: bundle.retention.name, entries: bundle.retention.entries };
-  } else {
-    ctx.list = { name: '(none)', entries: [] };
-    log.warn('no retention list (neither --retain nor one in the bundle): nothing of the old system will be kept');
-  }
+  const list = await retentionList(o.retain, bundle, log);
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
   await checkKernel(m);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize);
-  ctx.disk = disk;
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
-  const needed = ctx.list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
-  ctx.oldParts = await oldPartitions(disk, needed, log);
+  const needed = list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
+  const oldParts = await oldPartitions(disk, needed, log);
+  return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) } };
+}
+
+// retentionList: --retain, else the bundle's own list, else none (with a warning).
+async function retentionList(path: string | undefined, bundle: Bundle, log: Log): Promise<RetentionList> {
+  if (path) {
+    const bytes = await readFile(path).catch(() => undefined);
+    if (!bytes) throw usageError(`retention list ${path} cannot be read: check the path`);
+    return { name: path, entries: parseList(bytes, path) };
+  }
+  if (bundle.retention) return { name: bundle.retention.name, entries: bundle.retention.entries };
+  log.warn('no retention list (neither --retain nor one in the bundle): nothing of the old system will be kept');
+  return { name: '(none)', entries: [] };
 }

@@ -5,30 +5,31 @@
 import { ReimageError } from '../errors.ts';
 import { flushBuffers, growExt, growPartition, partNumber, relocateBackupGpt, sfdiskJson } from '../system/tools.ts';
 import { identify, settle as settleParts, type PartIdentity } from '../target/partitions.ts';
-import type { Ctx } from './context.ts';
+import type { Run } from './context.ts';
+import type { Passed } from './phase.ts';
 
-export async function settle(ctx: Ctx): Promise<PartIdentity[]> {
-  const { log } = ctx;
-  const disk = ctx.disk!;
-  const m = ctx.bundle!.manifest;
+export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
+  const { log, o } = run;
+  const { disk } = p;
+  const m = p.bundle.manifest;
   if (m.table.label === 'gpt' && disk.size > m.raw.size) {
     await log.step('move the backup GPT to the end of the disk', () => relocateBackupGpt(disk.node));
   }
   const last = [...m.table.partitions].sort((a, b) => b.start - a.start)[0];
-  if (ctx.o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number));
+  if (o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number));
   const onDisk = await sfdiskJson(disk.node);
   if (!onDisk) throw new ReimageError('afterWrite', `${disk.node} shows no partition table after writing: the write did not land; run reimage again`);
   const expected = onDisk.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
-  for (const p of m.table.partitions) {
-    const e = expected.find((x) => x.number === p.number);
-    if (!e || e.start !== p.start || (e.size !== p.size && !(ctx.o.grow && p === last))) {
-      throw new ReimageError('afterWrite', `partition ${p.number} on ${disk.node} does not match the manifest after writing: run reimage again`);
+  for (const part of m.table.partitions) {
+    const e = expected.find((x) => x.number === part.number);
+    if (!e || e.start !== part.start || (e.size !== part.size && !(o.grow && part === last))) {
+      throw new ReimageError('afterWrite', `partition ${part.number} on ${disk.node} does not match the manifest after writing: run reimage again`);
     }
   }
   const nodes = await settleParts(disk, expected, log, { exit: 'afterWrite' });
   await Promise.all([disk.node, ...nodes.values()].map((node) => flushBuffers(node)));
-  if (ctx.o.grow && last) {
-    const node = nodes.get(last.number)!;
+  if (o.grow && last) {
+    const node = nodes.get(last.number) ?? `partition ${last.number}`;
     if (last.fs.type?.startsWith('ext')) await log.step(`grow the ${last.fs.type} file system on ${node}`, () => growExt(node));
     else log.warn(`--grow: partition ${last.number} grew, but its file system (${last.fs.type ?? 'none'}) is not grown by reimage; grow it from the new system`);
   }

@@ -21,7 +21,8 @@ import { human } from '../util/bytes.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
-import type { Ctx } from './context.ts';
+import type { Run, Wrote } from './context.ts';
+import type { Passed } from './phase.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
 import { blocksCount, extents, mappedBlocks, type BlockMap, type Unmapped } from '../bmap/format.ts';
@@ -31,29 +32,29 @@ import type { Manifest } from '../bundle/manifest.ts';
 // Gaps up to this size between mapped pieces are written through (they are zeros in the image): fewer, larger writes.
 const GAP = 1 << 20;
 
-export async function write(ctx: Ctx): Promise<void> {
-  const { log } = ctx;
-  const disk = ctx.disk!;
-  const m = ctx.bundle!.manifest;
-  const map = ctx.bundle!.bmap;
+export async function write(run: Run, p: Passed): Promise<Wrote> {
+  const { log, o } = run;
+  const { disk } = p;
+  const m = p.bundle.manifest;
+  const map = p.bundle.bmap;
   const w = await openWriter(disk, (why) => log.warn(why));
   const t0 = Date.now();
   try {
-    const plan = await planWrite(disk, map, ctx.o.unmapped ?? 'zero');
+    const plan = await planWrite(disk, map, o.unmapped ?? 'zero');
     log.info(plan.why);
-    const once = () => writeImage(w, disk, m, ctx.stagedImage!, map, plan, log, ctx.o.signal);
+    const once = () => writeImage(w, disk, m, p.image, map, plan, log, o.signal);
     const got = await once();
-    if (ctx.o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log))) {
+    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
       await once();
       if (!(await readBackOk(disk, m, map, plan.wholeImage, log))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
     }
     const seconds = (Date.now() - t0) / 1000;
-    ctx.wrote = { bytes: m.raw.size, written: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(ctx.o.verifyWritten ? { readBack: 'ok' as const } : {}) };
     const rate = (m.raw.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0);
     log.info(
-      `wrote ${human(got.written)} of the ${human(m.raw.size)} image to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${rate} MiB/s of image), every byte checked (${got.checked})${ctx.o.verifyWritten ? ', read back ok' : ''}`,
+      `wrote ${human(got.written)} of the ${human(m.raw.size)} image to ${describeDisk(disk)} in ${seconds.toFixed(1)} s (${rate} MiB/s of image), every byte checked (${got.checked})${o.verifyWritten ? ', read back ok' : ''}`,
     );
+    return { bytes: m.raw.size, written: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(o.verifyWritten ? { readBack: 'ok' as const } : {}) };
   } catch (e) {
     await invalidate(w, disk.size, log.warn);
     const why = e instanceof Error ? e.message : String(e);
