@@ -61,7 +61,8 @@ test: deps typecheck lint bin
 demo: deps bin
 	test/demo.sh
 
-# Speed against bzcat|dd, zstd -dc|dd and bmaptool on the same image and target (BENCH_GIB, RUNS).
+# Speed against bzcat|dd, zstd -dc|dd and bmaptool on the same image and target (BENCH_GIB, RUNS),
+# and against an older revision of reimage in the same run (BASELINE_REV=rev).
 bench: deps bin
 	test/bench/bench.sh
 

@@ -11,6 +11,10 @@
 #   LOOP_DIO=1           the target loop device does direct I/O to its backing
 #                        file, like a real disk; LOOP_DIO=0 makes it copy every
 #                        write into the host's page cache first (see below)
+#   BASELINE_REV=REV     also time reimage built from git revision REV (a
+#                        regression check: each reimage row paired with the
+#                        same row of REV, in the same run, as a ratio)
+#   BASELINE=PATH        the same with an already built binary
 #
 # Why direct I/O on the target by default: a loop device without it copies
 # each write into the page cache of its backing file on the same 2 CPUs the
@@ -135,6 +139,25 @@ reimage_run() {
 	shift
 	/usr/bin/time -f '%M' -o "$work/last.rss" "$bin" run --bundle "$b" --target "$loop" --yes "$@"
 }
+# The baseline: a binary built from another revision, in a worktree of its own.
+baseline=${BASELINE-}
+if [ -z "$baseline" ] && [ -n "${BASELINE_REV-}" ]; then
+	baseline="$work/reimage-$BASELINE_REV"
+	if [ ! -x "$baseline" ]; then
+		bwt="$work/baseline-tree"
+		git -C "$here/../.." worktree remove --force "$bwt" 2>/dev/null || rm -rf "$bwt"
+		git -C "$here/../.." worktree add -f --detach "$bwt" "$BASELINE_REV" >/dev/null
+		cp -al "$here/../../node_modules" "$bwt/node_modules" && touch "$bwt/node_modules/.stamp"
+		make -C "$bwt" bin >/dev/null
+		cp "$bwt/build/reimage" "$baseline"
+		git -C "$here/../.." worktree remove --force "$bwt"
+	fi
+fi
+baseline_run() {
+	local b=$1
+	shift
+	/usr/bin/time -f '%M' -o "$work/last.rss" "$baseline" run --bundle "$b" --target "$loop" --yes "$@"
+}
 LIMIT="dd if=/dev/zero oflag=direct (write limit)"
 limit_run() { dd if=/dev/zero of="$loop" bs=4M count=$((mib / 4)) oflag=direct; }
 
@@ -157,6 +180,11 @@ for _ in $(seq "$runs"); do
 	t "reimage run, zstd, every byte (unmapped=write)" reimage_run "$Z" --unmapped write
 	t "reimage run, zstd, --verify-raw" reimage_run "$Z" --verify-raw
 	t "reimage run, bzip2 (bzip2 -9 file)" reimage_run "$bzc"
+	if [ -n "$baseline" ]; then
+		t "baseline: reimage run, zstd, block map (unmapped=zero)" baseline_run "$Z"
+		t "baseline: reimage run, zstd, every byte (unmapped=write)" baseline_run "$Z" --unmapped write
+		t "baseline: reimage run, bzip2 (bzip2 -9 file)" baseline_run "$bzc"
+	fi
 	t "reimage run, gzip" reimage_run "$work/bundle-gzip-${gib}g"
 	t "reimage run, xz" reimage_run "$work/bundle-xz-${gib}g"
 	t "bzcat | dd bs=1M (the classic, bzip2 -9 file)" sh -c "bzcat '$bz2' | dd of='$loop' bs=1M"
@@ -178,6 +206,16 @@ for n in "reimage run, zstd, every byte (unmapped=write)" "reimage run, zstd, --
 for n in "reimage run, bzip2 (bzip2 -9 file)" "reimage run, gzip" "reimage run, xz"; do row "$n" "$BZ"; row "$n, write stage" "$BZ"; done
 for n in "$BZ" "zstd -dc | dd bs=1M" "$ZDD" "$BMT" "bmaptool copy (raw image, block map)" "zstd -dc > /dev/null (decompression alone)"; do row "$n" "$ZDD"; done
 echo
+if [ -n "$baseline" ]; then
+	printf '\nAgainst the baseline (%s), same run: × baseline below 1.00 is faster\n\n| command | median s | baseline s | × baseline |\n|---|---|---|---|\n' "${BASELINE_REV:-$baseline}"
+	for n in "reimage run, zstd, block map (unmapped=zero)" "reimage run, zstd, every byte (unmapped=write)" "reimage run, bzip2 (bzip2 -9 file)"; do
+		for k in "$n" "$n, write stage"; do
+			m=$(med "$k") bm=$(med "baseline: $k")
+			[ -n "$m" ] && [ -n "$bm" ] && awk -v n="$k" -v m="$m" -v b="$bm" 'BEGIN { printf "| %s | %.2f | %.2f | %.2f |\n", n, m, b, m / b }'
+		done
+	done
+	echo
+fi
 echo "× peer: reimage's zstd block-map rows against bmaptool copy (zstd), its every-byte rows against zstd -dc | dd oflag=direct, its bzip2/gzip/xz rows against bzcat | dd; the peers' rows against zstd -dc | dd oflag=direct."
 
 # ------------------------------------------------------------- scaling table
