@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ReimageError, ToolError, bundleError } from '../../../src/errors.ts';
@@ -57,6 +59,18 @@ test('the hint says where the set survives, or that it is only in RAM, or that t
 		/saved only in RAM \(\/run\/reimage\/retained\/x\): run the same command again before rebooting/,
 	);
 	assert.match(finishHint({ saved: [], entries: 2 }), /could not be saved before writing/);
+});
+
+test('only pointOfNoReturn makes a Passed, and every writing stage demands one', () => {
+	// The type is the proof that the point was passed: a cast anywhere else would forge it.
+	const dir = path.resolve(import.meta.dirname, '../../../src');
+	const files = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+	const forging = files.filter((f) => /as Passed\b/.test(fs.readFileSync(path.join(dir, f), 'utf8')));
+	assert.equal(forging, ['stages/phase.ts']);
+	for (const stage of ['write', 'settle', 'restore']) {
+		const text = fs.readFileSync(path.join(dir, 'stages', `${stage}.ts`), 'utf8');
+		assert.match(text, new RegExp(`export async function ${stage}\\(run: Run, p: Passed\\b`), stage);
+	}
 });
 
 test.run();
