@@ -62,6 +62,14 @@ export async function partxUpdate(dev: string, v: Via = {}): Promise<void> {
   await runVia(v)('partx', ['-u', dev], { exit: v.exit ?? 'target' });
 }
 
+// partxAdd: add the partitions of DEV's table the kernel lacks. util-linux
+// 2.38's `partx -u` adds no logical partitions of an MBR table (it exits 0
+// without them); `partx -a` does. Exit 1 (some partitions were there already)
+// is no failure. Exit default: target.
+export async function partxAdd(dev: string, v: Via = {}): Promise<void> {
+  await runVia(v)('partx', ['-a', dev], { okCodes: [0, 1], exit: v.exit ?? 'target' });
+}
+
 // rereadPartitions: BLKRRPART; returns false when the kernel says the disk is busy (exit default: environment).
 export async function rereadPartitions(dev: string, v: Via = {}): Promise<boolean> {
   const out = await runVia(v)('blockdev', ['--rereadpt', dev], { okCodes: [0, 1], ...(v.exit ? { exit: v.exit } : {}) });

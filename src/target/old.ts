@@ -10,6 +10,9 @@ import type { Log } from '../util/log.ts';
 import { identify, settle, type PartIdentity } from './partitions.ts';
 import type { Disk } from './sysfs.ts';
 
+// MBR partition types of an extended partition (CHS, LBA, Linux).
+const isContainer = (type: string) => ['5', 'f', '85'].includes(type.toLowerCase().replace(/^0x/, ''));
+
 // oldPartitions: the old partitions, identified; NEEDED names what must be read from them (undefined: nothing).
 export async function oldPartitions(disk: Disk, needed: string | undefined, log: Log, sys: Sys = hostSys): Promise<PartIdentity[]> {
   const old = await sfdiskJson(disk.node, sys);
@@ -34,7 +37,7 @@ export async function oldPartitions(disk: Disk, needed: string | undefined, log:
       `the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`,
     );
   }
-  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
+  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, ...(old.label === 'dos' && isContainer(p.type) ? { container: true } : {}) }));
   try {
     return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }, sys), sys);
   } catch (e) {

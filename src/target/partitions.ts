@@ -5,18 +5,21 @@
 // (`partx -u`). Both are tried, with bounded retries for EBUSY.
 import { ReimageError, type ExitName } from '../errors.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
-import { blkidProbe, partxUpdate, rereadPartitions } from '../system/tools.ts';
+import { blkidProbe, partxAdd, partxUpdate, rereadPartitions } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 import { kernelPartitions, openers, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
 
-export type Expected = { number: number; start: number; size: number };
+// container: an MBR extended partition, which the kernel shows as 1 KiB (a
+// place to keep its link, never a file system), not its size in the table.
+export type Expected = { number: number; start: number; size: number; container?: boolean };
 
 export type Settled = Map<number, string>;
 
 // attempts (default 20) tries, delayMs (default 500) apart; a failure exits EXIT.
 export type SettleOptions = { attempts?: number; delayMs?: number; exit: ExitName };
 
-const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => q.number === p.number && q.start === p.start && q.size === p.size));
+const fits = (q: KernelPart, p: Expected) => q.number === p.number && q.start === p.start && (p.container ? q.size <= p.size : q.size === p.size);
+const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => fits(q, p)));
 
 // settle: returns partition number -> device node once the kernel agrees with `expected`.
 export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleOptions, sys: Sys = hostSys): Promise<Settled> {
@@ -29,6 +32,11 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
     parts = await kernelPartitions(dir);
     if (!same(parts, expected)) {
       await partxUpdate(d.node, sys).catch((e: Error) => log.warn(`partx -u ${d.node}: ${e.message}`));
+      parts = await kernelPartitions(dir);
+    }
+    if (parts.length < expected.length) {
+      // Still missing some (the logical partitions of an MBR table, which partx -u leaves out).
+      await partxAdd(d.node, sys).catch((e: Error) => log.warn(`partx -a ${d.node}: ${e.message}`));
       parts = await kernelPartitions(dir);
     }
     if (same(parts, expected)) break;
