@@ -21,7 +21,6 @@ import { FEATURE_BITS } from '../image/extfs.ts';
 export type KernelRoots = { proc: string; sys: string; modules: string };
 // kernelRoots: the roots of SYS (the host's: /proc, /sys, /lib/modules).
 export const kernelRoots = (sys: Sys): KernelRoots => ({ proc: sys.procRoot, sys: sys.sysRoot, modules: sys.modulesRoot });
-export const HOST_ROOTS: KernelRoots = kernelRoots(hostSys);
 
 export type KernelFacts = { release: string; filesystems: Set<string>; aliases: Set<string>; ext4Features?: Set<string> };
 
@@ -73,7 +72,7 @@ const HARMLESS = new Set(Object.values(FEATURE_BITS.compat));
 const read = (p: string) => readFile(p, 'utf8').catch(() => '');
 
 // readKernel: what the running kernel offers, from ROOTS.
-export async function readKernel(roots: KernelRoots = HOST_ROOTS): Promise<KernelFacts> {
+export async function readKernel(roots: KernelRoots = kernelRoots(hostSys)): Promise<KernelFacts> {
   const release = (await read(`${roots.proc}/sys/kernel/osrelease`)).trim();
   const filesystems = new Set(
     (await read(`${roots.proc}/filesystems`))

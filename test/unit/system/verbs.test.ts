@@ -4,15 +4,28 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ToolError } from '../../../src/errors.ts';
+import type { RunOptions } from '../../../src/system/exec.ts';
 import {
 	blkidProbe,
 	bootctlOneshot,
+	compressFile,
+	copySparse,
+	dracutBuild,
 	findMount,
 	flushBuffers,
 	getfattrDump,
 	grubEnvList,
+	grubEnvSet,
+	grubEnvUnset,
+	lsinitrdCopy,
+	mkfsExtFrom,
+	mkinitramfs,
 	partxUpdate,
+	qemuBoot,
+	setfattrValue,
 	sfdiskJson,
+	unmkinitramfsCopy,
+	writeTable,
 } from '../../../src/system/tools.ts';
 import { parseGetfattr, readXattrs } from '../../../src/retention/xattr.ts';
 import { fakeSys } from '../../helpers/fake-sys.ts';
@@ -114,6 +127,50 @@ test('boot verbs: the grubenv list and the systemd-boot one-shot (clearing toler
 	await bootctlOneshot('/efi', '', f);
 	const e = await bootctlOneshot('/efi', 'x.conf', f).catch((x: unknown) => x);
 	assert.is((e as ToolError).exit, 'environment');
+	f.done();
+});
+
+test('the argv of the verbs that build, pack and boot (what the old inline calls ran, byte for byte)', async () => {
+	const f = fakeSys();
+	const want = [
+		'sh -c lsinitrd --file "$1" "$2" > "$3" sh usr/lib/reimage/reimage /tmp/i.img /tmp/copy',
+		'unmkinitramfs /tmp/i.img /tmp/x',
+		'sh -c cp "$(find "$1" -path "*/usr/lib/reimage/reimage" | head -n 1)" "$2" sh /tmp/x /tmp/copy',
+		'mkinitramfs -d /tmp/conf -o /tmp/out.img 6.1.0',
+		'dracut --force --kver 6.1.0 /tmp/out.img',
+		'xz -T0 -6 -c /tmp/disk.img',
+		'sfdisk -q /tmp/stick.img',
+		'mkfs.ext4 -q -L STICK -d /tmp/tree -E offset=1048576 /tmp/stick.img 70M',
+		'cp --sparse=always /tmp/a.img /tmp/b.img',
+		'qemu-system-x86_64 -m 512',
+		'grub-editenv /boot/grub/grubenv set next_entry=reimage-armed',
+		'grub-editenv /boot/grub/grubenv unset next_entry',
+		'setfattr -h -n user.a -v 0sMQ== /proc/1/fd/3',
+	];
+	for (const argv of want) f.script(argv);
+	const seen: RunOptions[] = [];
+	const run = f.run;
+	f.run = (tool, args, opts) => (seen.push(opts ?? {}), run(tool, args, opts));
+	await lsinitrdCopy('/tmp/i.img', 'usr/lib/reimage/reimage', '/tmp/copy', f);
+	await unmkinitramfsCopy('/tmp/i.img', 'usr/lib/reimage/reimage', '/tmp/x', '/tmp/copy', f);
+	await mkinitramfs('/tmp/conf', '/tmp/out.img', '6.1.0', { REIMAGE_BIN: 'b' }, f);
+	await dracutBuild(['--force', '--kver', '6.1.0', '/tmp/out.img'], { dracutbasedir: '/tmp/base' }, f);
+	await compressFile('xz', ['-T0', '-6'], '/tmp/disk.img', '/tmp/disk.img.xz', f);
+	await writeTable('/tmp/stick.img', 'label: gpt\n', f);
+	await mkfsExtFrom('/tmp/stick.img', 'STICK', '/tmp/tree', 1048576, 70, f);
+	await copySparse('/tmp/a.img', '/tmp/b.img', f);
+	await qemuBoot(['-m', '512'], 60_000, f);
+	await grubEnvSet('/boot/grub/grubenv', 'next_entry', 'reimage-armed', f);
+	await grubEnvUnset('/boot/grub/grubenv', 'next_entry', f);
+	await setfattrValue('/proc/1/fd/3', 'user.a', 'MQ==', true, f);
+	assert.equal(f.calls, want);
+	assert.equal(seen[3]?.env, { REIMAGE_BIN: 'b' });
+	assert.equal(seen[4]?.env, { dracutbasedir: '/tmp/base' });
+	assert.is(seen[5]?.outputFile, '/tmp/disk.img.xz');
+	assert.is(seen[6]?.input, 'label: gpt\n');
+	assert.is(seen[9]?.exit, 'vmTest');
+	assert.is(seen[9]?.timeoutMs, 60_000);
+	assert.is(seen[12]?.exit, 'afterWrite');
 	f.done();
 });
 
