@@ -6,7 +6,7 @@
 // so arming is refused.
 import { readFile, writeFile } from 'node:fs/promises';
 import { ReimageError } from '../errors.ts';
-import { run } from '../system/exec.ts';
+import { findMount, grubEnvList, grubEnvSet, grubEnvUnset, type MountOf } from '../system/tools.ts';
 import { ENTRY_IDS, TITLES, kernelArgs, type ArmSpec } from './entry.ts';
 
 const BEGIN = '### BEGIN reimage (managed by reimage arm; reimage disarm removes it) ###';
@@ -20,13 +20,8 @@ export function envRefusal(fstype: string, source: string): string | undefined {
   return undefined;
 }
 
-type Where = { fstype: string; source: string; target: string; uuid: string };
-
-async function whereIs(path: string): Promise<Where> {
-  const out = await run('findmnt', ['-n', '-o', 'FSTYPE,SOURCE,TARGET,UUID', '--target', path]);
-  const [fstype = '', source = '', target = '', uuid = ''] = out.stdout.trim().split(/\s+/);
-  return { fstype, source, target, uuid };
-}
+type Where = MountOf;
+const whereIs = (path: string) => findMount(path);
 
 // block: the custom.cfg text of both entries. Paths are relative to the file system holding them.
 export function block(s: ArmSpec, bootFs: Where, bootDir: string, initrd: string): string {
@@ -54,7 +49,7 @@ export async function armGrub(s: ArmSpec, bootDir: string, initrd: string): Prom
   const custom = `${grubDir}/custom.cfg`;
   const old = await readFile(custom, 'utf8').catch(() => '');
   await writeFile(custom, strip(old) + block(s, await whereIs(bootDir), bootDir, initrd));
-  await run('grub-editenv', [`${grubDir}/grubenv`, 'set', `next_entry=${ENTRY_IDS.armed}`]);
+  await grubEnvSet(`${grubDir}/grubenv`, 'next_entry', ENTRY_IDS.armed);
   return `GRUB: "${TITLES.armed}" is the next boot (once); "${TITLES.interactive}" stays in the menu`;
 }
 
@@ -63,7 +58,7 @@ export async function disarmGrub(bootDir: string): Promise<string> {
   const custom = `${grubDir}/custom.cfg`;
   const old = await readFile(custom, 'utf8').catch(() => undefined);
   if (old !== undefined) await writeFile(custom, strip(old));
-  const env = await run('grub-editenv', [`${grubDir}/grubenv`, 'list'], { okCodes: [0, 1] });
-  if (env.stdout.includes(`next_entry=${ENTRY_IDS.armed}`)) await run('grub-editenv', [`${grubDir}/grubenv`, 'unset', 'next_entry']);
+  const env = await grubEnvList(`${grubDir}/grubenv`);
+  if (env.includes(`next_entry=${ENTRY_IDS.armed}`)) await grubEnvUnset(`${grubDir}/grubenv`, 'next_entry');
   return 'GRUB: reimage entries removed and the one-shot cleared';
 }

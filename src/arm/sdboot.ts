@@ -3,13 +3,11 @@
 // one-shot via `bootctl set-oneshot` (the LoaderEntryOneShot EFI variable,
 // cleared by the boot loader when used).
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { run } from '../system/exec.ts';
+import { bootctlEspPath, bootctlOneshot } from '../system/tools.ts';
 import { ENTRY_IDS, TITLES, kernelArgs, type ArmSpec } from './entry.ts';
 
-export async function espPath(): Promise<string | undefined> {
-  const r = await run('bootctl', ['--print-esp-path'], { okCodes: [0, 1] }).catch(() => undefined);
-  return r && r.exitCode === 0 ? r.stdout.trim() : undefined;
-}
+// espPath: the ESP systemd-boot uses, or undefined when there is none.
+export const espPath = (): Promise<string | undefined> => bootctlEspPath();
 
 export async function armSdBoot(s: ArmSpec, esp: string, bootDir: string, initrd: string): Promise<string> {
   await mkdir(`${esp}/reimage`, { recursive: true });
@@ -23,12 +21,12 @@ export async function armSdBoot(s: ArmSpec, esp: string, bootDir: string, initrd
     const text = [`title ${TITLES[kind]}`, `linux /reimage/vmlinuz`, `initrd /reimage/initrd.img`, `options ${kernelArgs(s, mode)}`, ''].join('\n');
     await writeFile(`${esp}/loader/entries/${ENTRY_IDS[kind]}.conf`, text);
   }
-  await run('bootctl', [`--esp-path=${esp}`, 'set-oneshot', `${ENTRY_IDS.armed}.conf`]);
+  await bootctlOneshot(esp, `${ENTRY_IDS.armed}.conf`);
   return `systemd-boot: "${TITLES.armed}" is the next boot (once); "${TITLES.interactive}" stays in the menu`;
 }
 
 export async function disarmSdBoot(esp: string): Promise<string> {
-  await run('bootctl', [`--esp-path=${esp}`, 'set-oneshot', ''], { okCodes: [0, 1] });
+  await bootctlOneshot(esp, '');
   for (const id of Object.values(ENTRY_IDS)) await rm(`${esp}/loader/entries/${id}.conf`, { force: true });
   await rm(`${esp}/reimage`, { recursive: true, force: true });
   return 'systemd-boot: reimage entries removed and the one-shot cleared';

@@ -10,7 +10,8 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'n
 import { release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ReimageError, usageError } from '../errors.ts';
-import { firstToolSync, run } from '../system/exec.ts';
+import { firstToolSync } from '../system/exec.ts';
+import { dracutBuild, lsinitrdCopy, mkinitramfs, unmkinitramfsCopy } from '../system/tools.ts';
 import { hashFile } from '../util/hash.ts';
 import { loadConfig } from './config.ts';
 import { lockdownArgs } from './lockdown.ts';
@@ -101,13 +102,9 @@ async function withDracut(b: Build, log: Log): Promise<void> {
     await symlink(module, join(base, 'modules.d', '50reimage'));
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
       // Without systemd, the module installs a pre-mount hook instead of its unit.
-      run(
-        'dracut',
+      dracutBuild(
         ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out],
-        {
-          env: { dracutbasedir: base, ...b.env },
-          timeoutMs: 30 * 60_000,
-        },
+        { dracutbasedir: base, ...b.env },
       ),
     );
   } finally {
@@ -126,7 +123,7 @@ async function withInitramfsTools(b: Build, log: Log): Promise<void> {
     await mkdir(join(conf, 'conf.d'));
     await writeFile(join(conf, 'modules'), '');
     await writeFile(join(conf, 'initramfs.conf'), 'MODULES=most\nBUSYBOX=y\nCOMPRESS=zstd\nRUNSIZE=10%\nFSTYPE=auto\n');
-    await log.step(`build the initrd for kernel ${b.kver} with initramfs-tools`, () => run('mkinitramfs', ['-d', conf, '-o', b.out, b.kver], { env: b.env, timeoutMs: 30 * 60_000 }));
+    await log.step(`build the initrd for kernel ${b.kver} with initramfs-tools`, () => mkinitramfs(conf, b.out, b.kver, b.env));
   } finally {
     await rm(conf, { recursive: true, force: true });
   }
@@ -139,11 +136,9 @@ export async function checkBinary(initrd: string, bin: string): Promise<void> {
   try {
     const copy = join(tmp, 'reimage');
     if (firstToolSync(['lsinitrd', 'unmkinitramfs']) === 'lsinitrd') {
-      await run('sh', ['-c', `lsinitrd --file "$1" "$2" > "$3"`, 'sh', INITRD_BIN, initrd, copy], { timeoutMs: 600_000 });
+      await lsinitrdCopy(initrd, INITRD_BIN, copy);
     } else {
-      // initramfs-tools only: unpack (an early microcode archive puts the rest under main/).
-      await run('unmkinitramfs', [initrd, join(tmp, 'x')], { timeoutMs: 600_000 });
-      await run('sh', ['-c', `cp "$(find "$1" -path "*/${INITRD_BIN}" | head -n 1)" "$2"`, 'sh', join(tmp, 'x'), copy]);
+      await unmkinitramfsCopy(initrd, INITRD_BIN, join(tmp, 'x'), copy);
     }
     const got = createHash('sha256')
       .update(await readFile(copy))

@@ -7,6 +7,7 @@ import { readdir, realpath } from 'node:fs/promises';
 import { targetError, usageError } from '../errors.ts';
 import { human, parseSize } from '../util/bytes.ts';
 import { inspect, type Disk } from '../target/sysfs.ts';
+import { hostSys } from '../system/sys.ts';
 
 // What a selector is matched against: every whole disk, and where the /dev tree is (tests give a fake one).
 export type Scope = { disks: readonly Disk[]; dev: string };
@@ -82,7 +83,7 @@ export async function wholeDisks(sys = '/sys'): Promise<Disk[]> {
   const out: Disk[] = [];
   for (const name of (await readdir(`${sys}/block`).catch(() => [] as string[])).sort()) {
     if (NOT_DISKS.test(name)) continue;
-    const d = await inspect(`/dev/${name}`, sys);
+    const d = await inspect(`/dev/${name}`, { ...hostSys, sysRoot: sys });
     if (d && !d.isPartition && d.size > 0 && !out.some((x) => x.dev === d.dev)) out.push(d);
   }
   return out;

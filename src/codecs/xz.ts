@@ -1,5 +1,5 @@
 // xz: decompressed by the xz tool (multi-threaded where the file has blocks).
-import { run } from '../system/exec.ts';
+import { compressFile } from '../system/tools.ts';
 import { external } from './external.ts';
 import type { Codec } from './types.ts';
 
@@ -11,6 +11,6 @@ export const xz: Codec = {
   magic: (h) => h.length >= 6 && h.subarray(0, 6).equals(MAGIC),
   decode: (file) => external('xz', ['-dc', '-T0'], file),
   encode: async (image, out) => {
-    await run('xz', ['-T0', '-6', '-c', image], { outputFile: out, timeoutMs: 6 * 3600_000 });
+    await compressFile('xz', ['-T0', '-6'], image, out);
   },
 };

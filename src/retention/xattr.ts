@@ -5,7 +5,8 @@
 // Tools take text arguments, but file names are bytes; so callers hand over a
 // path that is always plain ASCII: /proc/<pid>/fd/<fd> (an fd we hold on the
 // file or on its parent directory) plus an ASCII name.
-import { run, type Run } from '../system/exec.ts';
+import type { Run } from '../system/exec.ts';
+import { getfattrDump, setfattrValue } from '../system/tools.ts';
 
 export type Xattr = { name: string; value: string }; // value: base64
 
@@ -31,10 +32,9 @@ function decodeValue(raw: string): string {
 }
 
 // readXattrs: all attributes of PATH; noFollow reads a symlink's own.
-export async function readXattrs(path: string, noFollow: boolean, r: Run = run): Promise<Xattr[]> {
-  const args = ['--absolute-names', '-d', '-m', '-', '-e', 'base64', ...(noFollow ? ['-h'] : []), path];
+export async function readXattrs(path: string, noFollow: boolean, r?: Run): Promise<Xattr[]> {
   // exit 1 with "Operation not supported": the file system has no xattrs at all.
-  const out = await r('getfattr', args, { okCodes: [0, 1], exit: 'retention' });
+  const out = await getfattrDump([path], noFollow, r ? { run: r } : {});
   if (out.exitCode !== 0 && !/not supported/i.test(out.stderr)) {
     throw new Error(`getfattr ${path}: ${out.stderr.trim()}`);
   }
@@ -45,8 +45,8 @@ export async function readXattrs(path: string, noFollow: boolean, r: Run = run):
 // file made 10,000 entries take minutes), keyed by path; paths must be ASCII
 // (fd paths), as getfattr escapes others in its headers. Undefined when
 // getfattr reported any error: the caller then asks path by path, to name it.
-export async function readXattrsMany(paths: readonly string[], r: Run = run): Promise<Map<string, Xattr[]> | undefined> {
-  const out = await r('getfattr', ['--absolute-names', '-d', '-m', '-', '-e', 'base64', ...paths], { okCodes: [0, 1], exit: 'retention' });
+export async function readXattrsMany(paths: readonly string[], r?: Run): Promise<Map<string, Xattr[]> | undefined> {
+  const out = await getfattrDump(paths, false, r ? { run: r } : {});
   return out.exitCode === 0 ? parseGetfattrFiles(out.stdout) : undefined;
 }
 
@@ -61,8 +61,8 @@ export function parseGetfattrFiles(text: string): Map<string, Xattr[]> {
 }
 
 // writeXattr: set one attribute; noFollow writes a symlink's own.
-export async function writeXattr(path: string, x: Xattr, noFollow: boolean, r: Run = run): Promise<void> {
-  await r('setfattr', [...(noFollow ? ['-h'] : []), '-n', x.name, '-v', `0s${x.value}`, path], { exit: 'afterWrite' });
+export async function writeXattr(path: string, x: Xattr, noFollow: boolean, r?: Run): Promise<void> {
+  await setfattrValue(path, x.name, x.value, noFollow, r ? { run: r } : {});
 }
 
 // fdPath: an ASCII path another process can use to reach a file we hold open.

@@ -16,7 +16,8 @@ import { ReimageError } from '../errors.ts';
 import { blankRange, flushBuffers } from '../system/tools.ts';
 import { HEAD, openWriter, zeroRange, type Writer } from '../target/writer.ts';
 import { describeDisk } from '../target/check.ts';
-import { queueLimit, type Disk } from '../target/sysfs.ts';
+import type { Disk } from '../target/sysfs.ts';
+import { planWrite, type WritePlan as Plan } from '../target/plan.ts';
 import { human } from '../util/bytes.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkpoint } from '../util/interrupt.ts';
@@ -25,7 +26,7 @@ import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
-import { blocksCount, extents, mappedBlocks, type BlockMap, type Unmapped } from '../bmap/format.ts';
+import { extents, type BlockMap } from '../bmap/format.ts';
 import { makeChecker } from '../image/check.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 
@@ -64,39 +65,6 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
     );
   } finally {
     await w.close().catch(() => {});
-  }
-}
-
-type Plan = {
-  // Write only what the block map covers (else every byte).
-  mappedOnly: boolean;
-  // Blank [0, image size) first, and how.
-  blank?: 'zero' | 'discard';
-  // Whether the disk ends up equal to the whole image (read-back checks all of it).
-  wholeImage: boolean;
-  unmapped: Unmapped | 'no block map';
-  why: string;
-};
-
-// planWrite: the unmapped policy applied to what this disk can do.
-async function planWrite(disk: Disk, map: BlockMap | undefined, policy: Unmapped): Promise<Plan> {
-  if (!map) return { mappedOnly: false, wholeImage: true, unmapped: 'no block map', why: 'the bundle has no block map: writing every byte' };
-  const share = `${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} % of the image is mapped`;
-  switch (policy) {
-    case 'write':
-      return { mappedOnly: false, wholeImage: true, unmapped: policy, why: `${share}; unmapped=write: writing every byte` };
-    case 'zero':
-      if ((await queueLimit(disk.name, 'write_zeroes_max_bytes')) > 0) {
-        return { mappedOnly: true, blank: 'zero', wholeImage: true, unmapped: policy, why: `${share}; unmapped=zero: the disk zeroes the rest itself (write-zeroes offload)` };
-      }
-      return { mappedOnly: false, wholeImage: true, unmapped: policy, why: `${share}; unmapped=zero: the disk has no write-zeroes offload, so the zeros are written` };
-    case 'discard':
-      if ((await queueLimit(disk.name, 'discard_max_bytes')) > 0) {
-        return { mappedOnly: true, blank: 'discard', wholeImage: false, unmapped: policy, why: `${share}; unmapped=discard: the rest is discarded (it may read back as old data)` };
-      }
-      return { mappedOnly: true, wholeImage: false, unmapped: policy, why: `${share}; unmapped=discard: the disk cannot discard, so the rest is left as it was` };
-    case 'leave':
-      return { mappedOnly: true, wholeImage: false, unmapped: policy, why: `${share}; unmapped=leave: the rest keeps what the old system had` };
   }
 }
 

@@ -54,9 +54,11 @@ export const run: Run = async (tool, args, opts = {}) => {
 
 export type Stream = { stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>; done: Promise<void>; kill: () => void };
 
+export type StreamOptions = { inputFile?: string; exit?: ExitName };
+
 // stream: start `tool args` and hand back its stdout as a stream; `done`
 // rejects with a ToolError if the tool fails (checked after the stream ends).
-export function stream(tool: string, args: readonly string[], opts: { inputFile?: string; exit?: ExitName } = {}): Stream {
+export function stream(tool: string, args: readonly string[], opts: StreamOptions = {}): Stream {
   // The tool reads the file itself (its descriptor as stdin), not through this process.
   const input = opts.inputFile !== undefined ? openInput(tool, opts.inputFile, opts.exit) : undefined;
   let child: ReturnType<typeof execa>;
@@ -117,3 +119,11 @@ export function startShell(tty: string): void {
   child.catch(() => {});
   child.unref();
 }
+
+// Via: how a tool verb runs — the runner (a Sys, or just its run) and the exit
+// a failure maps to. Each verb documents its default exit; callers pass the
+// phase where it matters.
+export type Via = { run?: Run; exit?: ExitName };
+
+// runVia: the runner of V (the real one by default).
+export const runVia = (v: Via): Run => v.run ?? run;

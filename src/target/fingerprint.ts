@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseJson } from '../util/json.ts';
 import { targetError, usageError } from '../errors.ts';
+import { hostSys, type Sys } from '../system/sys.ts';
 import { partNumber, sfdiskJson } from '../system/tools.ts';
 import type { Disk } from './sysfs.ts';
 
@@ -22,8 +23,9 @@ export const Fingerprint = z.strictObject({
 });
 export type Fingerprint = z.infer<typeof Fingerprint>;
 
-export async function fingerprint(d: Disk): Promise<Fingerprint> {
-  const t = await sfdiskJson(d.node);
+// fingerprint: the disk's identity and partition table as a record.
+export async function fingerprint(d: Disk, sys: Sys = hostSys): Promise<Fingerprint> {
+  const t = await sfdiskJson(d.node, sys);
   return {
     format: 'reimage-fingerprint/1',
     disk: { size: d.size, sectorSize: d.sectorSize, model: d.model, serial: d.serial, wwn: d.wwn },
@@ -71,10 +73,10 @@ export function differences(want: Fingerprint, got: Fingerprint): string[] {
 }
 
 // checkFingerprint: refuse a target whose identity or layout differs from the record.
-export async function checkFingerprint(d: Disk, file: string): Promise<void> {
+export async function checkFingerprint(d: Disk, file: string, sys: Sys = hostSys): Promise<void> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) throw usageError(`fingerprint ${file} cannot be read: record one with reimage fingerprint DEVICE --out FILE`);
   const recorded = parseJson(text, Fingerprint, `fingerprint ${file}`, 'record it again with reimage fingerprint', usageError);
-  const diff = differences(recorded, await fingerprint(d));
+  const diff = differences(recorded, await fingerprint(d, sys));
   if (diff.length) throw targetError(`target ${d.node} does not match the recorded fingerprint ${file}: ${diff.join('; ')}; this is not the disk the fingerprint was recorded from`, { diff });
 }

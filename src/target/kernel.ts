@@ -15,10 +15,12 @@ type Manifest = {
   table: { partitions: readonly { number: number; fs: { type?: string; features?: readonly string[] } }[] };
 };
 import { ReimageError } from '../errors.ts';
+import { hostSys, type Sys } from '../system/sys.ts';
 import { FEATURE_BITS } from '../image/extfs.ts';
 
 export type KernelRoots = { proc: string; sys: string; modules: string };
-export const HOST_ROOTS: KernelRoots = { proc: '/proc', sys: '/sys', modules: '/lib/modules' };
+// kernelRoots: the roots of SYS (the host's: /proc, /sys, /lib/modules).
+export const kernelRoots = (sys: Sys): KernelRoots => ({ proc: sys.procRoot, sys: sys.sysRoot, modules: sys.modulesRoot });
 
 export type KernelFacts = { release: string; filesystems: Set<string>; aliases: Set<string>; ext4Features?: Set<string> };
 
@@ -70,7 +72,7 @@ const HARMLESS = new Set(Object.values(FEATURE_BITS.compat));
 const read = (p: string) => readFile(p, 'utf8').catch(() => '');
 
 // readKernel: what the running kernel offers, from ROOTS.
-export async function readKernel(roots: KernelRoots = HOST_ROOTS): Promise<KernelFacts> {
+export async function readKernel(roots: KernelRoots = kernelRoots(hostSys)): Promise<KernelFacts> {
   const release = (await read(`${roots.proc}/sys/kernel/osrelease`)).trim();
   const filesystems = new Set(
     (await read(`${roots.proc}/filesystems`))
@@ -128,7 +130,7 @@ export function kernelRefusal(m: Manifest, k: KernelFacts): string | undefined {
 }
 
 // checkKernel: refuse (exit 8, environment) a bundle whose new file systems this kernel cannot mount.
-export async function checkKernel(m: Manifest, roots: KernelRoots = HOST_ROOTS): Promise<void> {
-  const why = kernelRefusal(m, await readKernel(roots));
+export async function checkKernel(m: Manifest, sys: Sys = hostSys): Promise<void> {
+  const why = kernelRefusal(m, await readKernel(kernelRoots(sys)));
   if (why) throw new ReimageError('environment', why);
 }

@@ -4,14 +4,18 @@
 // was copied onto it — is named for what it is: irrelevant when nothing is
 // read from the old system (the table is overwritten), a refusal otherwise.
 import { ReimageError, targetError } from '../errors.ts';
+import { hostSys, type Sys } from '../system/sys.ts';
 import { partNumber, sfdiskJson } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 import { identify, settle, type PartIdentity } from './partitions.ts';
 import type { Disk } from './sysfs.ts';
 
+// MBR partition types of an extended partition (CHS, LBA, Linux).
+const isContainer = (type: string) => ['5', 'f', '85'].includes(type.toLowerCase().replace(/^0x/, ''));
+
 // oldPartitions: the old partitions, identified; NEEDED names what must be read from them (undefined: nothing).
-export async function oldPartitions(disk: Disk, needed: string | undefined, log: Log): Promise<PartIdentity[]> {
-  const old = await sfdiskJson(disk.node);
+export async function oldPartitions(disk: Disk, needed: string | undefined, log: Log, sys: Sys = hostSys): Promise<PartIdentity[]> {
+  const old = await sfdiskJson(disk.node, sys);
   if (!old || !old.partitions.length) return [];
   const ignore = (why: string) => {
     log.warn(`the old partition table of ${disk.node} ${why}; nothing is read from the old system (no retained entries, no installed version to compare), and the table is replaced by the image's`);
@@ -33,9 +37,9 @@ export async function oldPartitions(disk: Disk, needed: string | undefined, log:
       `the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`,
     );
   }
-  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
+  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, ...(old.label === 'dos' && isContainer(p.type) ? { container: true } : {}) }));
   try {
-    return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }));
+    return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }, sys), sys);
   } catch (e) {
     if (needed !== undefined || !(e instanceof ReimageError)) throw e;
     return ignore(`cannot be brought in line with the kernel (${e.message})`);

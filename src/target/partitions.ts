@@ -3,38 +3,45 @@
 // (a Debian kernel) rereads on its own; some kernels (this project's build
 // host) never parse tables, so nodes only appear when added with BLKPG
 // (`partx -u`). Both are tried, with bounded retries for EBUSY.
-import { stat } from 'node:fs/promises';
 import { ReimageError, type ExitName } from '../errors.ts';
-import { blkidProbe, partxUpdate, rereadPartitions } from '../system/tools.ts';
+import { hostSys, type Sys } from '../system/sys.ts';
+import { blkidProbe, partxAdd, partxUpdate, rereadPartitions } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
-import { kernelPartitions, major, minor, openers, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
+import { kernelPartitions, openers, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
 
-export type Expected = { number: number; start: number; size: number };
+// container: an MBR extended partition, which the kernel shows as 1 KiB (a
+// place to keep its link, never a file system), not its size in the table.
+export type Expected = { number: number; start: number; size: number; container?: boolean };
 
 export type Settled = Map<number, string>;
 
-export type SettleOptions = { attempts?: number; delayMs?: number; exit: ExitName; sleep?: (ms: number) => Promise<void> };
+// attempts (default 20) tries, delayMs (default 500) apart; a failure exits EXIT.
+export type SettleOptions = { attempts?: number; delayMs?: number; exit: ExitName };
 
-const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => q.number === p.number && q.start === p.start && q.size === p.size));
+const fits = (q: KernelPart, p: Expected) => q.number === p.number && q.start === p.start && (p.container ? q.size <= p.size : q.size === p.size);
+const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => fits(q, p)));
 
 // settle: returns partition number -> device node once the kernel agrees with `expected`.
-export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleOptions): Promise<Settled> {
+export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleOptions, sys: Sys = hostSys): Promise<Settled> {
   const attempts = o.attempts ?? 20;
-  const sleep = o.sleep ?? wait;
-  const sys = await sysPathOf(d);
+  const sleep = sys.sleep;
+  const dir = await sysPathOf(d, sys);
   let parts: KernelPart[] = [];
   for (let i = 1; ; i++) {
-    const reread = await rereadPartitions(d.node);
-    parts = await kernelPartitions(sys);
+    const reread = await rereadPartitions(d.node, sys);
+    parts = await kernelPartitions(dir);
     if (!same(parts, expected)) {
-      await partxUpdate(d.node).catch((e: Error) => log.warn(`partx -u ${d.node}: ${e.message}`));
-      parts = await kernelPartitions(sys);
+      await partxUpdate(d.node, sys).catch((e: Error) => log.warn(`partx -u ${d.node}: ${e.message}`));
+      parts = await kernelPartitions(dir);
+    }
+    if (parts.length < expected.length) {
+      // Still missing some (the logical partitions of an MBR table, which partx -u leaves out).
+      await partxAdd(d.node, sys).catch((e: Error) => log.warn(`partx -a ${d.node}: ${e.message}`));
+      parts = await kernelPartitions(dir);
     }
     if (same(parts, expected)) break;
     // Who keeps the disk busy, named: the usual cause is a process with a partition open.
-    const busy = reread ? '' : `disk busy${await openers(d).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
+    const busy = reread ? '' : `disk busy${await openers(d, sys).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
     if (i >= attempts) {
       throw new ReimageError(
         o.exit,
@@ -45,17 +52,16 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
     await sleep(o.delayMs ?? 500);
   }
   const nodes: Settled = new Map();
-  for (const p of parts) nodes.set(p.number, await waitNode(p, o.exit, attempts, o.delayMs ?? 500, sleep));
+  for (const p of parts) nodes.set(p.number, await waitNode(p, o.exit, attempts, o.delayMs ?? 500, sys));
   return nodes;
 }
 
 // The node appears asynchronously (devtmpfs/udev); it must carry the partition's dev number.
-async function waitNode(p: KernelPart, exit: ExitName, attempts: number, delayMs: number, sleep: (ms: number) => Promise<void>): Promise<string> {
-  const node = `/dev/${p.name}`;
+async function waitNode(p: KernelPart, exit: ExitName, attempts: number, delayMs: number, sys: Sys): Promise<string> {
+  const node = `${sys.devRoot}/${p.name}`;
   for (let i = 0; i < attempts; i++) {
-    const st = await stat(node).catch(() => undefined);
-    if (st?.isBlockDevice() && `${major(st.rdev)}:${minor(st.rdev)}` === p.dev) return node;
-    await sleep(delayMs);
+    if ((await sys.blockDev(node))?.dev === p.dev) return node;
+    await sys.sleep(delayMs);
   }
   throw new ReimageError(exit, `partition node ${node} (${p.dev}) did not appear: is devtmpfs mounted on /dev?`);
 }
@@ -63,10 +69,10 @@ async function waitNode(p: KernelPart, exit: ExitName, attempts: number, delayMs
 export type PartIdentity = { node: string; number: number; label?: string; uuid?: string; partlabel?: string; partuuid?: string; fstype?: string };
 
 // identify: each settled partition's file system and GPT identity, probed directly (no udev needed).
-export async function identify(nodes: Settled): Promise<PartIdentity[]> {
+export async function identify(nodes: Settled, sys: Sys = hostSys): Promise<PartIdentity[]> {
   return Promise.all(
     [...nodes].map(async ([number, node]): Promise<PartIdentity> => {
-      const b = await blkidProbe(node);
+      const b = await blkidProbe(node, undefined, sys);
       return {
         node,
         number,

@@ -1,7 +1,12 @@
 // What the kernel says about a block device, read from /sys and /proc. No
 // processes: everything here is a file read, so it works in any initramfs.
-import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
+// The roots and the block-device lookup come from a Sys (the host's by
+// default), so unit tests read a fixture tree instead.
+import { readFile, readdir, readlink, realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { hostSys, type Sys } from '../system/sys.ts';
+
+export { major, minor } from '../system/sys.ts';
 
 export type KernelPart = { name: string; number: number; start: number; size: number; dev: string };
 
@@ -31,16 +36,14 @@ const num = async (p: string) => Number((await read(p)) || 0);
 
 // queueLimit: one of a disk's queue limits in bytes (write_zeroes_max_bytes,
 // discard_max_bytes); 0 when the disk has no such offload.
-export const queueLimit = (name: string, key: string, sys = '/sys') => num(`${sys}/class/block/${name}/queue/${key}`).then((n) => n || 0);
+export const queueLimit = (name: string, key: string, sys: Sys = hostSys) => num(`${sys.sysRoot}/class/block/${name}/queue/${key}`).then((n) => n || 0);
 
 // inspect: the device node at PATH as the kernel sees it, or undefined if it is not a block device.
-export async function inspect(path: string, sys = '/sys'): Promise<Disk | undefined> {
-  const node = await realpath(path).catch(() => undefined);
-  if (!node) return undefined;
-  const st = await stat(node).catch(() => undefined);
-  if (!st?.isBlockDevice()) return undefined;
-  const dev = `${major(st.rdev)}:${minor(st.rdev)}`;
-  const sysPath = await realpath(`${sys}/dev/block/${dev}`).catch(() => undefined);
+export async function inspect(path: string, sys: Sys = hostSys): Promise<Disk | undefined> {
+  const b = await sys.blockDev(path);
+  if (!b) return undefined;
+  const { node, dev } = b;
+  const sysPath = await realpath(`${sys.sysRoot}/dev/block/${dev}`).catch(() => undefined);
   if (!sysPath) return undefined;
   const name = basename(sysPath);
   const isPartition = (await read(`${sysPath}/partition`)) !== '';
@@ -74,12 +77,13 @@ export async function kernelPartitions(sysPath: string): Promise<KernelPart[]> {
   return out.sort((a, b) => a.number - b.number);
 }
 
-export async function sysPathOf(d: Disk, sys = '/sys'): Promise<string> {
-  return realpath(`${sys}/dev/block/${d.dev}`);
+// sysPathOf: the disk's directory in sysfs (/sys/devices/…/block/NAME).
+export async function sysPathOf(d: Disk, sys: Sys = hostSys): Promise<string> {
+  return realpath(`${sys.sysRoot}/dev/block/${d.dev}`);
 }
 
 // holders: device-mapper, MD or other stacked devices built on the disk or its partitions.
-export async function holders(d: Disk, sys = '/sys'): Promise<string[]> {
+export async function holders(d: Disk, sys: Sys = hostSys): Promise<string[]> {
   const base = await sysPathOf(d, sys);
   const dirs = [base, ...d.partitions.map((p) => `${base}/${p.name}`)];
   const found: string[] = [];
@@ -88,8 +92,8 @@ export async function holders(d: Disk, sys = '/sys'): Promise<string[]> {
 }
 
 // releaseHolder: the command that takes a stacked device down.
-async function releaseHolder(h: string, sys: string): Promise<string> {
-  if (h.startsWith('dm-')) return `dmsetup remove ${(await read(`${sys}/block/${h}/dm/name`)) || `/dev/${h}`}`;
+async function releaseHolder(h: string, sys: Sys): Promise<string> {
+  if (h.startsWith('dm-')) return `dmsetup remove ${(await read(`${sys.sysRoot}/block/${h}/dm/name`)) || `/dev/${h}`}`;
   if (h.startsWith('md')) return `mdadm --stop /dev/${h}`;
   if (h.startsWith('loop')) return `losetup -d /dev/${h}`;
   return `stop /dev/${h}`;
@@ -99,14 +103,14 @@ async function releaseHolder(h: string, sys: string): Promise<string> {
 // partitions (\`losetup -f /dev/sda2\`). The loop holds the partition open from
 // inside the kernel: it is no holder in sysfs and no process has it open, but
 // the reread after the write fails with EBUSY.
-export async function loopBackers(d: Disk, sys = '/sys'): Promise<string[]> {
+export async function loopBackers(d: Disk, sys: Sys = hostSys): Promise<string[]> {
   const devs = devNames(d);
   const found: string[] = [];
-  for (const loop of await readdir(`${sys}/block`).catch(() => [] as string[])) {
+  for (const loop of await readdir(`${sys.sysRoot}/block`).catch(() => [] as string[])) {
     if (!loop.startsWith('loop') || loop === d.name) continue;
-    const file = await read(`${sys}/block/${loop}/loop/backing_file`);
-    const st = file.startsWith('/') ? await stat(file).catch(() => undefined) : undefined;
-    const name = st?.isBlockDevice() ? devs.get(`${major(st.rdev)}:${minor(st.rdev)}`) : undefined;
+    const file = await read(`${sys.sysRoot}/block/${loop}/loop/backing_file`);
+    const b = file.startsWith('/') ? await sys.blockDev(file) : undefined;
+    const name = b ? devs.get(b.dev) : undefined;
     if (name) found.push(`${name} backs the loop device ${loop} (losetup -d /dev/${loop})`);
   }
   return found;
@@ -116,19 +120,19 @@ export async function loopBackers(d: Disk, sys = '/sys'): Promise<string[]> {
 const devNames = (d: Disk, more: KernelPart[] = []) => new Map([[d.dev, d.name], ...[...d.partitions, ...more].map((p) => [p.dev, p.name] as [string, string])]);
 
 // mountsOf: mount points (and swap) that use the disk or one of its partitions.
-export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
+export async function mountsOf(d: Disk, sys: Sys = hostSys): Promise<string[]> {
   const devs = devNames(d);
   const found: string[] = [];
-  for (const line of (await read(`${proc}/self/mountinfo`)).split('\n')) {
+  for (const line of (await read(`${sys.procRoot}/self/mountinfo`)).split('\n')) {
     const f = line.split(' ');
     const dir = f[4]?.replace(/\\040/g, ' ');
     if (f[2] && devs.has(f[2])) found.push(`${devs.get(f[2])} is mounted on ${dir} (umount '${dir}')`);
   }
-  for (const line of (await read(`${proc}/swaps`)).split('\n').slice(1)) {
+  for (const line of (await read(`${sys.procRoot}/swaps`)).split('\n').slice(1)) {
     const file = line.split(/\s+/)[0];
     if (!file) continue;
-    const st = await stat(file).catch(() => undefined);
-    if (st?.isBlockDevice() && devs.has(`${major(st.rdev)}:${minor(st.rdev)}`)) found.push(`${file} is in use as swap (swapoff ${file})`);
+    const b = await sys.blockDev(file);
+    if (b && devs.has(b.dev)) found.push(`${file} is in use as swap (swapoff ${file})`);
   }
   return found;
 }
@@ -136,7 +140,8 @@ export async function mountsOf(d: Disk, proc = '/proc'): Promise<string[]> {
 // openers: other processes with the disk or one of its partitions open. A
 // plain open shows neither as a mount nor as a holder, and it makes the
 // kernel refuse to reread the partition table (EBUSY) after the write.
-export async function openers(d: Disk, proc = '/proc', sys = '/sys'): Promise<string[]> {
+export async function openers(d: Disk, sys: Sys = hostSys): Promise<string[]> {
+  const proc = sys.procRoot;
   // The partitions the kernel knows now (after a write they may differ from d.partitions).
   const now = await kernelPartitions(await sysPathOf(d, sys)).catch(() => [] as KernelPart[]);
   const names = devNames(d, now);
@@ -148,8 +153,8 @@ export async function openers(d: Disk, proc = '/proc', sys = '/sys'): Promise<st
       const link = `${proc}/${pid}/fd/${fd}`;
       // Pipes, sockets and anonymous inodes have no path: only files are stat'ed.
       if (!(await readlink(link).catch(() => '')).startsWith('/')) continue;
-      const st = await stat(link).catch(() => undefined);
-      const name = st?.isBlockDevice() ? names.get(`${major(st.rdev)}:${minor(st.rdev)}`) : undefined;
+      const b = await sys.blockDev(link);
+      const name = b ? names.get(b.dev) : undefined;
       if (name) held.add(name);
     }
     if (!held.size) continue;
@@ -160,11 +165,7 @@ export async function openers(d: Disk, proc = '/proc', sys = '/sys'): Promise<st
 }
 
 // memAvailable: bytes the kernel says can be allocated without swapping.
-export async function memAvailable(proc = '/proc'): Promise<number> {
-  const m = /MemAvailable:\s+(\d+) kB/.exec(await read(`${proc}/meminfo`));
+export async function memAvailable(sys: Sys = hostSys): Promise<number> {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(await read(`${sys.procRoot}/meminfo`));
   return m ? Number(m[1]) * 1024 : 0;
 }
-
-// Linux dev_t encoding (glibc's major/minor).
-export const major = (rdev: number) => Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
-export const minor = (rdev: number) => Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);

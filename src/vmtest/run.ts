@@ -10,8 +10,7 @@ import { join, resolve } from 'node:path';
 import { armSpec, kernelArgs } from '../arm/entry.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { ReimageError, usageError } from '../errors.ts';
-import { run } from '../system/exec.ts';
-import { debugfsCat, sfdiskJson } from '../system/tools.ts';
+import { copySparse, debugfsCat, mkfsExtFrom, qemuBoot, sfdiskJson, writeTable } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import { qemuArgs } from './qemu.ts';
@@ -42,8 +41,8 @@ async function stickImage(dir: string, bundleDir: string): Promise<string> {
   const img = join(dir, 'stick.img');
   await writeFile(img, '');
   await truncate(img, (mib + 2) * 2 ** 20);
-  await run('sfdisk', ['-q', img], { input: `label: gpt\nstart=2048,type=L,name=${STICK_LABEL}\n` });
-  await run('mkfs.ext4', ['-q', '-L', STICK_LABEL, '-d', tree, '-E', 'offset=1048576', img, `${mib}M`], { timeoutMs: 600_000 });
+  await writeTable(img, `label: gpt\nstart=2048,type=L,name=${STICK_LABEL}\n`);
+  await mkfsExtFrom(img, STICK_LABEL, tree, 1048576, mib);
   return img;
 }
 
@@ -82,7 +81,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
   try {
     const initrd = o.initrd ?? (await ownInitrd(work, kernel, log));
     const disk = join(work, 'disk.img');
-    await log.step('copy the disk image', () => run('cp', ['--sparse=always', o.disk, disk], { timeoutMs: 3600_000 }));
+    await log.step('copy the disk image', () => copySparse(o.disk, disk));
     const stick = await log.step('put the bundle on a virtual USB stick', () => stickImage(work, o.bundle));
     const serialLog = join(work, 'serial.log');
     const args = qemuArgs({
@@ -97,7 +96,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
       serialLog,
       ...(o.memMiB ? { memMiB: o.memMiB } : {}),
     });
-    await log.step('boot the reimage initrd in QEMU', () => run('qemu-system-x86_64', args, { timeoutMs: (o.timeoutMin ?? 30) * 60_000, exit: 'vmTest' }).catch((e: Error) => log.warn(e.message)));
+    await log.step('boot the reimage initrd in QEMU', () => qemuBoot(args, (o.timeoutMin ?? 30) * 60_000).catch((e: Error) => log.warn(e.message)));
     const serial = await readFile(serialLog, 'utf8').catch(() => '');
     const lines = serial
       .split(/\r?\n|\r/)

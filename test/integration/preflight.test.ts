@@ -220,6 +220,27 @@ for (const label of ['gpt', 'dos'] as const) {
 	);
 }
 
+t('an old system on MBR whose root is a logical partition (in an extended one) is read: plan exits 0, nothing written', async () => {
+	// The root file system stays where it is; the table around it becomes MBR:
+	// an extended partition holding it as logical partition 5, data as primary 2.
+	const disk = freshOldDisk();
+	sh('sfdisk', ['-q', '--wipe', 'always', disk], {
+		input: 'label: dos\nstart=1024,size=328704,type=5\nstart=329728,size=323584,type=83\nstart=2048,size=327680,type=83\n',
+	});
+	const dev = attachLoop(disk);
+	try {
+		const before = await sha256(dev);
+		const list = writeList(['/etc/machine-id']);
+		const r = reimage(['plan', '--bundle', copyBundle('zstd'), '--target', dev, '--retain', list, '--old-mount', 'LABEL=root:/']);
+		assert.is(r.status, 0, describe(r));
+		assert.match(r.stderr, /retention: 1 entries/);
+		assert.not.match(r.stderr, /not settled yet/);
+		assert.is(await sha256(dev), before, 'plan wrote to the disk');
+	} finally {
+		detachLoop(dev);
+	}
+});
+
 t.after(() => {
 	exec('sync', []);
 });

@@ -80,4 +80,23 @@ test('only src/system starts processes (execa, child_process)', () => {
 	);
 });
 
+// Calls like run('sfdisk', …) or r('getfattr', …): a tool named where it is started.
+const LITERAL_TOOL_CALL = /\b(?:run|stream|r)\s*\(\s*['"`]/g;
+
+test('only src/system names a tool where it starts it: everyone else calls a verb (and never imports run or stream)', () => {
+	const offenders: string[] = [];
+	for (const f of files) {
+		if (folder(f) === 'system') continue;
+		const src = text.get(f)!;
+		for (const m of src.matchAll(LITERAL_TOOL_CALL))
+			offenders.push(`${path.relative(SRC, f)}:${src.slice(0, m.index).split('\n').length}: ${m[0]}`);
+		for (const m of src.matchAll(/^import\s*\{([^}]*)\}\s*from\s*['"][^'"]*system\/exec\.ts['"]/gm)) {
+			const names = m[1]!.split(',').map((n) => n.trim());
+			for (const n of names)
+				if (n === 'run' || n === 'stream') offenders.push(`${path.relative(SRC, f)}: imports ${n} from system/exec.ts`);
+		}
+	}
+	assert.equal(offenders, []);
+});
+
 test.run();

@@ -3,7 +3,9 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { atLeast, featureProblem, kernelRefusal, readKernel, type KernelFacts } from '../../../src/target/kernel.ts';
+import { ReimageError } from '../../../src/errors.ts';
+import { atLeast, checkKernel, featureProblem, kernelRefusal, readKernel, type KernelFacts } from '../../../src/target/kernel.ts';
+import { fakeSys } from '../../helpers/fake-sys.ts';
 import { Manifest } from '../../../src/bundle/manifest.ts';
 import { good } from '../_manifest.ts';
 
@@ -80,6 +82,29 @@ test('readKernel reads the release, /proc/filesystems, modules.alias and /sys/fs
 	k = await readKernel(roots);
 	assert.equal([...(k.ext4Features ?? [])], ['encryption']);
 	rmSync(root, { recursive: true, force: true });
+});
+
+test('checkKernel on the fake Sys: a file system the kernel lacks, and an ext4 feature it lacks, are refused (exit 8) before anything is written', async () => {
+	const f = fakeSys();
+	f.file('proc/sys/kernel/osrelease', '6.1.0-57-amd64').file('proc/filesystems', 'nodev\ttmpfs\n\text4\n\tvfat');
+	f.file('modules/6.1.0-57-amd64/modules.alias', 'alias fs-xfs xfs').file('sys/fs/ext4/features/metadata_csum_seed', 'supported');
+	const m = (type: string, features: string[] = []) => ({
+		mounts: [{ path: '/', partition: 2, fstype: type }],
+		table: { partitions: [{ number: 2, fs: { type, features } }] },
+	});
+	await checkKernel(m('ext4', ['extent', 'metadata_csum_seed']), f);
+	await checkKernel(m('xfs'), f);
+	let e = await checkKernel(m('btrfs'), f).catch((x: unknown) => x);
+	assert.instance(e, ReimageError);
+	assert.is((e as ReimageError).exit, 'environment');
+	assert.match(
+		(e as Error).message,
+		/partition 2 of the image \(\/\) holds a btrfs file system, which the running kernel 6\.1\.0-57-amd64 cannot mount/,
+	);
+	e = await checkKernel(m('ext4', ['casefold']), f).catch((x: unknown) => x);
+	assert.match((e as Error).message, /the ext4 feature "casefold".*\/sys\/fs\/ext4\/features has no casefold/);
+	assert.equal(f.calls, []);
+	f.done();
 });
 
 test.run();

@@ -3,7 +3,11 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostSys, type Sys } from '../../../src/system/sys.ts';
 import { holders, loopBackers, major, minor, mountsOf, queueLimit, type Disk } from '../../../src/target/sysfs.ts';
+
+// The host's Sys with its roots moved to a test tree.
+const at = (sysRoot: string, procRoot = '/proc'): Sys => ({ ...hostSys, sysRoot, procRoot });
 
 test('queue limits are read from sysfs; a missing or zero limit means no offload', async () => {
 	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
@@ -11,9 +15,9 @@ test('queue limits are read from sysfs; a missing or zero limit means no offload
 	mkdirSync(q, { recursive: true });
 	writeFileSync(join(q, 'write_zeroes_max_bytes'), '33554432\n');
 	writeFileSync(join(q, 'discard_max_bytes'), '0\n');
-	assert.is(await queueLimit('vda', 'write_zeroes_max_bytes', sys), 33554432);
-	assert.is(await queueLimit('vda', 'discard_max_bytes', sys), 0);
-	assert.is(await queueLimit('sdz', 'discard_max_bytes', sys), 0);
+	assert.is(await queueLimit('vda', 'write_zeroes_max_bytes', at(sys)), 33554432);
+	assert.is(await queueLimit('vda', 'discard_max_bytes', at(sys)), 0);
+	assert.is(await queueLimit('sdz', 'discard_max_bytes', at(sys)), 0);
 	rmSync(sys, { recursive: true, force: true });
 });
 
@@ -43,17 +47,17 @@ test('holders: a device-mapper or MD device stacked on the disk or on any of its
 	for (const d of ['holders', 'loop9p1/holders', 'loop9p2/holders']) mkdirSync(join(base, d), { recursive: true });
 	mkdirSync(join(sys, 'dev/block'), { recursive: true });
 	symlinkSync(base, join(sys, 'dev/block/7:9'));
-	assert.equal(await holders(disk, sys), []);
+	assert.equal(await holders(disk, at(sys)), []);
 	mkdirSync(join(base, 'loop9p2/holders/dm-0'));
 	mkdirSync(join(base, 'holders/md127'));
-	assert.equal((await holders(disk, sys)).sort(), [
+	assert.equal((await holders(disk, at(sys))).sort(), [
 		'loop9 is held by md127 (mdadm --stop /dev/md127)',
 		'loop9p2 is held by dm-0 (dmsetup remove /dev/dm-0)',
 	]);
 	// The release command names the device-mapper device by its name when sysfs has it.
 	mkdirSync(join(sys, 'block/dm-0/dm'), { recursive: true });
 	writeFileSync(join(sys, 'block/dm-0/dm/name'), 'vg-root\n');
-	assert.ok((await holders(disk, sys)).includes('loop9p2 is held by dm-0 (dmsetup remove vg-root)'));
+	assert.ok((await holders(disk, at(sys))).includes('loop9p2 is held by dm-0 (dmsetup remove vg-root)'));
 	rmSync(sys, { recursive: true, force: true });
 });
 
@@ -69,7 +73,7 @@ test('mountsOf: a mount of the disk or a partition, and swap on it, are named; o
 		].join('\n') + '\n',
 	);
 	writeFileSync(join(proc, 'swaps'), 'Filename\tType\tSize\tUsed\tPriority\n');
-	assert.equal(await mountsOf(disk, proc), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
+	assert.equal(await mountsOf(disk, at('/sys', proc)), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
 	rmSync(proc, { recursive: true, force: true });
 });
 
@@ -97,7 +101,7 @@ test("loopBackers: a loop device whose backing file is one of the disk's partiti
 		writeFileSync(join(sys, `block/${loop}/loop/backing_file`), `${file}\n`);
 	}
 	mkdirSync(join(sys, 'block/sda'), { recursive: true });
-	assert.equal(await loopBackers(d, sys), ['loop9p2 backs the loop device loop5 (losetup -d /dev/loop5)']);
+	assert.equal(await loopBackers(d, at(sys)), ['loop9p2 backs the loop device loop5 (losetup -d /dev/loop5)']);
 	rmSync(sys, { recursive: true, force: true });
 });
 

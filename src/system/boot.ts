@@ -1,0 +1,53 @@
+// Boot verbs: grub-editenv, bootctl, dracut, mkinitramfs, and reading one
+// file back out of an initrd (lsinitrd, or unmkinitramfs where dracut is absent).
+import { runVia, type RunResult, type Via } from './exec.ts';
+
+// grubEnvSet: KEY=VALUE in a grubenv block (exit default: environment).
+export async function grubEnvSet(envFile: string, key: string, value: string, v: Via = {}): Promise<void> {
+  await runVia(v)('grub-editenv', [envFile, 'set', `${key}=${value}`], { exit: v.exit ?? 'environment' });
+}
+
+// grubEnvList: the grubenv block's KEY=VALUE lines; a missing block is empty (exit 1; exit default: environment).
+export async function grubEnvList(envFile: string, v: Via = {}): Promise<string> {
+  return (await runVia(v)('grub-editenv', [envFile, 'list'], { okCodes: [0, 1], exit: v.exit ?? 'environment' })).stdout;
+}
+
+// grubEnvUnset: remove KEY from a grubenv block (exit default: environment).
+export async function grubEnvUnset(envFile: string, key: string, v: Via = {}): Promise<void> {
+  await runVia(v)('grub-editenv', [envFile, 'unset', key], { exit: v.exit ?? 'environment' });
+}
+
+// bootctlEspPath: where systemd-boot's ESP is mounted, or undefined (no bootctl, no ESP).
+export async function bootctlEspPath(v: Via = {}): Promise<string | undefined> {
+  const r = await runVia(v)('bootctl', ['--print-esp-path'], { okCodes: [0, 1] }).catch(() => undefined);
+  return r && r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+// bootctlOneshot: the entry systemd-boot boots next, once ('' clears it, and
+// then a missing variable is no error). Exit default: environment.
+export async function bootctlOneshot(esp: string, entry: string, v: Via = {}): Promise<void> {
+  await runVia(v)('bootctl', [`--esp-path=${esp}`, 'set-oneshot', entry], { ...(entry ? {} : { okCodes: [0, 1] }), exit: v.exit ?? 'environment' });
+}
+
+// dracutBuild: dracut with ARGS and ENV (its private base directory) (exit default: environment).
+export async function dracutBuild(args: readonly string[], env: Record<string, string>, v: Via = {}): Promise<RunResult> {
+  return runVia(v)('dracut', args, { env, timeoutMs: 30 * 60_000, exit: v.exit ?? 'environment' });
+}
+
+// mkinitramfs: initramfs-tools' builder with a private configuration directory (exit default: environment).
+export async function mkinitramfs(confDir: string, out: string, kver: string, env: Record<string, string>, v: Via = {}): Promise<RunResult> {
+  return runVia(v)('mkinitramfs', ['-d', confDir, '-o', out, kver], { env, timeoutMs: 30 * 60_000, exit: v.exit ?? 'environment' });
+}
+
+// lsinitrdCopy: dracut's lsinitrd prints the file INNER of INITRD into COPY (exit default: environment).
+export async function lsinitrdCopy(initrd: string, inner: string, copy: string, v: Via = {}): Promise<void> {
+  await runVia(v)('sh', ['-c', `lsinitrd --file "$1" "$2" > "$3"`, 'sh', inner, initrd, copy], { timeoutMs: 600_000, exit: v.exit ?? 'environment' });
+}
+
+// unmkinitramfsCopy: initramfs-tools only — unpack INITRD into WORK and copy
+// the first file whose path ends in INNER to COPY (an early microcode archive
+// puts the rest under main/). Exit default: environment.
+export async function unmkinitramfsCopy(initrd: string, inner: string, work: string, copy: string, v: Via = {}): Promise<void> {
+  await runVia(v)('unmkinitramfs', [initrd, work], { timeoutMs: 600_000, exit: v.exit ?? 'environment' });
+  await runVia(v)('sh', ['-c', `cp "$(find "$1" -path "*/${inner}" | head -n 1)" "$2"`, 'sh', work, copy], { exit: v.exit ?? 'environment' });
+}

@@ -1,0 +1,113 @@
+// Block-device and partition-table verbs: sfdisk, blkid, partx, blockdev,
+// blkdiscard. JSON and key=value output is validated here with zod; callers
+// get typed values.
+import { z } from 'zod';
+import { runVia, type Via } from './exec.ts';
+
+const SfdiskPart = z.object({
+  node: z.string(),
+  start: z.number(),
+  size: z.number(),
+  type: z.string(),
+  uuid: z.string().optional(),
+  name: z.string().optional(),
+});
+const SfdiskJson = z.object({
+  partitiontable: z.object({
+    label: z.string(),
+    id: z.string(),
+    device: z.string(),
+    sectorsize: z.number().optional(),
+    partitions: z.array(SfdiskPart).default([]),
+  }),
+});
+export type SfdiskTable = z.infer<typeof SfdiskJson>['partitiontable'];
+
+// sfdiskJson: the partition table of a device or image file, or undefined when it has none (exit default: environment).
+export async function sfdiskJson(path: string, v: Via = {}): Promise<SfdiskTable | undefined> {
+  const out = await runVia(v)('sfdisk', ['--json', path], { okCodes: [0, 1], ...(v.exit ? { exit: v.exit } : {}) });
+  if (out.exitCode !== 0 || !out.stdout.trim()) return undefined;
+  return SfdiskJson.parse(JSON.parse(out.stdout)).partitiontable;
+}
+
+// partNumber: the partition number at the end of an sfdisk node name (img1, loop0p2).
+export const partNumber = (node: string) => Number(/(\d+)$/.exec(node)?.[1] ?? NaN);
+
+// blkidProbe: blkid -p -o export, as a key/value record (empty when nothing is recognised; exit default: environment).
+export async function blkidProbe(path: string, range?: { offset: number; size: number }, v: Via = {}): Promise<Record<string, string>> {
+  const extra = range ? ['--offset', String(range.offset), '--size', String(range.size)] : [];
+  // exit 2: nothing found.
+  const out = await runVia(v)('blkid', ['-p', '-o', 'export', ...extra, path], { okCodes: [0, 2], ...(v.exit ? { exit: v.exit } : {}) });
+  return parseExport(out.stdout);
+}
+
+// parseExport: KEY=value lines (blkid -o export) into a record, backslash escapes undone.
+export function parseExport(text: string): Record<string, string> {
+  const rec: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) rec[line.slice(0, i)] = line.slice(i + 1).replace(/\\(.)/g, '$1');
+  }
+  return rec;
+}
+
+// writeTable: sfdisk reads a script (`label: gpt` …) and writes that table onto PATH (exit default: environment).
+export async function writeTable(path: string, script: string, v: Via = {}): Promise<void> {
+  await runVia(v)('sfdisk', ['-q', path], { input: script, exit: v.exit ?? 'environment' });
+}
+
+// partxUpdate: make the kernel's partitions of DEV match the table on disk.
+// Some kernels never parse tables on their own (BLKRRPART is a no-op there). Exit default: target.
+export async function partxUpdate(dev: string, v: Via = {}): Promise<void> {
+  await runVia(v)('partx', ['-u', dev], { exit: v.exit ?? 'target' });
+}
+
+// partxAdd: add the partitions of DEV's table the kernel lacks. util-linux
+// 2.38's `partx -u` adds no logical partitions of an MBR table (it exits 0
+// without them); `partx -a` does. Exit 1 (some partitions were there already)
+// is no failure. Exit default: target.
+export async function partxAdd(dev: string, v: Via = {}): Promise<void> {
+  await runVia(v)('partx', ['-a', dev], { okCodes: [0, 1], exit: v.exit ?? 'target' });
+}
+
+// rereadPartitions: BLKRRPART; returns false when the kernel says the disk is busy (exit default: environment).
+export async function rereadPartitions(dev: string, v: Via = {}): Promise<boolean> {
+  const out = await runVia(v)('blockdev', ['--rereadpt', dev], { okCodes: [0, 1], ...(v.exit ? { exit: v.exit } : {}) });
+  return out.exitCode === 0;
+}
+
+// relocateBackupGpt: move the backup GPT header and entries to the real end of the disk (exit default: afterWrite).
+export async function relocateBackupGpt(dev: string, v: Via = {}): Promise<void> {
+  await runVia(v)('sfdisk', ['--relocate', 'gpt-bak-std', '--no-reread', '--no-tell-kernel', dev], { exit: v.exit ?? 'afterWrite' });
+}
+
+// growPartition: extend partition N to the end of the free space after it (exit default: afterWrite).
+export async function growPartition(dev: string, n: number, v: Via = {}): Promise<void> {
+  await runVia(v)('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', '-N', String(n), dev], { input: ', +\n', exit: v.exit ?? 'afterWrite' });
+}
+
+// setReadOnly: the kernel's read-only flag of a block device (BLKROSET). A
+// file system on a read-only device writes nothing, not even the error record
+// ext4 stores in its superblock (on a *mounted read-only* file system too)
+// when it meets a corrupt block. Exit default: target.
+export async function setReadOnly(node: string, ro: boolean, v: Via = {}): Promise<void> {
+  await runVia(v)('blockdev', [ro ? '--setro' : '--setrw', node], { exit: v.exit ?? 'target' });
+}
+
+// flushBuffers: BLKFLSBUF — write out and drop a block device's page cache.
+// A partition device caches blocks separately from its disk: after the disk
+// was rewritten, a partition that was read before (the old system) would
+// otherwise serve stale blocks of the old file system. Exit default: afterWrite.
+export async function flushBuffers(node: string, v: Via = {}): Promise<void> {
+  await runVia(v)('blockdev', ['--flushbufs', node], { exit: v.exit ?? 'afterWrite' });
+}
+
+// blankRange: BLKZEROOUT (zero: reads back as zeros afterwards) or BLKDISCARD
+// (discard: contents unspecified afterwards) over [offset, offset + length).
+// --force: the write stage itself holds the disk open exclusively. Exit default: writeFailed.
+export async function blankRange(node: string, how: 'zero' | 'discard', offset: number, length: number, v: Via = {}): Promise<void> {
+  await runVia(v)('blkdiscard', ['--force', ...(how === 'zero' ? ['--zeroout'] : []), '--offset', String(offset), '--length', String(length), node], {
+    exit: v.exit ?? 'writeFailed',
+    timeoutMs: 3600_000,
+  });
+}
