@@ -14,6 +14,7 @@ import type { ListEntry } from '../retention/list.ts';
 import type { EntryReport } from '../retention/restore.ts';
 import type { Caps, Scan } from '../retention/scan.ts';
 import type { PartIdentity } from '../target/partitions.ts';
+import type { Sys } from '../system/sys.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
@@ -57,8 +58,9 @@ export type RunOptions = {
   beforeWrite?: () => Promise<void>;
 };
 
-// The run itself: options, log, cleanup stack and its private directory under runBase.
-export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string };
+// The run itself: options, log, cleanup stack, its private directory under
+// runBase, and the OS it works on (processes, /sys, /proc: fakes in unit tests).
+export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys };
 
 export type RetentionList = { name: string; entries: ListEntry[] };
 export type Ids = { users: IdMap; groups: IdMap };

@@ -22,6 +22,6 @@ export async function finish(run: Run, restored: Restored, t: Trail): Promise<Re
   log.info(`report written to ${REPORT_DIR}/report.json in the new system`);
   await writeInRoot(restored.root, `${REPORT_DIR}/reimage.log` as BPath, log.lines().join('\n') + '\n', 0o644);
   await restored.unmount();
-  await syncAll();
+  await syncAll(run.sys);
   return report;
 }

@@ -14,6 +14,7 @@ import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
+import { hostSys, type Sys } from '../system/sys.ts';
 import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
 import { finish, REPORT_DIR } from './finish.ts';
 import { dropKept, keepReport, keepRetained } from './keep.ts';
@@ -28,7 +29,8 @@ import { write } from './write.ts';
 
 export type { Report } from './report.ts';
 
-export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promise<Report> {
+// runFlow: the whole flow (or its first half for plan) on SYS, the host's OS unless a test gives another.
+export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: Sys = hostSys): Promise<Report> {
   const cleanup = createCleanup(log);
   const t: Trail = { started: new Date(), timings: [], notes: [], saved: [] };
   // Each stage starts only if no signal came (long stages also check inside).
@@ -42,7 +44,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
   };
   let passed: Passed | undefined;
   try {
-    const run = await openRun(o, log, cleanup);
+    const run = await openRun(o, log, cleanup, sys);
     const pre = await timed('preflight', () => preflight(run));
     t.pre = pre;
     const scanned = await timed('scan', () => scanOld(run, pre));

@@ -11,6 +11,7 @@ import type { Log } from '../util/log.ts';
 import type { KeepAt, Preflight, Resumed, Run, RunOptions, Saved, Scanned, Staged } from './context.ts';
 import type { Manifest } from '../bundle/manifest.ts';
 import { debugfsCat } from '../system/tools.ts';
+import type { Sys } from '../system/sys.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import { REPORT_DIR } from './finish.ts';
 import { findPart } from './mounts.ts';
@@ -29,7 +30,7 @@ export async function keepPlaces(o: Pick<RunOptions, 'keep' | 'keepInBundle' | '
 
 // findResumable: a retained set an earlier run saved for this disk before it
 // failed past its point of no return, when it is the answer to this run.
-export async function findResumable(log: Log, pre: Preflight): Promise<Resumed | undefined> {
+export async function findResumable(log: Log, pre: Preflight, sys: Sys): Promise<Resumed | undefined> {
   const { bundle, oldParts, list } = pre;
   const hit = await findArchive(pre.keep.places, pre.keep.key, log);
   if (!hit) return undefined;
@@ -47,7 +48,7 @@ export async function findResumable(log: Log, pre: Preflight): Promise<Resumed |
   }
   // The bundle's image on the disk with a report of success: a run completed
   // after the set was saved (or the set was copied here): it is stale.
-  const done = oldParts.length ? await completedRun(bundle.manifest, oldParts) : undefined;
+  const done = oldParts.length ? await completedRun(bundle.manifest, oldParts, sys) : undefined;
   if (done) {
     log.warn(
       `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds a system a reimage completed on ${done}: the set is stale and ignored, the disk is read afresh (delete the set)`,
@@ -134,11 +135,11 @@ export function savedAsFound(entries: readonly Captured[]): Found[] {
 // completedRun: when the disk's root file system (the manifest's /) carries a
 // report of a successful reimage, its finish time. Read with debugfs (ext2/3/4),
 // nothing mounted; other file systems cannot tell (undefined).
-async function completedRun(m: Manifest, parts: PartIdentity[]): Promise<string | undefined> {
+async function completedRun(m: Manifest, parts: PartIdentity[], sys: Sys): Promise<string | undefined> {
   const root = m.mounts.find((x) => x.path === '/');
   const p = root && findPart(parts, root.spec.kind, root.spec.value)[0];
   if (!p || !p.fstype?.startsWith('ext')) return undefined;
-  const text = await debugfsCat(p.node, 0, `${REPORT_DIR}/report.json`).catch(() => undefined);
+  const text = await debugfsCat(p.node, 0, `${REPORT_DIR}/report.json`, sys).catch(() => undefined);
   try {
     const r = JSON.parse(text ?? '') as { outcome?: unknown; finished?: unknown };
     return r.outcome === 'success' ? String(r.finished ?? 'an unknown date') : undefined;

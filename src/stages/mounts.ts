@@ -12,6 +12,7 @@ import type { Manifest, Mount, SpecKind } from '../bundle/manifest.ts';
 import { ReimageError, type ExitName, usageError } from '../errors.ts';
 import { mountPoint } from '../retention/inroot.ts';
 import { mount, setReadOnly, umount } from '../system/tools.ts';
+import { hostSys, type Sys } from '../system/sys.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { parentsFirst, parseSpec } from '../util/fstab.ts';
@@ -79,6 +80,7 @@ export async function mountPlan(
   mode: 'ro' | 'rw',
   cleanup: Cleanup,
   exit: ExitName,
+  sys: Sys = hostSys,
 ): Promise<{ missing: Missing[]; umountAll: () => Promise<void> }> {
   const missing: Missing[] = [];
   const undo: (() => Promise<void>)[] = [];
@@ -103,11 +105,11 @@ export async function mountPlan(
     const fstype = p.fstype ?? line.fstype;
     if (mode === 'ro') {
       // ro mount options alone still let ext4 write its error record when a retained entry is corrupt.
-      await setReadOnly(p.node, true);
-      undo.push(cleanup.push(`make ${p.node} writable again`, () => setReadOnly(p.node, false)));
+      await setReadOnly(p.node, true, sys);
+      undo.push(cleanup.push(`make ${p.node} writable again`, () => setReadOnly(p.node, false, sys)));
     }
-    await mount(p.node, dir, fstype, mode === 'ro' ? readOnlyOptions(fstype) : 'rw');
-    undo.push(cleanup.push(`umount ${dir}`, () => umount(dir)));
+    await mount(p.node, dir, fstype, mode === 'ro' ? readOnlyOptions(fstype) : 'rw', sys);
+    undo.push(cleanup.push(`umount ${dir}`, () => umount(dir, sys)));
   }
   const umountAll = async () => {
     for (const u of undo.reverse()) await u();

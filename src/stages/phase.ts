@@ -31,7 +31,7 @@ export type Passed = {
 // pointOfNoReturn: the last look at the disk (staging may have taken a while),
 // the caller's hook, the last signal check, then the loud line.
 export async function pointOfNoReturn(run: Run, at: Omit<Passed, typeof passedMark>): Promise<Passed> {
-  await refuseBusy(at.disk);
+  await refuseBusy(at.disk, run.sys);
   await run.o.beforeWrite?.();
   checkpoint(run.o.signal);
   run.log.info(`=== point of no return: replacing everything on ${describeDisk(at.disk)} ===`);

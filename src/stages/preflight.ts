@@ -16,13 +16,14 @@ import { checkKernel } from '../target/kernel.ts';
 import { oldPartitions } from '../target/old.ts';
 import { checkRam } from './budget.ts';
 import { archiveKey } from '../retention/archive.ts';
+import type { Sys } from '../system/sys.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces } from './keep.ts';
 
 // openRun: the run's lock and private directory (root only), undone by the cleanup stack.
-export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup): Promise<Run> {
+export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys): Promise<Run> {
   if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
   await mkdir(o.runBase, { recursive: true, mode: 0o700 });
   cleanup.push('release the lock', await acquireLock(join(o.runBase, 'lock')));
@@ -32,25 +33,25 @@ export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup): Promis
     for (const d of ['old', 'new', 'stage']) await rmdir(join(runDir, d)).catch(() => {});
     await rmdir(runDir);
   });
-  return { o, log, cleanup, runDir };
+  return { o, log, cleanup, runDir, sys };
 }
 
 // preflight: the bundle (manifest, signature), the retention list, the target
 // disk and the old system's partitions on it, and where the retained set goes.
 export async function preflight(run: Run): Promise<Preflight> {
-  const { o, log } = run;
+  const { o, log, sys } = run;
   const bundle = await loadBundle(o.bundle, await loadTrusted(o.trust));
   if (bundle.signedBy) log.info(`bundle signature by trusted key ${bundle.signedBy} verified`);
   const list = await retentionList(o.retain, bundle, log);
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
-  await checkKernel(m);
-  const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize);
-  if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
+  await checkKernel(m, sys);
+  const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize, sys);
+  if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const needed = list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
-  const oldParts = await oldPartitions(disk, needed, log);
+  const oldParts = await oldPartitions(disk, needed, log, sys);
   return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) } };
 }
 

@@ -9,15 +9,15 @@ import type { Run } from './context.ts';
 import type { Passed } from './phase.ts';
 
 export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
-  const { log, o } = run;
+  const { log, o, sys } = run;
   const { disk } = p;
   const m = p.bundle.manifest;
   if (m.table.label === 'gpt' && disk.size > m.raw.size) {
-    await log.step('move the backup GPT to the end of the disk', () => relocateBackupGpt(disk.node));
+    await log.step('move the backup GPT to the end of the disk', () => relocateBackupGpt(disk.node, sys));
   }
   const last = [...m.table.partitions].sort((a, b) => b.start - a.start)[0];
-  if (o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number));
-  const onDisk = await sfdiskJson(disk.node);
+  if (o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number, sys));
+  const onDisk = await sfdiskJson(disk.node, sys);
   if (!onDisk) throw new ReimageError('afterWrite', `${disk.node} shows no partition table after writing: the write did not land; run reimage again`);
   const expected = onDisk.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
   for (const part of m.table.partitions) {
@@ -26,12 +26,12 @@ export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
       throw new ReimageError('afterWrite', `partition ${part.number} on ${disk.node} does not match the manifest after writing: run reimage again`);
     }
   }
-  const nodes = await settleParts(disk, expected, log, { exit: 'afterWrite' });
-  await Promise.all([disk.node, ...nodes.values()].map((node) => flushBuffers(node)));
+  const nodes = await settleParts(disk, expected, log, { exit: 'afterWrite' }, sys);
+  await Promise.all([disk.node, ...nodes.values()].map((node) => flushBuffers(node, sys)));
   if (o.grow && last) {
     const node = nodes.get(last.number) ?? `partition ${last.number}`;
-    if (last.fs.type?.startsWith('ext')) await log.step(`grow the ${last.fs.type} file system on ${node}`, () => growExt(node));
+    if (last.fs.type?.startsWith('ext')) await log.step(`grow the ${last.fs.type} file system on ${node}`, () => growExt(node, sys));
     else log.warn(`--grow: partition ${last.number} grew, but its file system (${last.fs.type ?? 'none'}) is not grown by reimage; grow it from the new system`);
   }
-  return identify(nodes);
+  return identify(nodes, sys);
 }

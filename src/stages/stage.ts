@@ -29,7 +29,7 @@ import { loadArchiveData } from '../retention/archive.ts';
 export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
   const { o, cleanup, log } = run;
   const { bundle, list, oldParts, disk } = pre;
-  const resumed = await findResumable(log, pre);
+  const resumed = await findResumable(log, pre, run.sys);
   if (resumed) {
     const a = resumed.archive;
     const bytes = a.entries.reduce((n, c) => n + (c.staged ? c.size : 0), 0);
@@ -38,7 +38,7 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
   if (list.entries.length === 0 && !bundle.manifest.version) return { ids: { users: emptyIds(), groups: emptyIds() }, scan: emptyScan(), unmount: async () => {} };
   const plan = oldPlan(bundle.manifest, o.oldMounts);
   const base = join(run.runDir, 'old');
-  const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention');
+  const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention', run.sys);
   const root = missing.find((l) => l.path === '/');
   if (root) {
     throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${disk.node}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
@@ -70,9 +70,9 @@ export async function stage(run: Run, pre: Preflight, scanned: Scanned, proof: P
   const dir = join(run.runDir, 'stage');
   await mkdir(dir, { recursive: true });
   // tmpfs counts pages and inodes, not bytes: a 1-byte file takes a page (budget.ts).
-  await mount('tmpfs', dir, 'tmpfs', `nr_blocks=${b.pages},nr_inodes=${b.inodes},mode=0700`);
+  await mount('tmpfs', dir, 'tmpfs', `nr_blocks=${b.pages},nr_inodes=${b.inodes},mode=0700`, run.sys);
   cleanup.push('remove the RAM stage', async () => {
-    await umount(dir);
+    await umount(dir, run.sys);
     await rmdir(dir).catch(() => {});
   });
   const image = inRam ? bundle.imagePath : join(dir, m.image.file);

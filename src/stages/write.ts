@@ -22,6 +22,7 @@ import { human } from '../util/bytes.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
+import type { Sys } from '../system/sys.ts';
 import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
@@ -41,14 +42,14 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
   const w = await openWriter(disk, (why) => log.warn(why));
   const t0 = Date.now();
   try {
-    const plan = await planWrite(disk, map, o.unmapped ?? 'zero');
+    const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
     log.info(plan.why);
-    const once = () => writeImage(w, disk, m, p.image, map, plan, log, o.signal);
+    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal);
     const got = await once();
-    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log))) {
+    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log, run.sys))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
       await once();
-      if (!(await readBackOk(disk, m, map, plan.wholeImage, log))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
+      if (!(await readBackOk(disk, m, map, plan.wholeImage, log, run.sys))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
     }
     const seconds = (Date.now() - t0) / 1000;
     const rate = (m.raw.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0);
@@ -69,7 +70,17 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
 }
 
 // writeImage: one pass of decode -> disk, first MiB last, tail zeroed, synced.
-async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, map: BlockMap | undefined, plan: Plan, log: Log, signal?: AbortSignal): Promise<{ written: number; checked: string }> {
+async function writeImage(
+  w: Writer,
+  disk: Disk,
+  m: Manifest,
+  staged: string,
+  map: BlockMap | undefined,
+  plan: Plan,
+  log: Log,
+  sys: Sys,
+  signal?: AbortSignal,
+): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
   // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
   await clearTables(w, disk.size);
@@ -77,7 +88,7 @@ async function writeImage(w: Writer, disk: Disk, m: Manifest, staged: string, ma
   if (plan.blank) {
     const length = m.raw.size - (m.raw.size % disk.sectorSize);
     try {
-      await blankRange(disk.node, plan.blank, 0, length);
+      await blankRange(disk.node, plan.blank, 0, length, sys);
       if (plan.blank === 'zero' && length < m.raw.size) await zeroRange(w, length, m.raw.size);
     } catch (e) {
       // The offload is a shortcut: when the disk fails it, the zeros go through
@@ -136,8 +147,8 @@ export function coalesce(pieces: readonly [number, number][], gap: number): [num
 // readBackOk: the disk read back past the page cache and checked like the
 // decoded image: all of it when the disk should equal the image, else only
 // what the block map covers.
-async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wholeImage: boolean, log: Log): Promise<boolean> {
-  await flushBuffers(disk.node);
+async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wholeImage: boolean, log: Log, sys: Sys): Promise<boolean> {
+  await flushBuffers(disk.node, sys);
   const { list, hash } = checkList(m, map);
   const checker = makeChecker(list, hash, createHash, wholeImage);
   const spans: [number, number][] = wholeImage
