@@ -26,6 +26,9 @@ import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
+import { failureDoc, successDoc, toJson } from './result.ts';
+import { renderPlan } from './plan.ts';
+import { checkTargetPath } from './target.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -36,8 +39,21 @@ function parse(name: CommandName, argv: string[]): { values: Values; positionals
     const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
     return { values: r.values as Values, positionals: r.positionals };
   } catch (e) {
-    throw usageError(`${(e as Error).message.split('\n')[0]}: see reimage ${name} --help`);
+    throw usageError(parseProblem(name, e as NodeJS.ErrnoException));
   }
+}
+
+// parseProblem: node's parseArgs error as one sentence naming the option and the fix.
+export function parseProblem(name: CommandName, e: { code?: string; message: string }): string {
+  const flag = /'(-[^' ]*)/.exec(e.message)?.[1] ?? '';
+  const help = `see reimage ${name} --help`;
+  const f = (COMMANDS[name].flags as Record<string, Flag>)[flag.replace(/^--/, '')];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `reimage ${name} has no option ${flag}: ${help}`;
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (f?.type === 'string') return `${flag} needs a value (${flag} ${f.arg ?? 'VALUE'}): ${help}`;
+    return `${flag} takes no value: write ${flag.split('=')[0]} alone (${help})`;
+  }
+  return `${e.message.split('\n')[0]?.replace(/\.$/, '')}: ${help}`;
 }
 
 const str = (v: Values, k: string, cmd: string): string => {
@@ -75,7 +91,10 @@ async function askYes(question: string): Promise<boolean> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+// What the entry knows of the command while it runs, for the JSON document of a failure.
+type State = { command: string; phase: string; json: boolean };
+
+async function main(argv: string[], st: State): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(helpText());
@@ -87,6 +106,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!(cmd in COMMANDS)) throw usageError(`unknown command "${cmd}": use one of ${Object.keys(COMMANDS).join(', ')} (reimage --help)`);
   const name = cmd as CommandName;
+  st.command = name;
+  st.json = 'json' in COMMANDS[name].flags && rest.includes('--json');
   const { values: v, positionals } = parse(name, rest);
   if (v.help) {
     process.stdout.write(helpText(name));
@@ -100,8 +121,10 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   const json = v.json === true;
+  st.json = json;
+  st.phase = name;
   const log = createLog(process.stderr);
-  const out = (report: unknown, line: string) => process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : line + '\n');
+  const out = (doc: object, line: string) => process.stdout.write(json ? toJson(doc) : line + '\n');
   switch (name) {
     case 'pack': {
       const codec = opt(v, 'codec') ?? 'zstd';
@@ -120,7 +143,10 @@ async function main(argv: string[]): Promise<number> {
         },
         log,
       );
-      out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
+      out(
+        successDoc(name, { manifest: m, bundle: str(v, 'out', name) }),
+        `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`,
+      );
       return EXIT.ok;
     }
     case 'verify': {
@@ -129,12 +155,13 @@ async function main(argv: string[]): Promise<number> {
       await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
       const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
       out(
-        { outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy },
+        successDoc(name, { bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }),
         `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
       );
       return EXIT.ok;
     }
     case 'fingerprint': {
+      await checkTargetPath(positionals[0]!, 'device');
       const d = await inspect(positionals[0]!);
       if (!d || d.isPartition) throw targetError(`${positionals[0]} is not a whole-disk block device: give a disk such as /dev/sda`);
       const text = JSON.stringify(await fingerprint(d), null, 2) + '\n';
@@ -156,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
         ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
         confirm: askYes,
       };
-      const r = await withSignals(log, false, (signal) => boot({ ...o, signal }, log));
+      const r = await withSignals(log, (signal) => boot({ ...o, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
       return r.code;
@@ -211,18 +238,24 @@ async function main(argv: string[]): Promise<number> {
         },
         log,
       );
-      out(verdict, `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`);
+      out(
+        verdict.pass ? successDoc(name, verdict) : { ...failureDoc(name, name, new ReimageError('vmTest', `vm-test failed: ${verdict.reason}`)), ...verdict },
+        `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`,
+      );
       return verdict.pass ? EXIT.ok : EXIT.vmTest;
     }
     case 'run':
     case 'plan': {
-      const report = await withSignals(log, json, (signal) => runFlow({ ...runOptions(v, name), signal }, log, name === 'plan'));
-      out(report, name === 'plan' ? 'plan: all checks passed; nothing was written' : `reimage finished: ${report.outcome}`);
+      const o = runOptions(v, name);
+      st.phase = 'preflight';
+      await checkTargetPath(o.target, 'target');
+      const report = await withSignals(log, (signal) => runFlow({ ...o, signal }, log, name === 'plan'));
+      out(report, name === 'plan' ? renderPlan(report) : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
     }
     case 'restore': {
-      const r = await withSignals(log, json, () => restoreFromArchive(str(v, 'from', name), str(v, 'root', name), log));
-      out(r, `restored ${r.entries.length} saved entries into ${str(v, 'root', name)}`);
+      const r = await withSignals(log, () => restoreFromArchive(str(v, 'from', name), str(v, 'root', name), log));
+      out(successDoc(name, r), `restored ${r.entries.length} saved entries into ${str(v, 'root', name)}`);
       return EXIT.ok;
     }
   }
@@ -234,6 +267,7 @@ function runOptions(v: Values, name: CommandName) {
     bundle: str(v, 'bundle', name),
     target: str(v, 'target', name),
     ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
+    noRetain: noRetainFlag(v),
     yes: v.yes === true,
     grow: v.grow === true,
     verifyRaw: verifyRawFlag(v),
@@ -257,15 +291,16 @@ function verifyRawFlag(v: Values): boolean | undefined {
   return v['verify-raw'] === true ? true : v['no-verify-raw'] === true ? false : undefined;
 }
 
-// withSignals: FN run with SIGINT/SIGTERM/SIGHUP caught (they stop the flow
-// at its next safe point); with --json a failed run's report still reaches stdout.
-async function withSignals<T>(log: ReturnType<typeof createLog>, json: boolean, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+function noRetainFlag(v: Values): boolean {
+  if (v['no-retain'] === true && opt(v, 'retain')) throw usageError(`--retain ${opt(v, 'retain')} and --no-retain contradict each other: give one`);
+  return v['no-retain'] === true;
+}
+
+// withSignals: FN run with SIGINT/SIGTERM/SIGHUP caught (they stop the flow at its next safe point).
+async function withSignals<T>(log: ReturnType<typeof createLog>, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const intr = catchSignals(log.warn);
   try {
     return await fn(intr.signal);
-  } catch (e) {
-    if (json && e instanceof ReimageError && e.report !== undefined) process.stdout.write(JSON.stringify(e.report, null, 2) + '\n');
-    throw e;
   } finally {
     intr.dispose();
   }
@@ -277,12 +312,15 @@ process.exitCode = EXIT.internal;
 // no return least of all): output that cannot be delivered is dropped, and the
 // flow goes on to its own end, exit code and cleanup.
 for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
-main(process.argv.slice(2)).then(
+const state: State = { command: '', phase: 'usage', json: false };
+main(process.argv.slice(2), state).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     const d = describe(err);
+    // --json: a failure prints its document too (the run's report when the flow made one).
+    if (state.json) process.stdout.write(toJson(failureDoc(state.command, state.phase, err)));
     process.stderr.write(`reimage: ${d.line}\n`);
     if (d.internal && process.env.REIMAGE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     process.exitCode = d.code;

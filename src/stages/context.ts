@@ -48,6 +48,8 @@ export type RunOptions = {
   keep: readonly KeepPlace[];
   // Also save it in the bundle directory (reimage-retained/) when that is writable.
   keepInBundle: boolean;
+  // Reimage without keeping anything: an empty or absent retention list is refused without it.
+  noRetain?: boolean;
   // Called right before the first byte is written (the initramfs records its failure action).
   beforeWrite?: () => Promise<void>;
 };
@@ -85,4 +87,7 @@ export type Ctx = {
   saved: { where: string; survivesReboot: boolean }[];
   // How the image's bytes are proven before writing (proof.ts).
   proof?: string;
+  // A plan (reads, never writes, takes no lock), and the stage the flow is in (for the report).
+  planOnly?: boolean;
+  phase?: string;
 };

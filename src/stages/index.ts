@@ -18,7 +18,7 @@ import { dropKept, keepReport, keepRetained } from './keep.ts';
 import { phaseError } from './phase.ts';
 import { preflight } from './preflight.ts';
 import { proofFor } from './proof.ts';
-import { buildReport } from './report.ts';
+import { buildReport, confirmQuestion, planFacts } from './report.ts';
 import { restore } from './restore.ts';
 import { settle } from './settle.ts';
 import { scanOld, stage } from './stage.ts';
@@ -27,12 +27,13 @@ import { write } from './write.ts';
 export type Report = ReturnType<typeof buildReport>;
 
 export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promise<Report> {
-  const ctx: Ctx = { o, log, cleanup: createCleanup(log), runDir: '', started: new Date(), timings: [], notes: [], keep: o.keep, saved: [] };
+  const ctx: Ctx = { o, log, cleanup: createCleanup(log), runDir: '', started: new Date(), timings: [], notes: [], keep: o.keep, saved: [], planOnly };
   // Each stage starts only if no signal came (long stages also check inside).
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     checkpoint(o.signal);
     const t0 = Date.now();
     log.info(`== ${name}`);
+    ctx.phase = name;
     const v = await fn();
     ctx.timings.push({ stage: name, seconds: (Date.now() - t0) / 1000 });
     return v;
@@ -50,7 +51,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
       await ctx.oldUmount?.();
       const kept = ctx.resumed ? `restoring the ${ctx.resumed.archive.entries.length} entries saved in ${ctx.resumed.archive.from}` : `keeping ${ctx.scan!.found.length} entries`;
       log.info(`plan: ${describeDisk(ctx.disk!)} would be replaced by ${human(ctx.bundle!.manifest.raw.size)} image, ${kept}; nothing was written`);
-      return buildReport(ctx, 'planned');
+      return buildReport(ctx, 'planned', undefined, await planFacts(ctx));
     }
     await confirm(ctx);
     await timed('stage', () => stage(ctx));
@@ -90,8 +91,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
 
 async function confirm(ctx: Ctx): Promise<void> {
   if (ctx.o.yes) return;
+  ctx.phase = 'confirm';
   const d = ctx.disk!;
-  const parts = (ctx.oldParts ?? []).map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
-  const q = `\nEVERYTHING on ${describeDisk(d)} will be destroyed and replaced.\n${parts ? `Partitions now on it:\n${parts}\n` : ''}Type "yes" to continue: `;
-  if (!(await ctx.o.confirm(q))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
+  if (!(await ctx.o.confirm(confirmQuestion(ctx, describeDisk(d))))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
 }

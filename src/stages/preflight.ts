@@ -6,7 +6,8 @@ import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle } from '../bundle/read.ts';
 import { loadTrusted } from '../bundle/sign.ts';
-import { acquireLock } from './lock.ts';
+import { acquireLock, diskLock } from './lock.ts';
+import { retentionInUse } from '../retention/guard.ts';
 import { checkCompatible } from './compat.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { parseList } from '../retention/list.ts';
@@ -19,9 +20,8 @@ import type { Ctx } from './context.ts';
 
 export async function preflight(ctx: Ctx): Promise<void> {
   const { o, log } = ctx;
-  if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
+  if (process.getuid?.() !== 0) throw new ReimageError('environment', `reimage ${ctx.planOnly ? 'plan' : 'run'} needs root (it opens the disk and mounts file systems): run it as root`);
   await mkdir(o.runBase, { recursive: true, mode: 0o700 });
-  ctx.cleanup.push('release the lock', await acquireLock(join(o.runBase, 'lock')));
   ctx.runDir = await mkdtemp(join(o.runBase, 'run-'));
   const runDir = ctx.runDir;
   // rmdir only, never a recursive delete: if an unmount failed, a file system is still below.
@@ -38,15 +38,15 @@ export async function preflight(ctx: Ctx): Promise<void> {
     ctx.list = { name: o.retain, entries: parseList(bytes, o.retain) };
   } else if (bundle.retention) {
     ctx.list = { name: bundle.retention.name, entries: bundle.retention.entries };
-  } else {
-    ctx.list = { name: '(none)', entries: [] };
-    log.warn('no retention list (neither --retain nor one in the bundle): nothing of the old system will be kept');
   }
+  ctx.list = retentionInUse(ctx.list, o.noRetain === true, log.warn);
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
   await checkKernel(m);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize);
   ctx.disk = disk;
+  // One run per disk (a plan writes nothing and takes no lock): runs on other disks go on.
+  if (!ctx.planOnly) ctx.cleanup.push('release the lock', await acquireLock(diskLock(o.runBase, disk)));
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).

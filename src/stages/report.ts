@@ -1,36 +1,64 @@
 // The JSON status report: per-stage timings, hashes, device identity and every
 // retained entry's outcome. Written into the new system by finish, printed by
-// --json.
+// --json in the shape of src/cli/result.schema.json ("reimage-result/1":
+// run and plan share it). A plan also carries `plan` (planFacts): what the
+// run would do, from which src/cli/plan.ts renders the plan's text.
+import { mappedBlocks } from '../bmap/format.ts';
 import { display } from '../util/bytes.ts';
 import { VERSION } from '../version.ts';
+import { budget, pageSize } from './budget.ts';
 import type { Ctx } from './context.ts';
+import { oldPlan } from './mounts.ts';
+import { memAvailable } from '../target/sysfs.ts';
 
 // refused: stopped before the point of no return (nothing written); failed: stopped after it.
 export type Outcome = 'success' | 'failed' | 'planned' | 'refused';
 
-export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: string; code: number }) {
+export type ReportError = { message: string; code: number; name?: string; facts?: Record<string, unknown> };
+
+// What a plan says the run would do (facts only; src/cli/plan.ts renders them).
+export type PlanFacts = {
+  partitionsNow: { node: string; number: number; fstype?: string; label?: string; partlabel?: string }[];
+  partitionsAfter: { number: number; start: number; size: number; name?: string; fstype?: string; label?: string }[];
+  mountsOld: { path: string; spec: string }[];
+  mountsNew: { path: string; spec: string; partition: number; fstype: string }[];
+  write: { imageBytes: number; mappedBytes: number; proof: string };
+  ram: { need: number; available: number };
+  // Bytes of the disk past the image's end, and whether --grow would give them to the last partition.
+  unused: { bytes: number; grow: boolean };
+};
+
+export function buildReport(ctx: Ctx, outcome: Outcome, error?: ReportError, plan?: PlanFacts) {
   const m = ctx.bundle?.manifest;
   const d = ctx.disk;
+  const failedAt = error ? ctx.phase : undefined;
   return {
+    format: 'reimage-result/1' as const,
+    command: ctx.planOnly ? 'plan' : 'run',
+    outcome,
+    exitCode: error?.code ?? 0,
+    // The stage the run was in when it ended (the last one on success).
+    phase: failedAt ?? ctx.timings.at(-1)?.stage ?? ctx.phase ?? 'preflight',
+    written: outcome === 'success' || outcome === 'failed',
     tool: 'reimage',
     version: VERSION,
-    outcome,
     ...(error ? { error } : {}),
     started: ctx.started.toISOString(),
     finished: new Date().toISOString(),
     stages: ctx.timings,
-    bundle: m
-      ? {
-          dir: ctx.bundle!.dir,
-          version: m.version,
-          compatible: m.compatible,
-          signedBy: ctx.bundle!.signedBy,
-          codec: m.image.codec,
-          image: { size: m.image.size, sha256: m.image.sha256 },
-          raw: { size: m.raw.size, sha256: m.raw.sha256 },
-          created: m.created,
-        }
-      : undefined,
+    bundle:
+      m && ctx.bundle
+        ? {
+            dir: ctx.bundle.dir,
+            version: m.version,
+            compatible: m.compatible,
+            signedBy: ctx.bundle.signedBy,
+            codec: m.image.codec,
+            image: { size: m.image.size, sha256: m.image.sha256 },
+            raw: { size: m.raw.size, sha256: m.raw.sha256 },
+            created: m.created,
+          }
+        : undefined,
     device: d ? { node: d.node, given: d.path, model: d.model, serial: d.serial, wwn: d.wwn, size: d.size, sectorSize: d.sectorSize, backingFile: d.backingFile || undefined } : undefined,
     write: ctx.wrote,
     retention: ctx.list ? { list: ctx.list.name, lines: ctx.list.entries.length } : undefined,
@@ -43,8 +71,49 @@ export function buildReport(ctx: Ctx, outcome: Outcome, error?: { message: strin
       ...(ctx.scan?.skipped ?? []).map((k) => ({ path: display(k.path), line: k.line, outcome: 'skipped' as const, reason: `${k.kind}: special files are not retained` })),
     ],
     planned: outcome === 'planned' ? ctx.scan?.found.map((f) => ({ path: display(f.path), kind: f.kind, line: f.line })) : undefined,
+    plan,
     notes: ctx.notes,
   };
+}
+
+// planFacts: what the run would do, from what preflight and the scan found
+// (the partitions now and after, both mount plans, the bytes to write and how
+// they are proven, the RAM the run needs and has, the disk's unused end).
+export async function planFacts(ctx: Ctx, available: () => Promise<number> = memAvailable, page?: number): Promise<PlanFacts | undefined> {
+  const b = ctx.bundle;
+  const d = ctx.disk;
+  if (!b || !d) return undefined;
+  const m = b.manifest;
+  const found = ctx.scan?.found ?? [];
+  const need = budget(ctx.o.bundleInRam ? 0 : m.image.size, ctx.keep.some((p) => p.survivesReboot) ? found : [...found, ...found], page ?? (await pageSize())).need;
+  const old = ctx.o.oldMounts.length || ctx.list?.entries.length ? safeOldPlan(ctx) : [];
+  // --grow gives the last partition (by its end) the disk's room past the image, less a MiB for the backup GPT.
+  const last = [...m.table.partitions].sort((x, y) => y.start + y.size - (x.start + x.size))[0];
+  const room = Math.max(0, d.size - m.raw.size - (1 << 20));
+  return {
+    partitionsNow: (ctx.oldParts ?? []).map((p) => ({ node: p.node, number: p.number, fstype: p.fstype, label: p.label, partlabel: p.partlabel })),
+    partitionsAfter: m.table.partitions.map((p) => ({
+      number: p.number,
+      start: p.start * m.table.sectorSize,
+      size: p.size * m.table.sectorSize + (ctx.o.grow && p === last ? room : 0),
+      name: p.name,
+      fstype: p.fs?.type,
+      label: p.fs?.label,
+    })),
+    mountsOld: old.map((l) => ({ path: l.path, spec: `${l.kind}=${l.value}` })),
+    mountsNew: m.mounts.map((x) => ({ path: x.path, spec: `${x.spec.kind}=${x.spec.value}`, partition: x.partition, fstype: x.fstype })),
+    write: { imageBytes: m.raw.size, mappedBytes: b.bmap ? Math.min(m.raw.size, mappedBlocks(b.bmap) * b.bmap.blockSize) : m.raw.size, proof: ctx.proof ?? '' },
+    ram: { need, available: await available() },
+    unused: { bytes: Math.max(0, d.size - m.raw.size), grow: ctx.o.grow },
+  };
+}
+
+function safeOldPlan(ctx: Ctx) {
+  try {
+    return ctx.bundle ? oldPlan(ctx.bundle.manifest, ctx.o.oldMounts) : [];
+  } catch {
+    return [];
+  }
 }
 
 // notRestored: after a failure past the point of no return that came before
@@ -58,4 +127,15 @@ function notRestored(ctx: Ctx, outcome: Outcome, error?: { message: string }) {
     outcome: 'not-restored' as const,
     notes: [`the run stopped before restoring it (${error?.message ?? 'failure'}); it is in the saved retained set`],
   }));
+}
+
+// confirmQuestion: the confirmation a run asks on a terminal: the disk, the
+// partitions that will be replaced (by name), and how many entries are kept.
+export function confirmQuestion(ctx: Ctx, describeDisk: string): string {
+  const parts = ctx.oldParts ?? [];
+  const named = parts.map((p) => `${p.node}${p.label || p.partlabel ? ` (${p.label ?? p.partlabel})` : ''}`);
+  const rows = parts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
+  const n = ctx.resumed ? ctx.resumed.archive.entries.length : (ctx.scan?.found.length ?? 0);
+  const kept = n === 0 ? 'No retained entries will be kept (--no-retain).' : `${n} retained ${n === 1 ? 'entry' : 'entries'} from ${ctx.list?.name ?? 'the list'} will be kept.`;
+  return `\nEVERYTHING on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + `${kept}\nType "yes" to continue: `;
 }
