@@ -144,9 +144,9 @@ export type CommandName = keyof typeof COMMANDS;
 
 export function helpText(name?: CommandName): string {
   if (!name) {
-    const rows = Object.entries(COMMANDS).flatMap(([n, c]) => wrap(c.summary, `  ${n.padEnd(12)}`, 14));
+    const rows = Object.entries(COMMANDS).flatMap(([n, c]) => wrap(c.summary, `  ${n.padEnd(13)}`, 15));
     return [
-      "reimage — reimage a machine's whole disk, keeping the files that make it this machine",
+      ...wrap("reimage — reimage a machine's whole disk, keeping the files that make it this machine", '', 2),
       '',
       'Usage: reimage COMMAND [options]',
       '',
@@ -164,7 +164,7 @@ export function helpText(name?: CommandName): string {
     // A long flag gets its help on the next line, so the help column stays aligned.
     return head.length > 25 ? [head, ...wrap(d.help, ' '.repeat(26), 26)] : wrap(d.help, head.padEnd(26), 26);
   });
-  return [c.summary, '', ...wrapUsage(usageLine(name)), '', 'Options:', ...rows, `${'  --help'.padEnd(26)}show this help`, ''].join('\n');
+  return [...wrap(c.summary, '', 0), '', ...wrapUsage(usageLine(name)), '', 'Options:', ...rows, `${'  --help'.padEnd(26)}show this help`, ''].join('\n');
 }
 
 // wrapUsage: `Usage: LINE` over 80 columns, breaking only between options.

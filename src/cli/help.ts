@@ -7,10 +7,18 @@ export const WIDTH = 80;
 // wrap: TEXT as lines of at most WIDTH columns (words are never split), the
 // first starting with FIRST, the others indented by INDENT spaces.
 export function wrap(text: string, first: string, indent: number, width = WIDTH): string[] {
+  // A line that fits is kept as it is (column alignment inside it survives).
+  if (first.length + text.length <= width && !text.includes('\n')) return [first + text];
   const lines: string[] = [];
   let line = first;
   let fresh = true;
-  for (const word of text.split(/\s+/).filter(Boolean)) {
+  // A word longer than a line (a deep path) is cut where the line ends.
+  const room = Math.max(8, width - indent);
+  const words = text
+    .split(/\s+/)
+    .filter(Boolean)
+    .flatMap((w) => (w.length <= room ? [w] : (w.match(new RegExp(`.{1,${room}}`, 'gsu')) ?? [w])));
+  for (const word of words) {
     if (!fresh && line.length + 1 + word.length > width) {
       lines.push(line);
       line = ' '.repeat(indent);

@@ -1,6 +1,5 @@
 // The entry point: parses the command line, runs one command, prints, and
 // picks the exit code. The only place that writes to stdout or exits.
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
@@ -26,35 +25,10 @@ import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
+import { parse, type Values } from './args.ts';
 import { failureDoc, successDoc, toJson } from './result.ts';
 import { renderPlan } from './plan.ts';
 import { checkTargetPath } from './target.ts';
-
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-function parse(name: CommandName, argv: string[]): { values: Values; positionals: string[] } {
-  const c = COMMANDS[name];
-  const options = Object.fromEntries(Object.entries(c.flags).map(([k, f]) => [k, { type: f.type, ...('multiple' in f && f.multiple ? { multiple: true } : {}) }]));
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
-    return { values: r.values as Values, positionals: r.positionals };
-  } catch (e) {
-    throw usageError(parseProblem(name, e as NodeJS.ErrnoException));
-  }
-}
-
-// parseProblem: node's parseArgs error as one sentence naming the option and the fix.
-export function parseProblem(name: CommandName, e: { code?: string; message: string }): string {
-  const flag = /'(-[^' ]*)/.exec(e.message)?.[1] ?? '';
-  const help = `see reimage ${name} --help`;
-  const f = (COMMANDS[name].flags as Record<string, Flag>)[flag.replace(/^--/, '')];
-  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `reimage ${name} has no option ${flag}: ${help}`;
-  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    if (f?.type === 'string') return `${flag} needs a value (${flag} ${f.arg ?? 'VALUE'}): ${help}`;
-    return `${flag} takes no value: write ${flag.split('=')[0]} alone (${help})`;
-  }
-  return `${e.message.split('\n')[0]?.replace(/\.$/, '')}: ${help}`;
-}
 
 const str = (v: Values, k: string, cmd: string): string => {
   const x = v[k];
@@ -96,6 +70,8 @@ type State = { command: string; phase: string; json: boolean };
 
 async function main(argv: string[], st: State): Promise<number> {
   const [cmd, ...rest] = argv;
+  st.command = cmd ?? '';
+  st.json = argv.includes('--json');
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(helpText());
     return cmd ? EXIT.ok : EXIT.usage;

@@ -53,7 +53,7 @@ export function renderPlan(r: PlanReport): string {
     out.push(...row(`proof: ${p.write.proof}`));
     head('RAM');
     const short = p.ram.need > p.ram.available;
-    out.push(...row(`needs ${human(p.ram.need)}, ${human(p.ram.available)} available${short ? ': NOT ENOUGH, the run would be refused (exit 6)' : ''}`));
+    out.push(...row(`needs ${human(p.ram.need)}, ${human(p.ram.available)} available${short ? ': NOT ENOUGH, a run is refused (exit 6)' : ''}`));
     head('unused space');
     if (p.unused.bytes < 1 << 20) out.push('  none: the image fills the disk');
     else if (p.unused.grow) out.push(...row(`${human(p.unused.bytes)} past the image's end: --grow gives it to the last partition`));

@@ -6,6 +6,7 @@
 // code, name, sentence and facts). `run` and `plan` then carry the report
 // (src/stages/report.ts); the other commands their own result.
 import { EXIT, ReimageError, describe, type ExitName } from '../errors.ts';
+import { VERSION } from '../version.ts';
 
 export const RESULT_FORMAT = 'reimage-result/1';
 
@@ -39,9 +40,11 @@ export const outcomeOf = (code: number): Outcome => (code === EXIT.writeFailed |
 // report (carried by the error) keeps all it knew, with the envelope on top.
 export function failureDoc(command: string, phase: string, err: unknown): Record<string, unknown> {
   const error = errorDoc(err);
-  const report = err instanceof ReimageError && isObject(err.report) ? err.report : {};
+  const own = err instanceof ReimageError && isObject(err.report) ? err.report : undefined;
+  // run and plan share the report's shape even when they failed before the flow made one.
+  const report = own ?? (command === 'run' || command === 'plan' ? emptyReport() : {});
   // A usage error the flow never saw was found while reading the command line and its options.
-  const at = error.code === EXIT.usage && !('phase' in report) ? 'usage' : phase;
+  const at = error.code === EXIT.usage && !own ? 'usage' : phase;
   return {
     ...envelope(command, outcomeOf(error.code), error.code, at, error.code === EXIT.writeFailed || error.code === EXIT.afterWrite),
     ...report,
@@ -53,6 +56,12 @@ export function failureDoc(command: string, phase: string, err: unknown): Record
 // successDoc: the document for COMMAND that succeeded with BODY (its own fields).
 export function successDoc(command: string, body: object, outcome: Outcome = 'success'): Record<string, unknown> {
   return { ...envelope(command, outcome, EXIT.ok, command, false), ...body };
+}
+
+// emptyReport: the report of a run or plan that ended before its flow began.
+function emptyReport() {
+  const now = new Date().toISOString();
+  return { tool: 'reimage', version: VERSION, started: now, finished: now, stages: [], entries: [], retainedSaved: [], notes: [] };
 }
 
 function envelope(command: string, outcome: Outcome, exitCode: number, phase: string, written: boolean): Envelope {
