@@ -77,7 +77,7 @@ export function validate(value: unknown, schema: Schema, root: Schema = schema, 
 		}
 	}
 	if (Array.isArray(value) && s.items !== undefined)
-		value.forEach((v, i) => errs.push(...validate(v, s.items as Schema, root, `${at}[${i}]`)));
+		for (const [i, v] of value.entries()) errs.push(...validate(v, s.items as Schema, root, `${at}[${i}]`));
 	for (const sub of (s.allOf as Schema[] | undefined) ?? []) errs.push(...validate(value, sub, root, at));
 	if (s.not !== undefined && validate(value, s.not as Schema, root, at).length === 0)
 		errs.push(`${at}: must not match ${JSON.stringify(s.not)}`);
