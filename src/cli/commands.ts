@@ -8,7 +8,7 @@ export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: strin
 export type Command = { summary: string; flags: Record<string, Flag>; positionals: string[] };
 
 const bundleFlag: Flag = { type: 'string', arg: 'DIR', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
-const jsonFlag: Flag = { type: 'boolean', help: 'print the report as JSON on stdout' };
+const jsonFlag: Flag = { type: 'boolean', help: 'print the result as one JSON document on stdout, on failure too (src/cli/result.schema.json)' };
 
 const runFlags: Record<string, Flag> = {
   bundle: bundleFlag,
@@ -50,6 +50,7 @@ export const COMMANDS = {
       compatible: { type: 'string', arg: 'STRING', help: 'which machines the image is for (checked against run --compatible / the baked policy)' },
       'image-version': { type: 'string', arg: 'VERSION', help: "the image's version (a lower one than installed is refused as a downgrade)" },
       bmap: { type: 'string', arg: 'FILE', help: "use this block map (bmaptool create) instead of mapping the image's non-zero blocks; it is checked against the image" },
+      json: jsonFlag,
     },
   },
   run: {

@@ -31,14 +31,13 @@ export type PlanFacts = {
 export function buildReport(ctx: Ctx, outcome: Outcome, error?: ReportError, plan?: PlanFacts) {
   const m = ctx.bundle?.manifest;
   const d = ctx.disk;
-  const failedAt = error ? ctx.phase : undefined;
   return {
     format: 'reimage-result/1' as const,
     command: ctx.planOnly ? 'plan' : 'run',
     outcome,
     exitCode: error?.code ?? 0,
-    // The stage the run was in when it ended (the last one on success).
-    phase: failedAt ?? ctx.timings.at(-1)?.stage ?? ctx.phase ?? 'preflight',
+    // The stage the run was in when it ended (finish on success, verify for a plan).
+    phase: ctx.phase ?? 'preflight',
     written: outcome === 'success' || outcome === 'failed',
     tool: 'reimage',
     version: VERSION,

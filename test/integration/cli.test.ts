@@ -65,6 +65,8 @@ t('on a terminal, an answer other than "yes" cancels -> 7, nothing written', asy
 		assert.is(r.status, 7, describe(r));
 		assert.match(r.stdout, /EVERYTHING on \/dev\/loop\d+ .* will be destroyed/);
 		assert.match(r.stdout, /Partitions now on it:[\s\S]*ext4\s+root/);
+		assert.match(r.stdout, /Replaced: \/dev\/loop\d+p1 \(root\), \/dev\/loop\d+p2 \(data\)\./);
+		assert.match(r.stdout, /\n19 retained entries from \S+ will be kept\.\r?\n/);
 		assert.match(r.stdout, /not confirmed: nothing was written/);
 		assert.is(await sha256(dev), before);
 		assert.equal(mountsLeft(), []);
@@ -89,7 +91,7 @@ t('not root -> 8 before anything is opened', async () => {
 			'--yes',
 		]);
 		assert.is(r.status, 8, describe(r));
-		assert.match(r.stderr, /needs root/);
+		assert.match(r.stderr, /reimage run needs root/);
 	} finally {
 		detachLoop(dev);
 	}

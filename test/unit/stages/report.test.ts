@@ -106,7 +106,7 @@ test('a plan report carries the facts the plan text needs and matches the schema
 	assert.is(doc.command, 'plan');
 	assert.is(doc.outcome, 'planned');
 	assert.is(doc.exitCode, 0);
-	assert.is(doc.phase, 'scan');
+	assert.is(doc.phase, 'verify');
 	assert.is(doc.written, false);
 });
 
