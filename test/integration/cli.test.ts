@@ -10,11 +10,13 @@ import { attachLoop, describe, detachLoop, exec, sha256 } from '../helpers/sys.t
 
 const t = suite('cli');
 
+// Mounts left below this test run's own run dir (other runs on the machine use theirs).
+const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 const mountsLeft = () =>
 	fs
 		.readFileSync('/proc/self/mounts', 'utf8')
 		.split('\n')
-		.filter((l) => l.includes('/run/reimage'));
+		.filter((l) => l.includes(`${RUNDIR}/`));
 
 t('--help on every command, --version, and help on no command is a usage error', () => {
 	for (const cmd of ['pack', 'run', 'plan', 'verify']) {
@@ -92,6 +94,20 @@ t('not root -> 8 before anything is opened', async () => {
 		]);
 		assert.is(r.status, 8, describe(r));
 		assert.match(r.stderr, /reimage run needs root/);
+		const plan = exec('setpriv', [
+			'--reuid=65534',
+			'--regid=65534',
+			'--clear-groups',
+			BIN,
+			'plan',
+			'--bundle',
+			sharedBundle('zstd'),
+			'--target',
+			dev,
+			'--no-retain',
+		]);
+		assert.is(plan.status, 8, describe(plan));
+		assert.match(plan.stderr, /^reimage: reimage plan needs root \(/m);
 	} finally {
 		detachLoop(dev);
 	}
