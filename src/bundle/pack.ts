@@ -9,6 +9,7 @@ import { bundleError, usageError } from '../errors.ts';
 import { codecs } from '../codecs/index.ts';
 import { parseList } from '../retention/list.ts';
 import { hashFile } from '../util/hash.ts';
+import { withProgress } from '../util/progress.ts';
 import { blocksCount, formatBmap, mappedBlocks, parseBmap } from '../bmap/format.ts';
 import { scanImage } from '../bmap/scan.ts';
 import type { Log } from '../util/log.ts';
@@ -51,14 +52,17 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const codec = codecs[o.codec];
   const file = `image.raw${codec.ext}`;
   const dest = join(o.out, file);
-  const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () => scanImage(o.image, imported));
+  const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () =>
+    withProgress('hashing and mapping', st.size, log, (tick) => scanImage(o.image, imported, tick)),
+  );
   const bmapBytes = formatBmap(map, `made by reimage pack ${VERSION}`);
   await writeFile(join(o.out, BMAP_FILE), bmapBytes);
   log.info(
     `block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`,
   );
-  await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
-  const packed = await log.step('hash the compressed image', () => hashFile(dest));
+  await log.step(`compress with ${o.codec}`, () => withProgress('compressing', st.size, log, (tick) => codec.encode(o.image, dest, tick)));
+  const size = (await stat(dest)).size;
+  const packed = await log.step('hash the compressed image', () => withProgress('hashing', size, log, (tick) => hashFile(dest, undefined, undefined, tick)));
   // The bytes that were checked and hashed are the bytes written (never a second read of --retain).
   if (retention) await writeFile(join(o.out, RETENTION_FILE), retention);
   const manifest: Manifest = {

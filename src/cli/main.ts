@@ -29,6 +29,7 @@ import { parse, type Values } from './args.ts';
 import { failureDoc, successDoc, toJson } from './result.ts';
 import { renderPlan } from './plan.ts';
 import { checkTargetPath } from './target.ts';
+import { withProgress } from '../util/progress.ts';
 
 const str = (v: Values, k: string, cmd: string): string => {
   const x = v[k];
@@ -127,8 +128,8 @@ async function main(argv: string[], st: State): Promise<number> {
     }
     case 'verify': {
       const b = await loadBundle(str(v, 'bundle', name), await loadTrusted(list(v, 'trust')));
-      await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
-      await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
+      await log.step('check the compressed image', () => withProgress('checking', b.manifest.image.size, log, (tick) => verifyPacked(b.imagePath, b.manifest, tick)));
+      await log.step('check the raw image', () => withProgress('decoding', b.manifest.raw.size, log, (tick) => verifyRaw(b.imagePath, b.manifest, b.bmap, undefined, tick)));
       const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
       out(
         successDoc(name, { bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }),

@@ -10,6 +10,7 @@ import { checkImageTable } from '../image/head.ts';
 import { describeDisk, refuseBusy } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
+import { withProgress } from '../util/progress.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
 import type { Ctx, RunOptions } from './context.ts';
@@ -46,7 +47,12 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean): Promi
     ctx.proof = proof.text;
     log.info(`proof before writing: ${proof.text}`);
     if (planOnly) {
-      await timed('verify', () => (proof.decodeFirst ? verifyRaw(ctx.bundle!.imagePath, ctx.bundle!.manifest, ctx.bundle!.bmap, o.signal) : verifyPacked(ctx.bundle!.imagePath, ctx.bundle!.manifest)));
+      const m = ctx.bundle!.manifest;
+      await timed('verify', () =>
+        proof.decodeFirst
+          ? withProgress('decoding', m.raw.size, log, (tick) => verifyRaw(ctx.bundle!.imagePath, m, ctx.bundle!.bmap, o.signal, tick))
+          : withProgress('checking', m.image.size, log, (tick) => verifyPacked(ctx.bundle!.imagePath, m, tick)),
+      );
       await checkImageTable(ctx.bundle!.imagePath, ctx.bundle!.manifest);
       await ctx.oldUmount?.();
       const kept = ctx.resumed ? `restoring the ${ctx.resumed.archive.entries.length} entries saved in ${ctx.resumed.archive.from}` : `keeping ${ctx.scan!.found.length} entries`;

@@ -13,6 +13,7 @@ import { emptyIds, readIds } from '../retention/ids.ts';
 import { emptyScan, scan } from '../retention/scan.ts';
 import { display } from '../util/bytes.ts';
 import { hashFile } from '../util/hash.ts';
+import { withProgress } from '../util/progress.ts';
 import { mount, umount } from '../system/tools.ts';
 import type { Ctx } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
@@ -76,13 +77,13 @@ export async function stage(ctx: Ctx): Promise<void> {
   });
   const staged = inRam ? bundle.imagePath : join(dir, bundle.manifest.image.file);
   const got = inRam
-    ? await log.step(`hash the image in RAM (${m.image.size} bytes)`, () => hashFile(staged))
-    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, staged, o.signal));
+    ? await log.step(`hash the image in RAM (${m.image.size} bytes)`, () => withProgress('hashing', m.image.size, log, (tick) => hashFile(staged, undefined, o.signal, tick)))
+    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => withProgress('staging', m.image.size, log, (tick) => hashFile(bundle.imagePath, staged, o.signal, tick)));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
   await log.step("compare the image's own partition table with the manifest", () => checkImageTable(staged, m));
   const proof = proofFor(bundle, o.verifyRaw);
-  if (proof.decodeFirst) await log.step('decompress and check the raw image in RAM', () => verifyRaw(staged, m, bundle.bmap, o.signal));
+  if (proof.decodeFirst) await log.step('decompress and check the raw image in RAM', () => withProgress('decoding', m.raw.size, log, (tick) => verifyRaw(staged, m, bundle.bmap, o.signal, tick)));
   ctx.stagedImage = staged;
   if (ctx.resumed) {
     const { place } = ctx.resumed;
