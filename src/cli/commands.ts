@@ -128,6 +128,7 @@ export const COMMANDS = {
       initrd: { type: 'string', arg: 'FILE', help: 'reimage initrd (default: build one for that kernel)' },
       mem: { type: 'string', arg: 'MIB', help: 'VM memory in MiB (default 1536)' },
       keep: { type: 'string', arg: 'DIR', help: 'keep the work files (disk copy, serial log) in DIR' },
+      junit: { type: 'string', arg: 'FILE', help: 'also write the verdict as JUnit XML to FILE, for CI test reports' },
       json: jsonFlag,
     },
   },

@@ -19,6 +19,7 @@ import { runFlow } from '../stages/index.ts';
 import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
+import { junitXml } from '../vmtest/junit.ts';
 import { arm, disarm } from '../arm/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -204,6 +205,7 @@ async function main(argv: string[], st: State): Promise<number> {
     case 'vm-test': {
       const mem = opt(v, 'mem');
       if (mem !== undefined && !/^\d+$/.test(mem)) throw usageError(`--mem ${mem} is not a number of MiB: write e.g. --mem 2048`);
+      const t0 = Date.now();
       const verdict = await vmTest(
         {
           disk: str(v, 'disk', name),
@@ -215,6 +217,8 @@ async function main(argv: string[], st: State): Promise<number> {
         },
         log,
       );
+      const junit = opt(v, 'junit');
+      if (junit) await writeFile(junit, junitXml(str(v, 'bundle', name), verdict, (Date.now() - t0) / 1000));
       out(
         verdict.pass ? successDoc(name, verdict) : { ...failureDoc(name, name, new ReimageError('vmTest', `vm-test failed: ${verdict.reason}`)), ...verdict },
         `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`,
