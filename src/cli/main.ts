@@ -231,7 +231,7 @@ async function main(argv: string[], st: State): Promise<number> {
       st.phase = 'preflight';
       await checkTargetPath(o.target, 'target');
       const report = await withSignals(log, (signal) => runFlow({ ...o, signal }, log, name === 'plan'));
-      out(report, name === 'plan' ? renderPlan(report) : `reimage finished: ${report.outcome}`);
+      out(report, name === 'plan' ? renderPlan(report).trimEnd() : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
     }
     case 'restore': {
