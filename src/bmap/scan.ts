@@ -14,7 +14,7 @@ import type { BlockMap, MapRange } from './format.ts';
 
 export const BLOCK_SIZE = 4096;
 
-export async function scanImage(image: string, imported?: { map: BlockMap; origin: string }): Promise<{ sha256: string; size: number; map: BlockMap }> {
+export async function scanImage(image: string, imported?: { map: BlockMap; origin: string }, tick?: (n: number) => void): Promise<{ sha256: string; size: number; map: BlockMap }> {
   const fh = await open(image, 'r');
   const whole = createHash('sha256');
   const ranges: MapRange[] = [];
@@ -40,6 +40,7 @@ export async function scanImage(image: string, imported?: { map: BlockMap; origi
       if (bytesRead !== n) throw new Error(`${image} shrank while it was read`);
       const chunk = buf.subarray(0, n);
       whole.update(chunk);
+      tick?.(n);
       const allZero = chunk.equals(zeros.subarray(0, n));
       close(); // ranges never cross a frame boundary
       for (let p = 0; p < n; p += bs) {

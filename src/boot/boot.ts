@@ -68,6 +68,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         bundle: fetched.dir,
         target: disk.node,
         ...(policy.retention ? { retain: policy.retention } : {}),
+        noRetain: policy.noRetain,
         yes: policy.mode === 'auto',
         grow: policy.grow,
         verifyRaw: policy.verifyRaw,

@@ -27,6 +27,8 @@ export const Config = z.strictObject({
   after: z.enum(['reboot', 'poweroff']).default('reboot'),
   // Default retention list (the bundle's own list is used when absent).
   retention: z.string().optional(),
+  // Keep nothing of the old system: without it, no list (or an empty one) refuses the run (retention/guard.ts).
+  noRetain: z.boolean().default(false),
   grow: z.boolean().default(false),
   // Decode and hash the whole image before writing: true always, false never, absent when the bundle has no block map.
   verifyRaw: z.boolean().optional(),

@@ -3,13 +3,15 @@
 // directory or its manifest) and copying it into RAM, so the disk it came
 // from can be the target: the source is unmounted before anything is written.
 // Exactly one device may carry the location.
-import { access, copyFile, lstat, mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { Manifest } from '../bundle/manifest.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
 import { checkRam } from '../stages/budget.ts';
 import { readOnlyOptions, UNTRUSTED } from '../stages/mounts.ts';
+import { copyTicking } from '../util/copy.ts';
+import { withProgress } from '../util/progress.ts';
 import { resolveInRoot } from '../retention/inroot.ts';
 import { inspect, type Disk } from '../target/sysfs.ts';
 import { fromUtf8 } from '../util/bytes.ts';
@@ -153,9 +155,11 @@ export async function fetchBundle(text: string, runBase: string, cleanup: Cleanu
     await mkdir(dir, { recursive: true });
     await mount('tmpfs', dir, 'tmpfs', `size=${bytes + (1 << 20)},mode=0700`);
     cleanup.push(`umount ${dir}`, () => umount(dir));
-    await log.step(`copy the bundle from ${source} into RAM (${bytes} bytes)`, async () => {
-      for (const f of files) await copyFile(join(from, f), join(dir, f));
-    });
+    await log.step(`copy the bundle from ${source} into RAM (${bytes} bytes)`, () =>
+      withProgress('copying the bundle', bytes, log, async (tick) => {
+        for (const f of files) await copyTicking(join(from, f), join(dir, f), tick);
+      }),
+    );
     return { dir, source, ...(await parentDisk(source).then((d) => (d ? { disk: d } : {}))) };
   } finally {
     await undoSrc();

@@ -3,12 +3,13 @@
 // table, mount plan), the block map (image.bmap, bmaptool format) and, with
 // --retain, the retention list.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
 import { codecs } from '../codecs/index.ts';
 import { parseList } from '../retention/list.ts';
 import { hashFile } from '../util/hash.ts';
+import { withProgress } from '../util/progress.ts';
 import { blocksCount, formatBmap, mappedBlocks, parseBmap } from '../bmap/format.ts';
 import { scanImage } from '../bmap/scan.ts';
 import type { Log } from '../util/log.ts';
@@ -37,6 +38,7 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
   if (!st?.isFile()) throw usageError(`image ${o.image} is not a readable file: give the path of a raw disk image`);
   if (st.size === 0 || st.size % 512 !== 0) throw bundleError(`image ${o.image} is ${st.size} bytes, not a whole number of 512-byte sectors: pass a raw disk image`);
+  await refuseOut(o.out);
   const retention = o.retain ? await readFile(o.retain).catch(() => undefined) : undefined;
   if (o.retain && !retention) throw usageError(`retention list ${o.retain} cannot be read: check the path`);
   if (retention) parseList(retention, o.retain!);
@@ -50,19 +52,18 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   const codec = codecs[o.codec];
   const file = `image.raw${codec.ext}`;
   const dest = join(o.out, file);
-  await rm(join(o.out, 'manifest.json'), { force: true });
-  for (const f of ['manifest.json.sig', 'manifest.json.minisig']) await rm(join(o.out, f), { force: true });
-  await rm(join(o.out, BMAP_FILE), { force: true });
-  const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () => scanImage(o.image, imported));
+  const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () =>
+    withProgress('hashing and mapping', st.size, log, (tick) => scanImage(o.image, imported, tick)),
+  );
   const bmapBytes = formatBmap(map, `made by reimage pack ${VERSION}`);
   await writeFile(join(o.out, BMAP_FILE), bmapBytes);
   log.info(
     `block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`,
   );
-  await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
-  const packed = await log.step('hash the compressed image', () => hashFile(dest));
+  await log.step(`compress with ${o.codec}`, () => withProgress('compressing', st.size, log, (tick) => codec.encode(o.image, dest, tick)));
+  const size = (await stat(dest)).size;
+  const packed = await log.step('hash the compressed image', () => withProgress('hashing', size, log, (tick) => hashFile(dest, undefined, undefined, tick)));
   // The bytes that were checked and hashed are the bytes written (never a second read of --retain).
-  await rm(join(o.out, RETENTION_FILE), { force: true });
   if (retention) await writeFile(join(o.out, RETENTION_FILE), retention);
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -89,4 +90,19 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
     await writeFile(join(o.out, 'manifest.json.minisig'), sig.minisig);
   }
   return manifest;
+}
+
+// refuseOut: --out must be a new or empty directory: pack never mixes a new
+// bundle's files with an old one's, nor writes over a file.
+async function refuseOut(out: string): Promise<void> {
+  const st = await stat(out).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory()) throw usageError(`--out ${out} exists and is not a directory: give a new or empty directory for the bundle`);
+  const names = await readdir(out);
+  if (names.length) {
+    throw usageError(
+      `--out ${out} is not empty (${names.length} ${names.length === 1 ? 'entry' : 'entries'}, e.g. ${names.sort()[0]}): give a new or empty directory; pack never overwrites a bundle`,
+      { out, entries: names.length },
+    );
+  }
 }

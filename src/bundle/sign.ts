@@ -85,7 +85,18 @@ export async function loadTrusted(paths: readonly string[]): Promise<TrustedKey[
       keys.push(await loadKeyFile(p));
     }
   }
-  return keys;
+  return uniqueKeys(keys);
+}
+
+// uniqueKeys: each key once, however many files hold it (fleet.pub and fleet.minisign.pub are one key).
+function uniqueKeys(keys: readonly TrustedKey[]): TrustedKey[] {
+  const seen = new Set<string>();
+  return keys.filter((k) => {
+    const der = k.key.export({ format: 'der', type: 'spki' }).toString('hex');
+    if (seen.has(der)) return false;
+    seen.add(der);
+    return true;
+  });
 }
 
 // loadKeyDir: every *.pub file in DIR (none: an empty list); a directory that does not exist has none.
@@ -96,7 +107,7 @@ export async function loadKeyDir(dir: string): Promise<TrustedKey[]> {
   });
   const keys: TrustedKey[] = [];
   for (const f of names.filter((n) => n.endsWith('.pub')).sort()) keys.push(await loadKeyFile(join(dir, f)));
-  return keys;
+  return uniqueKeys(keys);
 }
 
 // loadKeyFile: one public key, whatever the file's name; a private key or anything else is refused.
@@ -114,7 +125,9 @@ async function loadKeyFile(f: string): Promise<TrustedKey> {
   if (minisign.isMinisignText(text)) {
     const m = minisign.parsePublicKey(text);
     if (!m) throw usageError(`trusted key ${f} is not a valid minisign public key: ${FIX}`);
-    return { ...m, id: minisign.minisignId(m.num) };
+    // A key made by reimage keygen is named by its reimage id in either file (one id, one byte order);
+    // a key made by minisign -G by minisign's own id.
+    return { ...m, id: m.num.toString('hex') === keyId(m.key) ? keyId(m.key) : minisign.minisignId(m.num) };
   }
   try {
     const k = createPublicKey(text);

@@ -1,17 +1,20 @@
 // The CLI's commands: one table per command from which parsing, usage lines
 // and help are all derived, so they cannot drift. This is a stable contract:
 // users and acceptance suites script against these forms.
+import { exitHelp, WIDTH, wrap } from './help.ts';
+
 export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: string; help: string; required?: true };
 
 export type Command = { summary: string; flags: Record<string, Flag>; positionals: string[] };
 
 const bundleFlag: Flag = { type: 'string', arg: 'DIR', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
-const jsonFlag: Flag = { type: 'boolean', help: 'print the report as JSON on stdout' };
+const jsonFlag: Flag = { type: 'boolean', help: 'print the result as one JSON document on stdout, on failure too (src/cli/result.schema.json)' };
 
 const runFlags: Record<string, Flag> = {
   bundle: bundleFlag,
   target: { type: 'string', arg: 'DEVICE', required: true, help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
-  retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle)' },
+  retain: { type: 'string', arg: 'LIST', help: 'retention list (default: the one in the bundle); without any list the run is refused unless --no-retain' },
+  'no-retain': { type: 'boolean', help: "keep nothing of the old system (no list, or ignore the bundle's)" },
   'old-mount': { type: 'string', multiple: true, arg: 'SPEC:PATH', help: "where the OLD system mounts, if not by the new image's labels (repeatable)" },
   trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'trusted ed25519 public key (.pub) or directory of them: the bundle must be signed by one (repeatable)' },
   fingerprint: { type: 'string', arg: 'FILE', help: 'refuse unless the target matches this recorded layout fingerprint' },
@@ -47,6 +50,7 @@ export const COMMANDS = {
       compatible: { type: 'string', arg: 'STRING', help: 'which machines the image is for (checked against run --compatible / the baked policy)' },
       'image-version': { type: 'string', arg: 'VERSION', help: "the image's version (a lower one than installed is refused as a downgrade)" },
       bmap: { type: 'string', arg: 'FILE', help: "use this block map (bmaptool create) instead of mapping the image's non-zero blocks; it is checked against the image" },
+      json: jsonFlag,
     },
   },
   run: {
@@ -57,8 +61,9 @@ export const COMMANDS = {
   plan: {
     summary: 'every check of `run`, then the plan; writes nothing',
     positionals: [],
-    // What changes how the write itself goes (confirmation, growing, read-back, unmapped blocks, keep places) means nothing to a plan.
-    flags: omit(runFlags, ['yes', 'grow', 'verify-written', 'unmapped', 'keep-dir']),
+    // What changes how the write itself goes (confirmation, read-back, unmapped blocks, keep places) means nothing to a plan;
+    // --grow does: the retained entries' fit and the partitions after.
+    flags: omit(runFlags, ['yes', 'verify-written', 'unmapped', 'keep-dir']),
   },
   restore: {
     summary: 'put a retained set saved by a failed run back into a mounted new system',
@@ -123,6 +128,7 @@ export const COMMANDS = {
       initrd: { type: 'string', arg: 'FILE', help: 'reimage initrd (default: build one for that kernel)' },
       mem: { type: 'string', arg: 'MIB', help: 'VM memory in MiB (default 1536)' },
       keep: { type: 'string', arg: 'DIR', help: 'keep the work files (disk copy, serial log) in DIR' },
+      junit: { type: 'string', arg: 'FILE', help: 'also write the verdict as JUnit XML to FILE, for CI test reports' },
       json: jsonFlag,
     },
   },
@@ -140,12 +146,44 @@ export type CommandName = keyof typeof COMMANDS;
 
 export function helpText(name?: CommandName): string {
   if (!name) {
-    const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`);
-    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes below 10: nothing was written. 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused,\n5 retention refused, 6 not enough RAM, 7 cancelled or interrupted, 8 environment.\n10 and above: the disk was written. 10 write failed (disk invalidated), 11 failed after the write (the\nretained set is saved: run the same command again to finish). 12 vm-test failed.\n`;
+    const rows = Object.entries(COMMANDS).flatMap(([n, c]) => wrap(c.summary, `  ${n.padEnd(13)}`, 15));
+    return [
+      ...wrap("reimage — reimage a machine's whole disk, keeping the files that make it this machine", '', 2),
+      '',
+      'Usage: reimage COMMAND [options]',
+      '',
+      'Commands:',
+      ...rows,
+      '',
+      ...wrap("reimage COMMAND --help shows a command's options; reimage --version prints the version.", '', 0),
+      ...exitHelp(),
+      '',
+    ].join('\n');
   }
   const c: Command = COMMANDS[name];
-  const rows = Object.entries(c.flags).map(([f, d]) => `  --${`${f}${d.arg ? ` ${d.arg}` : ''}`.padEnd(22)}${d.help}`);
-  return `${c.summary}\n\nUsage: ${usageLine(name)}\n\nOptions:\n${rows.join('\n')}\n  --help                  show this help\n`;
+  const rows = Object.entries(c.flags).flatMap(([f, d]) => {
+    const head = `  --${f}${d.arg ? ` ${d.arg}` : ''}`;
+    // A long flag gets its help on the next line, so the help column stays aligned.
+    return head.length > 25 ? [head, ...wrap(d.help, ' '.repeat(26), 26)] : wrap(d.help, head.padEnd(26), 26);
+  });
+  return [...wrap(c.summary, '', 0), '', ...wrapUsage(usageLine(name)), '', 'Options:', ...rows, `${'  --help'.padEnd(26)}show this help`, ''].join('\n');
+}
+
+// wrapUsage: `Usage: LINE` over 80 columns, breaking only between options.
+export function wrapUsage(line: string): string[] {
+  // Keep each option with its argument (`[--retain LIST]`) as one word while wrapping.
+  const words = line.split(/ (?=\[|--)/);
+  const out: string[] = [];
+  let cur = 'Usage:';
+  for (const w of words) {
+    if (cur.trim() !== 'Usage:' && cur.length + 1 + w.length > WIDTH && cur.trim().length) {
+      out.push(cur);
+      cur = ' '.repeat(6);
+    }
+    cur += ` ${w}`;
+  }
+  out.push(cur);
+  return out;
 }
 
 // usageLine: `reimage NAME POSITIONALS --required ARG [--optional ARG]... [--switch]`, from the table.

@@ -1,6 +1,5 @@
 // The entry point: parses the command line, runs one command, prints, and
 // picks the exit code. The only place that writes to stdout or exits.
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
@@ -20,25 +19,18 @@ import { runFlow } from '../stages/index.ts';
 import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
+import { junitXml } from '../vmtest/junit.ts';
 import { arm, disarm } from '../arm/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
-
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-function parse(name: CommandName, argv: string[]): { values: Values; positionals: string[] } {
-  const c = COMMANDS[name];
-  const options = Object.fromEntries(Object.entries(c.flags).map(([k, f]) => [k, { type: f.type, ...('multiple' in f && f.multiple ? { multiple: true } : {}) }]));
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
-    return { values: r.values as Values, positionals: r.positionals };
-  } catch (e) {
-    throw usageError(`${(e as Error).message.split('\n')[0]}: see reimage ${name} --help`);
-  }
-}
+import { parse, type Values } from './args.ts';
+import { failureDoc, successDoc, toJson } from './result.ts';
+import { renderPlan } from './plan.ts';
+import { checkTargetPath } from './target.ts';
+import { withProgress } from '../util/progress.ts';
 
 const str = (v: Values, k: string, cmd: string): string => {
   const x = v[k];
@@ -75,8 +67,13 @@ async function askYes(question: string): Promise<boolean> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+// What the entry knows of the command while it runs, for the JSON document of a failure.
+type State = { command: string; phase: string; json: boolean };
+
+async function main(argv: string[], st: State): Promise<number> {
   const [cmd, ...rest] = argv;
+  st.command = cmd ?? '';
+  st.json = argv.includes('--json');
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(helpText());
     return cmd ? EXIT.ok : EXIT.usage;
@@ -87,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!(cmd in COMMANDS)) throw usageError(`unknown command "${cmd}": use one of ${Object.keys(COMMANDS).join(', ')} (reimage --help)`);
   const name = cmd as CommandName;
+  st.command = name;
+  st.json = 'json' in COMMANDS[name].flags && rest.includes('--json');
   const { values: v, positionals } = parse(name, rest);
   if (v.help) {
     process.stdout.write(helpText(name));
@@ -100,8 +99,10 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   const json = v.json === true;
+  st.json = json;
+  st.phase = name;
   const log = createLog(process.stderr);
-  const out = (report: unknown, line: string) => process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : line + '\n');
+  const out = (doc: object, line: string) => process.stdout.write(json ? toJson(doc) : line + '\n');
   switch (name) {
     case 'pack': {
       const codec = opt(v, 'codec') ?? 'zstd';
@@ -120,21 +121,25 @@ async function main(argv: string[]): Promise<number> {
         },
         log,
       );
-      out(m, `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`);
+      out(
+        successDoc(name, { manifest: m, bundle: str(v, 'out', name) }),
+        `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`,
+      );
       return EXIT.ok;
     }
     case 'verify': {
       const b = await loadBundle(str(v, 'bundle', name), await loadTrusted(list(v, 'trust')));
-      await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
-      await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
+      await log.step('check the compressed image', () => withProgress('checking', b.manifest.image.size, log, (tick) => verifyPacked(b.imagePath, b.manifest, tick)));
+      await log.step('check the raw image', () => withProgress('decoding', b.manifest.raw.size, log, (tick) => verifyRaw(b.imagePath, b.manifest, b.bmap, undefined, tick)));
       const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
       out(
-        { outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy },
+        successDoc(name, { bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }),
         `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
       );
       return EXIT.ok;
     }
     case 'fingerprint': {
+      await checkTargetPath(positionals[0]!, 'device');
       const d = await inspect(positionals[0]!);
       if (!d || d.isPartition) throw targetError(`${positionals[0]} is not a whole-disk block device: give a disk such as /dev/sda`);
       const text = JSON.stringify(await fingerprint(d), null, 2) + '\n';
@@ -156,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
         ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
         confirm: askYes,
       };
-      const r = await withSignals(log, false, (signal) => boot({ ...o, signal }, log));
+      const r = await withSignals(log, (signal) => boot({ ...o, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
       return r.code;
@@ -200,6 +205,7 @@ async function main(argv: string[]): Promise<number> {
     case 'vm-test': {
       const mem = opt(v, 'mem');
       if (mem !== undefined && !/^\d+$/.test(mem)) throw usageError(`--mem ${mem} is not a number of MiB: write e.g. --mem 2048`);
+      const t0 = Date.now();
       const verdict = await vmTest(
         {
           disk: str(v, 'disk', name),
@@ -211,18 +217,26 @@ async function main(argv: string[]): Promise<number> {
         },
         log,
       );
-      out(verdict, `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`);
+      const junit = opt(v, 'junit');
+      if (junit) await writeFile(junit, junitXml(str(v, 'bundle', name), verdict, (Date.now() - t0) / 1000));
+      out(
+        verdict.pass ? successDoc(name, verdict) : { ...failureDoc(name, name, new ReimageError('vmTest', `vm-test failed: ${verdict.reason}`)), ...verdict },
+        `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`,
+      );
       return verdict.pass ? EXIT.ok : EXIT.vmTest;
     }
     case 'run':
     case 'plan': {
-      const report = await withSignals(log, json, (signal) => runFlow({ ...runOptions(v, name), signal }, log, name === 'plan'));
-      out(report, name === 'plan' ? 'plan: all checks passed; nothing was written' : `reimage finished: ${report.outcome}`);
+      const o = runOptions(v, name);
+      st.phase = 'preflight';
+      await checkTargetPath(o.target, 'target');
+      const report = await withSignals(log, (signal) => runFlow({ ...o, signal }, log, name === 'plan'));
+      out(report, name === 'plan' ? renderPlan(report).trimEnd() : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
     }
     case 'restore': {
-      const r = await withSignals(log, json, () => restoreFromArchive(str(v, 'from', name), str(v, 'root', name), log));
-      out(r, `restored ${r.entries.length} saved entries into ${str(v, 'root', name)}`);
+      const r = await withSignals(log, () => restoreFromArchive(str(v, 'from', name), str(v, 'root', name), log));
+      out(successDoc(name, r), `restored ${r.entries.length} saved entries into ${str(v, 'root', name)}`);
       return EXIT.ok;
     }
   }
@@ -234,6 +248,7 @@ function runOptions(v: Values, name: CommandName) {
     bundle: str(v, 'bundle', name),
     target: str(v, 'target', name),
     ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
+    noRetain: noRetainFlag(v),
     yes: v.yes === true,
     grow: v.grow === true,
     verifyRaw: verifyRawFlag(v),
@@ -257,15 +272,16 @@ function verifyRawFlag(v: Values): boolean | undefined {
   return v['verify-raw'] === true ? true : v['no-verify-raw'] === true ? false : undefined;
 }
 
-// withSignals: FN run with SIGINT/SIGTERM/SIGHUP caught (they stop the flow
-// at its next safe point); with --json a failed run's report still reaches stdout.
-async function withSignals<T>(log: ReturnType<typeof createLog>, json: boolean, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+function noRetainFlag(v: Values): boolean {
+  if (v['no-retain'] === true && opt(v, 'retain')) throw usageError(`--retain ${opt(v, 'retain')} and --no-retain contradict each other: give one`);
+  return v['no-retain'] === true;
+}
+
+// withSignals: FN run with SIGINT/SIGTERM/SIGHUP caught (they stop the flow at its next safe point).
+async function withSignals<T>(log: ReturnType<typeof createLog>, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const intr = catchSignals(log.warn);
   try {
     return await fn(intr.signal);
-  } catch (e) {
-    if (json && e instanceof ReimageError && e.report !== undefined) process.stdout.write(JSON.stringify(e.report, null, 2) + '\n');
-    throw e;
   } finally {
     intr.dispose();
   }
@@ -277,12 +293,15 @@ process.exitCode = EXIT.internal;
 // no return least of all): output that cannot be delivered is dropped, and the
 // flow goes on to its own end, exit code and cleanup.
 for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
-main(process.argv.slice(2)).then(
+const state: State = { command: '', phase: 'usage', json: false };
+main(process.argv.slice(2), state).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     const d = describe(err);
+    // --json: a failure prints its document too (the run's report when the flow made one).
+    if (state.json) process.stdout.write(toJson(failureDoc(state.command, state.phase, err)));
     process.stderr.write(`reimage: ${d.line}\n`);
     if (d.internal && process.env.REIMAGE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     process.exitCode = d.code;

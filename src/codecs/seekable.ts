@@ -56,7 +56,7 @@ const compress = promisify(zstdCompress);
 
 // encodeSeekable: IMAGE compressed into OUT as independent FRAME-sized frames
 // (level 9, one frame per core at a time) and the seek table.
-export async function encodeSeekable(image: string, out: string, level = 9): Promise<void> {
+export async function encodeSeekable(image: string, out: string, level = 9, tick?: (n: number) => void): Promise<void> {
   const src = await open(image, 'r');
   const dst = await open(out, 'w');
   try {
@@ -73,6 +73,7 @@ export async function encodeSeekable(image: string, out: string, level = 9): Pro
       await dst.write(c, 0, c.length, written);
       written += c.length;
       sizes.push([c.length, raw]);
+      tick?.(raw);
     };
     try {
       while (at < size) {

@@ -21,8 +21,9 @@ export type Codec = {
   magic: (head: Buffer) => boolean;
   // Decompress a file (already staged in RAM) into the raw image stream.
   decode: (file: string) => Decoded;
-  // Compress IMAGE into OUT with the best tool available (pack only).
-  encode: (image: string, out: string) => Promise<void>;
+  // Compress IMAGE into OUT with the best tool available (pack only); TICK
+  // hears of the raw bytes compressed (in-process codecs; a tool's own run is not watched).
+  encode: (image: string, out: string, tick?: (n: number) => void) => Promise<void>;
   // Independent frames a staged file is made of, when it is so made: they are
   // then decoded and checked on every core (image/frames.ts); else it streams.
   frames?: (file: string) => Promise<Frame[] | undefined>;

@@ -14,6 +14,6 @@ export const zstd: Codec = {
   magic: (h) => h.length >= 4 && h.readUInt32LE(0) === 0xfd2fb528,
   // 1 MiB output chunks: the 16 KiB default costs a thread-pool round trip per 16 KiB.
   decode: (file) => inProcess(createReadStream(file, { highWaterMark: 4 << 20 }), createZstdDecompress({ chunkSize: 1 << 20 })),
-  encode: (image, out) => encodeSeekable(image, out),
+  encode: (image, out, tick) => encodeSeekable(image, out, 9, tick),
   frames: (file) => readSeekTable(file),
 };

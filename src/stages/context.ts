@@ -54,13 +54,16 @@ export type RunOptions = {
   keep: readonly KeepPlace[];
   // Also save it in the bundle directory (reimage-retained/) when that is writable.
   keepInBundle: boolean;
+  // Reimage without keeping anything: an empty or absent retention list is refused without it.
+  noRetain?: boolean;
   // Called right before the first byte is written (the initramfs records its failure action).
   beforeWrite?: () => Promise<void>;
 };
 
 // The run itself: options, log, cleanup stack, its private directory under
-// runBase, and the OS it works on (processes, /sys, /proc: fakes in unit tests).
-export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys };
+// runBase, the OS it works on (processes, /sys, /proc: fakes in unit tests),
+// and whether it is a plan (reads only, takes no lock).
+export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys; plan: boolean };
 
 export type RetentionList = { name: string; entries: ListEntry[] };
 export type Ids = { users: IdMap; groups: IdMap };
@@ -90,6 +93,9 @@ export type Restored = { root: string; entries: EntryReport[]; unmount: () => Pr
 
 // What the run established so far, for the report (a run can stop anywhere).
 export type Trail = {
+  // A plan (reads, never writes, takes no lock) or a run; the stage the flow is in.
+  command: 'run' | 'plan';
+  phase?: string;
   started: Date;
   timings: { stage: string; seconds: number }[];
   notes: string[];

@@ -13,6 +13,7 @@ import { describeDisk } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import { checkpoint } from '../util/interrupt.ts';
+import { withProgress } from '../util/progress.ts';
 import type { Log } from '../util/log.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
@@ -21,7 +22,7 @@ import { dropKept, keepReport, keepRetained } from './keep.ts';
 import { type Passed, phaseError, pointOfNoReturn } from './phase.ts';
 import { openRun, preflight } from './preflight.ts';
 import { proofFor } from './proof.ts';
-import { buildReport, type Report } from './report.ts';
+import { buildReport, confirmQuestion, planFacts, type Report } from './report.ts';
 import { restore } from './restore.ts';
 import { settle } from './settle.ts';
 import { scanOld, stage } from './stage.ts';
@@ -32,19 +33,20 @@ export type { Report } from './report.ts';
 // runFlow: the whole flow (or its first half for plan) on SYS, the host's OS unless a test gives another.
 export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: Sys = hostSys): Promise<Report> {
   const cleanup = createCleanup(log);
-  const t: Trail = { started: new Date(), timings: [], notes: [], saved: [] };
+  const t: Trail = { command: planOnly ? 'plan' : 'run', started: new Date(), timings: [], notes: [], saved: [] };
   // Each stage starts only if no signal came (long stages also check inside).
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     checkpoint(o.signal);
     const t0 = Date.now();
     log.info(`== ${name}`);
+    t.phase = name;
     const v = await fn();
     t.timings.push({ stage: name, seconds: (Date.now() - t0) / 1000 });
     return v;
   };
   let passed: Passed | undefined;
   try {
-    const run = await openRun(o, log, cleanup, sys);
+    const run = await openRun(o, log, cleanup, sys, t.command);
     const pre = await timed('preflight', () => preflight(run));
     t.pre = pre;
     const scanned = await timed('scan', () => scanOld(run, pre));
@@ -56,11 +58,15 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     log.info(`proof before writing: ${proof.text}`);
     if (planOnly) {
       const { imagePath, manifest, bmap } = pre.bundle;
-      await timed('verify', () => (proof.decodeFirst ? verifyRaw(imagePath, manifest, bmap, o.signal) : verifyPacked(imagePath, manifest)));
+      await timed('verify', () =>
+        proof.decodeFirst
+          ? withProgress('decoding', manifest.raw.size, log, (tick) => verifyRaw(imagePath, manifest, bmap, o.signal, tick))
+          : withProgress('checking', manifest.image.size, log, (tick) => verifyPacked(imagePath, manifest, tick)),
+      );
       return await plan(run, pre, scanned, t);
     }
 
-    await confirm(o, pre);
+    await confirm(o, pre, scanned, t);
     const staged = await timed('stage', () => stage(run, pre, scanned, proof));
     t.staged = staged;
     t.saved = await timed('keep', () => keepRetained(run, pre, scanned, staged));
@@ -104,14 +110,13 @@ async function plan(run: Run, pre: Preflight, scanned: Scanned, t: Trail): Promi
   const { resumed } = scanned;
   const kept = resumed ? `restoring the ${resumed.archive.entries.length} entries saved in ${resumed.archive.from}` : `keeping ${scanned.scan.found.length} entries`;
   run.log.info(`plan: ${describeDisk(disk)} would be replaced by ${human(manifest.raw.size)} image, ${kept}; nothing was written`);
-  return buildReport(t, 'planned');
+  return buildReport(t, 'planned', undefined, await planFacts(run.o, t));
 }
 
 // confirm: unless --yes, the operator types "yes" to the disk and its partitions.
-async function confirm(o: RunOptions, pre: Preflight): Promise<void> {
+async function confirm(o: RunOptions, pre: Preflight, scanned: Scanned, t: Trail): Promise<void> {
   if (o.yes) return;
+  t.phase = 'confirm';
   const d = pre.disk;
-  const parts = pre.oldParts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
-  const q = `\nEVERYTHING on ${describeDisk(d)} will be destroyed and replaced.\n${parts ? `Partitions now on it:\n${parts}\n` : ''}Type "yes" to continue: `;
-  if (!(await o.confirm(q))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
+  if (!(await o.confirm(confirmQuestion(pre, scanned, describeDisk(d))))) throw new ReimageError('cancelled', `not confirmed: nothing was written to ${d.node}`);
 }

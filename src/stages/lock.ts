@@ -1,4 +1,4 @@
-// One reimage at a time: a lock file holding the owner's pid and a nonce.
+// One reimage per disk at a time: a lock file holding the owner's pid and a nonce.
 // It is made atomically: the record is written to a temp file that is then
 // link(2)ed into place, which fails if a lock exists, so the lock never
 // appears empty. A lock whose pid is dead is stale and is taken over by
@@ -9,7 +9,12 @@
 // over the same way.
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ReimageError } from '../errors.ts';
+
+// diskLock: the lock of one target disk under RUNBASE (`lock-<kernel name>`):
+// two runs on one disk exclude each other, runs on different disks do not.
+export const diskLock = (runBase: string, disk: { name: string }) => join(runBase, `lock-${disk.name}`);
 
 type IsAlive = (pid: number) => boolean;
 
@@ -21,7 +26,7 @@ export async function acquireLock(path: string, isAlive: IsAlive = alive): Promi
   const record = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
   const got = await take(path, record, isAlive, 0);
   if (got !== true) {
-    throw new ReimageError('target', `another reimage (pid ${got.pid}) is running (lock ${path}): wait for it to finish; nothing was written`, { pid: got.pid });
+    throw new ReimageError('target', `another reimage (pid ${got.pid}) is running on this disk (lock ${path}): wait for it to finish; nothing was written`, { pid: got.pid });
   }
   // Remove the lock only while it is still ours.
   return async () => {

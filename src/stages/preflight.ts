@@ -6,7 +6,8 @@ import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle, type Bundle } from '../bundle/read.ts';
 import { loadTrusted } from '../bundle/sign.ts';
-import { acquireLock } from './lock.ts';
+import { acquireLock, diskLock } from './lock.ts';
+import { retentionInUse } from '../retention/guard.ts';
 import { checkCompatible } from './compat.ts';
 import { ReimageError, usageError } from '../errors.ts';
 import { parseList } from '../retention/list.ts';
@@ -22,18 +23,17 @@ import type { Log } from '../util/log.ts';
 import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces } from './keep.ts';
 
-// openRun: the run's lock and private directory (root only), undone by the cleanup stack.
-export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys): Promise<Run> {
-  if (process.getuid?.() !== 0) throw new ReimageError('environment', 'reimage run needs root (it opens the disk and mounts file systems): run it as root');
+// openRun: the run's private directory (root only), undone by the cleanup stack.
+export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan'): Promise<Run> {
+  if (process.getuid?.() !== 0) throw new ReimageError('environment', `reimage ${command} needs root (it opens the disk and mounts file systems): run it as root`);
   await mkdir(o.runBase, { recursive: true, mode: 0o700 });
-  cleanup.push('release the lock', await acquireLock(join(o.runBase, 'lock')));
   const runDir = await mkdtemp(join(o.runBase, 'run-'));
   // rmdir only, never a recursive delete: if an unmount failed, a file system is still below.
   cleanup.push(`remove ${runDir}`, async () => {
     for (const d of ['old', 'new', 'stage']) await rmdir(join(runDir, d)).catch(() => {});
     await rmdir(runDir);
   });
-  return { o, log, cleanup, runDir, sys };
+  return { o, log, cleanup, runDir, sys, plan: command === 'plan' };
 }
 
 // preflight: the bundle (manifest, signature), the retention list, the target
@@ -42,11 +42,13 @@ export async function preflight(run: Run): Promise<Preflight> {
   const { o, log, sys } = run;
   const bundle = await loadBundle(o.bundle, await loadTrusted(o.trust));
   if (bundle.signedBy) log.info(`bundle signature by trusted key ${bundle.signedBy} verified`);
-  const list = await retentionList(o.retain, bundle, log);
+  const list = retentionInUse(await retentionList(o.retain, bundle), o.noRetain === true, log.warn);
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
   await checkKernel(m, sys);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize, sys);
+  // One run per disk (a plan writes nothing and takes no lock): runs on other disks go on.
+  if (!run.plan) run.cleanup.push('release the lock', await acquireLock(diskLock(o.runBase, disk)));
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
@@ -55,14 +57,12 @@ export async function preflight(run: Run): Promise<Preflight> {
   return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) } };
 }
 
-// retentionList: --retain, else the bundle's own list, else none (with a warning).
-async function retentionList(path: string | undefined, bundle: Bundle, log: Log): Promise<RetentionList> {
+// retentionList: --retain, else the bundle's own list, else none.
+async function retentionList(path: string | undefined, bundle: Bundle): Promise<RetentionList | undefined> {
   if (path) {
     const bytes = await readFile(path).catch(() => undefined);
     if (!bytes) throw usageError(`retention list ${path} cannot be read: check the path`);
     return { name: path, entries: parseList(bytes, path) };
   }
-  if (bundle.retention) return { name: bundle.retention.name, entries: bundle.retention.entries };
-  log.warn('no retention list (neither --retain nor one in the bundle): nothing of the old system will be kept');
-  return { name: '(none)', entries: [] };
+  return bundle.retention && { name: bundle.retention.name, entries: bundle.retention.entries };
 }

@@ -1,29 +1,56 @@
 // The JSON status report: per-stage timings, hashes, device identity and every
 // retained entry's outcome. Written into the new system by finish, printed by
-// --json.
+// --json in the shape of src/cli/result.schema.json ("reimage-result/1":
+// run and plan share it). A plan also carries `plan` (planFacts): what the
+// run would do, from which src/cli/plan.ts renders the plan's text.
+import { mappedBlocks } from '../bmap/format.ts';
+import type { Manifest } from '../bundle/manifest.ts';
 import { display } from '../util/bytes.ts';
 import { VERSION } from '../version.ts';
-import type { Trail } from './context.ts';
+import { budget, pageSize } from './budget.ts';
+import type { Preflight, RunOptions, Scanned, Trail } from './context.ts';
+import { oldPlan } from './mounts.ts';
+import { memAvailable } from '../target/sysfs.ts';
 
 // refused: stopped before the point of no return (nothing written); failed: stopped after it.
 export type Outcome = 'success' | 'failed' | 'planned' | 'refused';
 
+export type ReportError = { message: string; code: number; name?: string; facts?: Record<string, unknown> };
+
+// What a plan says the run would do (facts only; src/cli/plan.ts renders them).
+export type PlanFacts = {
+  partitionsNow: { node: string; number: number; fstype?: string; label?: string; partlabel?: string }[];
+  partitionsAfter: { number: number; start: number; size: number; name?: string; fstype?: string; label?: string }[];
+  mountsOld: { path: string; spec: string }[];
+  mountsNew: { path: string; spec: string; partition: number; fstype: string }[];
+  write: { imageBytes: number; mappedBytes: number; proof: string };
+  ram: { need: number; available: number };
+  // Bytes of the disk past the image's end, and whether --grow would give them to the last partition.
+  unused: { bytes: number; grow: boolean };
+};
+
 // buildReport: the report of a run that got as far as T.
-export function buildReport(t: Trail, outcome: Outcome, error?: { message: string; code: number }) {
+export function buildReport(t: Trail, outcome: Outcome, error?: ReportError, plan?: PlanFacts) {
   const b = t.pre?.bundle;
   const m = b?.manifest;
   const d = t.pre?.disk;
   const scan = t.scanned?.scan;
   return {
+    format: 'reimage-result/1' as const,
+    command: t.command,
+    outcome,
+    exitCode: error?.code ?? 0,
+    // The stage the run was in when it ended (finish on success, verify for a plan).
+    phase: t.phase ?? 'preflight',
+    written: outcome === 'success' || outcome === 'failed',
     tool: 'reimage',
     version: VERSION,
-    outcome,
     ...(error ? { error } : {}),
     started: t.started.toISOString(),
     finished: new Date().toISOString(),
     stages: t.timings,
     bundle:
-      b && m
+      m && b
         ? {
             dir: b.dir,
             version: m.version,
@@ -47,8 +74,48 @@ export function buildReport(t: Trail, outcome: Outcome, error?: { message: strin
       ...(scan?.skipped ?? []).map((k) => ({ path: display(k.path), line: k.line, outcome: 'skipped' as const, reason: `${k.kind}: special files are not retained` })),
     ],
     planned: outcome === 'planned' ? scan?.found.map((f) => ({ path: display(f.path), kind: f.kind, line: f.line })) : undefined,
+    plan,
     notes: t.notes,
   };
+}
+
+// planFacts: what the run would do, from what preflight and the scan found
+// (the partitions now and after, both mount plans, the bytes to write and how
+// they are proven, the RAM the run needs and has, the disk's unused end).
+export async function planFacts(o: RunOptions, t: Trail, available: () => Promise<number> = memAvailable, page?: number): Promise<PlanFacts | undefined> {
+  if (!t.pre) return undefined;
+  const { bundle: b, disk: d, keep, list } = t.pre;
+  const m = b.manifest;
+  const found = t.scanned?.scan.found ?? [];
+  const need = budget(o.bundleInRam ? 0 : m.image.size, keep.places.some((p) => p.survivesReboot) ? found : [...found, ...found], page ?? (await pageSize())).need;
+  const old = o.oldMounts.length || list.entries.length ? safeOldPlan(m, o.oldMounts) : [];
+  // --grow gives the last partition (by its end) the disk's room past the image, less a MiB for the backup GPT.
+  const last = [...m.table.partitions].sort((x, y) => y.start + y.size - (x.start + x.size))[0];
+  const room = Math.max(0, d.size - m.raw.size - (1 << 20));
+  return {
+    partitionsNow: t.pre.oldParts.map((p) => ({ node: p.node, number: p.number, fstype: p.fstype, label: p.label, partlabel: p.partlabel })),
+    partitionsAfter: m.table.partitions.map((p) => ({
+      number: p.number,
+      start: p.start * m.table.sectorSize,
+      size: p.size * m.table.sectorSize + (o.grow && p === last ? room : 0),
+      name: p.name,
+      fstype: p.fs?.type,
+      label: p.fs?.label,
+    })),
+    mountsOld: old.map((l) => ({ path: l.path, spec: `${l.kind}=${l.value}` })),
+    mountsNew: m.mounts.map((x) => ({ path: x.path, spec: `${x.spec.kind}=${x.spec.value}`, partition: x.partition, fstype: x.fstype })),
+    write: { imageBytes: m.raw.size, mappedBytes: b.bmap ? Math.min(m.raw.size, mappedBlocks(b.bmap) * b.bmap.blockSize) : m.raw.size, proof: t.proof ?? '' },
+    ram: { need, available: await available() },
+    unused: { bytes: Math.max(0, d.size - m.raw.size), grow: o.grow },
+  };
+}
+
+function safeOldPlan(m: Manifest, oldMounts: readonly string[]) {
+  try {
+    return oldPlan(m, oldMounts);
+  } catch {
+    return [];
+  }
 }
 
 // notRestored: after a failure past the point of no return that came before
@@ -62,6 +129,17 @@ function notRestored(t: Trail, outcome: Outcome, error?: { message: string }) {
     outcome: 'not-restored' as const,
     notes: [`the run stopped before restoring it (${error?.message ?? 'failure'}); it is in the saved retained set`],
   }));
+}
+
+// confirmQuestion: the confirmation a run asks on a terminal: the disk, the
+// partitions that will be replaced (by name), and how many entries are kept.
+export function confirmQuestion(pre: Preflight, scanned: Scanned, describeDisk: string): string {
+  const parts = pre.oldParts;
+  const named = parts.map((p) => `${p.node}${p.label || p.partlabel ? ` (${p.label ?? p.partlabel})` : ''}`);
+  const rows = parts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
+  const n = scanned.resumed ? scanned.resumed.archive.entries.length : scanned.scan.found.length;
+  const kept = n === 0 ? 'No retained entries will be kept (--no-retain).' : `${n} retained ${n === 1 ? 'entry' : 'entries'} from ${pre.list.name} will be kept.`;
+  return `\nEVERYTHING on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + `${kept}\nType "yes" to continue: `;
 }
 
 export type Report = ReturnType<typeof buildReport>;

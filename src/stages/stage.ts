@@ -13,6 +13,7 @@ import { emptyIds, readIds } from '../retention/ids.ts';
 import { emptyScan, scan } from '../retention/scan.ts';
 import { display } from '../util/bytes.ts';
 import { hashFile } from '../util/hash.ts';
+import { withProgress } from '../util/progress.ts';
 import { mount, umount } from '../system/tools.ts';
 import type { Preflight, Run, Scanned, Staged } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
@@ -77,12 +78,12 @@ export async function stage(run: Run, pre: Preflight, scanned: Scanned, proof: P
   });
   const image = inRam ? bundle.imagePath : join(dir, m.image.file);
   const got = inRam
-    ? await log.step(`hash the image in RAM (${m.image.size} bytes)`, () => hashFile(image))
-    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => hashFile(bundle.imagePath, image, o.signal));
+    ? await log.step(`hash the image in RAM (${m.image.size} bytes)`, () => withProgress('hashing', m.image.size, log, (tick) => hashFile(image, undefined, o.signal, tick)))
+    : await log.step(`copy the image into RAM (${m.image.size} bytes)`, () => withProgress('staging', m.image.size, log, (tick) => hashFile(bundle.imagePath, image, o.signal, tick)));
   checkPacked(bundle.imagePath, got, m);
   log.info(`image sha256 ${got.sha256} matches the manifest`);
   await log.step("compare the image's own partition table with the manifest", () => checkImageTable(image, m));
-  if (proof.decodeFirst) await log.step('decompress and check the raw image in RAM', () => verifyRaw(image, m, bundle.bmap, o.signal));
+  if (proof.decodeFirst) await log.step('decompress and check the raw image in RAM', () => withProgress('decoding', m.raw.size, log, (tick) => verifyRaw(image, m, bundle.bmap, o.signal, tick)));
   const captured = resumed
     ? await log.step('copy the saved retained entries into RAM', () => loadArchiveData(resumed.place, keep.key, dir, o.signal))
     : s.found.length

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { checkpoint } from './interrupt.ts';
 
-export async function hashFile(path: string, copyTo?: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+// hashFile: PATH's sha256 and size (copied to COPYTO on the way), TICK told of every chunk.
+export async function hashFile(path: string, copyTo?: string, signal?: AbortSignal, tick?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
   const out = copyTo ? createWriteStream(copyTo) : undefined;
@@ -17,6 +18,7 @@ export async function hashFile(path: string, copyTo?: string, signal?: AbortSign
     }
     h.update(chunk);
     size += chunk.length;
+    tick?.(chunk.length);
     if (out && !out.write(chunk)) await once(out, 'drain');
   }
   if (out) {

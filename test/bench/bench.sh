@@ -103,7 +103,11 @@ prepare() {
 	for codec in "$@"; do
 		[ "$codec" = "$gib" ] && continue
 		# A bundle from an older pack (no block map) is rebuilt.
-		[ -f "$work/bundle-$codec-${gib}g/image.bmap" ] || "$bin" pack "$img" --out "$work/bundle-$codec-${gib}g" --codec "$codec" >/dev/null 2>&1
+		# (pack refuses a non-empty --out: the old bundle goes first.)
+		if [ ! -f "$work/bundle-$codec-${gib}g/image.bmap" ]; then
+			rm -rf "$work/bundle-$codec-${gib}g"
+			"$bin" pack "$img" --out "$work/bundle-$codec-${gib}g" --codec "$codec" >/dev/null 2>&1
+		fi
 	done
 	zst="$work/bundle-zstd-${gib}g/image.raw.zst"
 	# The classic: an image compressed by single-threaded `bzip2 -9` (not by
@@ -137,7 +141,7 @@ prepare() {
 reimage_run() {
 	local b=$1
 	shift
-	/usr/bin/time -f '%M' -o "$work/last.rss" "$bin" run --bundle "$b" --target "$loop" --yes "$@"
+	/usr/bin/time -f '%M' -o "$work/last.rss" "$bin" run --bundle "$b" --target "$loop" --no-retain --yes "$@"
 }
 # The baseline: a binary built from another revision, in a worktree of its own.
 baseline=${BASELINE-}

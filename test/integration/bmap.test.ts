@@ -82,7 +82,7 @@ for (const policy of ['zero', 'write', 'leave', 'discard'] as const) {
 			const dev = attachLoop(disk);
 			let r: Result;
 			try {
-				r = reimage(['run', '--bundle', b, '--target', dev, '--yes', '--unmapped', policy, '--verify-written']);
+				r = reimage(['run', '--bundle', b, '--target', dev, '--no-retain', '--yes', '--unmapped', policy, '--verify-written']);
 			} finally {
 				detachLoop(dev);
 			}
@@ -172,7 +172,7 @@ t('a block map whose range checksum is wrong, default policy -> 10 and the disk 
 	const disk = freshOldDisk();
 	const dev = attachLoop(disk);
 	try {
-		const r = reimage(['run', '--bundle', b, '--target', dev, '--yes']);
+		const r = reimage(['run', '--bundle', b, '--target', dev, '--no-retain', '--yes']);
 		assert.is(r.status, 10, describe(r));
 		assert.match(r.stderr, /point of no return .*but the block map says/s);
 	} finally {
@@ -218,7 +218,7 @@ t('an image larger than 4 GiB: data past 4 GiB is packed, written, read back and
 	makeBlank(target, size + 16 * MiB);
 	const dev = attachLoop(target);
 	try {
-		r = reimage(['run', '--bundle', out, '--target', dev, '--yes', '--verify-written']);
+		r = reimage(['run', '--bundle', out, '--target', dev, '--no-retain', '--yes', '--verify-written']);
 		assert.is(r.status, 0, describe(r));
 		assert.match(r.stderr, /read back ok/);
 		const mnt = mount(partNode(dev, 2));

@@ -10,11 +10,13 @@ import { attachLoop, describe, detachLoop, exec, sha256 } from '../helpers/sys.t
 
 const t = suite('cli');
 
+// Mounts left below this test run's own run dir (other runs on the machine use theirs).
+const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 const mountsLeft = () =>
 	fs
 		.readFileSync('/proc/self/mounts', 'utf8')
 		.split('\n')
-		.filter((l) => l.includes('/run/reimage'));
+		.filter((l) => l.includes(`${RUNDIR}/`));
 
 t('--help on every command, --version, and help on no command is a usage error', () => {
 	for (const cmd of ['pack', 'run', 'plan', 'verify']) {
@@ -65,6 +67,8 @@ t('on a terminal, an answer other than "yes" cancels -> 7, nothing written', asy
 		assert.is(r.status, 7, describe(r));
 		assert.match(r.stdout, /EVERYTHING on \/dev\/loop\d+ .* will be destroyed/);
 		assert.match(r.stdout, /Partitions now on it:[\s\S]*ext4\s+root/);
+		assert.match(r.stdout, /Replaced: \/dev\/loop\d+p1 \(root\), \/dev\/loop\d+p2 \(data\)\./);
+		assert.match(r.stdout, /\n19 retained entries from \S+ will be kept\.\r?\n/);
 		assert.match(r.stdout, /not confirmed: nothing was written/);
 		assert.is(await sha256(dev), before);
 		assert.equal(mountsLeft(), []);
@@ -89,7 +93,21 @@ t('not root -> 8 before anything is opened', async () => {
 			'--yes',
 		]);
 		assert.is(r.status, 8, describe(r));
-		assert.match(r.stderr, /needs root/);
+		assert.match(r.stderr, /reimage run needs root/);
+		const plan = exec('setpriv', [
+			'--reuid=65534',
+			'--regid=65534',
+			'--clear-groups',
+			BIN,
+			'plan',
+			'--bundle',
+			sharedBundle('zstd'),
+			'--target',
+			dev,
+			'--no-retain',
+		]);
+		assert.is(plan.status, 8, describe(plan));
+		assert.match(plan.stderr, /^reimage: reimage plan needs root \(/m);
 	} finally {
 		detachLoop(dev);
 	}

@@ -93,7 +93,7 @@ t('a bundle for another device (compatible) -> 3', async () => {
 	await onOldDisk((dev) =>
 		refused(
 			dev,
-			['run', '--bundle', b, '--target', dev, '--compatible', 'kiosk-x86', '--yes'],
+			['run', '--bundle', b, '--target', dev, '--compatible', 'kiosk-x86', '--no-retain', '--yes'],
 			3,
 			/bundle is for "atm-arm" but this machine needs "kiosk-x86"/,
 		),
@@ -102,24 +102,53 @@ t('a bundle for another device (compatible) -> 3', async () => {
 
 t('anti-rollback: installing 2.0 then 1.9 is refused (3) unless --allow-downgrade', async () => {
 	await onOldDisk(async (dev) => {
-		const first = reimage(['run', '--bundle', versioned('2.0'), '--target', dev, '--compatible', 'kiosk-x86', '--yes']);
+		const first = reimage(['run', '--bundle', versioned('2.0'), '--target', dev, '--compatible', 'kiosk-x86', '--no-retain', '--yes']);
 		assert.is(first.status, 0, describe(first));
 		const older = versioned('1.9');
-		await refused(dev, ['run', '--bundle', older, '--target', dev, '--yes'], 3, /version 1\.9 is older than the installed 2\.0/);
-		const allowed = reimage(['run', '--bundle', older, '--target', dev, '--yes', '--allow-downgrade']);
+		await refused(
+			dev,
+			['run', '--bundle', older, '--target', dev, '--no-retain', '--yes'],
+			3,
+			/version 1\.9 is older than the installed 2\.0/,
+		);
+		const allowed = reimage(['run', '--bundle', older, '--target', dev, '--no-retain', '--yes', '--allow-downgrade']);
 		assert.is(allowed.status, 0, describe(allowed));
 	});
 });
 
-t('a second concurrent run cannot start -> 4', async () => {
-	// The run dir the binary uses (REIMAGE_RUNDIR, as the tests are run), and the lock in the format an older reimage wrote.
+t('a second concurrent run on the same disk cannot start -> 4; a plan of it can', async () => {
+	// The run dir the binary uses (REIMAGE_RUNDIR, as the tests are run), and the disk's lock in the format an older reimage wrote.
 	const runDir = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 	fs.mkdirSync(runDir, { recursive: true });
-	fs.writeFileSync(path.join(runDir, 'lock'), `${process.pid}\n`);
+	await onOldDisk(async (dev) => {
+		const lock = path.join(runDir, `lock-${path.basename(dev)}`);
+		fs.writeFileSync(lock, `${process.pid}\n`);
+		try {
+			await refused(dev, run(dev), 4, new RegExp(`another reimage \\(pid ${process.pid}\\) is running on this disk`));
+			const plan = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list]);
+			assert.is(plan.status, 0, describe(plan));
+		} finally {
+			fs.rmSync(lock, { force: true });
+		}
+	});
+});
+
+t('runs on different disks do not block each other: a run started while another one stages succeeds', async () => {
+	const a = attachLoop(freshOldDisk());
 	try {
-		await onOldDisk((dev) => refused(dev, run(dev), 4, new RegExp(`another reimage \\(pid ${process.pid}\\) is running`)));
+		await onOldDisk(async (b) => {
+			let second: ReturnType<typeof reimage> | undefined;
+			// While the first run holds its disk's lock (it is staging), the second run goes through on its own disk.
+			const first = await runActing(run(a), /== stage/, () => {
+				second = reimage(run(b));
+				return () => {};
+			});
+			assert.is(first.status, 0, first.stderr);
+			assert.ok(second, 'the second run was started while the first one ran');
+			assert.is(second.status, 0, describe(second));
+		});
 	} finally {
-		fs.rmSync(path.join(runDir, 'lock'), { force: true });
+		detachLoop(a);
 	}
 });
 

@@ -16,6 +16,7 @@ test('defaults are the safe ones', () => {
 		allowShell: false,
 		diagnosticShells: false,
 		after: 'reboot',
+		noRetain: false,
 		grow: false,
 		verifyWritten: false,
 		unmapped: 'zero',

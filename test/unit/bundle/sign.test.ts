@@ -4,7 +4,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkSignature, keyId, loadTrusted, signManifest, type TrustedKey } from '../../../src/bundle/sign.ts';
+import { checkSignature, keygen, keyId, loadKeyDir, loadTrusted, signManifest, type TrustedKey } from '../../../src/bundle/sign.ts';
 import { formatPublicKey, formatSignature, minisignId, parsePublicKey, parseSignature } from '../../../src/bundle/minisign.ts';
 
 const pair = () => generateKeyPairSync('ed25519');
@@ -84,6 +84,26 @@ test('minisign formats: a public key and a signature round-trip; legacy (unhashe
 	await loadTrusted([join(dir, 'bad.pub')]).then(
 		() => assert.unreachable(),
 		(e: Error) => assert.match(e.message, /is not a valid minisign public key/),
+	);
+});
+
+test('a keygen key trusted through both of its files is one key with one id, in one byte order', async () => {
+	const d = mkdtempSync(join(tmpdir(), 'reimage-keyid-'));
+	const k = await keygen(join(d, 'fleet'));
+	const { rmSync } = await import('node:fs');
+	rmSync(k.key);
+	const keys = await loadKeyDir(d);
+	assert.equal(
+		keys.map((x) => x.id),
+		[k.id],
+	);
+	assert.equal(
+		(await loadTrusted([k.pub, k.minisignPub])).map((x) => x.id),
+		[k.id],
+	);
+	assert.equal(
+		(await loadTrusted([k.minisignPub])).map((x) => x.id),
+		[k.id],
 	);
 });
 

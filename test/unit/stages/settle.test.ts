@@ -35,7 +35,14 @@ async function setup(
 	m.table.partitions = parts;
 	const manifest = Manifest.parse(m);
 	const log = quiet();
-	const run: Run = { o: { grow: false, ...o } as RunOptions, log, cleanup: createCleanup(log), runDir: '/nonexistent', sys: f };
+	const run: Run = {
+		o: { grow: false, ...o } as RunOptions,
+		log,
+		cleanup: createCleanup(log),
+		runDir: '/nonexistent',
+		sys: f,
+		plan: false,
+	};
 	const p = {
 		disk,
 		bundle: { manifest } as Bundle,
