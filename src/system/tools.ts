@@ -59,8 +59,12 @@ export async function debugfsCat(image: string, offset: number, path: string, r:
 
 // partxUpdate: make the kernel's partitions of DEV match the table on disk.
 // Some kernels never parse tables on their own (BLKRRPART is a no-op there).
+// The range is explicit: without it `partx -u` (util-linux 2.38) visits
+// partition numbers only up to the count of table entries, so MBR logical
+// partitions 5 and 6 beside primaries 1 and 2 are never added (256: the
+// kernel's most partitions per disk).
 export async function partxUpdate(dev: string, r: Run = run): Promise<void> {
-  await r('partx', ['-u', dev], { exit: 'target' });
+  await r('partx', ['-u', '--nr', '1:256', dev], { exit: 'target' });
 }
 
 // rereadPartitions: BLKRRPART; returns false when the kernel says the disk is busy.

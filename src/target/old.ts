@@ -6,6 +6,7 @@
 import { ReimageError, targetError } from '../errors.ts';
 import { partNumber, sfdiskJson } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
+import { isExtended } from '../image/table.ts';
 import { identify, settle, type PartIdentity } from './partitions.ts';
 import type { Disk } from './sysfs.ts';
 
@@ -33,7 +34,7 @@ export async function oldPartitions(disk: Disk, needed: string | undefined, log:
       `the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`,
     );
   }
-  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
+  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, extended: isExtended(p.type) }));
   try {
     return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }));
   } catch (e) {

@@ -9,7 +9,9 @@ import { blkidProbe, partxUpdate, rereadPartitions } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 import { kernelPartitions, major, minor, openers, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
 
-export type Expected = { number: number; start: number; size: number };
+// An extended MBR partition is known to the kernel only as a 1–2 sector stub
+// (the kernel and partx both cut it), so only its start is compared.
+export type Expected = { number: number; start: number; size: number; extended?: boolean };
 
 export type Settled = Map<number, string>;
 
@@ -17,7 +19,9 @@ export type SettleOptions = { attempts?: number; delayMs?: number; exit: ExitNam
 
 const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => q.number === p.number && q.start === p.start && q.size === p.size));
+// sameParts: whether the kernel's partitions are exactly the expected ones (in the disk's sectors).
+export const sameParts = (k: readonly Pick<KernelPart, 'number' | 'start' | 'size'>[], e: readonly Expected[]) =>
+  k.length === e.length && e.every((p) => k.some((q) => q.number === p.number && q.start === p.start && (q.size === p.size || p.extended === true)));
 
 // settle: returns partition number -> device node once the kernel agrees with `expected`.
 export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleOptions): Promise<Settled> {
@@ -28,11 +32,11 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
   for (let i = 1; ; i++) {
     const reread = await rereadPartitions(d.node);
     parts = await kernelPartitions(sys);
-    if (!same(parts, expected)) {
+    if (!sameParts(parts, expected)) {
       await partxUpdate(d.node).catch((e: Error) => log.warn(`partx -u ${d.node}: ${e.message}`));
       parts = await kernelPartitions(sys);
     }
-    if (same(parts, expected)) break;
+    if (sameParts(parts, expected)) break;
     // Who keeps the disk busy, named: the usual cause is a process with a partition open.
     const busy = reread ? '' : `disk busy${await openers(d).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
     if (i >= attempts) {

