@@ -96,6 +96,13 @@ export async function mountPlan(
       missing.push(line);
       continue;
     }
+    if (p.fstype === 'crypto_LUKS') {
+      const sys = mode === 'ro' ? 'old system' : 'new image';
+      throw new ReimageError(
+        exit,
+        `the ${sys}'s ${line.path} (${line.kind}=${line.value}) is ${p.node}, which is LUKS-encrypted (crypto_LUKS): reimage cannot read or restore into encrypted file systems; ${mode === 'ro' ? 'reimage with an empty retention list (nothing kept), or decrypt the old system first' : 'pack an unencrypted image'}`,
+      );
+    }
     const at = await mountPoint(base, line.path, mode === 'rw');
     if ('why' in at) {
       if (mode === 'rw')

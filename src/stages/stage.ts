@@ -41,7 +41,9 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
   const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention');
   const root = missing.find((l) => l.path === '/');
   if (root) {
-    throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${disk.node}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
+    const luks = oldParts.find((p) => p.fstype === 'crypto_LUKS');
+    const why = luks ? ` (${luks.node} is LUKS-encrypted: reimage cannot read an encrypted old system; reimage with an empty retention list to keep nothing)` : '';
+    throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${disk.node}${why}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
   }
   for (const l of missing) log.warn(`${l.why ?? `old system: ${l.kind}=${l.value} for ${l.path} not found on the target`}; entries below ${l.path} are read from the root file system`);
   checkDowngrade(bundle.manifest, await installedVersion(base, (w) => log.warn(`old system: ${w}`)), o.allowDowngrade);

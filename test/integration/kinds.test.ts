@@ -144,4 +144,75 @@ t('btrfs: subvol=@ and subvol=@home from the fstab are honoured for the old and 
 	// The decoy at the top level of the old file system was never read as the old root.
 });
 
+t('LUKS: pack refuses an image whose root is LUKS-encrypted, naming the partition -> 3 (fstab search and --mount)', () => {
+	const fx = kind('luks');
+	for (const extra of [[], ['--mount', 'PARTLABEL=root:/', '--mount', 'PARTLABEL=data:/data']]) {
+		const r = reimage(['pack', fx.v2, '--out', path.join(tmpDir(), 'b'), ...extra]);
+		assert.is(r.status, 3, describe(r));
+		assert.match(r.stderr, /partition 1 \(LABEL=root\) is LUKS-encrypted \(crypto_LUKS\), and reimage supports only unencrypted file systems/);
+	}
+});
+
+t('LUKS: an encrypted old root is refused before writing, naming the partition -> 5, untouched', async () => {
+	const b = packed(kind('mbr').v2);
+	const fx = kind('luks');
+	const d = disk(fx.v1);
+	try {
+		const before = await sha256(d.dev);
+		const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
+		assert.is(r.status, 5, describe(r));
+		assert.match(r.stderr, new RegExp(`the old system's / \\(LABEL=root\\) is ${d.dev}p1, which is LUKS-encrypted \\(crypto_LUKS\\)`));
+		assert.is(await sha256(d.dev), before);
+	} finally {
+		d.detach();
+	}
+});
+
+t('pack takes a compressed whole-disk image (.xz, .gz, .bz2, .zst), found by its magic bytes, in one step', async () => {
+	const fx = kind('mbr');
+	const dir = tmpDir('reimage-kind-shipped-');
+	const plain = packed(fx.v2);
+	const want = (JSON.parse(fs.readFileSync(path.join(plain, 'manifest.json'), 'utf8')) as { raw: unknown; mounts: unknown }).raw;
+	for (const [tool, args, name] of [
+		['xz', ['-T0', '-1', '-c'], 'disk.img.xz'],
+		['gzip', ['-1', '-c'], 'disk.img.gz'],
+		['bzip2', ['-1', '-c'], 'disk.img.bz2'],
+		// The magic decides, not the name.
+		['zstd', ['-1', '-q', '-c'], 'disk.img'],
+	] as const) {
+		const file = path.join(dir, name);
+		const r0 = exec('sh', ['-c', `${tool} ${args.join(' ')} '${fx.v2}' > '${file}'`]);
+		assert.is(r0.status, 0, describe(r0));
+		const b = packed(file);
+		const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8')) as { raw: unknown; mounts: { path: string }[] };
+		assert.equal(m.raw, want, name);
+		assert.equal(
+			m.mounts.map((x) => x.path),
+			['/', '/data'],
+		);
+		assert.equal(fs.readdirSync(b).filter((f) => f.startsWith('.')), [], 'the decoded temp file is left behind');
+		fs.rmSync(file);
+	}
+});
+
+t('pack of a compressed file that is not a whole-disk image (a compressed file system) -> 3, named', () => {
+	const dir = tmpDir('reimage-kind-notdisk-');
+	const fsimg = path.join(dir, 'rootfs.img');
+	sh('truncate', ['-s', '8M', fsimg]);
+	sh('mkfs.ext4', ['-q', '-F', fsimg]);
+	sh('xz', ['-1', fsimg]);
+	const out = path.join(dir, 'b');
+	const r = reimage(['pack', `${fsimg}.xz`, '--out', out]);
+	assert.is(r.status, 3, describe(r));
+	assert.match(r.stderr, /rootfs\.img\.xz is xz-compressed, but what it holds is not a whole-disk image \(it has no partition table/);
+	assert.equal(fs.existsSync(out) ? fs.readdirSync(out) : [], []);
+	// Truncated: named as corrupt, nothing left behind.
+	const cut = path.join(dir, 'cut.img.gz');
+	fs.writeFileSync(cut, fs.readFileSync(sh('sh', ['-c', `gzip -c '${kind('mbr').v2}' > '${dir}/full.gz' && echo '${dir}/full.gz'`]).trim()).subarray(0, 20000));
+	const r2 = reimage(['pack', cut, '--out', out]);
+	assert.is(r2.status, 3, describe(r2));
+	assert.match(r2.stderr, /cut\.img\.gz looks gzip-compressed but does not decompress/);
+	assert.equal(fs.readdirSync(out), []);
+});
+
 t.run();
