@@ -149,7 +149,10 @@ t('LUKS: pack refuses an image whose root is LUKS-encrypted, naming the partitio
 	for (const extra of [[], ['--mount', 'PARTLABEL=root:/', '--mount', 'PARTLABEL=data:/data']]) {
 		const r = reimage(['pack', fx.v2, '--out', path.join(tmpDir(), 'b'), ...extra]);
 		assert.is(r.status, 3, describe(r));
-		assert.match(r.stderr, /partition 1 \(LABEL=root\) is LUKS-encrypted \(crypto_LUKS\), and reimage supports only unencrypted file systems/);
+		assert.match(
+			r.stderr,
+			/partition 1 \(LABEL=root\) is LUKS-encrypted \(crypto_LUKS\), and reimage supports only unencrypted file systems/,
+		);
 	}
 });
 
@@ -190,7 +193,11 @@ t('pack takes a compressed whole-disk image (.xz, .gz, .bz2, .zst), found by its
 			m.mounts.map((x) => x.path),
 			['/', '/data'],
 		);
-		assert.equal(fs.readdirSync(b).filter((f) => f.startsWith('.')), [], 'the decoded temp file is left behind');
+		assert.equal(
+			fs.readdirSync(b).filter((f) => f.startsWith('.')),
+			[],
+			'the decoded temp file is left behind',
+		);
 		fs.rmSync(file);
 	}
 });
@@ -208,7 +215,10 @@ t('pack of a compressed file that is not a whole-disk image (a compressed file s
 	assert.equal(fs.existsSync(out) ? fs.readdirSync(out) : [], []);
 	// Truncated: named as corrupt, nothing left behind.
 	const cut = path.join(dir, 'cut.img.gz');
-	fs.writeFileSync(cut, fs.readFileSync(sh('sh', ['-c', `gzip -c '${kind('mbr').v2}' > '${dir}/full.gz' && echo '${dir}/full.gz'`]).trim()).subarray(0, 20000));
+	fs.writeFileSync(
+		cut,
+		fs.readFileSync(sh('sh', ['-c', `gzip -c '${kind('mbr').v2}' > '${dir}/full.gz' && echo '${dir}/full.gz'`]).trim()).subarray(0, 20000),
+	);
 	const r2 = reimage(['pack', cut, '--out', out]);
 	assert.is(r2.status, 3, describe(r2));
 	assert.match(r2.stderr, /cut\.img\.gz looks gzip-compressed but does not decompress/);
