@@ -24,24 +24,28 @@ export const canPeek = (fstype: string | undefined) => !!fstype && (fstype.start
 
 // peek: FILE (absolute) from the file system of TYPE at [offset, offset + size) of IMAGE, or undefined when it is not there.
 export async function peek(image: string, part: { number: number; offset: number; size: number; fstype: string }, file: string): Promise<string | undefined> {
-  if (part.fstype.startsWith('ext')) {
-    const text = await debugfsCat(image, part.offset, file);
-    return text;
-  }
-  const how = MOUNTED[part.fstype];
+  if (part.fstype.startsWith('ext')) return debugfsCat(image, part.offset, file);
+  if (!(part.fstype in MOUNTED)) return undefined;
+  return readMounted(image, part.fstype, `loop,offset=${part.offset},sizelimit=${part.size}`, file).catch((e: Error) => {
+    throw bundleError(
+      `partition ${part.number} (${part.fstype}) of ${image} cannot be mounted read-only to read ${file} (${e.message}): run reimage pack as root, or give the mount plan with --mount SPEC:PATH`,
+    );
+  });
+}
+
+// readMounted: FILE from SOURCE (a block device, or an image with loop
+// options in EXTRA) mounted read-only without log recovery on a temporary
+// directory, or undefined when it is not there. Rejects when SOURCE cannot be mounted.
+export async function readMounted(source: string, fstype: string, extra: string, file: string): Promise<string | undefined> {
+  const how = MOUNTED[fstype];
   if (!how) return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'reimage-peek-'));
   try {
-    await mount(image, dir, part.fstype, `${how.options},loop,offset=${part.offset},sizelimit=${part.size},nosuid,nodev,noexec`).catch((e: Error) => {
-      throw bundleError(
-        `partition ${part.number} (${part.fstype}) of ${image} cannot be mounted read-only to read ${file} (${e.message}): run reimage pack as root, or give the mount plan with --mount SPEC:PATH`,
-      );
-    });
+    await mount(source, dir, fstype, `${how.options}${extra ? `,${extra}` : ''},nosuid,nodev,noexec`);
     try {
       const at = async (rel: string) => readFile(join(dir, rel, file), 'utf8').catch(() => undefined);
       const top = await at('.');
-      if (top !== undefined) return top;
-      if (!how.nested) return undefined;
+      if (top !== undefined || !how.nested) return top;
       for (const sub of (await readdir(dir, { withFileTypes: true }))
         .filter((d) => d.isDirectory())
         .map((d) => d.name)

@@ -16,6 +16,7 @@ import { hashFile } from '../util/hash.ts';
 import { mount, umount } from '../system/tools.ts';
 import type { Preflight, Run, Scanned, Staged } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
+import { withOldSubvols } from './subvols.ts';
 import { checkRam } from './budget.ts';
 import { checkFit, growSpare } from './fit.ts';
 import { checkDowngrade, installedVersion } from './compat.ts';
@@ -36,7 +37,7 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
     return { ids: { users: a.users, groups: a.groups }, scan: { ...emptyScan(), bytes }, resumed, unmount: async () => {} };
   }
   if (list.entries.length === 0 && !bundle.manifest.version) return { ids: { users: emptyIds(), groups: emptyIds() }, scan: emptyScan(), unmount: async () => {} };
-  const plan = oldPlan(bundle.manifest, o.oldMounts);
+  const plan = await withOldSubvols(oldParts, oldPlan(bundle.manifest, o.oldMounts), (w) => log.warn(w));
   const base = join(run.runDir, 'old');
   const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention');
   const root = missing.find((l) => l.path === '/');

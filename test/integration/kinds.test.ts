@@ -139,9 +139,16 @@ t('XFS: pack reads the fstab of an XFS root; the identity is restored into XFS r
 	reimageKind('xfs', 512, { root: [1, 'norecovery'], data: [2, 'norecovery'] });
 });
 
-t('btrfs: subvol=@ and subvol=@home from the fstab are honoured for the old and the new system', () => {
+t("btrfs: subvolumes from each system's own fstab: read from the old root/home, restored into the image's @/@home", () => {
+	// v1 (the old disk) has subvolumes root and home, v2 (the image) @ and @home; a decoy /etc/machine-id at v1's top level.
 	reimageKind('btrfs', 512, { root: [1, 'subvol=@'], data: [1, 'subvol=@home'] });
-	// The decoy at the top level of the old file system was never read as the old root.
+	const m = JSON.parse(fs.readFileSync(path.join(packed(kind('btrfs').v2), 'manifest.json'), 'utf8')) as {
+		mounts: { path: string; options?: string }[];
+	};
+	assert.equal(
+		m.mounts.map((x) => `${x.path} ${x.options}`),
+		['/ subvol=@', '/home subvol=@home'],
+	);
 });
 
 t('LUKS: pack refuses an image whose root is LUKS-encrypted, naming the partition -> 3 (fstab search and --mount)', () => {

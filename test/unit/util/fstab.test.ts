@@ -36,7 +36,9 @@ test('mount lines parents first, whatever order they were given in', () => {
 });
 
 test('fstab options are kept; subvolOptions keeps only what chooses a btrfs subvolume', () => {
-	const [root, home] = parseFstab('LABEL=fedora / btrfs subvol=@,compress=zstd:1 0 0\nLABEL=fedora /home btrfs defaults,subvolid=257,noatime 0 0\n');
+	const [root, home] = parseFstab(
+		'LABEL=fedora / btrfs subvol=@,compress=zstd:1 0 0\nLABEL=fedora /home btrfs defaults,subvolid=257,noatime 0 0\n',
+	);
 	assert.is(root?.options, 'subvol=@,compress=zstd:1');
 	assert.is(subvolOptions(root?.options ?? ''), 'subvol=@');
 	assert.is(subvolOptions(home?.options ?? ''), 'subvolid=257');
