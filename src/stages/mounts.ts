@@ -58,7 +58,7 @@ export function oldPlan(m: Manifest, overrides: readonly string[]): PlanLine[] {
     if (dup) throw usageError(`--old-mount names ${dup} twice: give one partition per mount point`);
     return lines;
   }
-  // The old system is taken to share the image's subvolume layout (the same @ and @home).
+  // The image's subvolume options; stages/subvols.ts replaces them by the old system's own (its fstab).
   return m.mounts.map((x) => {
     const p = m.table.partitions.find((q) => q.number === x.partition);
     const opt = x.options ? { options: x.options } : {};
