@@ -9,6 +9,7 @@ import { blkidProbe, partNumber, sfdiskJson, type SfdiskTable } from '../system/
 import { parentsFirst, parseFstab, parseSpec, subvolOptions } from '../util/fstab.ts';
 import { canPeek, peek } from './peek.ts';
 import { parseTable } from '../image/table.ts';
+import { container } from '../util/containers.ts';
 import { readExtInfo } from '../image/extfs.ts';
 import { duplicateMountPath, normaliseMountPath } from '../util/mountpath.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
@@ -57,11 +58,11 @@ export async function readTable(image: string): Promise<Table> {
   return { label: t.label, id: t.id.toLowerCase(), sectorSize: ss, partitions };
 }
 
-// LUKS-encrypted partitions (blkid TYPE): reimage can neither read an
-// encrypted root's fstab nor restore into it (no keys in the initramfs).
-export const LUKS = 'crypto_LUKS';
-const encrypted = (p: Partition) =>
-  `partition ${p.number}${p.fs.label ? ` (LABEL=${p.fs.label})` : ''} is LUKS-encrypted (${LUKS}), and reimage supports only unencrypted file systems: pack an image whose root and data partitions are not encrypted`;
+// unusable: why a container partition (LUKS, an LVM PV) cannot hold the root or a mount, or undefined.
+const unusable = (p: Partition) => {
+  const c = container(p.fs.type);
+  return c && `partition ${p.number}${p.fs.label ? ` (LABEL=${p.fs.label})` : ''} is ${c.what}, and ${c.why}: pack an image whose root and data are file systems on plain partitions`;
+};
 
 // specMatches: whether a partition carries the identity an fstab spec names.
 export function specMatches(p: Partition, kind: SpecKind, value: string): boolean {
@@ -88,7 +89,8 @@ function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstyp
     throw bundleError(`${from} ${kind}=${value} for ${path} ${why}; give the mount plan with --mount SPEC:PATH`);
   }
   const p = hits[0]!;
-  if (p.fs.type === LUKS) throw bundleError(`${from} ${kind}=${value} for ${path}: ${encrypted(p)}`);
+  const why = unusable(p);
+  if (why) throw bundleError(`${from} ${kind}=${value} for ${path}: ${why}`);
   const type = p.fs.type ?? fstype;
   if (!type || type === 'auto') throw bundleError(`${from} ${kind}=${value} for ${path}: partition ${p.number} has no recognisable file system`);
   const keep = type === 'btrfs' ? subvolOptions(options) : '';
@@ -120,8 +122,8 @@ export async function mountsFromFstab(image: string, table: Table): Promise<Moun
     if (!root) throw bundleError(`/etc/fstab in partition ${p.number} of ${image} has no / line reimage can resolve; give the mount plan with --mount SPEC:PATH`);
     return sortMounts(mounts);
   }
-  const luks = table.partitions.find((p) => p.fs.type === LUKS);
-  if (luks) throw bundleError(`${image} cannot be packed: ${encrypted(luks)}`);
+  const held = table.partitions.map(unusable).find(Boolean);
+  if (held) throw bundleError(`${image} cannot be packed: ${held}`);
   throw bundleError(`no partition of ${image} has /etc/fstab on an ext2/3/4, XFS or btrfs file system; give the mount plan with --mount SPEC:PATH (e.g. --mount LABEL=root:/)`);
 }
 

@@ -20,12 +20,12 @@ const MOUNTED: Record<string, { options: string; nested: boolean }> = {
 };
 
 // canPeek: whether a file can be read from a file system of this type.
-export const canPeek = (fstype: string | undefined) => !!fstype && (fstype.startsWith('ext') || fstype in MOUNTED);
+export const canPeek = (fstype: string | undefined) => !!fstype && (fstype.startsWith('ext') || Object.hasOwn(MOUNTED, fstype));
 
 // peek: FILE (absolute) from the file system of TYPE at [offset, offset + size) of IMAGE, or undefined when it is not there.
 export async function peek(image: string, part: { number: number; offset: number; size: number; fstype: string }, file: string): Promise<string | undefined> {
   if (part.fstype.startsWith('ext')) return debugfsCat(image, part.offset, file);
-  if (!(part.fstype in MOUNTED)) return undefined;
+  if (!Object.hasOwn(MOUNTED, part.fstype)) return undefined;
   return readMounted(image, part.fstype, `loop,offset=${part.offset},sizelimit=${part.size}`, file).catch((e: Error) => {
     throw bundleError(
       `partition ${part.number} (${part.fstype}) of ${image} cannot be mounted read-only to read ${file} (${e.message}): run reimage pack as root, or give the mount plan with --mount SPEC:PATH`,
@@ -37,7 +37,7 @@ export async function peek(image: string, part: { number: number; offset: number
 // options in EXTRA) mounted read-only without log recovery on a temporary
 // directory, or undefined when it is not there. Rejects when SOURCE cannot be mounted.
 export async function readMounted(source: string, fstype: string, extra: string, file: string): Promise<string | undefined> {
-  const how = MOUNTED[fstype];
+  const how = Object.hasOwn(MOUNTED, fstype) ? MOUNTED[fstype] : undefined;
   if (!how) return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'reimage-peek-'));
   try {

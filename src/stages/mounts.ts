@@ -14,6 +14,7 @@ import { mountPoint } from '../retention/inroot.ts';
 import { mount, setReadOnly, umount } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
+import { container } from '../util/containers.ts';
 import { parentsFirst, parseSpec } from '../util/fstab.ts';
 import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
 
@@ -96,12 +97,11 @@ export async function mountPlan(
       missing.push(line);
       continue;
     }
-    if (p.fstype === 'crypto_LUKS') {
+    const held = container(p.fstype);
+    if (held) {
       const sys = mode === 'ro' ? 'old system' : 'new image';
-      throw new ReimageError(
-        exit,
-        `the ${sys}'s ${line.path} (${line.kind}=${line.value}) is ${p.node}, which is LUKS-encrypted (crypto_LUKS): reimage cannot read or restore into encrypted file systems; ${mode === 'ro' ? 'reimage with an empty retention list (nothing kept), or decrypt the old system first' : 'pack an unencrypted image'}`,
-      );
+      const fix = mode === 'ro' ? 'reimage with an empty retention list (nothing kept)' : 'pack an image whose file systems are on plain partitions';
+      throw new ReimageError(exit, `the ${sys}'s ${line.path} (${line.kind}=${line.value}) is ${p.node}, which is ${held.what}: ${held.why}; ${fix}`);
     }
     const at = await mountPoint(base, line.path, mode === 'rw');
     if ('why' in at) {

@@ -17,6 +17,7 @@ import { mount, umount } from '../system/tools.ts';
 import type { Preflight, Run, Scanned, Staged } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
 import { withOldSubvols } from './subvols.ts';
+import { container } from '../util/containers.ts';
 import { checkRam } from './budget.ts';
 import { checkFit, growSpare } from './fit.ts';
 import { checkDowngrade, installedVersion } from './compat.ts';
@@ -42,8 +43,9 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
   const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention');
   const root = missing.find((l) => l.path === '/');
   if (root) {
-    const luks = oldParts.find((p) => p.fstype === 'crypto_LUKS');
-    const why = luks ? ` (${luks.node} is LUKS-encrypted: reimage cannot read an encrypted old system; reimage with an empty retention list to keep nothing)` : '';
+    const held = oldParts.find((p) => container(p.fstype));
+    const c = container(held?.fstype);
+    const why = held && c ? ` (${held.node} is ${c.what}: ${c.why}; reimage with an empty retention list to keep nothing)` : '';
     throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${disk.node}${why}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
   }
   for (const l of missing) log.warn(`${l.why ?? `old system: ${l.kind}=${l.value} for ${l.path} not found on the target`}; entries below ${l.path} are read from the root file system`);

@@ -5,6 +5,7 @@
 // root in the image or on the old disk.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO } from '../helpers/fixtures.ts';
@@ -172,6 +173,52 @@ t('LUKS: an encrypted old root is refused before writing, naming the partition -
 		const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
 		assert.is(r.status, 5, describe(r));
 		assert.match(r.stderr, new RegExp(`the old system's / \\(LABEL=root\\) is ${d.dev}p1, which is LUKS-encrypted \\(crypto_LUKS\\)`));
+		assert.is(await sha256(d.dev), before);
+	} finally {
+		d.detach();
+	}
+});
+
+/** A copy of the luks fixture's IMAGE whose partition 1 (sector 256) is an LVM2 physical volume label instead (blkid TYPE=LVM2_member). */
+function lvmImage(image: string): string {
+	const out = path.join(tmpDir('reimage-kind-lvm-'), 'lvm.img');
+	copySparse(image, out);
+	const label = Buffer.alloc(512);
+	label.write('LABELONE', 0, 'latin1');
+	label.writeBigUInt64LE(1n, 8);
+	label.writeUInt32LE(32, 20);
+	label.write('LVM2 001', 24, 'latin1');
+	label.write('AbCdEfGhIjKlMnOpQrStUvWxYz012345', 32, 'latin1');
+	label.writeBigUInt64LE(BigInt(40 << 20), 64);
+	// LVM's CRC: reflected CRC-32 from 0xf597a6cf without the final xor, over bytes 20..511.
+	label.writeUInt32LE(~crc32(label.subarray(20), ~0xf597a6cf >>> 0) >>> 0, 16);
+	const fd = fs.openSync(out, 'r+');
+	try {
+		// The LUKS2 headers (and their copies up to 4 MiB in) go first.
+		fs.writeSync(fd, Buffer.alloc(8 << 20), 0, 8 << 20, 256 * 512);
+		fs.writeSync(fd, label, 0, 512, 256 * 512 + 512);
+	} finally {
+		fs.closeSync(fd);
+	}
+	return out;
+}
+
+t('LVM: an image or an old system whose root partition is an LVM physical volume is refused up front, named', async () => {
+	const fx = kind('luks');
+	const img = lvmImage(fx.v2);
+	const r = reimage(['pack', img, '--out', path.join(tmpDir(), 'b')]);
+	assert.is(r.status, 3, describe(r));
+	assert.match(r.stderr, /partition 1 is an LVM physical volume \(LVM2_member\), and reimage does not activate logical volumes/);
+	const b = packed(kind('mbr').v2);
+	const d = disk(lvmImage(fx.v1));
+	try {
+		const before = await sha256(d.dev);
+		const r2 = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
+		assert.is(r2.status, 5, describe(r2));
+		assert.match(
+			r2.stderr,
+			new RegExp(`the old system's root \\(LABEL=root\\) is not on ${d.dev} \\(${d.dev}p1 is an LVM physical volume \\(LVM2_member\\)`),
+		);
 		assert.is(await sha256(d.dev), before);
 	} finally {
 		d.detach();
