@@ -1,21 +1,46 @@
 // Reads a raw disk image's layout without mounting it: the partition table
-// (sfdisk), each partition's file system (blkid at an offset), and the mount
-// plan (from --mount SPEC:PATH, or from the image's own /etc/fstab).
+// (sfdisk; a GPT made for 4096-byte sectors is parsed from the image's bytes,
+// since sfdisk reads a file as 512-byte sectors), each partition's file system
+// (blkid at an offset), and the mount plan (from --mount SPEC:PATH, or from
+// the image's own /etc/fstab).
+import { open } from 'node:fs/promises';
 import { bundleError, usageError } from '../errors.ts';
-import { blkidProbe, debugfsCat, partNumber, sfdiskJson } from '../system/tools.ts';
-import { parentsFirst, parseFstab, parseSpec } from '../util/fstab.ts';
-import { extendedReason } from '../image/table.ts';
+import { blkidProbe, partNumber, sfdiskJson, type SfdiskTable } from '../system/tools.ts';
+import { parentsFirst, parseFstab, parseSpec, subvolOptions } from '../util/fstab.ts';
+import { canPeek, peek } from './peek.ts';
+import { parseTable } from '../image/table.ts';
+import { container } from '../util/containers.ts';
 import { readExtInfo } from '../image/extfs.ts';
 import { duplicateMountPath, normaliseMountPath } from '../util/mountpath.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
 
+// gpt4k: the image's GPT when it is made for 4096-byte sectors (its header at byte 4096), else undefined.
+async function gpt4k(image: string): Promise<SfdiskTable | undefined> {
+  const fh = await open(image, 'r');
+  try {
+    for (let n = 1 << 20; n <= 16 << 20; ) {
+      const { buffer, bytesRead } = await fh.read({ buffer: Buffer.alloc(n), position: 0 });
+      const r = parseTable(buffer.subarray(0, bytesRead), 4096);
+      if ('need' in r && r.need > n && bytesRead === n) {
+        n = r.need;
+        continue;
+      }
+      if (!('table' in r) || r.table.label !== 'gpt' || r.table.sectorSize !== 4096) return undefined;
+      const t = r.table;
+      const parts = t.partitions.map((p) => ({ node: `${image}${p.number}`, start: p.start, size: p.size, type: p.type.toUpperCase(), uuid: p.uuid, ...(p.name ? { name: p.name } : {}) }));
+      return { label: 'gpt', id: t.id, device: image, sectorsize: 4096, partitions: parts };
+    }
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function readTable(image: string): Promise<Table> {
-  const t = await sfdiskJson(image);
+  const t = (await gpt4k(image)) ?? (await sfdiskJson(image));
   if (!t) throw bundleError(`${image} has no partition table: pass a whole-disk image (GPT or MBR), not a file system image`);
   if (t.label !== 'gpt' && t.label !== 'dos') throw bundleError(`${image} has a "${t.label}" partition table: only gpt and dos are supported`);
   const ss = t.sectorsize ?? 512;
-  const why = extendedReason({ label: t.label, partitions: t.partitions.map((p) => ({ number: partNumber(p.node), type: p.type })) });
-  if (why) throw bundleError(`${image} cannot be packed: ${why}`);
   const partitions: Partition[] = [];
   for (const p of t.partitions) {
     const fs = await blkidProbe(image, { offset: p.start * ss, size: p.size * ss });
@@ -33,6 +58,12 @@ export async function readTable(image: string): Promise<Table> {
   return { label: t.label, id: t.id.toLowerCase(), sectorSize: ss, partitions };
 }
 
+// unusable: why a container partition (LUKS, an LVM PV) cannot hold the root or a mount, or undefined.
+const unusable = (p: Partition) => {
+  const c = container(p.fs.type);
+  return c && `partition ${p.number}${p.fs.label ? ` (LABEL=${p.fs.label})` : ''} is ${c.what}, and ${c.why}: pack an image whose root and data are file systems on plain partitions`;
+};
+
 // specMatches: whether a partition carries the identity an fstab spec names.
 export function specMatches(p: Partition, kind: SpecKind, value: string): boolean {
   const v = value.toLowerCase();
@@ -48,7 +79,7 @@ export function specMatches(p: Partition, kind: SpecKind, value: string): boolea
   }
 }
 
-function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstype: string | undefined, from: string): Mount {
+function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstype: string | undefined, from: string, options = ''): Mount {
   // The manifest takes only normalised mount paths: `//a/./b/` becomes `/a/b`; `..` is refused.
   const path = normaliseMountPath(raw);
   if (path === undefined) throw bundleError(`${from} mount path ${JSON.stringify(raw)} for ${kind}=${value} is not an absolute path without ".." or NUL; give the plan with --mount SPEC:/clean/path`);
@@ -58,9 +89,12 @@ function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstyp
     throw bundleError(`${from} ${kind}=${value} for ${path} ${why}; give the mount plan with --mount SPEC:PATH`);
   }
   const p = hits[0]!;
+  const why = unusable(p);
+  if (why) throw bundleError(`${from} ${kind}=${value} for ${path}: ${why}`);
   const type = p.fs.type ?? fstype;
   if (!type || type === 'auto') throw bundleError(`${from} ${kind}=${value} for ${path}: partition ${p.number} has no recognisable file system`);
-  return { path, spec: { kind, value }, partition: p.number, fstype: type };
+  const keep = type === 'btrfs' ? subvolOptions(options) : '';
+  return { path, spec: { kind, value }, partition: p.number, fstype: type, ...(keep ? { options: keep } : {}) };
 }
 
 // mountsFromFlags: the plan given as --mount LABEL=root:/ --mount PARTLABEL=data:/kiosk.
@@ -78,16 +112,19 @@ export function mountsFromFlags(table: Table, flags: readonly string[]): Mount[]
 // mountsFromFstab: find the partition that holds /etc/fstab (the root) and read the plan from it.
 export async function mountsFromFstab(image: string, table: Table): Promise<Mount[]> {
   for (const p of table.partitions) {
-    if (!p.fs.type?.startsWith('ext')) continue;
-    const text = await debugfsCat(image, p.start * table.sectorSize, '/etc/fstab');
+    if (!canPeek(p.fs.type)) continue;
+    const ss = table.sectorSize;
+    const text = await peek(image, { number: p.number, offset: p.start * ss, size: p.size * ss, fstype: p.fs.type ?? '' }, '/etc/fstab');
     if (text === undefined) continue;
     const lines = parseFstab(text);
-    const mounts = lines.map((l) => toMount(table, l.kind, l.value, l.path, l.fstype, `/etc/fstab in partition ${p.number}:`));
+    const mounts = lines.map((l) => toMount(table, l.kind, l.value, l.path, l.fstype, `/etc/fstab in partition ${p.number}:`, l.options));
     const root = mounts.find((m) => m.path === '/');
     if (!root) throw bundleError(`/etc/fstab in partition ${p.number} of ${image} has no / line reimage can resolve; give the mount plan with --mount SPEC:PATH`);
     return sortMounts(mounts);
   }
-  throw bundleError(`no partition of ${image} has /etc/fstab on an ext file system; give the mount plan with --mount SPEC:PATH (e.g. --mount LABEL=root:/)`);
+  const held = table.partitions.map(unusable).find(Boolean);
+  if (held) throw bundleError(`${image} cannot be packed: ${held}`);
+  throw bundleError(`no partition of ${image} has /etc/fstab on an ext2/3/4, XFS or btrfs file system; give the mount plan with --mount SPEC:PATH (e.g. --mount LABEL=root:/)`);
 }
 
 // Parents before children, so mounting in order builds the tree.

@@ -66,6 +66,12 @@ export const Mount = z.strictObject({
   spec: z.strictObject({ kind: SpecKind, value: z.string().min(1) }),
   partition: z.number().int().positive(),
   fstype: z.string().min(1),
+  // Which part of the file system is mounted there (btrfs `subvol=@`,
+  // `subvolid=256`), from the image's fstab; no other option is accepted.
+  options: z
+    .string()
+    .regex(/^(subvol|subvolid)=[^,\s]+(,(subvol|subvolid)=[^,\s]+)*$/, 'expected only subvol=NAME and subvolid=N, comma-separated')
+    .optional(),
 });
 export type Mount = z.infer<typeof Mount>;
 

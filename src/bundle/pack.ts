@@ -14,6 +14,7 @@ import { blocksCount, formatBmap, mappedBlocks, parseBmap } from '../bmap/format
 import { scanImage } from '../bmap/scan.ts';
 import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
+import { rawInput } from './input.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
 import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName } from './manifest.ts';
 import { signManifest } from './sign.ts';
@@ -34,11 +35,22 @@ export type PackOptions = {
 export const BMAP_FILE = 'image.bmap';
 export const RETENTION_FILE = 'retention.list';
 
+// pack: IMAGE (raw, or compressed as shipped: decoded first) into the bundle OUT.
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
+  // Before anything lands in OUT (a compressed input is decoded there).
+  await refuseOut(o.out);
+  const input = await rawInput(o.image, o.out, log);
+  try {
+    return await packRaw({ ...o, image: input.path }, log);
+  } finally {
+    await input.done();
+  }
+}
+
+async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
   if (!st?.isFile()) throw usageError(`image ${o.image} is not a readable file: give the path of a raw disk image`);
   if (st.size === 0 || st.size % 512 !== 0) throw bundleError(`image ${o.image} is ${st.size} bytes, not a whole number of 512-byte sectors: pass a raw disk image`);
-  await refuseOut(o.out);
   const retention = o.retain ? await readFile(o.retain).catch(() => undefined) : undefined;
   if (o.retain && !retention) throw usageError(`retention list ${o.retain} cannot be read: check the path`);
   if (retention) parseList(retention, o.retain!);

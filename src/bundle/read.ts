@@ -11,7 +11,6 @@ import { parseJson } from '../util/json.ts';
 import { checkSignature, type TrustedKey } from './sign.ts';
 import { createHash } from 'node:crypto';
 import { parseBmap, type BlockMap } from '../bmap/format.ts';
-import { extendedReason } from '../image/table.ts';
 
 export type Bundle = {
   dir: string;
@@ -36,8 +35,6 @@ export async function loadBundle(where: string, trusted: TrustedKey[] = []): Pro
   const signedBy = checkSignature(bytes, { sig: await optional(`${path}.sig`), minisig: await optional(`${path}.minisig`) }, trusted, dir);
   const text = bytes.toString('utf8');
   const manifest = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
-  const ext = extendedReason(manifest.table);
-  if (ext) throw bundleError(`bundle manifest ${path} cannot be used: ${ext}`);
   const imagePath = join(dir, manifest.image.file);
   const st = await stat(imagePath).catch(() => undefined);
   if (!st?.isFile()) throw bundleError(`bundle image ${imagePath} is missing: copy the whole bundle directory`);

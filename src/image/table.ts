@@ -2,15 +2,17 @@
 // array, or the MBR), parsed from bytes with no tool, and compared with the
 // table the manifest states. A manifest whose table differs from the image it
 // names would send the settle and restore stages after partitions that do not
-// exist: this is found before the point of no return. Also: MBR extended and
-// logical partitions, which reimage does not support end to end.
+// exist: this is found before the point of no return. An MBR's logical
+// partitions are found by following its chain of extended boot records (EBRs),
+// which may lie anywhere in the image: the parser asks for each one by offset.
 import { crc32 } from 'node:zlib';
 
 export type ImagePart = { number: number; start: number; size: number; type: string; uuid?: string; name?: string };
 export type ImageTable = { label: 'gpt' | 'dos'; id: string; sectorSize: number; partitions: ImagePart[] };
 
-// What parseTable needs when the head it was given is too short.
-export type Parsed = { table: ImageTable } | { need: number } | { error: string };
+// What parseTable needs when the head it was given is too short: more of the
+// head (need: bytes from the start), or one EBR's 512 bytes (needAt: its offset).
+export type Parsed = { table: ImageTable } | { need: number } | { needAt: number } | { error: string };
 
 const GPT_SIG = 'EFI PART';
 
@@ -52,9 +54,41 @@ function gptAt(head: Buffer, ss: number): Parsed | undefined {
 // EXTENDED: MBR partition types that hold logical partitions (DOS, Win95 LBA, Linux).
 export const EXTENDED = new Set(['5', 'f', '85']);
 
+// isExtended: whether an MBR type (sfdisk's "5", "0x5" or "f") is an extended partition.
+export const isExtended = (type: string) => EXTENDED.has(type.toLowerCase().replace(/^0x0*/, ''));
+
+// mbrEntry: the partition in one 16-byte MBR/EBR entry (start relative to BASE), or undefined when empty.
+function mbrEntry(e: Buffer, number: number, base: number): ImagePart | undefined {
+  const type = e[4] ?? 0;
+  if (type === 0) return undefined;
+  return { number, start: base + e.readUInt32LE(8), size: e.readUInt32LE(12), type: type.toString(16) };
+}
+
+// logicals: the logical partitions inside extended partition EXT, numbered
+// from 5 in chain order. Each EBR holds one logical partition (start relative
+// to the EBR) and a link to the next EBR (relative to the extended partition's start).
+function logicals(head: Buffer, ss: number, ext: ImagePart, ebrs: ReadonlyMap<number, Buffer>): ImagePart[] | { needAt: number } | { error: string } {
+  const out: ImagePart[] = [];
+  const seen = new Set<number>();
+  for (let link = 0; ; ) {
+    const at = (ext.start + link) * ss;
+    if (seen.has(at) || seen.size >= 124) return { error: `its chain of logical partitions (extended partition ${ext.number}) loops or has more than 124 links` };
+    seen.add(at);
+    const ebr = at + 512 <= head.length ? head.subarray(at, at + 512) : ebrs.get(at);
+    if (!ebr) return { needAt: at };
+    if (ebr.length < 512 || ebr.readUInt16LE(510) !== 0xaa55) return { error: `the extended boot record at byte ${at} (extended partition ${ext.number}) has no signature` };
+    const p = mbrEntry(ebr.subarray(446, 462), 5 + out.length, ext.start + link);
+    if (p) out.push(p);
+    const next = ebr.subarray(462, 478);
+    if (!next[4] || next.readUInt32LE(8) === 0) return out;
+    link = next.readUInt32LE(8);
+  }
+}
+
 // parseTable: the table in HEAD (the image's first bytes). SECTOR is the sector
-// size to try first; a GPT is looked for at 512 and 4096.
-export function parseTable(head: Buffer, sector = 512): Parsed {
+// size to try first; a GPT is looked for at 512 and 4096. EBRS holds the
+// extended boot records asked for before (byte offset -> 512 bytes).
+export function parseTable(head: Buffer, sector = 512, ebrs: ReadonlyMap<number, Buffer> = new Map()): Parsed {
   for (const ss of [sector, ...[512, 4096].filter((s) => s !== sector)]) {
     const g = gptAt(head, ss);
     if (g) return g;
@@ -63,21 +97,14 @@ export function parseTable(head: Buffer, sector = 512): Parsed {
   if (head.readUInt16LE(510) !== 0xaa55) return { error: 'it has no partition table (no GPT header, no MBR signature)' };
   const partitions: ImagePart[] = [];
   for (let i = 0; i < 4; i++) {
-    const e = head.subarray(446 + i * 16, 462 + i * 16);
-    const type = e[4] ?? 0;
-    if (type === 0) continue;
-    partitions.push({ number: i + 1, start: e.readUInt32LE(8), size: e.readUInt32LE(12), type: type.toString(16) });
+    const p = mbrEntry(head.subarray(446 + i * 16, 462 + i * 16), i + 1, 0);
+    if (p) partitions.push(p);
   }
-  return { table: { label: 'dos', id: `0x${head.readUInt32LE(440).toString(16).padStart(8, '0')}`, sectorSize: sector, partitions } };
-}
-
-// extendedReason: why a table with MBR extended/logical partitions is refused, or undefined.
-export function extendedReason(t: { label: string; partitions: readonly { number: number; type: string }[] }): string | undefined {
-  if (t.label !== 'dos') return undefined;
-  const ext = t.partitions.find((p) => EXTENDED.has(p.type.toLowerCase().replace(/^0x/, '')) || p.number > 4);
-  if (!ext) return undefined;
-  const what = ext.number > 4 ? `logical partition ${ext.number}` : `extended partition ${ext.number} (type ${ext.type})`;
-  return `its MBR table has ${what}: reimage supports only primary MBR partitions (settle and restore do not follow extended chains); convert the image to GPT or to primary partitions`;
+  const ext = partitions.filter((p) => isExtended(p.type));
+  if (ext.length > 1) return { error: `its MBR has ${ext.length} extended partitions (${ext.map((p) => p.number).join(', ')}); an MBR holds at most one` };
+  const chain = ext[0] ? logicals(head, sector, ext[0], ebrs) : [];
+  if (!Array.isArray(chain)) return chain;
+  return { table: { label: 'dos', id: `0x${head.readUInt32LE(440).toString(16).padStart(8, '0')}`, sectorSize: sector, partitions: [...partitions, ...chain] } };
 }
 
 const norm = (s: string | undefined) => (s ?? '').toLowerCase();

@@ -15,10 +15,12 @@ import { mount, setReadOnly, umount } from '../system/tools.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
+import { container } from '../util/containers.ts';
 import { parentsFirst, parseSpec } from '../util/fstab.ts';
 import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
 
-export type PlanLine = { path: string; kind: SpecKind; value: string; fstype: string };
+// options: which part of the file system (btrfs subvol=/subvolid=), from the manifest.
+export type PlanLine = { path: string; kind: SpecKind; value: string; fstype: string; options?: string };
 // A line that could not be mounted, and why (for the warning).
 export type Missing = PlanLine & { why?: string };
 
@@ -39,7 +41,8 @@ export const UNTRUSTED = 'nosuid,nodev,noexec';
 export const readOnlyOptions = (fstype: string) => `${READ_ONLY[fstype] ?? 'ro'},${UNTRUSTED}`;
 
 // newPlan: the manifest's plan as written (exact identities of the new image).
-export const newPlan = (m: Manifest): PlanLine[] => m.mounts.map((x: Mount) => ({ path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype }));
+export const newPlan = (m: Manifest): PlanLine[] =>
+  m.mounts.map((x: Mount) => ({ path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype, ...(x.options ? { options: x.options } : {}) }));
 
 // oldPlan: the same mount points found on the old system by label (UUIDs
 // change between images, labels usually do not), or as overridden.
@@ -57,11 +60,13 @@ export function oldPlan(m: Manifest, overrides: readonly string[]): PlanLine[] {
     if (dup) throw usageError(`--old-mount names ${dup} twice: give one partition per mount point`);
     return lines;
   }
+  // The image's subvolume options; stages/subvols.ts replaces them by the old system's own (its fstab).
   return m.mounts.map((x) => {
     const p = m.table.partitions.find((q) => q.number === x.partition);
-    if (p?.fs.label) return { path: x.path, kind: 'LABEL' as const, value: p.fs.label, fstype: x.fstype };
-    if (p?.name) return { path: x.path, kind: 'PARTLABEL' as const, value: p.name, fstype: x.fstype };
-    return { path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype };
+    const opt = x.options ? { options: x.options } : {};
+    if (p?.fs.label) return { path: x.path, kind: 'LABEL' as const, value: p.fs.label, fstype: x.fstype, ...opt };
+    if (p?.name) return { path: x.path, kind: 'PARTLABEL' as const, value: p.name, fstype: x.fstype, ...opt };
+    return { path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype, ...opt };
   });
 }
 
@@ -94,6 +99,12 @@ export async function mountPlan(
       missing.push(line);
       continue;
     }
+    const held = container(p.fstype);
+    if (held) {
+      const sys = mode === 'ro' ? 'old system' : 'new image';
+      const fix = mode === 'ro' ? 'reimage with an empty retention list (nothing kept)' : 'pack an image whose file systems are on plain partitions';
+      throw new ReimageError(exit, `the ${sys}'s ${line.path} (${line.kind}=${line.value}) is ${p.node}, which is ${held.what}: ${held.why}; ${fix}`);
+    }
     const at = await mountPoint(base, line.path, mode === 'rw');
     if ('why' in at) {
       if (mode === 'rw')
@@ -108,7 +119,8 @@ export async function mountPlan(
       await setReadOnly(p.node, true, sys);
       undo.push(cleanup.push(`make ${p.node} writable again`, () => setReadOnly(p.node, false, sys)));
     }
-    await mount(p.node, dir, fstype, mode === 'ro' ? readOnlyOptions(fstype) : 'rw', sys);
+    const pick = line.options ? `,${line.options}` : '';
+    await mount(p.node, dir, fstype, `${mode === 'ro' ? readOnlyOptions(fstype) : 'rw'}${pick}`, sys);
     undo.push(cleanup.push(`umount ${dir}`, () => umount(dir, sys)));
   }
   const umountAll = async () => {

@@ -4,6 +4,7 @@
 // partitions match and their nodes exist. Returns the new partitions' identities.
 import { ReimageError } from '../errors.ts';
 import { flushBuffers, growExt, growPartition, partNumber, relocateBackupGpt, sfdiskJson } from '../system/tools.ts';
+import { isExtended } from '../image/table.ts';
 import { identify, settle as settleParts, type PartIdentity } from '../target/partitions.ts';
 import type { Run } from './context.ts';
 import type { Passed } from './phase.ts';
@@ -19,7 +20,7 @@ export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
   if (o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number, sys));
   const onDisk = await sfdiskJson(disk.node, sys);
   if (!onDisk) throw new ReimageError('afterWrite', `${disk.node} shows no partition table after writing: the write did not land; run reimage again`);
-  const expected = onDisk.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size }));
+  const expected = onDisk.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, ...(onDisk.label === 'dos' && isExtended(p.type) ? { container: true } : {}) }));
   for (const part of m.table.partitions) {
     const e = expected.find((x) => x.number === part.number);
     if (!e || e.start !== part.start || (e.size !== part.size && !(o.grow && part === last))) {

@@ -17,6 +17,8 @@ import { withProgress } from '../util/progress.ts';
 import { mount, umount } from '../system/tools.ts';
 import type { Preflight, Run, Scanned, Staged } from './context.ts';
 import { mountPlan, oldPlan } from './mounts.ts';
+import { withOldSubvols } from './subvols.ts';
+import { container } from '../util/containers.ts';
 import { checkRam } from './budget.ts';
 import { checkFit, growSpare } from './fit.ts';
 import { checkDowngrade, installedVersion } from './compat.ts';
@@ -37,12 +39,15 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
     return { ids: { users: a.users, groups: a.groups }, scan: { ...emptyScan(), bytes }, resumed, unmount: async () => {} };
   }
   if (list.entries.length === 0 && !bundle.manifest.version) return { ids: { users: emptyIds(), groups: emptyIds() }, scan: emptyScan(), unmount: async () => {} };
-  const plan = oldPlan(bundle.manifest, o.oldMounts);
+  const plan = await withOldSubvols(oldParts, oldPlan(bundle.manifest, o.oldMounts), (w) => log.warn(w));
   const base = join(run.runDir, 'old');
   const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention', run.sys);
   const root = missing.find((l) => l.path === '/');
   if (root) {
-    throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${disk.node}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
+    const held = oldParts.find((p) => container(p.fstype));
+    const c = container(held?.fstype);
+    const why = held && c ? ` (${held.node} is ${c.what}: ${c.why}; reimage with an empty retention list to keep nothing)` : '';
+    throw retentionError(`the old system's root (${root.kind}=${root.value}) is not on ${disk.node}${why}, so retained files cannot be read: pass --old-mount SPEC:/ to name it`);
   }
   for (const l of missing) log.warn(`${l.why ?? `old system: ${l.kind}=${l.value} for ${l.path} not found on the target`}; entries below ${l.path} are read from the root file system`);
   checkDowngrade(bundle.manifest, await installedVersion(base, (w) => log.warn(`old system: ${w}`)), o.allowDowngrade);

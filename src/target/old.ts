@@ -7,11 +7,11 @@ import { ReimageError, targetError } from '../errors.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import { partNumber, sfdiskJson } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
+import { isExtended } from '../image/table.ts';
 import { identify, settle, type PartIdentity } from './partitions.ts';
 import type { Disk } from './sysfs.ts';
 
 // MBR partition types of an extended partition (CHS, LBA, Linux).
-const isContainer = (type: string) => ['5', 'f', '85'].includes(type.toLowerCase().replace(/^0x/, ''));
 
 // oldPartitions: the old partitions, identified; NEEDED names what must be read from them (undefined: nothing).
 export async function oldPartitions(disk: Disk, needed: string | undefined, log: Log, sys: Sys = hostSys): Promise<PartIdentity[]> {
@@ -37,7 +37,7 @@ export async function oldPartitions(disk: Disk, needed: string | undefined, log:
       `the old partition table of ${disk.node} ${stale}, so ${needed} cannot be read from the old system: repair the old table${needed.includes('retained') ? ', or reimage without retaining anything (an empty retention list)' : ''}`,
     );
   }
-  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, ...(old.label === 'dos' && isContainer(p.type) ? { container: true } : {}) }));
+  const expected = old.partitions.map((p) => ({ number: partNumber(p.node), start: p.start, size: p.size, ...(old.label === 'dos' && isExtended(p.type) ? { container: true } : {}) }));
   try {
     return await identify(await settle(disk, expected, log, { exit: 'target', attempts: 5, delayMs: 200 }, sys), sys);
   } catch (e) {

@@ -18,8 +18,9 @@ export type Settled = Map<number, string>;
 // attempts (default 20) tries, delayMs (default 500) apart; a failure exits EXIT.
 export type SettleOptions = { attempts?: number; delayMs?: number; exit: ExitName };
 
-const fits = (q: KernelPart, p: Expected) => q.number === p.number && q.start === p.start && (p.container ? q.size <= p.size : q.size === p.size);
-const same = (k: KernelPart[], e: Expected[]) => k.length === e.length && e.every((p) => k.some((q) => fits(q, p)));
+const fits = (q: Pick<KernelPart, 'number' | 'start' | 'size'>, p: Expected) => q.number === p.number && q.start === p.start && (p.container ? q.size <= p.size : q.size === p.size);
+// sameParts: whether the kernel's partitions are exactly the expected ones (in the disk's sectors).
+export const sameParts = (k: readonly Pick<KernelPart, 'number' | 'start' | 'size'>[], e: readonly Expected[]) => k.length === e.length && e.every((p) => k.some((q) => fits(q, p)));
 
 // settle: returns partition number -> device node once the kernel agrees with `expected`.
 export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleOptions, sys: Sys = hostSys): Promise<Settled> {
@@ -30,7 +31,7 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
   for (let i = 1; ; i++) {
     const reread = await rereadPartitions(d.node, sys);
     parts = await kernelPartitions(dir);
-    if (!same(parts, expected)) {
+    if (!sameParts(parts, expected)) {
       await partxUpdate(d.node, sys).catch((e: Error) => log.warn(`partx -u ${d.node}: ${e.message}`));
       parts = await kernelPartitions(dir);
     }
@@ -39,7 +40,7 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
       await partxAdd(d.node, sys).catch((e: Error) => log.warn(`partx -a ${d.node}: ${e.message}`));
       parts = await kernelPartitions(dir);
     }
-    if (same(parts, expected)) break;
+    if (sameParts(parts, expected)) break;
     // Who keeps the disk busy, named: the usual cause is a process with a partition open.
     const busy = reread ? '' : `disk busy${await openers(d, sys).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
     if (i >= attempts) {

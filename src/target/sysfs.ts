@@ -66,13 +66,20 @@ export async function inspect(path: string, sys: Sys = hostSys): Promise<Disk | 
   };
 }
 
-// kernelPartitions: the partitions the kernel currently knows on a disk.
+// inSectors: a sysfs start or size (always in 512-byte units, whatever the
+// disk) in the disk's own logical sectors, the unit of its partition table
+// and of sfdisk (on a 4Kn disk, sysfs 2048 is sector 256).
+export const inSectors = (units512: number, sectorSize: number) => (units512 * 512) / sectorSize;
+
+// kernelPartitions: the partitions the kernel currently knows on a disk, in the disk's logical sectors.
 export async function kernelPartitions(sysPath: string): Promise<KernelPart[]> {
   const out: KernelPart[] = [];
+  const ss = (await num(`${sysPath}/queue/logical_block_size`)) || 512;
   for (const e of await readdir(sysPath).catch(() => [] as string[])) {
     const number = Number(await read(`${sysPath}/${e}/partition`));
     if (!number) continue;
-    out.push({ name: e, number, start: await num(`${sysPath}/${e}/start`), size: await num(`${sysPath}/${e}/size`), dev: await read(`${sysPath}/${e}/dev`) });
+    const start = inSectors(await num(`${sysPath}/${e}/start`), ss);
+    out.push({ name: e, number, start, size: inSectors(await num(`${sysPath}/${e}/size`), ss), dev: await read(`${sysPath}/${e}/dev`) });
   }
   return out.sort((a, b) => a.number - b.number);
 }

@@ -6,7 +6,7 @@
 export const SPEC_KINDS = ['LABEL', 'PARTLABEL', 'UUID', 'PARTUUID'] as const;
 export type SpecKind = (typeof SPEC_KINDS)[number];
 
-export type FstabLine = { kind: SpecKind; value: string; path: string; fstype: string };
+export type FstabLine = { kind: SpecKind; value: string; path: string; fstype: string; options: string };
 
 const BY_DIR: Record<string, SpecKind> = {
   'by-label': 'LABEL',
@@ -36,10 +36,22 @@ export function parseFstab(text: string): FstabLine[] {
     if (fstype === 'swap' || options.split(',').includes('noauto')) continue;
     const parsed = parseSpec(spec);
     if (!parsed) continue;
-    out.push({ ...parsed, path: unescapeOctal(path), fstype });
+    out.push({ ...parsed, path: unescapeOctal(path), fstype, options });
   }
   return out;
 }
+
+// SUBVOL_OPTIONS: the mount options that choose what of a file system is
+// mounted (btrfs subvolumes), and so must be kept in a mount plan; every
+// other option is the new system's own business.
+const SUBVOL_OPTIONS = /^(subvol|subvolid)=[^,\s]+$/;
+
+// subvolOptions: the subvol=/subvolid= options of an fstab options field, joined ('' when none).
+export const subvolOptions = (options: string) =>
+  options
+    .split(',')
+    .filter((o) => SUBVOL_OPTIONS.test(o))
+    .join(',');
 
 // parentsFirst: mount lines ordered so that mounting in order builds the tree (/ before /kiosk).
 export const parentsFirst = <T extends { path: string }>(lines: readonly T[]): T[] => [...lines].sort((a, b) => a.path.split('/').length - b.path.split('/').length || a.path.localeCompare(b.path));

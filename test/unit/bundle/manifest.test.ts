@@ -32,6 +32,14 @@ test('mount paths must be normalised and unique', () => {
 	assert.match(issues(withPath('/', '/kiosk', '/kiosk')), /mount path \/kiosk is given twice/);
 });
 
+test('mount options: only btrfs subvol=/subvolid=, comma-separated', () => {
+	const withOptions = (options: string) => ({ ...good(), mounts: [{ ...good().mounts[0]!, options }] });
+	for (const ok of ['subvol=@', 'subvolid=256', 'subvol=@home,subvolid=257', 'subvol=/root']) assert.is(issues(withOptions(ok)), '', ok);
+	for (const bad of ['', 'rw', 'subvol=@,exec', 'loop,offset=0', 'subvol=', 'subvol=a b', 'subvol=@,']) {
+		assert.match(issues(withOptions(bad)), /mounts\.0\.options: expected only subvol=NAME and subvolid=N/, bad);
+	}
+});
+
 test('the retention list is named with its sha256; a bare file name (older packs) is refused with the fix', () => {
 	assert.is(issues({ ...good(), retention: { file: 'retention.list', sha256: 'c'.repeat(64) } }), '');
 	assert.match(issues({ ...good(), retention: 'retention.list' }), /retention: expected \{ file, sha256 \}.*pack it again/);

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { checkImageTable, readHead } from '../../../src/image/head.ts';
+import { checkImageTable, imageTable, readAt, readHead } from '../../../src/image/head.ts';
 import { Manifest } from '../../../src/bundle/manifest.ts';
 
 // A 4 MiB raw image whose MBR holds one Linux partition, gzip-compressed (in-process codec: no processes).
@@ -39,6 +39,40 @@ test('readHead: exactly the first N raw bytes, never past the raw size', async (
 	assert.ok((await readHead(b.file, m, 1 << 20)).equals(b.raw.subarray(0, 1 << 20)));
 	assert.ok((await readHead(b.file, m, 5000)).equals(b.raw.subarray(0, 5000)));
 	assert.is((await readHead(b.file, manifest(3000), 1 << 20)).length, 3000);
+	rmSync(b.dir, { recursive: true, force: true });
+});
+
+test('readAt: only the bytes asked for, anywhere in the image, cut at the raw size', async () => {
+	const b = bundle();
+	const m = manifest(b.raw.length);
+	assert.ok((await readAt(b.file, m, (1 << 20) + 4095, 9000)).equals(b.raw.subarray((1 << 20) + 4095, (1 << 20) + 13095)));
+	assert.ok((await readAt(b.file, m, b.raw.length - 100, 512)).equals(b.raw.subarray(b.raw.length - 100)));
+	assert.is((await readAt(b.file, m, b.raw.length + 10, 512)).length, 0);
+	rmSync(b.dir, { recursive: true, force: true });
+});
+
+test('imageTable: an EBR 3 MiB in (past the 1 MiB head) is fetched by offset; logical partition 5 found', async () => {
+	const b = bundle();
+	// Partition 2: extended at sector 6144 (3 MiB); its EBR holds logical 5 (2048 sectors at EBR + 1).
+	b.raw[462 + 4] = 0x05;
+	b.raw.writeUInt32LE(6144, 462 + 8);
+	b.raw.writeUInt32LE(2048, 462 + 12);
+	const ebr = 6144 * 512;
+	b.raw.fill(0, ebr, ebr + 512);
+	b.raw.writeUInt16LE(0xaa55, ebr + 510);
+	b.raw[ebr + 446 + 4] = 0x83;
+	b.raw.writeUInt32LE(1, ebr + 446 + 8);
+	b.raw.writeUInt32LE(2047, ebr + 446 + 12);
+	writeFileSync(b.file, gzipSync(b.raw));
+	const t = await imageTable(b.file, manifest(b.raw.length));
+	assert.equal(
+		t.partitions.map((p) => [p.number, p.start, p.size, p.type]),
+		[
+			[1, 2048, 4096, '83'],
+			[2, 6144, 2048, '5'],
+			[5, 6145, 2047, '83'],
+		],
+	);
 	rmSync(b.dir, { recursive: true, force: true });
 });
 

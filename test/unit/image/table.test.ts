@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32 } from 'node:zlib';
-import { extendedReason, guid, parseTable, tableDifference } from '../../../src/image/table.ts';
+import { guid, isExtended, parseTable, tableDifference } from '../../../src/image/table.ts';
 import type { Table } from '../../../src/bundle/manifest.ts';
 
 const LINUX = '0fc63daf-8483-4772-8e79-3d69d8477de4';
@@ -136,7 +136,7 @@ test('an MBR is parsed: disk id, primary partitions, hex types; no signature is 
 	mbr[446 + 4] = 0x83;
 	mbr.writeUInt32LE(2048, 446 + 8);
 	mbr.writeUInt32LE(40960, 446 + 12);
-	mbr[462 + 4] = 0x05;
+	mbr[462 + 4] = 0x0c;
 	mbr.writeUInt32LE(43008, 462 + 8);
 	mbr.writeUInt32LE(4096, 462 + 12);
 	const r = parseTable(mbr);
@@ -145,26 +145,74 @@ test('an MBR is parsed: disk id, primary partitions, hex types; no signature is 
 	assert.is(r.table.id, '0x1234abcd');
 	assert.equal(r.table.partitions, [
 		{ number: 1, start: 2048, size: 40960, type: '83' },
-		{ number: 2, start: 43008, size: 4096, type: '5' },
+		{ number: 2, start: 43008, size: 4096, type: 'c' },
 	]);
-	assert.match(extendedReason(r.table) ?? '', /extended partition 2 \(type 5\)/);
 	assert.equal(parseTable(Buffer.alloc(1024)), { error: 'it has no partition table (no GPT header, no MBR signature)' });
 });
 
-test('extendedReason: extended types and logical numbers refused on dos; GPT untouched', () => {
-	assert.is(extendedReason({ label: 'dos', partitions: [{ number: 1, type: '83' }] }), undefined);
+/** An MBR or EBR sector: entries [type, start, size] in slots 0.. (empty slots skipped). */
+function mbrSector(entries: [number, number, number][]): Buffer {
+	const b = Buffer.alloc(512);
+	b.writeUInt16LE(0xaa55, 510);
+	entries.forEach(([type, start, size], i) => {
+		b[446 + i * 16 + 4] = type;
+		b.writeUInt32LE(start, 446 + i * 16 + 8);
+		b.writeUInt32LE(size, 446 + i * 16 + 12);
+	});
+	return b;
+}
+
+test('an MBR extended partition: its EBR chain is followed (asked for by offset when past the head), logicals numbered from 5', () => {
+	// Extended partition 2 at sector 4096; logicals at EBR+2048 (relative to each EBR); the 2nd EBR 20480 sectors into the extended one.
+	const mbr = mbrSector([
+		[0x83, 2048, 2048],
+		[0x05, 4096, 40960],
+	]);
+	const ebr1 = mbrSector([
+		[0x83, 2048, 16384],
+		[0x05, 20480, 20480],
+	]);
+	const ebr2 = mbrSector([[0x83, 2048, 18432]]);
+	const head = Buffer.alloc(4096 * 512 + 512);
+	mbr.copy(head, 0);
+	ebr1.copy(head, 4096 * 512);
+	assert.equal(parseTable(head), { needAt: (4096 + 20480) * 512 });
+	const r = parseTable(head, 512, new Map([[(4096 + 20480) * 512, ebr2]]));
+	assert.ok('table' in r);
+	if (!('table' in r)) return;
+	assert.equal(r.table.partitions, [
+		{ number: 1, start: 2048, size: 2048, type: '83' },
+		{ number: 2, start: 4096, size: 40960, type: '5' },
+		{ number: 5, start: 6144, size: 16384, type: '83' },
+		{ number: 6, start: 4096 + 20480 + 2048, size: 18432, type: '83' },
+	]);
+	// A chain that points back at itself, a second extended partition, an EBR without its signature: named errors.
+	const back = mbrSector([
+		[0x83, 2048, 100],
+		[0x05, 20480, 1],
+	]);
+	assert.equal(parseTable(head, 512, new Map([[(4096 + 20480) * 512, back]])), {
+		error: 'its chain of logical partitions (extended partition 2) loops or has more than 124 links',
+	});
 	assert.match(
-		extendedReason({
-			label: 'dos',
-			partitions: [
-				{ number: 1, type: '83' },
-				{ number: 5, type: '83' },
-			],
-		}) ?? '',
-		/logical partition 5/,
+		JSON.stringify(
+			parseTable(
+				mbrSector([
+					[0x05, 1, 1],
+					[0x0f, 10, 10],
+				]),
+			),
+		),
+		/has 2 extended partitions \(1, 2\)/,
 	);
-	assert.match(extendedReason({ label: 'dos', partitions: [{ number: 3, type: 'f' }] }) ?? '', /extended partition 3 \(type f\)/);
-	assert.is(extendedReason({ label: 'gpt', partitions: [{ number: 5, type: '5' }] }), undefined);
+	const nosig = Buffer.alloc(4096 * 512 + 512);
+	mbr.copy(nosig, 0);
+	assert.match(JSON.stringify(parseTable(nosig)), /extended boot record at byte 2097152 \(extended partition 2\) has no signature/);
+});
+
+test('isExtended: sfdisk and MBR spellings of the extended types', () => {
+	for (const t of ['5', '0x5', '0x05', 'f', 'F', '85']) assert.ok(isExtended(t), t);
+	for (const t of ['83', '0FC63DAF-8483-4772-8E79-3D69D8477DE4', 'ee']) assert.not.ok(isExtended(t), t);
 });
 
 test.run();

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostSys, type Sys } from '../../../src/system/sys.ts';
-import { holders, loopBackers, major, minor, mountsOf, queueLimit, type Disk } from '../../../src/target/sysfs.ts';
+import { holders, inSectors, loopBackers, major, minor, mountsOf, queueLimit, type Disk } from '../../../src/target/sysfs.ts';
 
 // The host's Sys with its roots moved to a test tree.
 const at = (sysRoot: string, procRoot = '/proc'): Sys => ({ ...hostSys, sysRoot, procRoot });
@@ -19,6 +19,14 @@ test('queue limits are read from sysfs; a missing or zero limit means no offload
 	assert.is(await queueLimit('vda', 'discard_max_bytes', at(sys)), 0);
 	assert.is(await queueLimit('sdz', 'discard_max_bytes', at(sys)), 0);
 	rmSync(sys, { recursive: true, force: true });
+});
+
+test("inSectors: sysfs counts 512-byte units on every disk; a 4Kn disk's table counts 4096-byte sectors", () => {
+	assert.is(inSectors(2048, 512), 2048);
+	assert.is(inSectors(2048, 4096), 256);
+	assert.is(inSectors(81920, 4096), 10240);
+	// An extended partition's 1 KiB stub is a quarter sector on 4Kn: never equal to a table size.
+	assert.is(inSectors(2, 4096), 0.25);
 });
 
 const disk: Disk = {

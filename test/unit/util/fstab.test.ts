@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parentsFirst, parseFstab, parseSpec } from '../../../src/util/fstab.ts';
+import { parentsFirst, parseFstab, parseSpec, subvolOptions } from '../../../src/util/fstab.ts';
 
 test('specs by kind and by /dev/disk/by-* link', () => {
 	assert.equal(parseSpec('LABEL=root'), { kind: 'LABEL', value: 'root' });
@@ -33,6 +33,17 @@ test('mount lines parents first, whatever order they were given in', () => {
 		parentsFirst([{ path: '/kiosk/media' }, { path: '/boot/efi' }, { path: '/' }, { path: '/kiosk' }]).map((l) => l.path),
 		['/', '/kiosk', '/boot/efi', '/kiosk/media'],
 	);
+});
+
+test('fstab options are kept; subvolOptions keeps only what chooses a btrfs subvolume', () => {
+	const [root, home] = parseFstab(
+		'LABEL=fedora / btrfs subvol=@,compress=zstd:1 0 0\nLABEL=fedora /home btrfs defaults,subvolid=257,noatime 0 0\n',
+	);
+	assert.is(root?.options, 'subvol=@,compress=zstd:1');
+	assert.is(subvolOptions(root?.options ?? ''), 'subvol=@');
+	assert.is(subvolOptions(home?.options ?? ''), 'subvolid=257');
+	assert.is(subvolOptions('defaults'), '');
+	assert.is(subvolOptions('subvol=,ro'), '');
 });
 
 test.run();
