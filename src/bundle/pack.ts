@@ -16,6 +16,7 @@ import { VERSION } from '../version.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
 import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName } from './manifest.ts';
 import { signManifest } from './sign.ts';
+import { INDEX_FILE, packChunks, type ChunkOptions } from './chunked.ts';
 
 export type PackOptions = {
   image: string;
@@ -28,6 +29,8 @@ export type PackOptions = {
   version?: string;
   // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
   bmap?: string;
+  // --chunks: also a casync-compatible chunk index and store (see bundle/chunked.ts).
+  chunks?: ChunkOptions;
 };
 
 export const BMAP_FILE = 'image.bmap';
@@ -53,12 +56,14 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   await rm(join(o.out, 'manifest.json'), { force: true });
   for (const f of ['manifest.json.sig', 'manifest.json.minisig']) await rm(join(o.out, f), { force: true });
   await rm(join(o.out, BMAP_FILE), { force: true });
+  await rm(join(o.out, INDEX_FILE), { force: true });
   const { map, ...raw } = await log.step(imported ? 'hash the raw image, check its block map' : 'hash the raw image, map its data blocks', () => scanImage(o.image, imported));
   const bmapBytes = formatBmap(map, `made by reimage pack ${VERSION}`);
   await writeFile(join(o.out, BMAP_FILE), bmapBytes);
   log.info(
     `block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`,
   );
+  const chunks = o.chunks ? await packChunks(o.image, st.size, o.out, o.chunks, log) : undefined;
   await log.step(`compress with ${o.codec}`, () => codec.encode(o.image, dest));
   const packed = await log.step('hash the compressed image', () => hashFile(dest));
   // The bytes that were checked and hashed are the bytes written (never a second read of --retain).
@@ -71,6 +76,7 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
     image: { file, codec: o.codec, size: packed.size, sha256: packed.sha256 },
     raw,
     bmap: { file: BMAP_FILE, sha256: createHash('sha256').update(bmapBytes).digest('hex') },
+    ...(chunks ? { chunks } : {}),
     table,
     mounts,
     // Named with its sha256: the signature over the manifest then covers the list's bytes too.

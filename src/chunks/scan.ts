@@ -4,6 +4,7 @@
 // writes chunks to the store from it).
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { checkpoint } from '../util/interrupt.ts';
 import { type Chunker, cutLength } from './chunker.ts';
 
 export type ScannedChunk = { start: number; size: number; id: Buffer; data: Buffer };
@@ -35,7 +36,7 @@ export async function scanChunks(
         if (bytesRead === 0) eof = true;
         have += bytesRead;
       }
-      signal?.throwIfAborted();
+      checkpoint(signal);
       let start = 0;
       for (;;) {
         let len = cutLength(buf, start, have, c);

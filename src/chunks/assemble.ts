@@ -1,0 +1,167 @@
+// Seeded assembly: write the blob an index describes into a file, taking each
+// chunk from where the plan found it — in place already, zeros, a seed (read
+// again and hashed: a seed that changed since it was chunked is never used,
+// the chunk is fetched instead) or the chunk source (in parallel, at most
+// source.parallel at once, each chunk checked against its id, a bad one
+// fetched once more, then refused). A chunk already on hand is never fetched
+// twice: an interrupted assembly rerun finds its chunks in place. The whole is
+// then hashed against the signed raw sha256.
+import { open, type FileHandle } from 'node:fs/promises';
+import { bundleError } from '../errors.ts';
+import { hashFile } from '../util/hash.ts';
+import { checkpoint } from '../util/interrupt.ts';
+import { type ChunkIndex, blobSize, chunkSize, chunkStart, indexCount } from './caibx.ts';
+import { hexOf, planAssembly, type Plan, type Seed, type SeedTally } from './plan.ts';
+import { chunkId } from './scan.ts';
+import { type ChunkSource, decompressChunk } from './store.ts';
+
+export type AssembleOptions = {
+  index: ChunkIndex;
+  out: string;
+  seeds: readonly Seed[];
+  source?: ChunkSource;
+  // The signed sha256 of the whole blob.
+  sha256?: string;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  info?: (line: string) => void;
+};
+
+export type Tally = { chunks: number; bytes: number };
+export type AssembleReport = {
+  out: string;
+  size: number;
+  chunks: number;
+  inPlace: Tally;
+  zero: Tally;
+  seeds: Array<SeedTally & { stale: number }>;
+  // Unique chunks (and their raw bytes) that the source must supply; wire: their stored size when known.
+  missing: Tally & { wire?: number };
+  fetched: Tally & { wire: number; retried: number };
+  sha256?: string;
+};
+
+const tally = (p: Plan, index: ChunkIndex, pick: (i: number) => boolean): Tally => {
+  let chunks = 0;
+  let bytes = 0;
+  for (let i = 0; i < indexCount(index); i++)
+    if (pick(i)) {
+      chunks++;
+      bytes += chunkSize(index, i);
+    }
+  return { chunks, bytes };
+};
+
+// assemble: plan, then (unless dryRun) write OUT; returns what came from where.
+export async function assemble(o: AssembleOptions): Promise<AssembleReport> {
+  const { index } = o;
+  const plan = await planAssembly(index, o.out, o.seeds, o.signal);
+  const zeroAt = new Uint8Array(indexCount(index));
+  for (const k of plan.zero) for (const i of plan.wanted.get(k) ?? []) if (!plan.inPlace[i]) zeroAt[i] = 1;
+  const report: AssembleReport = {
+    out: o.out,
+    size: blobSize(index),
+    chunks: indexCount(index),
+    inPlace: tally(plan, index, (i) => plan.inPlace[i] === 1),
+    zero: tally(plan, index, (i) => zeroAt[i] === 1),
+    seeds: plan.seeds.map((s) => ({ ...s, stale: 0 })),
+    missing: { chunks: plan.missing.length, bytes: plan.missingBytes },
+    fetched: { chunks: 0, bytes: 0, wire: 0, retried: 0 },
+  };
+  if (o.dryRun) {
+    if (o.source?.size) report.missing.wire = await wireSize(o.source, plan.missing);
+    return report;
+  }
+  const fh = await open(o.out, 'a+').then(async (f) => (await f.close(), open(o.out, 'r+')));
+  try {
+    const st = await fh.stat();
+    const fresh = st.isFile() && st.size === 0;
+    if (st.isFile() && st.size !== report.size) await fh.truncate(report.size);
+    const put = async (k: string, data: Buffer) => {
+      for (const i of plan.wanted.get(k) ?? []) if (!plan.inPlace[i]) await writeAll(fh, data, chunkStart(index, i));
+    };
+    // Zeros: a fresh (sparse) file already reads as zeros.
+    if (!fresh) for (const k of plan.zero) if (plan.wanted.has(k)) await put(k, Buffer.alloc(chunkSize(index, (plan.wanted.get(k) as number[])[0] as number)));
+    const toFetch = [...plan.missing];
+    // Seeds, read in their own order (sequential on a disk), each chunk hashed again.
+    const handles = new Map<number, FileHandle | undefined>();
+    try {
+      for (const [k, t] of [...plan.take].sort((a, b) => a[1].seed - b[1].seed || a[1].offset - b[1].offset)) {
+        checkpoint(o.signal);
+        const seed = o.seeds[t.seed] as Seed;
+        if (!handles.has(t.seed)) handles.set(t.seed, await open(seed.path, 'r').catch(() => undefined));
+        const h = handles.get(t.seed);
+        const size = chunkSize(index, (plan.wanted.get(k) as number[])[0] as number);
+        const data = Buffer.allocUnsafe(size);
+        const got = h ? await h.read(data, 0, size, t.offset).catch(() => ({ bytesRead: -1 })) : { bytesRead: -1 };
+        if (got.bytesRead === size && keyOfBuf(chunkId(data)) === k) await put(k, data);
+        else {
+          (report.seeds[t.seed] as { stale: number }).stale++;
+          toFetch.push(k);
+        }
+      }
+    } finally {
+      for (const h of handles.values()) await h?.close();
+    }
+    if (toFetch.length) await fetchAll(o, plan, toFetch, put, report);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  if (o.sha256) {
+    const { sha256: sum } = await hashFile(o.out);
+    if (sum !== o.sha256) throw bundleError(`assembled image ${o.out} has sha256 ${sum} but the manifest says ${o.sha256}: the chunk index does not describe this image; pack the bundle again`);
+    report.sha256 = sum;
+  }
+  return report;
+}
+
+const keyOfBuf = (b: Buffer) => b.toString('latin1');
+
+// fetchAll: the chunks no seed held, from the source, source.parallel at a time.
+async function fetchAll(o: AssembleOptions, plan: Plan, keys: string[], put: (k: string, d: Buffer) => Promise<void>, report: AssembleReport): Promise<void> {
+  const source = o.source;
+  if (!source) throw bundleError(`${keys.length} chunks (first ${hexOf(keys[0] as string)}) are in no seed and no chunk store was given: pass --store`);
+  let next = 0;
+  const one = async (k: string) => {
+    const id = hexOf(k);
+    const size = chunkSize(o.index, (plan.wanted.get(k) as number[])[0] as number);
+    for (let attempt = 0; ; attempt++) {
+      const stored = await source.get(id, o.signal);
+      if (!stored) throw bundleError(`${source.name} lacks chunk ${id} (${size} bytes): the store is incomplete; copy it again or make it with reimage pack --chunks`);
+      const data = decompressChunk(stored, size);
+      if (data && data.length === size && keyOfBuf(chunkId(data)) === k) {
+        await put(k, data);
+        report.fetched.chunks++;
+        report.fetched.bytes += size;
+        report.fetched.wire += stored.length;
+        return;
+      }
+      if (attempt >= 1) throw bundleError(`${source.name} serves chunk ${id} with bytes that do not hash to its id, twice: the store is corrupt; copy it again`);
+      report.fetched.retried++;
+      o.info?.(`chunk ${id} from ${source.name} does not match its id: fetching it again`);
+    }
+  };
+  const worker = async () => {
+    while (next < keys.length) {
+      checkpoint(o.signal);
+      await one(keys[next++] as string);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(source.parallel, keys.length)) }, worker));
+}
+
+async function wireSize(source: ChunkSource, keys: string[]): Promise<number | undefined> {
+  let sum = 0;
+  for (const k of keys) {
+    const s = await source.size?.(hexOf(k));
+    if (s === undefined) return undefined;
+    sum += s;
+  }
+  return sum;
+}
+
+async function writeAll(fh: FileHandle, data: Buffer, at: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
+}
