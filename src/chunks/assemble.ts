@@ -142,13 +142,21 @@ async function fetchAll(o: AssembleOptions, plan: Plan, keys: string[], put: (k:
       o.info?.(`chunk ${id} from ${source.name} does not match its id: fetching it again`);
     }
   };
+  // On the first failure the others finish the chunk in hand (it is written,
+  // so a rerun finds it in place) and take no new one; then the failure is thrown.
+  let failure: { e: unknown } | undefined;
   const worker = async () => {
-    while (next < keys.length) {
-      checkpoint(o.signal);
-      await one(keys[next++] as string);
+    while (next < keys.length && !failure) {
+      try {
+        checkpoint(o.signal);
+        await one(keys[next++] as string);
+      } catch (e) {
+        failure ??= { e };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(source.parallel, keys.length)) }, worker));
+  if (failure) throw failure.e;
 }
 
 async function wireSize(source: ChunkSource, keys: string[]): Promise<number | undefined> {

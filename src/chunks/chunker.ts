@@ -46,7 +46,7 @@ export function chunker(s: ChunkSizes): Chunker {
 }
 
 // cuts: does hash H (as int32) satisfy h mod d = d−1?
-function cuts(h: number, c: Chunker): boolean {
+export function cuts(h: number, c: Chunker): boolean {
   let q = Math.imul(h + 1, c.inv);
   if (c.shift) q = (q >>> c.shift) | (q << (32 - c.shift));
   return ((q ^ 0x80000000) | 0) <= c.limit && (h !== -1 || c.onesCut);
