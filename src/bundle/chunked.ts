@@ -61,9 +61,7 @@ export async function packChunks(image: string, size: number, out: string, o: Ch
   } else {
     await mkdir(storeDir, { recursive: true });
     const s = o.sizes;
-    const made = await log.step(`chunk the raw image (${s.min}/${s.avg}/${s.max} bytes) into ${storeDir}`, () =>
-      makeIndex(image, s, { dir: storeDir, level: LEVEL }),
-    );
+    const made = await log.step(`chunk the raw image (${s.min}/${s.avg}/${s.max} bytes) into ${storeDir}`, () => makeIndex(image, s, { dir: storeDir, level: LEVEL }));
     index = made.index;
     bytes = formatIndex(index);
     log.info(

@@ -41,7 +41,7 @@ export type AssembleReport = {
   sha256?: string;
 };
 
-const tally = (p: Plan, index: ChunkIndex, pick: (i: number) => boolean): Tally => {
+const tally = (index: ChunkIndex, pick: (i: number) => boolean): Tally => {
   let chunks = 0;
   let bytes = 0;
   for (let i = 0; i < indexCount(index); i++)
@@ -62,8 +62,8 @@ export async function assemble(o: AssembleOptions): Promise<AssembleReport> {
     out: o.out,
     size: blobSize(index),
     chunks: indexCount(index),
-    inPlace: tally(plan, index, (i) => plan.inPlace[i] === 1),
-    zero: tally(plan, index, (i) => zeroAt[i] === 1),
+    inPlace: tally(index, (i) => plan.inPlace[i] === 1),
+    zero: tally(index, (i) => zeroAt[i] === 1),
     seeds: plan.seeds.map((s) => ({ ...s, stale: 0 })),
     missing: { chunks: plan.missing.length, bytes: plan.missingBytes },
     fetched: { chunks: 0, bytes: 0, wire: 0, retried: 0 },
@@ -72,7 +72,9 @@ export async function assemble(o: AssembleOptions): Promise<AssembleReport> {
     if (o.source?.size) report.missing.wire = await wireSize(o.source, plan.missing);
     return report;
   }
-  const fh = await open(o.out, 'a+').then(async (f) => (await f.close(), open(o.out, 'r+')));
+  // Created when missing, never truncated: what an interrupted run wrote is kept.
+  await (await open(o.out, 'a')).close();
+  const fh = await open(o.out, 'r+');
   try {
     const st = await fh.stat();
     const fresh = st.isFile() && st.size === 0;

@@ -18,12 +18,7 @@ const READ = 8 << 20;
 
 // scanChunks: every chunk of PATH in order; returns the bytes read. A read
 // error is thrown as it comes (the caller names the seed or image).
-export async function scanChunks(
-  path: string,
-  c: Chunker,
-  visit: (ch: ScannedChunk) => void | Promise<void>,
-  signal?: AbortSignal,
-): Promise<number> {
+export async function scanChunks(path: string, c: Chunker, visit: (ch: ScannedChunk) => void | Promise<void>, signal?: AbortSignal): Promise<number> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(READ + c.max);

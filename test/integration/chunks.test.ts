@@ -45,7 +45,9 @@ function copy(b: string): string {
 // needed: a chunk file of the bundle's store that assembling from no seed must
 // fetch (the largest: not the all-zeros chunk, which is never fetched).
 function needed(b: string): string {
-	const files = sh('find', [path.join(b, 'chunks'), '-name', '*.cacnk']).trim().split('\n');
+	const files = sh('find', [path.join(b, 'chunks'), '-name', '*.cacnk'])
+		.trim()
+		.split('\n');
 	return files.reduce((a, f) => (fs.statSync(f).size > fs.statSync(a).size ? f : a));
 }
 
@@ -119,7 +121,7 @@ t('a truncated or altered index, a corrupt or missing chunk, an untrusted signer
 	const corrupt = copy(b);
 	const f = needed(corrupt);
 	const bytes = fs.readFileSync(f);
-	bytes[bytes.length - 3] ^= 0xff;
+	bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 0xff;
 	fs.writeFileSync(f, bytes);
 	refused(['assemble', '--bundle', corrupt, '--out', out], 3, /serves chunk [0-9a-f]{64} with bytes that do not hash to its id, twice/);
 	const missing = copy(b);
@@ -132,10 +134,33 @@ t('a truncated or altered index, a corrupt or missing chunk, an untrusted signer
 	const signed = path.join(dir, 'signed');
 	ok(['pack', v2, '--out', signed, '--chunks', '--sign', `${key}.key`, ...ROOT]);
 	refused(['assemble', '--bundle', signed, '--trust', `${other}.pub`, '--out', out], 3, /sign/);
-	refused(['assemble', '--bundle', b, '--seed', path.join(dir, 'nope.img'), '--out', out], 2, /seed .*nope\.img is not a readable file or block device/);
+	refused(
+		['assemble', '--bundle', b, '--seed', path.join(dir, 'nope.img'), '--out', out],
+		2,
+		/seed .*nope\.img is not a readable file or block device/,
+	);
 	// v2's index handed to pack for v1.
-	refused(['pack', v1, '--out', path.join(dir, 'x'), '--chunks', '--chunk-index', path.join(b, 'image.caibx'), '--chunk-store', path.join(b, 'chunks'), ...ROOT], 3, /chunk index .* describes|names chunk \d+ .* do not have/);
-	refused(['pack', v2, '--out', path.join(dir, 'x'), '--chunks', '--chunk-size', '4K:1K:16K', ...ROOT], 2, /--chunk-size 4K:1K:16K is not usable/);
+	refused(
+		[
+			'pack',
+			v1,
+			'--out',
+			path.join(dir, 'x'),
+			'--chunks',
+			'--chunk-index',
+			path.join(b, 'image.caibx'),
+			'--chunk-store',
+			path.join(b, 'chunks'),
+			...ROOT,
+		],
+		3,
+		/chunk index .* describes|names chunk \d+ .* do not have/,
+	);
+	refused(
+		['pack', v2, '--out', path.join(dir, 'x'), '--chunks', '--chunk-size', '4K:1K:16K', ...ROOT],
+		2,
+		/--chunk-size 4K:1K:16K is not usable/,
+	);
 	refused(['pack', v2, '--out', path.join(dir, 'x'), '--chunk-store', dir, ...ROOT], 2, /--chunk-store needs --chunks/);
 });
 

@@ -26,7 +26,9 @@ const made = await makeIndex(v2, DEFAULT_SIZES, { dir: store, level: 3 });
 const sha256 = (await hashFile(v2)).sha256;
 
 // counting: the store, counting gets per id; FAIL(id, n) may replace the nth answer.
-function counting(fail?: (id: string, n: number) => Buffer | undefined | 'throw'): ChunkSource & { gets: Map<string, number>; served: Set<string> } {
+function counting(
+	fail?: (id: string, n: number) => Buffer | undefined | 'throw',
+): ChunkSource & { gets: Map<string, number>; served: Set<string> } {
 	const real = dirSource(store, 3);
 	const gets = new Map<string, number>();
 	const served = new Set<string>();
@@ -53,7 +55,10 @@ test('seeds supply what they hold, the store the rest, and the result is the ima
 	assert.ok(fs.readFileSync(o).equals(fs.readFileSync(v2)));
 	assert.ok((r.seeds[0]?.bytes ?? 0) > 800000, `seed gave ${r.seeds[0]?.bytes}`);
 	assert.ok(r.fetched.bytes < 120000, `fetched ${r.fetched.bytes}`);
-	assert.ok([...src.gets.values()].every((n) => n === 1), 'no chunk fetched twice');
+	assert.ok(
+		[...src.gets.values()].every((n) => n === 1),
+		'no chunk fetched twice',
+	);
 	const dry = await assemble({ index: made.index, out: out(), seeds: [{ kind: 'file', path: v1 }], source: src, dryRun: true });
 	assert.is(dry.missing.chunks, r.fetched.chunks);
 	assert.ok(dry.missing.wire !== undefined && dry.missing.wire === r.fetched.wire);
@@ -63,7 +68,13 @@ test('a seed whose bytes changed since it was indexed is never used: its chunks 
 	const stale = path.join(dir, 'stale');
 	fs.writeFileSync(stale, randomBytes(1 << 20));
 	const o = out();
-	const r = await assemble({ index: made.index, out: o, seeds: [{ kind: 'index', path: stale, index: (await makeIndex(v1, DEFAULT_SIZES)).index }], source: counting(), sha256 });
+	const r = await assemble({
+		index: made.index,
+		out: o,
+		seeds: [{ kind: 'index', path: stale, index: (await makeIndex(v1, DEFAULT_SIZES)).index }],
+		source: counting(),
+		sha256,
+	});
 	assert.ok((r.seeds[0]?.stale ?? 0) > 100);
 	assert.ok(fs.readFileSync(o).equals(fs.readFileSync(v2)));
 });

@@ -6,7 +6,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BLOB_FLAGS, type ChunkIndex, formatIndex, idHex, parseIndex } from '../../../src/chunks/caibx.ts';
 
-const index: ChunkIndex = { flags: BLOB_FLAGS, sizes: { min: 1024, avg: 4096, max: 16384 }, ends: Float64Array.of(4000, 9000, 9100), ids: randomBytes(96) };
+const index: ChunkIndex = {
+	flags: BLOB_FLAGS,
+	sizes: { min: 1024, avg: 4096, max: 16384 },
+	ends: Float64Array.of(4000, 9000, 9100),
+	ids: randomBytes(96),
+};
 
 test('round trip: 48-byte header, 16-byte table header, 40 bytes per chunk and the tail', () => {
 	const b = formatIndex(index);

@@ -22,7 +22,18 @@ test('the cut test by modular inverse equals h mod d = d−1, for odd, even and 
 		// min = avg = max = d: the discriminator clamps to d.
 		const c = chunker({ min: d, avg: d, max: d });
 		assert.is(c.d, d);
-		const hs = [0, 1, -1, -2, d - 1, d - 2, 2 * d - 1, 0x7fffffff, -0x80000000, ...Array.from({ length: 20000 }, () => randomBytes(4).readInt32LE())];
+		const hs = [
+			0,
+			1,
+			-1,
+			-2,
+			d - 1,
+			d - 2,
+			2 * d - 1,
+			0x7fffffff,
+			-0x80000000,
+			...Array.from({ length: 20000 }, () => randomBytes(4).readInt32LE()),
+		];
 		for (const h of hs) assert.is(cuts(h, c), (h >>> 0) % d === d - 1, `d ${d} h ${h >>> 0}`);
 	}
 });
@@ -31,7 +42,10 @@ test('chunks are min..max bytes (the last may be shorter) and cut the same howev
 	const buf = randomBytes(1 << 20);
 	const c = chunker({ min: 1024, avg: 4096, max: 16384 });
 	const all = cutAll(buf, c);
-	assert.is(all.reduce((a, b) => a + b, 0), buf.length);
+	assert.is(
+		all.reduce((a, b) => a + b, 0),
+		buf.length,
+	);
 	for (const l of all.slice(0, -1)) assert.ok(l >= 1024 && l <= 16384, String(l));
 	// A cut depends only on its chunk's bytes: starting at any cut gives the same tail.
 	const at = all.slice(0, 10).reduce((a, b) => a + b, 0);
