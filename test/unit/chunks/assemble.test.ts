@@ -115,5 +115,19 @@ test('an interrupted assembly resumes: what it wrote is reused, no chunk is fetc
 	assert.ok(fs.readFileSync(o).equals(fs.readFileSync(v2)));
 });
 
+test('a seed that fails while it is read proposes nothing; an image that is not the signed one is refused', async () => {
+	const o = out();
+	const r = await assemble({ index: made.index, out: o, seeds: [{ kind: 'file', path: dir }], source: counting(), sha256 });
+	assert.match(r.seeds[0]?.error ?? '', /EISDIR/);
+	assert.is(r.seeds[0]?.chunks, 0);
+	assert.ok(fs.readFileSync(o).equals(fs.readFileSync(v2)));
+	try {
+		await assemble({ index: made.index, out: out(), seeds: [], source: counting(), sha256: '0'.repeat(64) });
+		assert.unreachable();
+	} catch (e) {
+		assert.match((e as Error).message, /has sha256 [0-9a-f]{64} but the manifest says 0{64}/);
+	}
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 test.run();
