@@ -64,6 +64,7 @@ demo: deps bin
 # Speed against bzcat|dd, zstd -dc|dd and bmaptool on the same image and target (BENCH_GIB, RUNS).
 bench: deps bin
 	test/bench/bench.sh
+	node_modules/.bin/node test/bench/chunker.ts
 
 clean:
 	rm -rf build

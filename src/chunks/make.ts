@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
 import { BLOB_FLAGS, type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
 import { type ChunkSizes, chunker } from './chunker.ts';
 import { chunkId, scanChunks } from './scan.ts';
-import { putChunk } from './store.ts';
+import { chunkWriter } from './store.ts';
 
 export type MadeIndex = { index: ChunkIndex; bytes: number; stored: { chunks: number; bytes: number }; seconds: number };
 
@@ -16,7 +16,8 @@ export async function makeIndex(path: string, sizes: ChunkSizes, store?: { dir: 
   let ids = Buffer.alloc(32 * 1024);
   let n = 0;
   const stored = { chunks: 0, bytes: 0 };
-  const bytes = await scanChunks(path, chunker(sizes), async (ch) => {
+  const put = store ? chunkWriter(store.dir, store.level, sizes.max) : undefined;
+  const bytes = await scanChunks(path, chunker(sizes), (ch) => {
     if (n === ends.length) {
       const e = new Float64Array(n * 2);
       e.set(ends);
@@ -28,8 +29,8 @@ export async function makeIndex(path: string, sizes: ChunkSizes, store?: { dir: 
     ends[n] = ch.start + ch.size;
     ch.id.copy(ids, 32 * n);
     n++;
-    if (store) {
-      const w = await putChunk(store.dir, ch.id.toString('hex'), ch.data, store.level);
+    if (put) {
+      const w = put(ch.id.toString('hex'), ch.data);
       if (w) {
         stored.chunks++;
         stored.bytes += w;
