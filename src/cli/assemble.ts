@@ -43,6 +43,8 @@ export async function assembleCommand(a: AssembleArgs, log: Log): Promise<{ repo
   const b = await loadChunked(a.bundle, await loadTrusted(a.trust));
   const storeDir = a.store ?? b.storeDir;
   if (storeDir && /^[a-z]+:\/\//i.test(storeDir)) throw usageError(`--store ${storeDir}: only a local directory is supported here yet; use reimage fetch for a URL`);
+  const st = await stat(a.out).catch(() => undefined);
+  if (st && !st.isFile()) throw usageError(`--out ${a.out} is not a regular file: assemble writes the raw image into a file (a device is written by reimage run)`);
   const seeds = await seedsFrom(a.seeds, a.seedIndexes);
   const signals = catchSignals(log.warn);
   try {

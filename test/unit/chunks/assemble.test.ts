@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assemble } from '../../../src/chunks/assemble.ts';
-import { DEFAULT_SIZES } from '../../../src/chunks/chunker.ts';
 import { makeIndex } from '../../../src/chunks/make.ts';
 import { type ChunkSource, dirSource } from '../../../src/chunks/store.ts';
 import { hashFile } from '../../../src/util/hash.ts';
@@ -18,6 +17,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chunks-unit-'));
 const v1 = path.join(dir, 'v1');
 const v2 = path.join(dir, 'v2');
 const store = path.join(dir, 'store');
+// Content-defined sizes: the stretches below move by amounts that are not multiples of 4 KiB.
+const DEFAULT_SIZES = { min: 1024, avg: 4096, max: 16384 };
 // v2: v1 with a changed stretch, a moved stretch and zeros.
 const base = randomBytes(1 << 20);
 fs.writeFileSync(v1, base);
