@@ -62,7 +62,7 @@ export const COMMANDS = {
       bmap: { type: 'string', arg: 'FILE', help: "use this block map (bmaptool create) instead of mapping the image's non-zero blocks; it is checked against the image" },
       chunks: { type: 'boolean', help: 'also write a casync-compatible chunk index (image.caibx) and chunk store (default chunks/ in the bundle)' },
       'chunk-store': { type: 'string', arg: 'DIR', help: 'with --chunks: the chunk store directory (default DIR/chunks)' },
-      'chunk-size': { type: 'string', arg: 'MIN:AVG:MAX', help: 'with --chunks: chunk sizes as for casync --chunk-size (default 4K:4K:4K, fixed 4 KiB)' },
+      'chunk-size': { type: 'string', arg: 'MIN:AVG:MAX', help: 'with --chunks: chunk sizes as for casync --chunk-size (default 1K:4K:16K)' },
       'chunk-index': { type: 'string', arg: 'FILE', help: 'with --chunks: use this index from casync make (and its --chunk-store) after checking it against the image' },
     },
   },

@@ -59,20 +59,20 @@ t.after(() => rmTmp(dir));
 t('casync extract rebuilds the image from the index and store pack --chunks wrote; the signed manifest names the index', () => {
 	const b = packed();
 	const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8'));
-	assert.equal(m.chunks.sizes, { min: 4096, avg: 4096, max: 4096 });
+	assert.equal(m.chunks.sizes, { min: 1024, avg: 4096, max: 16384 });
 	assert.is(m.chunks.index.size, fs.statSync(path.join(b, 'image.caibx')).size);
 	assert.is(m.chunks.store, 'chunks');
 	const out = path.join(dir, 'extracted.img');
 	sh('casync', ['extract', `--store=${path.join(b, 'chunks')}`, path.join(b, 'image.caibx'), out]);
 	assert.ok(same(out, v2), 'casync extract gives the image byte for byte');
 	// casync make cuts the same file system image into the same chunks with the same ids (fixed 4 KiB, and content-defined small chunks).
-	const theirs = path.join(dir, 'theirs-fixed.caibx');
-	sh('casync', ['make', '--chunk-size=4096:4096:4096', theirs, v2]);
+	const theirs = path.join(dir, 'theirs.caibx');
+	sh('casync', ['make', `--store=${path.join(dir, 'spare.castr')}`, '--chunk-size=1024:4096:16384', theirs, v2]);
 	assert.ok(fs.readFileSync(theirs).equals(fs.readFileSync(path.join(b, 'image.caibx'))), 'identical index');
-	const small = path.join(dir, 'small');
-	ok(['pack', v2, '--out', small, '--chunks', '--chunk-size', '1K:4K:16K', ...ROOT]);
-	sh('casync', ['make', '--chunk-size=1024:4096:16384', theirs, v2]);
-	assert.ok(fs.readFileSync(theirs).equals(fs.readFileSync(path.join(small, 'image.caibx'))), 'identical index at 1K:4K:16K');
+	const fixed = path.join(dir, 'fixed');
+	ok(['pack', v2, '--out', fixed, '--chunks', '--chunk-size', '4K:4K:4K', ...ROOT]);
+	sh('casync', ['make', `--store=${path.join(dir, 'spare.castr')}`, '--chunk-size=4096:4096:4096', theirs, v2]);
+	assert.ok(fs.readFileSync(theirs).equals(fs.readFileSync(path.join(fixed, 'image.caibx'))), 'identical index at fixed 4 KiB');
 });
 
 t('reimage takes the index and store casync make wrote (default sizes), and assembles the image from them', () => {
