@@ -15,8 +15,8 @@ bin=${REIMAGE_BIN:-$here/../../build/reimage}
 mkdir -p "$work"
 if [ ! -f "$work/v2.img" ]; then "$here/make-pair.sh" "$src" "$mib" "$work"; fi
 field() { node_modules/.bin/node -e "const j=JSON.parse(require('fs').readFileSync(0,'utf8'));console.log($1)"; }
-echo '| chunk sizes | chunks | index ÷ raw image | pack s | seed | to fetch | compressed v2 image | fetch ÷ image | plan s |'
-echo '|---|---|---|---|---|---|---|---|---|'
+echo '| chunk sizes | chunks | index ÷ raw image | pack s | seed | to fetch | compressed v2 image | fetch ÷ image | fetch + index (zstd -19) ÷ image | plan s |'
+echo '|---|---|---|---|---|---|---|---|---|---|'
 for sizes in ${SIZES:-4K:4K:4K 1K:4K:16K 16K:64K:256K}; do
 	for v in v1 v2; do
 		b=$work/$v-${sizes//:/-}
@@ -29,6 +29,7 @@ for sizes in ${SIZES:-4K:4K:4K 1K:4K:16K 16K:64K:256K}; do
 	b=$work/v2-${sizes//:/-}
 	zst=$(field 'j.image.size' <"$b/manifest.json")
 	idx=$(field 'j.chunks.index.size' <"$b/manifest.json")
+	zidx=$(zstd -19 -c "$b/image.caibx" | wc -c)
 	for seed in disk index; do
 		if [ $seed = disk ]; then args=(--seed "$work/v1.img"); else args=(--seed-index "$work/v1-${sizes//:/-}/image.caibx:$work/v1.img"); fi
 		t0=$(date +%s.%N)
@@ -36,8 +37,8 @@ for sizes in ${SIZES:-4K:4K:4K 1K:4K:16K 16K:64K:256K}; do
 		t=$(echo "$(date +%s.%N) - $t0" | bc)
 		wire=$(field 'j.missing.wire' <"$work/plan.json")
 		n=$(field 'j.chunks' <"$work/plan.json")
-		printf '| %s | %s | %s %% | %.0f | v1 %s | %s B | %s B | **%s %%** | %.1f |\n' "$sizes" "$n" \
+		printf '| %s | %s | %s %% | %.0f | v1 %s | %s B | %s B | **%s %%** | %s %% | %.1f |\n' "$sizes" "$n" \
 			"$(echo "scale=3; 100 * $idx / $(stat -c %s "$work/v2.img")" | bc)" "$(cat "$b.seconds")" "$seed" "$wire" "$zst" \
-			"$(echo "scale=1; 100 * $wire / $zst" | bc)" "$t"
+			"$(echo "scale=1; 100 * $wire / $zst" | bc)" "$(echo "scale=1; 100 * ($wire + $zidx) / $zst" | bc)" "$t"
 	done
 done
