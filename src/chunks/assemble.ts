@@ -6,12 +6,13 @@
 // fetched once more, then refused). A chunk already on hand is never fetched
 // twice: an interrupted assembly rerun finds its chunks in place. The whole is
 // then hashed against the signed raw sha256.
+import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { bundleError } from '../errors.ts';
 import { hashFile } from '../util/hash.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import { type ChunkIndex, blobSize, chunkSize, chunkStart, indexCount } from './caibx.ts';
-import { hexOf, planAssembly, type Plan, type Seed, type SeedTally } from './plan.ts';
+import { hexOf, planAssembly, type Plan, type Seed, type SeedTally, type Take } from './plan.ts';
 import { chunkId } from './scan.ts';
 import { type ChunkSource, decompressChunk } from './store.ts';
 
@@ -85,25 +86,34 @@ export async function assemble(o: AssembleOptions): Promise<AssembleReport> {
     // Zeros: a fresh (sparse) file already reads as zeros.
     if (!fresh) for (const k of plan.zero) if (plan.wanted.has(k)) await put(k, Buffer.alloc(chunkSize(index, (plan.wanted.get(k) as number[])[0] as number)));
     const toFetch = [...plan.missing];
-    // Seeds, read in their own order (sequential on a disk), each chunk hashed again.
-    const handles = new Map<number, FileHandle | undefined>();
-    try {
-      for (const [k, t] of [...plan.take].sort((a, b) => a[1].seed - b[1].seed || a[1].offset - b[1].offset)) {
-        checkpoint(o.signal);
-        const seed = o.seeds[t.seed] as Seed;
-        if (!handles.has(t.seed)) handles.set(t.seed, await open(seed.path, 'r').catch(() => undefined));
-        const h = handles.get(t.seed);
-        const size = chunkSize(index, (plan.wanted.get(k) as number[])[0] as number);
-        const data = Buffer.allocUnsafe(size);
-        const got = h ? await h.read(data, 0, size, t.offset).catch(() => ({ bytesRead: -1 })) : { bytesRead: -1 };
-        if (got.bytesRead === size && keyOfBuf(chunkId(data)) === k) await put(k, data);
+    // Seeds, read in their own order (sequential on a disk) in spans of up to
+    // 8 MiB, each chunk hashed again.
+    const takes = [...plan.take].sort((x, y) => x[1].seed - y[1].seed || x[1].offset - y[1].offset);
+    const sizeOf = (k: string) => chunkSize(index, (plan.wanted.get(k) as number[])[0] as number);
+    const span = Buffer.allocUnsafe(Math.max(SPAN, index.sizes.max));
+    for (let i = 0; i < takes.length; ) {
+      checkpoint(o.signal);
+      const first = (takes[i] as [string, Take])[1];
+      let j = i + 1;
+      let end = first.offset + sizeOf((takes[i] as [string, Take])[0]);
+      for (; j < takes.length; j++) {
+        const [k, t] = takes[j] as [string, Take];
+        const e = Math.max(end, t.offset + sizeOf(k));
+        if (t.seed !== first.seed || e - first.offset > span.length) break;
+        end = e;
+      }
+      const got = await readSpan((o.seeds[first.seed] as Seed).path, span, first.offset, end - first.offset);
+      for (; i < j; i++) {
+        const [k, t] = takes[i] as [string, Take];
+        const size = sizeOf(k);
+        const from = t.offset - first.offset;
+        const data = from + size <= got ? span.subarray(from, from + size) : undefined;
+        if (data && keyOfBuf(chunkId(data)) === k) await put(k, data);
         else {
           (report.seeds[t.seed] as { stale: number }).stale++;
           toFetch.push(k);
         }
       }
-    } finally {
-      for (const h of handles.values()) await h?.close();
     }
     if (toFetch.length) await fetchAll(o, plan, toFetch, put, report);
     await fh.sync();
@@ -171,7 +181,29 @@ async function wireSize(source: ChunkSource, keys: string[]): Promise<number | u
   return sum;
 }
 
+// writeAll: synchronous (a pack of small writes; the thread pool's round trip cost more than each).
 async function writeAll(fh: FileHandle, data: Buffer, at: number): Promise<void> {
   let done = 0;
-  while (done < data.length) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
+  while (done < data.length) done += writeSync(fh.fd, data, done, data.length - done, at + done);
+}
+
+const SPAN = 8 << 20;
+
+// readSpan: LEN bytes of PATH at AT into BUF; how many were read (0 when the seed cannot be read: its chunks are fetched).
+async function readSpan(path: string, buf: Buffer, at: number, len: number): Promise<number> {
+  const h = await open(path, 'r').catch(() => undefined);
+  if (!h) return 0;
+  try {
+    let got = 0;
+    while (got < len) {
+      const { bytesRead } = await h.read(buf, got, len - got, at + got);
+      if (!bytesRead) break;
+      got += bytesRead;
+    }
+    return got;
+  } catch {
+    return 0;
+  } finally {
+    await h.close();
+  }
 }
