@@ -75,6 +75,20 @@ export const Mount = z.strictObject({
 });
 export type Mount = z.infer<typeof Mount>;
 
+// The casync-compatible chunk index of the raw image (pack --chunks): the
+// index file named with its size and sha256 (so the signature covers every
+// chunk id), the store directory inside the bundle when pack wrote it there,
+// and the chunker's sizes. Ids are SHA512/256, chunks zstd: casync's defaults.
+const plainName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle');
+export const Chunks = z.strictObject({
+  index: z.strictObject({ file: plainName, size, sha256 }),
+  store: plainName.refine((n) => n !== '.' && n !== '..', 'expected a directory name inside the bundle').optional(),
+  sizes: z.strictObject({ min: size, avg: size, max: size }),
+  digest: z.literal('sha512-256'),
+  compression: z.literal('zstd'),
+});
+export type Chunks = z.infer<typeof Chunks>;
+
 export const Manifest = z.strictObject({
   format: z.literal(MANIFEST_FORMAT),
   created: z.string(),
@@ -83,6 +97,7 @@ export const Manifest = z.strictObject({
   raw: z.strictObject({ size, sha256 }),
   // The block map (bmaptool format): which blocks hold data, each range with its sha256.
   bmap: z.strictObject({ file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle'), sha256 }).optional(),
+  chunks: Chunks.optional(),
   table: Table,
   mounts: z
     .array(Mount)

@@ -18,6 +18,7 @@ import { rawInput } from './input.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
 import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName } from './manifest.ts';
 import { signManifest } from './sign.ts';
+import { packChunks, type ChunkOptions } from './chunked.ts';
 
 export type PackOptions = {
   image: string;
@@ -30,6 +31,8 @@ export type PackOptions = {
   version?: string;
   // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
   bmap?: string;
+  // --chunks: also a casync-compatible chunk index and store (see bundle/chunked.ts).
+  chunks?: ChunkOptions;
 };
 
 export const BMAP_FILE = 'image.bmap';
@@ -72,6 +75,7 @@ async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
   log.info(
     `block map: ${mappedBlocks(map)} of ${blocksCount(map)} blocks of ${map.blockSize} bytes hold data (${((100 * mappedBlocks(map)) / Math.max(1, blocksCount(map))).toFixed(1)} %), in ${map.ranges.length} ranges`,
   );
+  const chunks = o.chunks ? await packChunks(o.image, st.size, o.out, o.chunks, log) : undefined;
   await log.step(`compress with ${o.codec}`, () => withProgress('compressing', st.size, log, (tick) => codec.encode(o.image, dest, tick)));
   const size = (await stat(dest)).size;
   const packed = await log.step('hash the compressed image', () => withProgress('hashing', size, log, (tick) => hashFile(dest, undefined, undefined, tick)));
@@ -84,6 +88,7 @@ async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
     image: { file, codec: o.codec, size: packed.size, sha256: packed.sha256 },
     raw,
     bmap: { file: BMAP_FILE, sha256: createHash('sha256').update(bmapBytes).digest('hex') },
+    ...(chunks ? { chunks } : {}),
     table,
     mounts,
     // Named with its sha256: the signature over the manifest then covers the list's bytes too.

@@ -10,6 +10,19 @@ export type Command = { summary: string; flags: Record<string, Flag>; positional
 const bundleFlag: Flag = { type: 'string', arg: 'DIR', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
 const jsonFlag: Flag = { type: 'boolean', help: 'print the result as one JSON document on stdout, on failure too (src/cli/result.schema.json)' };
 
+// assemble's flags, typed as a table (its literal types would not unify with the others').
+const assembleFlags: Record<string, Flag> = {
+  bundle: bundleFlag,
+  out: { type: 'string', arg: 'FILE', required: true, help: 'where to write the raw image (an interrupted run left here is reused)' },
+  store: { type: 'string', arg: 'DIR', help: "the chunk store for what no seed holds (default: the bundle's own)" },
+  seed: { type: 'string', multiple: true, arg: 'PATH', help: 'a file or block device to take chunks from, chunked on the fly (repeatable)' },
+  'seed-index': { type: 'string', multiple: true, arg: 'INDEX:FILE', help: 'a .caibx and the file it describes, used without chunking (repeatable)' },
+  jobs: { type: 'string', arg: 'N', help: 'chunks fetched at once (default 8)' },
+  'dry-run': { type: 'boolean', help: 'only say how many chunks and bytes come from each seed and how many must be fetched' },
+  trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' },
+  json: jsonFlag,
+};
+
 const runFlags: Record<string, Flag> = {
   bundle: bundleFlag,
   target: { type: 'string', arg: 'DEVICE', required: true, help: 'whole-disk block device to reimage (e.g. /dev/sda, /dev/disk/by-id/…)' },
@@ -51,7 +64,16 @@ export const COMMANDS = {
       'image-version': { type: 'string', arg: 'VERSION', help: "the image's version (a lower one than installed is refused as a downgrade)" },
       bmap: { type: 'string', arg: 'FILE', help: "use this block map (bmaptool create) instead of mapping the image's non-zero blocks; it is checked against the image" },
       json: jsonFlag,
+      chunks: { type: 'boolean', help: 'also write a casync-compatible chunk index (image.caibx) and chunk store (default chunks/ in the bundle)' },
+      'chunk-store': { type: 'string', arg: 'DIR', help: 'with --chunks: the chunk store directory (default DIR/chunks)' },
+      'chunk-size': { type: 'string', arg: 'MIN:AVG:MAX', help: 'with --chunks: chunk sizes as for casync --chunk-size (default 1K:4K:16K)' },
+      'chunk-index': { type: 'string', arg: 'FILE', help: 'with --chunks: use this index from casync make (and its --chunk-store) after checking it against the image' },
     },
+  },
+  assemble: {
+    summary: "build a chunked bundle's raw image from seeds already on the machine and a chunk store",
+    positionals: [],
+    flags: assembleFlags,
   },
   run: {
     summary: 'reimage DEVICE with the bundle, keeping the retained files',

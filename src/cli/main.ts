@@ -25,6 +25,9 @@ import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
+import { type ChunkOptions, parseChunkSize } from '../bundle/chunked.ts';
+import { DEFAULT_SIZES } from '../chunks/chunker.ts';
+import { assembleCommand } from './assemble.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
 import { parse, type Values } from './args.ts';
 import { failureDoc, successDoc, toJson } from './result.ts';
@@ -52,6 +55,19 @@ const count = (v: Values, k: string, fallback: number): number => {
   return Number(text);
 };
 const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
+
+// chunkFlags: pack's --chunks options (the others need --chunks).
+function chunkFlags(v: Values): { chunks?: ChunkOptions } {
+  const extra = ['chunk-store', 'chunk-size', 'chunk-index'].filter((k) => opt(v, k) !== undefined);
+  if (!v.chunks) {
+    if (extra.length) throw usageError(`--${extra[0]} needs --chunks: add --chunks to write a chunk index`);
+    return {};
+  }
+  const store = opt(v, 'chunk-store');
+  const index = opt(v, 'chunk-index');
+  const sizes = opt(v, 'chunk-size') ? parseChunkSize(opt(v, 'chunk-size')!) : DEFAULT_SIZES;
+  return { chunks: { sizes, ...(store ? { store } : {}), ...(index ? { importIndex: index } : {}) } };
+}
 
 async function askYes(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) throw usageError('confirmation needed but stdin is not a terminal: nothing was written; pass --yes to reimage without asking');
@@ -117,6 +133,7 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
           ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}),
           ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}),
+          ...chunkFlags(v),
           mounts: list(v, 'mount'),
         },
         log,
@@ -125,6 +142,12 @@ async function main(argv: string[], st: State): Promise<number> {
         successDoc(name, { manifest: m, bundle: str(v, 'out', name) }),
         `bundle written to ${str(v, 'out', name)}: ${m.image.file} (${m.image.size} bytes, ${m.image.codec}), raw ${m.raw.size} bytes sha256 ${m.raw.sha256}`,
       );
+      return EXIT.ok;
+    }
+    case 'assemble': {
+      const a = { bundle: str(v, 'bundle', name), out: str(v, 'out', name), seeds: list(v, 'seed'), seedIndexes: list(v, 'seed-index'), trust: list(v, 'trust') };
+      const r = await assembleCommand({ ...a, ...(opt(v, 'store') ? { store: opt(v, 'store')! } : {}), jobs: count(v, 'jobs', 8), dryRun: v['dry-run'] === true }, log);
+      out(r.report, r.line);
       return EXIT.ok;
     }
     case 'verify': {

@@ -1,14 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from '../../../src/cli/args.ts';
-import { COMMANDS, helpText, usageLine, type CommandName } from '../../../src/cli/commands.ts';
+import { COMMANDS, helpText, usageLine, type CommandName, type Flag } from '../../../src/cli/commands.ts';
 
 const names = Object.keys(COMMANDS) as CommandName[];
 
 test('usage lines come from the flag tables: every flag once, required ones bare and first', () => {
 	for (const n of names) {
 		const line = usageLine(n);
-		const flags = Object.entries(COMMANDS[n].flags);
+		const flags = Object.entries(COMMANDS[n].flags as Record<string, Flag>);
 		for (const [f, d] of flags) assert.ok(line.includes(d.required ? ` --${f}` : `[--${f}`), `${n}: --${f} in "${line}"`);
 		assert.is([...line.matchAll(/--[a-z-]+/g)].length, flags.length, `${n}: no flag that is not in the table`);
 		// Wrapped for 80 columns: the same words, broken only between options.

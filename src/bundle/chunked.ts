@@ -1,0 +1,123 @@
+// A bundle's chunk index: pack --chunks writes it (or takes one `casync make`
+// made, after checking it against the image) with its chunk store, and names
+// it in the manifest; loadChunked reads a bundle for assembly — manifest and
+// signature, then the index checked against the manifest's size and sha256 —
+// without needing the compressed image (a machine that assembles has none).
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { bundleError, usageError } from '../errors.ts';
+import { type ChunkIndex, formatIndex, idHex, indexCount, parseIndex } from '../chunks/caibx.ts';
+import { type ChunkSizes, sizesProblem } from '../chunks/chunker.ts';
+import { indexMismatch, makeIndex } from '../chunks/make.ts';
+import { chunkPath } from '../chunks/store.ts';
+import { human } from '../util/bytes.ts';
+import type { Log } from '../util/log.ts';
+import { parseJson } from '../util/json.ts';
+import { Manifest, type Chunks } from './manifest.ts';
+import { checkSignature, type TrustedKey } from './sign.ts';
+
+export const INDEX_FILE = 'image.caibx';
+export const STORE_DIR = 'chunks';
+// casync's own zstd level; a chunk is compressed alone, so higher levels gain little.
+const LEVEL = 3;
+
+export type ChunkOptions = { sizes: ChunkSizes; store?: string; importIndex?: string };
+
+// parseChunkSize: casync's --chunk-size form, MIN:AVG:MAX (bytes, or with K/M).
+export function parseChunkSize(text: string): ChunkSizes {
+  const n = (s: string) => {
+    const m = /^([0-9]+)([KM]?)$/i.exec(s);
+    return m ? Number(m[1]) * (m[2] ? (m[2].toUpperCase() === 'K' ? 1024 : 1 << 20) : 1) : Number.NaN;
+  };
+  const parts = text.split(':').map(n);
+  const [min, avg, max] = parts;
+  const sizes = { min: min ?? Number.NaN, avg: avg ?? Number.NaN, max: max ?? Number.NaN };
+  const why = parts.length !== 3 ? 'three sizes are needed' : sizesProblem(sizes);
+  if (why) throw usageError(`--chunk-size ${text} is not usable (${why}): write MIN:AVG:MAX, e.g. --chunk-size 1K:4K:16K`);
+  return sizes;
+}
+
+// packChunks: the chunk index of IMAGE (SIZE bytes) written into bundle OUT,
+// its chunks into the store; returns the manifest's `chunks` field.
+export async function packChunks(image: string, size: number, out: string, o: ChunkOptions, log: Log): Promise<Chunks> {
+  const storeDir = o.store ?? join(out, STORE_DIR);
+  const inside = relative(resolve(out), resolve(storeDir));
+  const store = /^[A-Za-z0-9._-]+$/.test(inside) && inside !== '.' && inside !== '..' ? inside : undefined;
+  let index: ChunkIndex;
+  let bytes: Buffer;
+  if (o.importIndex) {
+    const path = o.importIndex;
+    const read = await readFile(path).catch(() => undefined);
+    if (!read) throw usageError(`chunk index ${path} cannot be read: check the path`);
+    bytes = read;
+    const parsed = parseIndex(bytes);
+    if (typeof parsed === 'string') throw bundleError(`chunk index ${path} ${parsed}`);
+    const wrong = await log.step('check the chunk index against the image', () => indexMismatch(parsed, image, size));
+    if (wrong) throw bundleError(`chunk index ${path} ${wrong}: make it from this image (casync make INDEX ${image})`);
+    const missing = await firstMissing(parsed, storeDir);
+    if (missing) throw bundleError(`chunk store ${storeDir} lacks chunk ${missing} named by ${path}: give the store casync make wrote (--chunk-store)`);
+    index = parsed;
+  } else {
+    await mkdir(storeDir, { recursive: true });
+    const s = o.sizes;
+    const made = await log.step(`chunk the raw image (${s.min}/${s.avg}/${s.max} bytes) into ${storeDir}`, () => makeIndex(image, s, { dir: storeDir, level: LEVEL }));
+    index = made.index;
+    bytes = formatIndex(index);
+    log.info(
+      `chunks: ${indexCount(index)} of avg ${human(size / Math.max(1, indexCount(index)))}, ${made.stored.chunks} new in the store (${human(made.stored.bytes)}), ${(made.bytes / 1048576 / Math.max(made.seconds, 1e-3)).toFixed(0)} MiB/s`,
+    );
+  }
+  // The bytes checked are the bytes written (an imported index is kept as casync wrote it).
+  await writeFile(join(out, INDEX_FILE), bytes);
+  return {
+    index: { file: INDEX_FILE, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+    ...(store ? { store } : {}),
+    sizes: index.sizes,
+    digest: 'sha512-256',
+    compression: 'zstd',
+  };
+}
+
+// firstMissing: the first chunk of INDEX the store directory lacks, or undefined.
+async function firstMissing(index: ChunkIndex, dir: string): Promise<string | undefined> {
+  const seen = new Set<string>();
+  for (let i = 0; i < indexCount(index); i++) {
+    const id = idHex(index, i);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (!(await stat(join(dir, chunkPath(id))).catch(() => undefined))) return id;
+  }
+  return undefined;
+}
+
+export type ChunkedBundle = { dir: string; manifest: Manifest; chunks: Chunks; index: ChunkIndex; storeDir?: string; signedBy?: string };
+
+// loadChunked: a bundle's manifest (signature checked over the bytes parsed)
+// and its chunk index, the index's bytes checked against the manifest.
+export async function loadChunked(where: string, trusted: TrustedKey[] = []): Promise<ChunkedBundle> {
+  const isManifest = basename(where) === 'manifest.json' || (await stat(where).catch(() => undefined))?.isFile();
+  const dir = isManifest ? dirname(where) : where;
+  const path = isManifest ? where : join(where, 'manifest.json');
+  const bytes = await readFile(path).catch(() => undefined);
+  if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
+  const optional = (f: string) => readFile(f, 'utf8').catch(() => undefined);
+  const signedBy = checkSignature(bytes, { sig: await optional(`${path}.sig`), minisig: await optional(`${path}.minisig`) }, trusted, dir);
+  const manifest = parseJson(bytes.toString('utf8'), Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
+  const chunks = manifest.chunks;
+  if (!chunks) throw bundleError(`bundle manifest ${path} names no chunk index: pack the bundle again with reimage pack --chunks`);
+  const file = join(dir, chunks.index.file);
+  const ib = await readFile(file).catch(() => undefined);
+  if (!ib) throw bundleError(`bundle chunk index ${file} is missing: copy the whole bundle directory`);
+  const sum = createHash('sha256').update(ib).digest('hex');
+  if (ib.length !== chunks.index.size || sum !== chunks.index.sha256) {
+    throw bundleError(
+      `bundle chunk index ${file} is ${ib.length} bytes with sha256 ${sum} but the manifest says ${chunks.index.size} bytes, ${chunks.index.sha256}: the copy is truncated or altered; copy the bundle again`,
+    );
+  }
+  const index = parseIndex(ib);
+  if (typeof index === 'string') throw bundleError(`bundle chunk index ${file} ${index}: pack the bundle again`);
+  const total = indexCount(index) ? (index.ends[indexCount(index) - 1] as number) : 0;
+  if (total !== manifest.raw.size) throw bundleError(`bundle chunk index ${file} describes ${total} bytes but the raw image is ${manifest.raw.size}: pack the bundle again`);
+  return { dir, manifest, chunks, index, ...(chunks.store ? { storeDir: join(dir, chunks.store) } : {}), ...(signedBy ? { signedBy } : {}) };
+}
