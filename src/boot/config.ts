@@ -49,6 +49,8 @@ export const Config = z.strictObject({
 export type Config = z.infer<typeof Config>;
 
 export const CONFIG_DIR = '/etc/reimage';
+// A site CA (PEM) baked next to config.json by reimage initrd --ca: trusted for every https:// download.
+export const CA_FILE = 'ca.pem';
 
 export async function loadConfig(dir = CONFIG_DIR): Promise<Config> {
   const path = `${dir}/config.json`;

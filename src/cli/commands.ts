@@ -5,7 +5,12 @@ export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: strin
 
 export type Command = { summary: string; flags: Record<string, Flag>; positionals: string[] };
 
-const bundleFlag: Flag = { type: 'string', arg: 'DIR', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
+const bundleFlag: Flag = { type: 'string', arg: 'DIR|URL', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json), or its https:// or http:// URL' };
+// How a bundle URL is reached (sources/http.ts, net/options.ts).
+const netFlags: Record<string, Flag> = {
+  ca: { type: 'string', arg: 'FILE', help: "a site CA certificate (PEM) trusted for https:// besides Node's built-in CAs" },
+  'auth-file': { type: 'string', arg: 'FILE', help: 'credentials for the server: one line, "basic USER:PASSWORD" or "bearer TOKEN"' },
+};
 const jsonFlag: Flag = { type: 'boolean', help: 'print the report as JSON on stdout' };
 
 const runFlags: Record<string, Flag> = {
@@ -27,6 +32,7 @@ const runFlags: Record<string, Flag> = {
   'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
+  ...netFlags,
   json: jsonFlag,
 };
 
@@ -72,7 +78,20 @@ export const COMMANDS = {
   verify: {
     summary: "check a bundle's schema, sizes and hashes (compressed and raw)",
     positionals: [],
-    flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, json: jsonFlag },
+    flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, ...netFlags, json: jsonFlag },
+  },
+  fetch: {
+    summary: 'download a bundle to local storage, checked against its manifest; run it again to resume',
+    positionals: ['URL'],
+    flags: {
+      out: { type: 'string', arg: 'DIR', required: true, help: 'where the bundle goes (made if missing; a partial download there is continued)' },
+      trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys (checked before any other file is fetched)' },
+      ...netFlags,
+      'stall-timeout': { type: 'string', arg: 'SECONDS', help: 'give up an attempt after this long without a byte, then retry (default 60)' },
+      deadline: { type: 'string', arg: 'SECONDS', help: 'give up after this long in all (default 21600; the bytes on hand are kept)' },
+      retries: { type: 'string', arg: 'N', help: 'attempts in a row without progress before giving up (default 6)' },
+      json: jsonFlag,
+    },
   },
   fingerprint: {
     summary: "record a disk's identity and partition table, for run --fingerprint",
@@ -118,7 +137,7 @@ export const COMMANDS = {
     positionals: [],
     flags: {
       disk: { type: 'string', arg: 'IMAGE', required: true, help: "raw image of the old system's disk (a copy is reimaged; the file is not changed)" },
-      bundle: bundleFlag,
+      bundle: { ...bundleFlag, arg: 'DIR', help: 'bundle directory made by `reimage pack`' },
       kernel: { type: 'string', arg: 'VMLINUZ', help: 'kernel to boot (default: the newest /boot/vmlinuz-*)' },
       initrd: { type: 'string', arg: 'FILE', help: 'reimage initrd (default: build one for that kernel)' },
       mem: { type: 'string', arg: 'MIB', help: 'VM memory in MiB (default 1536)' },
@@ -141,7 +160,7 @@ export type CommandName = keyof typeof COMMANDS;
 export function helpText(name?: CommandName): string {
   if (!name) {
     const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`);
-    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes below 10: nothing was written. 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused,\n5 retention refused, 6 not enough RAM, 7 cancelled or interrupted, 8 environment.\n10 and above: the disk was written. 10 write failed (disk invalidated), 11 failed after the write (the\nretained set is saved: run the same command again to finish). 12 vm-test failed.\n`;
+    return `reimage — reimage a machine's whole disk, keeping the files that make it this machine\n\nUsage: reimage COMMAND [options]\n\nCommands:\n${rows.join('\n')}\n\nreimage COMMAND --help shows a command's options; reimage --version prints the version.\nExit codes below 10: nothing was written. 0 ok, 1 internal error, 2 usage, 3 bundle invalid, 4 target refused,\n5 retention refused, 6 not enough RAM, 7 cancelled or interrupted, 8 environment, 9 bundle could not be fetched.\n10 and above: the disk was written. 10 write failed (disk invalidated), 11 failed after the write (the\nretained set is saved: run the same command again to finish). 12 vm-test failed.\n`;
   }
   const c: Command = COMMANDS[name];
   const rows = Object.entries(c.flags).map(([f, d]) => `  --${`${f}${d.arg ? ` ${d.arg}` : ''}`.padEnd(22)}${d.help}`);

@@ -17,7 +17,7 @@ import { fingerprint } from '../target/fingerprint.ts';
 import { inspect } from '../target/sysfs.ts';
 import { writeFile } from 'node:fs/promises';
 import { runFlow } from '../stages/index.ts';
-import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
+import { boot, defaultBootOptions, writeAction, type Bring } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { arm, disarm } from '../arm/index.ts';
@@ -26,6 +26,12 @@ import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
+import { checkRam } from '../stages/budget.ts';
+import { createCleanup } from '../util/cleanup.ts';
+import { bundleInRam, type InRam } from '../sources/ram.ts';
+import { fetchBundle } from '../sources/fetch.ts';
+import type { NetFlags } from '../net/options.ts';
+import { tmpdir } from 'node:os';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -124,13 +130,33 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'verify': {
-      const b = await loadBundle(str(v, 'bundle', name), await loadTrusted(list(v, 'trust')));
-      await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
-      await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
-      const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
+      const trusted = await loadTrusted(list(v, 'trust'));
+      // A URL is brought into a temporary directory first (the manifest and signature checked before the rest comes).
+      return withSignals(log, false, (signal) =>
+        withBundle(v, name, log, signal, { runBase: tmpdir() }, async (src) => {
+          const b = await loadBundle(src.dir, trusted);
+          await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
+          await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
+          const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
+          out(
+            { outcome: 'ok', bundle: src.where, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy },
+            `bundle ${src.where} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
+          );
+          return EXIT.ok;
+        }),
+      );
+    }
+    case 'fetch': {
+      const trusted = await loadTrusted(list(v, 'trust'));
+      const dest = str(v, 'out', name);
+      const cleanup = createCleanup(log);
+      const r = await withSignals(log, false, (signal) =>
+        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), retries: count(v, 'retries', 6), signal, trusted, tty: process.stderr.isTTY === true }).finally(() => cleanup.runAll()),
+      );
+      const signed = r.signedBy ? `, signed by trusted key ${r.signedBy}` : '';
       out(
-        { outcome: 'ok', bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy },
-        `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
+        { outcome: 'ok', from: r.where, out: r.out, files: r.files, bytes: r.bytes, fetched: r.fetched, reused: r.reused, signedBy: r.signedBy },
+        `bundle ${r.where} fetched into ${r.out}: ${r.files} files, ${r.bytes} bytes checked (${r.fetched} bytes downloaded now, ${r.reused} files already on hand)${signed}`,
       );
       return EXIT.ok;
     }
@@ -156,7 +182,10 @@ async function main(argv: string[]): Promise<number> {
         ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
         confirm: askYes,
       };
-      const r = await withSignals(log, false, (signal) => boot({ ...o, signal }, log));
+      // The initramfs always copies the bundle into RAM, whatever its source (the medium may be the target).
+      const bring: Bring = async (spec, b) =>
+        bundleInRam(spec, { log, cleanup: b.cleanup, runBase: o.runBase, net: b.ca ? { ca: b.ca } : {}, trusted: await loadTrusted(b.trust), tty: false, ram: (n) => checkRam(n), always: true, ...(b.signal ? { signal: b.signal } : {}) });
+      const r = await withSignals(log, false, (signal) => boot({ ...o, bring, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
       return r.code;
@@ -216,7 +245,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run':
     case 'plan': {
-      const report = await withSignals(log, json, (signal) => runFlow({ ...runOptions(v, name), signal }, log, name === 'plan'));
+      const o = runOptions(v, name);
+      const trusted = await loadTrusted(o.trust);
+      // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
+      const report = await withSignals(log, json, (signal) =>
+        withBundle(v, name, log, signal, { runBase: o.runBase, trusted, ram: (n) => checkRam(n) }, (src) => runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan')),
+      );
       out(report, name === 'plan' ? 'plan: all checks passed; nothing was written' : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
     }
@@ -225,6 +259,34 @@ async function main(argv: string[]): Promise<number> {
       out(r, `restored ${r.entries.length} saved entries into ${str(v, 'root', name)}`);
       return EXIT.ok;
     }
+  }
+}
+
+const runBase = () => process.env.REIMAGE_RUNDIR || '/run/reimage';
+
+const netFlags = (v: Values): NetFlags => ({
+  ...(opt(v, 'ca') ? { ca: opt(v, 'ca')! } : {}),
+  ...(opt(v, 'auth-file') ? { authFile: opt(v, 'auth-file')! } : {}),
+  ...(opt(v, 'stall-timeout') ? { stallSeconds: count(v, 'stall-timeout', 60) } : {}),
+  ...(opt(v, 'deadline') ? { deadlineSeconds: count(v, 'deadline', 21600) } : {}),
+});
+
+// withBundle: --bundle as a local directory for FN (brought by its source kind when it cannot be read in place), released afterwards.
+async function withBundle<T>(
+  v: Values,
+  name: CommandName,
+  log: ReturnType<typeof createLog>,
+  signal: AbortSignal,
+  o: { runBase: string; trusted?: Awaited<ReturnType<typeof loadTrusted>>; ram?: (n: number) => Promise<unknown> },
+  fn: (src: InRam) => Promise<T>,
+): Promise<T> {
+  const cleanup = createCleanup(log);
+  try {
+    const trusted = o.trusted ?? (await loadTrusted(list(v, 'trust')));
+    const src = await bundleInRam(str(v, 'bundle', name), { log, cleanup, runBase: o.runBase, net: netFlags(v), signal, trusted, tty: process.stderr.isTTY === true, ...(o.ram ? { ram: o.ram } : {}) });
+    return await fn(src);
+  } finally {
+    await cleanup.runAll();
   }
 }
 
