@@ -65,6 +65,12 @@ const count = (v: Values, k: string, fallback: number): number => {
   if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`--${k} ${text} is not a positive whole number: write e.g. --${k} 200000`);
   return Number(text);
 };
+const whole = (v: Values, k: string, fallback: number): number => {
+  const text = opt(v, k);
+  if (text === undefined) return fallback;
+  if (!/^[0-9]{1,6}$/.test(text)) throw usageError(`--${k} ${text} is not a whole number: write e.g. --${k} 6`);
+  return Number(text);
+};
 const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
 
 async function askYes(question: string): Promise<boolean> {
@@ -151,7 +157,9 @@ async function main(argv: string[]): Promise<number> {
       const dest = str(v, 'out', name);
       const cleanup = createCleanup(log);
       const r = await withSignals(log, false, (signal) =>
-        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), retries: count(v, 'retries', 6), signal, trusted, tty: process.stderr.isTTY === true }).finally(() => cleanup.runAll()),
+        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), retries: whole(v, 'retries', 6), signal, trusted, tty: process.stderr.isTTY === true }).finally(() =>
+          cleanup.runAll(),
+        ),
       );
       const signed = r.signedBy ? `, signed by trusted key ${r.signedBy}` : '';
       out(
@@ -184,7 +192,17 @@ async function main(argv: string[]): Promise<number> {
       };
       // The initramfs always copies the bundle into RAM, whatever its source (the medium may be the target).
       const bring: Bring = async (spec, b) =>
-        bundleInRam(spec, { log, cleanup: b.cleanup, runBase: o.runBase, net: b.ca ? { ca: b.ca } : {}, trusted: await loadTrusted(b.trust), tty: false, ram: (n) => checkRam(n), always: true, ...(b.signal ? { signal: b.signal } : {}) });
+        bundleInRam(spec, {
+          log,
+          cleanup: b.cleanup,
+          runBase: o.runBase,
+          net: b.ca ? { ca: b.ca } : {},
+          trusted: await loadTrusted(b.trust),
+          tty: false,
+          ram: (n) => checkRam(n),
+          always: true,
+          ...(b.signal ? { signal: b.signal } : {}),
+        });
       const r = await withSignals(log, false, (signal) => boot({ ...o, bring, signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
@@ -283,7 +301,16 @@ async function withBundle<T>(
   const cleanup = createCleanup(log);
   try {
     const trusted = o.trusted ?? (await loadTrusted(list(v, 'trust')));
-    const src = await bundleInRam(str(v, 'bundle', name), { log, cleanup, runBase: o.runBase, net: netFlags(v), signal, trusted, tty: process.stderr.isTTY === true, ...(o.ram ? { ram: o.ram } : {}) });
+    const src = await bundleInRam(str(v, 'bundle', name), {
+      log,
+      cleanup,
+      runBase: o.runBase,
+      net: netFlags(v),
+      signal,
+      trusted,
+      tty: process.stderr.isTTY === true,
+      ...(o.ram ? { ram: o.ram } : {}),
+    });
     return await fn(src);
   } finally {
     await cleanup.runAll();

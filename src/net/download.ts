@@ -10,7 +10,8 @@
 // of DEST. Retries back off on connection errors, stalls and 408/429/5xx;
 // the deadline bounds the whole download.
 import { createHash, type Hash } from 'node:crypto';
-import { open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { ftruncateSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { bundleError, sourceError } from '../errors.ts';
 import { hashFile } from '../util/hash.ts';
@@ -28,7 +29,8 @@ export const DEFAULT_RETRIES = 6;
 const BACKOFF_MS = 250;
 const MAX_WAIT_MS = 30_000;
 
-type Part = { fh: FileHandle; offset: number; hash: Hash; validator: string | undefined };
+// GOT: bytes that came over the network in this process.
+type Part = { fh: FileHandle; offset: number; hash: Hash; validator: string | undefined; got: number };
 type Meta = { url: string; sha256: string; validator: string };
 
 // download: URL into DEST, checked against EXPECT; resumed from DEST.part when it belongs to the same file.
@@ -42,7 +44,6 @@ export async function download(url: string, dest: string, expect: Expect, o: Dow
   }
   const deadline = o.net.deadlineMs ? Date.now() + o.net.deadlineMs : Number.POSITIVE_INFINITY;
   const p = await openPart(dest, expect, o);
-  let fetched = 0;
   let fails = 0;
   try {
     for (;;) {
@@ -57,12 +58,12 @@ export async function download(url: string, dest: string, expect: Expect, o: Dow
         const wait = Math.min(MAX_WAIT_MS, e.retryAfter !== undefined ? e.retryAfter * 1000 : BACKOFF_MS * 2 ** (fails - 1));
         if (fails > (o.retries ?? DEFAULT_RETRIES) || Date.now() + wait > deadline) {
           const why = Date.now() + wait > deadline ? `did not finish within the ${o.net.deadlineMs / 1000} s deadline` : `failed ${fails} times in a row`;
-          throw sourceError(`downloading ${o.what} from ${url} ${why} (last: ${e.message}), ${p.offset} bytes on hand: check the network and the server, then run again (it continues where it stopped)`);
+          throw sourceError(
+            `downloading ${o.what} from ${url} ${why} (last: ${e.message}), ${p.offset} bytes on hand: check the network and the server, then run again (it continues where it stopped)`,
+          );
         }
         o.log.warn(`${o.what}: ${e.message}; trying again in ${(wait / 1000).toFixed(1)} s from byte ${p.offset}`);
         await sleep(wait, o.signal);
-      } finally {
-        fetched += p.offset - before > 0 ? p.offset - before : 0;
       }
     }
     await p.fh.sync();
@@ -80,7 +81,7 @@ export async function download(url: string, dest: string, expect: Expect, o: Dow
   }
   await rename(`${dest}.part`, dest);
   await rm(`${dest}.part.json`, { force: true });
-  return { sha256, size: p.offset, fetched, reused: false };
+  return { sha256, size: p.offset, fetched: p.got, reused: false };
 }
 
 // openPart: DEST.part with the bytes on hand hashed, when its record says they belong to this file; else an empty one.
@@ -96,23 +97,23 @@ async function openPart(dest: string, expect: Expect, o: DownloadOptions): Promi
     for await (const chunk of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
     o.log.info(`${o.what}: continuing from byte ${size} (kept from an earlier attempt)`);
     o.add?.(size);
-    return { fh, offset: size, hash, validator: meta.validator };
+    return { fh, offset: size, hash, validator: meta.validator, got: 0 };
   }
   if (size > 0) o.log.info(`${o.what}: the partial file on hand belongs to another version: fetching it from the start`);
   await fh.truncate(0);
-  return { fh, offset: 0, hash: createHash('sha256'), validator: undefined };
+  return { fh, offset: 0, hash: createHash('sha256'), validator: undefined, got: 0 };
 }
 
 // attempt: one request for what is missing; true when the file is complete.
 async function attempt(url: string, dest: string, expect: Expect, p: Part, o: DownloadOptions, deadline: number): Promise<boolean> {
   if (expect.size !== undefined && p.offset === expect.size) return true;
   const ranged = p.offset > 0 && p.validator !== undefined;
-  if (p.offset > 0 && !ranged) await restart(p, o, 'the server gave no validator (ETag, Last-Modified) to resume it safely');
+  if (p.offset > 0 && !ranged) restart(p, o, 'the server gave no validator (ETag, Last-Modified) to resume it safely');
   const a = await get(url, ranged ? { range: `bytes=${p.offset}-`, 'if-range': p.validator as string } : {}, o.net, 'GET', o.signal);
   const s = a.res.statusCode ?? 0;
   if (s === 416 && ranged) {
     a.res.resume();
-    await restart(p, o, 'the server refused the range (the file is shorter now)');
+    restart(p, o, 'the server refused the range (the file is shorter now)');
     return false;
   }
   const problem = statusProblem(a, o.what);
@@ -125,62 +126,81 @@ async function attempt(url: string, dest: string, expect: Expect, p: Part, o: Do
     const total = cr?.[3] === '*' ? undefined : Number(cr?.[3]);
     if (!cr || Number(cr[1]) !== p.offset || (expect.size !== undefined && total !== undefined && total !== expect.size)) {
       a.res.resume();
-      await restart(p, o, `the server answered the range with Content-Range "${a.res.headers['content-range'] ?? ''}"`);
+      restart(p, o, `the server answered the range with Content-Range "${a.res.headers['content-range'] ?? ''}"`);
       return false;
     }
   } else if (p.offset > 0) {
-    await restart(p, o, s === 206 ? 'an unasked range came back' : 'the server sent the whole file (the file changed, or the server ignores ranges)');
+    restart(p, o, s === 206 ? 'an unasked range came back' : 'the server sent the whole file (the file changed, or the server ignores ranges)');
   }
   const validator = validatorOf(a.res);
   if (validator !== p.validator || p.offset === 0) {
     p.validator = validator;
-    if (validator) await writeFile(`${dest}.part.json`, JSON.stringify({ url, sha256: expect.sha256, validator } satisfies Meta));
-    else await rm(`${dest}.part.json`, { force: true });
+    // Synchronously, like everything between the answer and receive(): no event of the body may come first.
+    if (validator) writeFileSync(`${dest}.part.json`, JSON.stringify({ url, sha256: expect.sha256, validator } satisfies Meta));
+    else rmSync(`${dest}.part.json`, { force: true });
   }
   return receive(a.res, p, expect, o, deadline);
 }
 
-async function restart(p: Part, o: DownloadOptions, why: string): Promise<void> {
+// restart: the part emptied (synchronously: an answer's events must not run before its listeners are on).
+function restart(p: Part, o: DownloadOptions, why: string): void {
   o.log.info(`${o.what}: ${why}: fetching it from the start`);
-  await p.fh.truncate(0);
+  ftruncateSync(p.fh.fd, 0);
   p.offset = 0;
   p.hash = createHash('sha256');
   p.validator = undefined;
 }
 
-// receive: the body appended to the part and hashed; a stall or a cut is retryable, the bytes so far kept.
-async function receive(res: IncomingMessage, p: Part, expect: Expect, o: DownloadOptions, deadline: number): Promise<boolean> {
+// receive: the body appended to the part and hashed; a stall or a cut is
+// retryable, the bytes so far kept. Each chunk is written as it is emitted
+// (synchronously): a stream destroyed by a cut drops what it buffered, and
+// those bytes would cross the network twice.
+function receive(res: IncomingMessage, p: Part, expect: Expect, o: DownloadOptions, deadline: number): Promise<boolean> {
   const length = Number(res.headers['content-length']);
   const start = p.offset;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => res.destroy(new RetryableError(`no byte for ${o.net.stallMs / 1000} s (stalled)`)), Math.min(o.net.stallMs, Math.max(1, deadline - Date.now())));
-  };
-  arm();
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      arm();
-      if (o.signal?.aborted) res.destroy();
-      checkpoint(o.signal);
-      if (expect.size !== undefined && p.offset + chunk.length > expect.size) {
-        throw bundleError(`${o.what} on the server is longer than the ${expect.size} bytes the manifest says: fix the bundle on the server`);
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      res.destroy();
+      reject(e);
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new RetryableError(`no byte for ${o.net.stallMs / 1000} s (stalled)`)), Math.min(o.net.stallMs, Math.max(1, deadline - Date.now())));
+    };
+    arm();
+    res.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        checkpoint(o.signal);
+        if (expect.size !== undefined && p.offset + chunk.length > expect.size) {
+          throw bundleError(`${o.what} on the server is longer than the ${expect.size} bytes the manifest says: fix the bundle on the server`);
+        }
+        writeSync(p.fh.fd, chunk, 0, chunk.length, p.offset);
+        p.hash.update(chunk);
+        p.offset += chunk.length;
+        p.got += chunk.length;
+        o.add?.(chunk.length);
+        if (Date.now() > deadline) throw new RetryableError('the deadline passed');
+        arm();
+      } catch (e) {
+        fail(e);
       }
-      await p.fh.write(chunk, 0, chunk.length, p.offset);
-      p.hash.update(chunk);
-      p.offset += chunk.length;
-      o.add?.(chunk.length);
-      if (Date.now() > deadline) throw new RetryableError('the deadline passed');
-    }
-  } catch (e) {
-    if (e instanceof RetryableError || !(e instanceof Error) || (e as NodeJS.ErrnoException).code === undefined) throw e;
-    throw new RetryableError(`the transfer was cut (${(e as NodeJS.ErrnoException).code})`);
-  } finally {
-    clearTimeout(timer);
-  }
-  const got = p.offset - start;
-  if (Number.isFinite(length) && got < length) throw new RetryableError(`the transfer ended after ${got} of ${length} bytes`);
-  return expect.size === undefined || p.offset === expect.size;
+    });
+    res.on('error', (e: NodeJS.ErrnoException) => fail(new RetryableError(`the transfer was cut (${e.code ?? e.message})`)));
+    res.on('close', () => {
+      const got = p.offset - start;
+      if (!res.complete || (Number.isFinite(length) && got < length)) return fail(new RetryableError(`the transfer ended after ${got}${Number.isFinite(length) ? ` of ${length}` : ''} bytes`));
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(expect.size === undefined || p.offset === expect.size);
+    });
+  });
 }
 
 const validatorOf = (res: IncomingMessage): string | undefined => {

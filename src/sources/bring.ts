@@ -38,7 +38,9 @@ export function bundleFiles(m: Manifest): { name: string; expect: Expect }[] {
   const seen = new Set<string>();
   for (const f of files) {
     if (f.name === '.' || f.name === '..' || f.name.startsWith('manifest.json') || f.name.endsWith('.part') || f.name.endsWith('.part.json') || seen.has(f.name)) {
-      throw bundleError(`bundle manifest names the file "${f.name}", which cannot be a bundle file (a directory, the manifest, a partial download, or named twice): rebuild the bundle with reimage pack`);
+      throw bundleError(
+        `bundle manifest names the file "${f.name}", which cannot be a bundle file (a directory, the manifest, a partial download, or named twice): rebuild the bundle with reimage pack`,
+      );
     }
     seen.add(f.name);
   }

@@ -17,7 +17,8 @@ export function dirReader(dir: string, where: string, env: Pick<SourceEnv, 'sign
   const file = async (name: string) => {
     const path = join(dir, name);
     const st = await lstat(path).catch(() => undefined);
-    if (st && noLinks && !st.isFile()) throw bundleError(`the bundle file ${name} on ${where} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: put the file itself into the bundle directory`);
+    if (st && noLinks && !st.isFile())
+      throw bundleError(`the bundle file ${name} on ${where} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: put the file itself into the bundle directory`);
     return st ? path : undefined;
   };
   return {
@@ -61,10 +62,13 @@ export async function copyChecked(src: string, dest: string, expect: Expect, add
   const sha256 = h.digest('hex');
   if (sha256 !== expect.sha256 || (expect.size !== undefined && size !== expect.size)) {
     await rm(`${dest}.part`, { force: true });
-    throw bundleError(`bundle file ${src} is ${size} bytes with sha256 ${sha256} but the manifest says ${expect.size ?? '?'} bytes with sha256 ${expect.sha256}: the copy is corrupt or altered; copy the bundle again`, {
-      expected: expect.sha256,
-      actual: sha256,
-    });
+    throw bundleError(
+      `bundle file ${src} is ${size} bytes with sha256 ${sha256} but the manifest says ${expect.size ?? '?'} bytes with sha256 ${expect.sha256}: the copy is corrupt or altered; copy the bundle again`,
+      {
+        expected: expect.sha256,
+        actual: sha256,
+      },
+    );
   }
   await rename(`${dest}.part`, dest);
   return { sha256, size, fetched: size, reused: false };

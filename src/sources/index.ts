@@ -15,7 +15,11 @@ export const SOURCES = { http: httpKind, device: deviceKind, dir: dirKind } as c
 // kindOf: the kind that serves SPEC; an unknown URL scheme is refused.
 export function kindOf(spec: string): Kind {
   for (const [name, k] of Object.entries(SOURCES) as [Kind, SourceKind][]) if (k.matches(spec)) return name;
-  throw usageError(`bundle location ${spec} is not understood: give ${Object.values(SOURCES).map((k) => k.forms).join('; ')}`);
+  throw usageError(
+    `bundle location ${spec} is not understood: give ${Object.values(SOURCES)
+      .map((k) => k.forms)
+      .join('; ')}`,
+  );
 }
 
 // openSource: SPEC opened by its kind; closed by the cleanup stack at the latest.

@@ -65,7 +65,8 @@ test('a file whose bytes differ from the manifest is refused, named, and not lef
 
 test('a manifest naming a file outside the directory, or the manifest itself, is refused', () => {
 	const m = (file: string) => ({ image: { file, sha256: 'a'.repeat(64), size: 1 }, retention: undefined, bmap: undefined }) as never;
-	for (const f of ['..', '.', 'manifest.json', 'manifest.json.sig', 'x.part']) assert.throws(() => bundleFiles(m(f)), /cannot be a bundle file/, f);
+	for (const f of ['..', '.', 'manifest.json', 'manifest.json.sig', 'x.part'])
+		assert.throws(() => bundleFiles(m(f)), /cannot be a bundle file/, f);
 	assert.is(bundleFiles(m('image.raw.zst')).length, 1);
 });
 
