@@ -97,10 +97,11 @@ t('killed mid-file and run again: it continues where it stopped, no byte twice',
 	proxy.fault = { path: image, stallAt: half };
 	const dir = out();
 	const child = spawn(BIN, ['fetch', proxy.url('/b/'), '--out', dir], { stdio: 'ignore' });
+	const closed = new Promise((r) => child.on('close', r));
 	for (let i = 0; i < 200 && (proxy.served.get(image) ?? 0) < half; i++) await new Promise((r) => setTimeout(r, 50));
 	await new Promise((r) => setTimeout(r, 300));
 	child.kill('SIGKILL');
-	await new Promise((r) => child.on('close', r));
+	await closed;
 	assert.is(proxy.served.get(image), half, 'the first run got half');
 	assert.not.ok(fs.existsSync(path.join(dir, 'manifest.json')), 'no manifest: not a bundle yet');
 	proxy.fault = {};
