@@ -50,7 +50,7 @@ export function bundleFiles(m: Manifest): { name: string; expect: Expect }[] {
 // readTrusted: the manifest and signatures from R, the signature checked, the manifest parsed.
 export async function readTrusted(r: Reader, trusted: readonly TrustedKey[]): Promise<{ bytes: Buffer; sigs: (Buffer | undefined)[]; manifest: Manifest; signedBy?: string }> {
   const bytes = await r.read('manifest.json');
-  if (bytes === undefined) throw bundleError(`bundle manifest ${r.where}${r.where.endsWith('/') ? '' : '/'}manifest.json cannot be read: give the bundle directory made by reimage pack`);
+  if (bytes === undefined) throw bundleError(`the bundle manifest (manifest.json) at ${r.where} cannot be read: give the bundle directory made by reimage pack`);
   const sigs = await Promise.all(SIGS.map((s) => r.read(s)));
   const signedBy = checkSignature(bytes, { sig: sigs[0]?.toString('utf8'), minisig: sigs[1]?.toString('utf8') }, trusted, r.where);
   const manifest = parseJson(bytes.toString('utf8'), Manifest, `bundle manifest ${r.where}`, 'rebuild the bundle with reimage pack', bundleError);

@@ -5,7 +5,7 @@
 // medium as in a chroot; a bundle file that is a symlink is refused. Its
 // files are then read like a directory's; closing unmounts it, so the disk
 // it came from can be the target.
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { findDevice, parentDisk, parseLocation } from '../boot/locate.ts';
@@ -27,13 +27,16 @@ export const deviceKind = {
     const src = join(env.runBase, 'bundle-src');
     await mkdir(src, { recursive: true });
     await mount(source, src, fs, readOnlyOptions(fs));
-    const unmount = env.cleanup.push(`umount ${src}`, () => umount(src));
+    const unmount = env.cleanup.push(`umount ${src}`, async () => {
+      await umount(src);
+      await rmdir(src).catch(() => {});
+    });
     try {
       const where = Buffer.from(await resolveInRoot(src, fromUtf8(loc.path)), 'latin1').toString('utf8');
       const st = await stat(where).catch(() => undefined);
       if (!st) throw bundleError(`there is no ${loc.path} on the bundle device ${source}: check rd.reimage.bundle=`);
       const disk = await parentDisk(source);
-      return { ...dirReader(st.isDirectory() ? where : dirname(where), `${source}:${loc.path}`, env, true), device: { source, ...(disk ? { disk } : {}) }, close: unmount };
+      return { ...dirReader(st.isDirectory() ? where : dirname(where), source, env, true), device: { source, ...(disk ? { disk } : {}) }, close: unmount };
     } catch (e) {
       await unmount();
       throw e;

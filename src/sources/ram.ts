@@ -44,9 +44,10 @@ export async function bundleInRam(spec: string, o: RamOptions): Promise<InRam> {
         // A page of slack per file and 1 MiB for the manifest, signatures and rounding.
         await mount('tmpfs', dir, 'tmpfs', `size=${bytes + (2 << 20)},mode=0700`);
         o.cleanup.push(`umount ${dir}`, () => umount(dir));
+        o.log.info(`copy the bundle from ${r.where} into RAM (${bytes} bytes)`);
       },
     });
-    o.log.info(`bundle from ${r.where} in RAM: ${b.files} files, ${b.bytes} bytes checked against the manifest`);
+    o.log.info(`the bundle from ${r.where} is in RAM: ${b.files} files, ${b.bytes} bytes checked against the manifest`);
     return { dir, inRam: ram !== undefined, where: r.where, ...(r.device ? { device: r.device } : {}) };
   } finally {
     await r.close();

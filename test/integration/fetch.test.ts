@@ -172,7 +172,7 @@ t('503 answers are retried with backoff; a 404 is not', async () => {
 	assert.match(r.stderr, /answered HTTP 503/);
 	const missing = await fetch(web.url('/nothing/'), out());
 	assert.is(missing.status, 3, describe(missing));
-	assert.match(missing.stderr, /manifest\.json cannot be read/);
+	assert.match(missing.stderr, /the bundle manifest \(manifest\.json\) at http:\/\/.*\/nothing\/ cannot be read/);
 	const notFound = await fetch(web.url('/b/'), out(), '--auth-file', '/nonexistent');
 	assert.is(notFound.status, 2, 'an unreadable auth file is a usage error');
 });

@@ -54,12 +54,12 @@ t('run --bundle http://…/ reimages a loop device end to end; verify and plan t
 		assert.is(report.outcome, 'success');
 		assert.ok(report.entries.length > 5 && report.entries.every((e) => e.outcome !== 'failed'));
 		assert.match(r.stderr, /bundle signature by trusted key [0-9a-f]{16} verified/);
-		assert.match(r.stderr, /bundle from http:\/\/.* in RAM: 3 files/);
+		assert.match(r.stderr, /the bundle from http:\/\/.* is in RAM: 3 files/);
 	} finally {
 		detachLoop(dev);
 	}
 	assert.equal(
-		fs.readdirSync(process.env.REIMAGE_RUNDIR ?? '/run/reimage').filter((f) => f.startsWith('bundle-')),
+		fs.readdirSync(process.env.REIMAGE_RUNDIR ?? '/run/reimage').filter((f) => /^bundle-[A-Za-z0-9]{6}$/.test(f)),
 		[],
 		'the RAM copy is gone',
 	);
