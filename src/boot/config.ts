@@ -45,6 +45,8 @@ export const Config = z.strictObject({
   // With no trusted key (*.pub) baked next to config.json, accept unsigned
   // bundles. Without it such an initrd refuses every bundle: trust fails closed.
   allowUnsigned: z.boolean().default(false),
+  // Build the initrd with the generator's network module (implied by a bundle URL): see network.ts.
+  network: z.boolean().default(false),
 });
 export type Config = z.infer<typeof Config>;
 

@@ -113,6 +113,8 @@ export const COMMANDS = {
       generator: { type: 'string', arg: 'NAME', help: 'dracut (default when installed) or initramfs-tools' },
       'no-systemd': { type: 'boolean', help: 'dracut: leave systemd out of the initrd (reimage runs from a pre-mount hook)' },
       add: { type: 'string', multiple: true, arg: 'MODULE', help: 'dracut: also add this dracut module, e.g. dm or network (repeatable)' },
+      network: { type: 'boolean', help: 'dracut: bring the network up (the network module, rd.neednet=1 ip=dhcp) for rd.reimage.bundle=https://…' },
+      ca: { type: 'string', arg: 'FILE', help: 'bake this site CA (PEM) in: trusted for every https:// download besides the built-in CAs' },
     },
   },
   arm: {

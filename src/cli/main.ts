@@ -219,6 +219,8 @@ async function main(argv: string[]): Promise<number> {
           ...(generator ? { generator: generator as Generator } : {}),
           noSystemd: v['no-systemd'] === true,
           add: list(v, 'add'),
+          network: v.network === true,
+          ...(opt(v, 'ca') ? { ca: opt(v, 'ca')! } : {}),
         },
         log,
       );
