@@ -17,7 +17,9 @@
 import { VERSION } from '../version.ts';
 import { access, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EXIT, describe, usageError } from '../errors.ts';
+import { EXIT, ReimageError, describe, usageError } from '../errors.ts';
+import { loadNetOptions } from '../net/options.ts';
+import { postJson } from '../net/post.ts';
 import { runFlow } from '../stages/index.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
@@ -102,11 +104,13 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       log,
       policy.mode === 'plan',
     );
+    await sendReport(policy, report, o.configDir, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {
     const d = describe(e);
     log.warn(`reimage failed: ${d.line}`);
+    if (e instanceof ReimageError && e.report !== undefined) await sendReport(policy, e.report, o.configDir, log);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.
@@ -122,6 +126,19 @@ const exists = (f: string) =>
     () => true,
     () => false,
   );
+
+// sendReport: the report to the policy's reportUrl (bounded: three tries, 5 s each), the baked site CA applied.
+async function sendReport(policy: { reportUrl?: string } | undefined, report: unknown, configDir: string, log: Log): Promise<void> {
+  if (!policy?.reportUrl) return;
+  const ca = join(configDir, CA_FILE);
+  const net = await loadNetOptions((await exists(ca)) ? { ca } : {});
+  try {
+    await postJson(policy.reportUrl, report, net, log);
+  } finally {
+    net.https.destroy();
+    net.http.destroy();
+  }
+}
 
 // afterWriteAction: what a failure past the point of no return leads to
 // ("reboot" there means halt: the disk was invalidated and must not boot).

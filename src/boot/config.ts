@@ -47,6 +47,8 @@ export const Config = z.strictObject({
   allowUnsigned: z.boolean().default(false),
   // Build the initrd with the generator's network module (implied by a bundle URL): see network.ts.
   network: z.boolean().default(false),
+  // Where the JSON report is POSTed at the end of an armed run, whatever the outcome (net/post.ts).
+  reportUrl: z.url({ protocol: /^https?$/ }).optional(),
 });
 export type Config = z.infer<typeof Config>;
 

@@ -30,7 +30,8 @@ import { checkRam } from '../stages/budget.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import { bundleInRam, type InRam } from '../sources/ram.ts';
 import { fetchBundle } from '../sources/fetch.ts';
-import type { NetFlags } from '../net/options.ts';
+import { loadNetOptions, type NetFlags } from '../net/options.ts';
+import { postJson } from '../net/post.ts';
 import { tmpdir } from 'node:os';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -269,7 +270,16 @@ async function main(argv: string[]): Promise<number> {
       const trusted = await loadTrusted(o.trust);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       const report = await withSignals(log, json, (signal) =>
-        withBundle(v, name, log, signal, { runBase: o.runBase, trusted, ram: (n) => checkRam(n) }, (src) => runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan')),
+        withBundle(v, name, log, signal, { runBase: o.runBase, trusted, ram: (n) => checkRam(n) }, (src) => runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan')).then(
+          async (r) => {
+            await sendReport(v, r, log);
+            return r;
+          },
+          async (e: unknown) => {
+            if (e instanceof ReimageError && e.report !== undefined) await sendReport(v, e.report, log);
+            throw e;
+          },
+        ),
       );
       out(report, name === 'plan' ? 'plan: all checks passed; nothing was written' : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
@@ -290,6 +300,19 @@ const netFlags = (v: Values): NetFlags => ({
   ...(opt(v, 'stall-timeout') ? { stallSeconds: count(v, 'stall-timeout', 60) } : {}),
   ...(opt(v, 'deadline') ? { deadlineSeconds: count(v, 'deadline', 21600) } : {}),
 });
+
+// sendReport: the run's report to --report-url, when given (bounded; a failure is a warning).
+async function sendReport(v: Values, report: unknown, log: ReturnType<typeof createLog>): Promise<void> {
+  const url = opt(v, 'report-url');
+  if (!url) return;
+  const net = await loadNetOptions(netFlags(v));
+  try {
+    await postJson(url, report, net, log);
+  } finally {
+    net.https.destroy();
+    net.http.destroy();
+  }
+}
 
 // withBundle: --bundle as a local directory for FN (brought by its source kind when it cannot be read in place), released afterwards.
 async function withBundle<T>(

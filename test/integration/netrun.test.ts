@@ -3,6 +3,8 @@
 // into the RAM stage and checked, and only then is the loop device written.
 // A bad signature or corrupt bytes on the server write nothing.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -48,8 +50,35 @@ t('run --bundle http://…/ reimages a loop device end to end; verify and plan t
 	try {
 		const plan = reimage(['plan', '--bundle', web.url('/good/'), '--target', dev, '--trust', `${key}.pub`]);
 		assert.is(plan.status, 0, describe(plan));
-		const r = reimage(['run', '--bundle', web.url('/good/manifest.json'), '--target', dev, '--trust', `${key}.pub`, '--yes', '--json']);
+		// The report goes to a test endpoint too (--report-url).
+		const got: { outcome: string }[] = [];
+		const endpoint = http.createServer((req, res) => {
+			let body = '';
+			req.on('data', (c: Buffer) => (body += c.toString()));
+			req.on('end', () => {
+				got.push(JSON.parse(body));
+				res.writeHead(204).end();
+			});
+		});
+		await new Promise<void>((res) => endpoint.listen(0, '127.0.0.1', res));
+		const reportUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/report`;
+		const r = await reimageAsync(BIN, [
+			'run',
+			'--bundle',
+			web.url('/good/manifest.json'),
+			'--target',
+			dev,
+			'--trust',
+			`${key}.pub`,
+			'--yes',
+			'--json',
+			'--report-url',
+			reportUrl,
+		]);
+		endpoint.close();
 		assert.is(r.status, 0, describe(r));
+		assert.is(got.length, 1, 'the report arrived once');
+		assert.is(got[0]?.outcome, 'success');
 		const report = JSON.parse(r.stdout) as { outcome: string; entries: { outcome: string }[] };
 		assert.is(report.outcome, 'success');
 		assert.ok(report.entries.length > 5 && report.entries.every((e) => e.outcome !== 'failed'));

@@ -30,4 +30,10 @@ test('rd.reimage.bundle=https://… is a bundle location like any other, and nar
 	assert.throws(() => narrow(Config.parse({ bundle: 'https://fleet.example/a/' }), k), /differs from the baked bundle location/);
 });
 
+test('reportUrl must be an http(s) URL', () => {
+	assert.is(Config.parse({ reportUrl: 'https://fleet.example/r' }).reportUrl, 'https://fleet.example/r');
+	assert.throws(() => Config.parse({ reportUrl: 'ftp://fleet.example/r' }));
+	assert.throws(() => Config.parse({ reportUrl: 'not a url' }));
+});
+
 test.run();
