@@ -270,7 +270,9 @@ async function main(argv: string[]): Promise<number> {
       const trusted = await loadTrusted(o.trust);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       const report = await withSignals(log, json, (signal) =>
-        withBundle(v, name, log, signal, { runBase: o.runBase, trusted, ram: (n) => checkRam(n) }, (src) => runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan')).then(
+        withBundle(v, name, log, signal, { runBase: o.runBase, trusted, ram: (n) => checkRam(n) }, (src) =>
+          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan'),
+        ).then(
           async (r) => {
             await sendReport(v, r, log);
             return r;

@@ -37,7 +37,10 @@ export async function get(url: string, headers: Record<string, string>, net: Net
     const loc = res.headers.location;
     if ([301, 302, 303, 307, 308].includes(res.statusCode ?? 0) && loc) {
       res.resume();
-      at = new URL(loc, u).toString();
+      const next = new URL(loc, u);
+      // Never from TLS to plain HTTP: the bytes would no longer be the server's.
+      if (u.protocol === 'https:' && next.protocol !== 'https:') throw new FatalHttpError(`${at} redirects to ${next.toString()}, leaving TLS: fix the server's redirect`);
+      at = next.toString();
       continue;
     }
     return { res, url: at };

@@ -26,6 +26,7 @@ export type BringOptions = {
 export type BroughtBundle = { manifest: Manifest; signedBy?: string; files: number; bytes: number; fetched: number; reused: number };
 
 const SIGS = ['manifest.json.sig', 'manifest.json.minisig'] as const;
+const UNKNOWN_SIZE = 16 << 20;
 
 // bundleFiles: every file the manifest names, with what it must hash to.
 // A name that would land outside the directory, or on the manifest, or twice, is refused.
@@ -64,7 +65,8 @@ export async function bringBundle(r: Reader, dest: string, o: BringOptions): Pro
   const t = await readTrusted(r, o.trusted);
   if (t.signedBy) o.log.info(`bundle signature by trusted key ${t.signedBy} verified`);
   const files = bundleFiles(t.manifest);
-  const sizes = await Promise.all(files.map(async (f) => f.expect.size ?? (await r.size(f.name)) ?? 0));
+  // The manifest states the image's size; the others come from the source, or a generous guess when it cannot tell.
+  const sizes = await Promise.all(files.map(async (f) => f.expect.size ?? (await r.size(f.name)) ?? UNKNOWN_SIZE));
   const total = sizes.reduce((a, b) => a + b, 0);
   await o.room?.(total + t.bytes.length);
   // A manifest of another version left in DEST goes first: DEST must never pair it with these files.
