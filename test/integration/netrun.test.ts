@@ -11,13 +11,14 @@ import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { BIN, pack, readManifest, reimage } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, flipBytes, sha256, sh, tmpDir } from '../helpers/sys.ts';
-import { type FaultProxy, type Nginx, reimageAsync, startNginx, startProxy } from '../helpers/web.ts';
+import { type FaultProxy, makeTls, type Nginx, reimageAsync, startNginx, startProxy, type Tls } from '../helpers/web.ts';
 
 const t = suite('run --bundle URL');
 let web: Nginx;
 let proxy: FaultProxy;
 let key = '';
 let image = '';
+let tls: Tls;
 
 t.before(async () => {
 	const keys = tmpDir('reimage-keys-');
@@ -34,7 +35,8 @@ t.before(async () => {
 	// Signed, intact manifest; the image's bytes changed on the server.
 	sh('cp', ['-a', b, path.join(root, 'corrupt')]);
 	flipBytes(path.join(root, 'corrupt', readManifest(b).image.file), 4096);
-	web = await startNginx(root);
+	tls = makeTls();
+	web = await startNginx(root, { tls });
 	proxy = await startProxy(web.port);
 });
 t.after(async () => {
@@ -119,6 +121,39 @@ t('corrupt image bytes on the server: refused (exit 3) naming the file; the targ
 	} finally {
 		detachLoop(dev);
 	}
+});
+
+t('the initramfs flow with rd.reimage.bundle=https://…: the baked site CA (ca.pem) is trusted; without it, exit 9 and a reboot', () => {
+	const RUNDIR = process.env.REIMAGE_RUNDIR || '/run/reimage';
+	const run = (withCa: boolean) => {
+		const d = tmpDir('reimage-boot-');
+		const cfg = path.join(d, 'config');
+		fs.mkdirSync(cfg);
+		fs.copyFileSync(`${key}.pub`, path.join(cfg, 'fleet.pub'));
+		if (withCa) fs.copyFileSync(tls.ca, path.join(cfg, 'ca.pem'));
+		fs.writeFileSync(
+			path.join(d, 'cmdline'),
+			`rd.reimage rd.reimage.bundle=https://127.0.0.1:${web.tlsPort}/good/ rd.reimage.target=serial:NO-SUCH-DISK-${process.pid}\n`,
+		);
+		return reimage(['boot', '--cmdline', path.join(d, 'cmdline'), '--config', cfg], { env: { ...process.env, REIMAGE_RUNDIR: RUNDIR } });
+	};
+	const ok = run(true);
+	assert.is(ok.status, 4, describe(ok));
+	assert.match(ok.stderr, /copy the bundle from https:\/\/127\.0\.0\.1:\d+\/good\/ into RAM/);
+	assert.match(ok.stderr, /bundle signature by trusted key [0-9a-f]{16} verified/);
+	assert.match(ok.stderr, /no disk matches the target selector serial:NO-SUCH-DISK/);
+	const no = run(false);
+	assert.is(no.status, 9, describe(no));
+	assert.match(no.stderr, /TLS certificate of 127\.0\.0\.1:\d+ is not trusted/);
+	assert.match(no.stderr, /next: reboot/);
+	assert.equal(
+		fs
+			.readFileSync('/proc/self/mounts', 'utf8')
+			.split('\n')
+			.filter((l) => l.includes(`${RUNDIR}/`)),
+		[],
+		'nothing left mounted',
+	);
 });
 
 t.run();
