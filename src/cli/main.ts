@@ -17,7 +17,7 @@ import { fingerprint } from '../target/fingerprint.ts';
 import { inspect } from '../target/sysfs.ts';
 import { writeFile } from 'node:fs/promises';
 import { runFlow } from '../stages/index.ts';
-import { boot, defaultBootOptions, writeAction, type Bring } from '../boot/boot.ts';
+import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { arm, disarm } from '../arm/index.ts';
@@ -28,11 +28,10 @@ import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
 import { checkRam } from '../stages/budget.ts';
 import { createCleanup } from '../util/cleanup.ts';
-import { bundleInRam, type InRam } from '../sources/ram.ts';
 import { fetchBundle } from '../sources/fetch.ts';
-import { loadNetOptions, type NetFlags } from '../net/options.ts';
-import { postJson } from '../net/post.ts';
+import type { NetFlags } from '../net/options.ts';
 import { tmpdir } from 'node:os';
+import { ramBring, sendReport, withBundle } from './bundle.ts';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -140,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
       const trusted = await loadTrusted(list(v, 'trust'));
       // A URL is brought into a temporary directory first (the manifest and signature checked before the rest comes).
       return withSignals(log, false, (signal) =>
-        withBundle(v, name, log, signal, { runBase: tmpdir() }, async (src) => {
+        withBundle(str(v, 'bundle', name), { log, signal, runBase: tmpdir(), net: netFlags(v), trusted }, async (src) => {
           const b = await loadBundle(src.dir, trusted);
           await log.step('check the compressed image', () => verifyPacked(b.imagePath, b.manifest));
           await log.step('check the raw image', () => verifyRaw(b.imagePath, b.manifest, b.bmap));
@@ -191,20 +190,7 @@ async function main(argv: string[]): Promise<number> {
         ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
         confirm: askYes,
       };
-      // The initramfs always copies the bundle into RAM, whatever its source (the medium may be the target).
-      const bring: Bring = async (spec, b) =>
-        bundleInRam(spec, {
-          log,
-          cleanup: b.cleanup,
-          runBase: o.runBase,
-          net: b.ca ? { ca: b.ca } : {},
-          trusted: await loadTrusted(b.trust),
-          tty: false,
-          ram: (n) => checkRam(n),
-          always: true,
-          ...(b.signal ? { signal: b.signal } : {}),
-        });
-      const r = await withSignals(log, false, (signal) => boot({ ...o, bring, signal }, log));
+      const r = await withSignals(log, false, (signal) => boot({ ...o, bring: ramBring(log, o.runBase), signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
       return r.code;
@@ -270,15 +256,15 @@ async function main(argv: string[]): Promise<number> {
       const trusted = await loadTrusted(o.trust);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       const report = await withSignals(log, json, (signal) =>
-        withBundle(v, name, log, signal, { runBase: o.runBase, trusted, ram: (n) => checkRam(n) }, (src) =>
+        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
           runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan'),
         ).then(
           async (r) => {
-            await sendReport(v, r, log);
+            await sendReport(opt(v, 'report-url'), netFlags(v), r, log);
             return r;
           },
           async (e: unknown) => {
-            if (e instanceof ReimageError && e.report !== undefined) await sendReport(v, e.report, log);
+            if (e instanceof ReimageError && e.report !== undefined) await sendReport(opt(v, 'report-url'), netFlags(v), e.report, log);
             throw e;
           },
         ),
@@ -302,47 +288,6 @@ const netFlags = (v: Values): NetFlags => ({
   ...(opt(v, 'stall-timeout') ? { stallSeconds: count(v, 'stall-timeout', 60) } : {}),
   ...(opt(v, 'deadline') ? { deadlineSeconds: count(v, 'deadline', 21600) } : {}),
 });
-
-// sendReport: the run's report to --report-url, when given (bounded; a failure is a warning).
-async function sendReport(v: Values, report: unknown, log: ReturnType<typeof createLog>): Promise<void> {
-  const url = opt(v, 'report-url');
-  if (!url) return;
-  const net = await loadNetOptions(netFlags(v));
-  try {
-    await postJson(url, report, net, log);
-  } finally {
-    net.https.destroy();
-    net.http.destroy();
-  }
-}
-
-// withBundle: --bundle as a local directory for FN (brought by its source kind when it cannot be read in place), released afterwards.
-async function withBundle<T>(
-  v: Values,
-  name: CommandName,
-  log: ReturnType<typeof createLog>,
-  signal: AbortSignal,
-  o: { runBase: string; trusted?: Awaited<ReturnType<typeof loadTrusted>>; ram?: (n: number) => Promise<unknown> },
-  fn: (src: InRam) => Promise<T>,
-): Promise<T> {
-  const cleanup = createCleanup(log);
-  try {
-    const trusted = o.trusted ?? (await loadTrusted(list(v, 'trust')));
-    const src = await bundleInRam(str(v, 'bundle', name), {
-      log,
-      cleanup,
-      runBase: o.runBase,
-      net: netFlags(v),
-      signal,
-      trusted,
-      tty: process.stderr.isTTY === true,
-      ...(o.ram ? { ram: o.ram } : {}),
-    });
-    return await fn(src);
-  } finally {
-    await cleanup.runAll();
-  }
-}
 
 function runOptions(v: Values, name: CommandName) {
   const runBase = process.env.REIMAGE_RUNDIR || '/run/reimage';
