@@ -13,7 +13,7 @@ import { ReimageError, usageError } from '../errors.ts';
 import { firstToolSync, run } from '../system/exec.ts';
 import { hashFile } from '../util/hash.ts';
 import { loadConfig } from './config.ts';
-import { networkBuild, wantsNetwork, withCa } from './network.ts';
+import { checkNetworkModule, networkBuild, wantsNetwork, withCa } from './network.ts';
 import { lockdownArgs } from './lockdown.ts';
 import type { Log } from '../util/log.ts';
 import { loadKeyDir } from '../bundle/sign.ts';
@@ -63,6 +63,7 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
   const { module, glue } = findLayout(bin);
   const policy = o.config ? await loadConfig(o.config) : undefined;
   const net = networkBuild(generator, wantsNetwork(o.network === true, policy ?? { network: false }));
+  if (generator === 'dracut') checkNetworkModule(join(DRACUT_BASE, 'modules.d'), net.add.length > 0);
   if (o.ca && !o.config) throw usageError('--ca bakes a CA next to the policy: give --config DIR too');
   const config = o.config && o.ca ? await withCa(o.config, o.ca) : undefined;
   // Baked kernel arguments: the shell lockdown (empty when the policy allows a shell), then the network's.

@@ -6,7 +6,8 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { usageError } from '../errors.ts';
+import { readdirSync } from 'node:fs';
+import { ReimageError, usageError } from '../errors.ts';
 import { loadNetOptions } from '../net/options.ts';
 import { CA_FILE, type Config } from './config.ts';
 
@@ -23,6 +24,13 @@ export function networkBuild(generator: string, wanted: boolean): { add: string[
     throw usageError(`a network initrd (--network, "network": true, or a bundle URL in the config) is built with dracut's network module, but the generator is ${generator}: use --generator dracut`);
   }
   return { add: ['network'], args: [...NETWORK_ARGS] };
+}
+
+// checkNetworkModule: dracut's network module ships apart from dracut-core on Debian (package dracut-network).
+export function checkNetworkModule(modulesDir: string, wanted: boolean): void {
+  if (!wanted) return;
+  const has = readdirSync(modulesDir, { withFileTypes: true }).some((e) => /^\d+network$/.test(e.name));
+  if (!has) throw new ReimageError('environment', `dracut has no network module in ${modulesDir}: install it (Debian: apt install dracut-network) to build a network initrd`);
 }
 
 // withCa: CONFIG copied to a temporary directory with the site CA added as ca.pem (the config directory itself is never changed).

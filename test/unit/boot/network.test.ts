@@ -3,7 +3,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseCmdline } from '../../../src/boot/cmdline.ts';
 import { Config, narrow } from '../../../src/boot/config.ts';
-import { NETWORK_ARGS, networkBuild, wantsNetwork } from '../../../src/boot/network.ts';
+import { checkNetworkModule, NETWORK_ARGS, networkBuild, wantsNetwork } from '../../../src/boot/network.ts';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 test('the network is wanted when asked for, by the policy, or by a baked bundle URL', () => {
 	const c = Config.parse({});
@@ -28,6 +31,15 @@ test('rd.reimage.bundle=https://… is a bundle location like any other, and nar
 	assert.is(k.bundle, 'https://fleet.example/b/');
 	assert.is(narrow(Config.parse({}), k).bundle, 'https://fleet.example/b/');
 	assert.throws(() => narrow(Config.parse({ bundle: 'https://fleet.example/a/' }), k), /differs from the baked bundle location/);
+});
+
+test("a network initrd needs dracut's network module (Debian: dracut-network)", () => {
+	const d = fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-modules-'));
+	fs.mkdirSync(path.join(d, '90kernel-modules'));
+	assert.throws(() => checkNetworkModule(d, true), /apt install dracut-network/);
+	checkNetworkModule(d, false);
+	fs.mkdirSync(path.join(d, '40network'));
+	checkNetworkModule(d, true);
 });
 
 test('reportUrl must be an http(s) URL', () => {
