@@ -123,6 +123,10 @@ http {
 	const child: ChildProcess = spawn('nginx', ['-p', d, '-c', path.join(d, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
 	let exited = false;
 	child.on('exit', () => (exited = true));
+	// A test process that ends early (a failure, a timeout) must not leave nginx behind.
+	process.on('exit', () => {
+		if (!exited) child.kill('SIGKILL');
+	});
 	await waitPort(port);
 	if (tlsPort) await waitPort(tlsPort);
 	return {
