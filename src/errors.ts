@@ -12,6 +12,7 @@ export const EXIT = {
   memory: 6,
   cancelled: 7,
   environment: 8,
+  source: 9,
   writeFailed: 10,
   afterWrite: 11,
   vmTest: 12,
@@ -46,6 +47,9 @@ export const targetError = (message: string, facts?: Record<string, unknown>) =>
 
 // retention: the retention list or an entry on the old system is refused.
 export const retentionError = (message: string, facts?: Record<string, unknown>) => new ReimageError('retention', message, facts);
+
+// source: the bundle could not be fetched (network, server, timeout); nothing was written.
+export const sourceError = (message: string, facts?: Record<string, unknown>) => new ReimageError('source', message, facts);
 
 // A failed external tool, carrying what it printed.
 export class ToolError extends ReimageError {

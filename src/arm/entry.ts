@@ -6,8 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { splitCmdline } from '../boot/cmdline.ts';
 import { parseLocation } from '../boot/locate.ts';
+import { NETWORK_ARGS } from '../boot/network.ts';
 import { lockdownArgs } from '../boot/lockdown.ts';
 import { parseSelector } from '../boot/select.ts';
+
+// isUrl: a bundle location served over the network.
+export const isUrl = (bundle: string) => /^https?:\/\//i.test(bundle);
 
 export const ENTRY_IDS = { armed: 'reimage-armed', interactive: 'reimage-interactive' } as const;
 export const TITLES = {
@@ -23,10 +27,12 @@ export type ArmSpecOptions = { kver?: string; cmdline?: string; allowShell?: boo
 // spec: validated arguments; the console= settings of the running system are
 // kept; unless the baked policy allows a shell, the shell lockdown is added.
 export async function armSpec(bundle: string, target: string | undefined, o: ArmSpecOptions = {}): Promise<ArmSpec> {
-  parseLocation(bundle);
+  // A bundle URL needs the network up in the initrd (dracut's network module reads these arguments).
+  const url = isUrl(bundle);
+  if (!url) parseLocation(bundle);
   if (target) parseSelector(target);
   const words = splitCmdline(await readFile(o.cmdline ?? '/proc/cmdline', 'utf8').catch(() => ''));
-  const extra = words.filter((w) => /^(console|earlycon|loglevel)=/.test(w) || w === 'quiet');
+  const extra = [...words.filter((w) => /^(console|earlycon|loglevel)=/.test(w) || w === 'quiet'), ...(url ? NETWORK_ARGS : [])];
   return { bundle, ...(target ? { target } : {}), kver: o.kver ?? release(), lockdown: lockdownArgs(o.allowShell === true), extra };
 }
 

@@ -8,7 +8,7 @@ import { ReimageError } from '../errors.ts';
 import { loadConfig } from '../boot/config.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import type { Log } from '../util/log.ts';
-import { armSpec, type ArmSpec } from './entry.ts';
+import { armSpec, isUrl, type ArmSpec } from './entry.ts';
 import { armGrub, disarmGrub } from './grub.ts';
 import { armSdBoot, disarmSdBoot, espPath } from './sdboot.ts';
 
@@ -37,7 +37,7 @@ export async function arm(o: ArmOptions, log: Log): Promise<string> {
   const loader = await detect(o.bootDir);
   const initrd = `${o.bootDir}/reimage-initrd-${spec.kver}.img`;
   if (o.initrd) await copyFile(o.initrd, initrd);
-  else await buildInitrd({ out: initrd, kver: spec.kver, ...(o.config ? { config: o.config } : {}) }, log);
+  else await buildInitrd({ out: initrd, kver: spec.kver, network: isUrl(spec.bundle), ...(o.config ? { config: o.config } : {}) }, log);
   const done = loader.kind === 'sdboot' ? await armSdBoot(spec, loader.esp, o.bootDir, initrd) : await armGrub(spec, o.bootDir, initrd);
   log.info(done);
   return done;

@@ -15,8 +15,11 @@
 // kernel command line has a root= to continue to: without one the generator
 // would fall into its emergency path, so the machine reboots instead.
 import { VERSION } from '../version.ts';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { EXIT, describe, usageError } from '../errors.ts';
+import { access, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EXIT, ReimageError, describe, usageError } from '../errors.ts';
+import { loadNetOptions } from '../net/options.ts';
+import { postJson } from '../net/post.ts';
 import { runFlow } from '../stages/index.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
@@ -25,14 +28,20 @@ import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { parseCmdline, splitCmdline } from './cmdline.ts';
-import { bakedTrust, loadConfig, narrow, CONFIG_DIR } from './config.ts';
-import { fetchBundle, saveLog, type Fetched } from './locate.ts';
+import { bakedTrust, loadConfig, narrow, CA_FILE, CONFIG_DIR } from './config.ts';
+import { saveLog } from './locate.ts';
+import type { Cleanup } from '../util/cleanup.ts';
 import { selectTarget, wholeDisks } from './select.ts';
 import { bootPlaces } from './keep.ts';
 
 export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
 
-export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean>; signal?: AbortSignal };
+// What a bundle source gives the initramfs flow: a private copy in RAM, and the block device it came from, when it did.
+export type Fetched = { dir: string; device?: { source: string; disk?: string } };
+// BRING: the bundle at SPEC copied into RAM (a source kind: src/sources/ram.ts), signed by a key of TRUST, a site CA applied.
+export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; signal?: AbortSignal }) => Promise<Fetched>;
+
+export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean>; bring: Bring; signal?: AbortSignal };
 
 export const defaultBootOptions = { cmdline: '/proc/cmdline', configDir: CONFIG_DIR, runBase: '/run/reimage' };
 
@@ -59,8 +68,10 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     const baked = await bakedTrust(o.configDir, policy);
     log.info(baked.allowUnsigned ? 'reimage: no trusted keys baked; unsigned bundles accepted (allowUnsigned)' : `reimage: bundles must be signed by ${baked.keys.join(' or ')}`);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
-    fetched = await fetchBundle(policy.bundle, o.runBase, cleanup, log);
-    const disk = await selectTarget(policy.targets, fetched.disk, await wholeDisks());
+    // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
+    const ca = join(o.configDir, CA_FILE);
+    fetched = await o.bring(policy.bundle, { cleanup, trust: baked.trust, ...((await exists(ca)) ? { ca } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    const disk = await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks());
     target = disk.name;
     log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
     const report = await runFlow(
@@ -86,7 +97,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         confirm: o.confirm,
         ...(o.signal ? { signal: o.signal } : {}),
         // The bundle's medium (when it is not the target) and RAM; a rerun finds the set there.
-        keep: bootPlaces(fetched, policy.bundle, disk.name, o.runBase),
+        keep: bootPlaces(fetched.device, policy.bundle, disk.name, o.runBase),
         keepInBundle: false,
         // From here on a crash must not reboot into a half-written disk.
         beforeWrite: () => setAction(o.runBase, afterWriteAction(policy)),
@@ -94,18 +105,39 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       log,
       policy.mode === 'plan',
     );
+    await sendReport(policy, report, o.configDir, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {
     const d = describe(e);
     log.warn(`reimage failed: ${d.line}`);
+    if (e instanceof ReimageError && e.report !== undefined) await sendReport(policy, e.report, o.configDir, log);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.
-    if (fetched && fetched.disk !== target) await saveLog(fetched.source, o.runBase, log);
+    if (fetched?.device && fetched.device.disk !== target) await saveLog(fetched.device.source, o.runBase, log);
     return { action: afterWriteAction(policy), code: d.code };
   } finally {
     await cleanup.runAll();
+  }
+}
+
+const exists = (f: string) =>
+  access(f).then(
+    () => true,
+    () => false,
+  );
+
+// sendReport: the report to the policy's reportUrl (bounded: three tries, 5 s each), the baked site CA applied.
+async function sendReport(policy: { reportUrl?: string } | undefined, report: unknown, configDir: string, log: Log): Promise<void> {
+  if (!policy?.reportUrl) return;
+  const ca = join(configDir, CA_FILE);
+  const net = await loadNetOptions((await exists(ca)) ? { ca } : {});
+  try {
+    await postJson(policy.reportUrl, report, net, log);
+  } finally {
+    net.https.destroy();
+    net.http.destroy();
   }
 }
 

@@ -47,10 +47,16 @@ export const Config = z.strictObject({
   // With no trusted key (*.pub) baked next to config.json, accept unsigned
   // bundles. Without it such an initrd refuses every bundle: trust fails closed.
   allowUnsigned: z.boolean().default(false),
+  // Build the initrd with the generator's network module (implied by a bundle URL): see network.ts.
+  network: z.boolean().default(false),
+  // Where the JSON report is POSTed at the end of an armed run, whatever the outcome (net/post.ts).
+  reportUrl: z.url({ protocol: /^https?$/ }).optional(),
 });
 export type Config = z.infer<typeof Config>;
 
 export const CONFIG_DIR = '/etc/reimage';
+// A site CA (PEM) baked next to config.json by reimage initrd --ca: trusted for every https:// download.
+export const CA_FILE = 'ca.pem';
 
 export async function loadConfig(dir = CONFIG_DIR): Promise<Config> {
   const path = `${dir}/config.json`;

@@ -14,6 +14,7 @@ import { firstToolSync } from '../system/exec.ts';
 import { dracutBuild, lsinitrdCopy, mkinitramfs, unmkinitramfsCopy } from '../system/tools.ts';
 import { hashFile } from '../util/hash.ts';
 import { loadConfig } from './config.ts';
+import { checkNetworkModule, networkBuild, wantsNetwork, withCa } from './network.ts';
 import { lockdownArgs } from './lockdown.ts';
 import type { Log } from '../util/log.ts';
 import { loadKeyDir } from '../bundle/sign.ts';
@@ -44,7 +45,7 @@ export function findLayout(bin: string): { module: string; glue: string } {
 export const GENERATORS = ['dracut', 'initramfs-tools'] as const;
 export type Generator = (typeof GENERATORS)[number];
 
-export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean; add?: readonly string[] };
+export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean; add?: readonly string[]; network?: boolean; ca?: string };
 
 type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string>; noSystemd: boolean; add: readonly string[] };
 
@@ -61,11 +62,20 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
   const trust = await initrdTrust(o.config);
   const bin = await selfBinary();
   const { module, glue } = findLayout(bin);
-  // The shell lockdown baked in follows the policy (empty when it allows a shell).
-  const allowShell = o.config ? (await loadConfig(o.config)).allowShell : false;
-  const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: lockdownArgs(allowShell).join(' '), ...(o.config ? { REIMAGE_CONFIG: resolve(o.config) } : {}) };
-  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add };
-  await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
+  const policy = o.config ? await loadConfig(o.config) : undefined;
+  const net = networkBuild(generator, wantsNetwork(o.network === true, policy ?? { network: false }));
+  if (generator === 'dracut') checkNetworkModule(join(DRACUT_BASE, 'modules.d'), net.add.length > 0);
+  if (o.ca && !o.config) throw usageError('--ca bakes a CA next to the policy: give --config DIR too');
+  const config = o.config && o.ca ? await withCa(o.config, o.ca) : undefined;
+  // Baked kernel arguments: the shell lockdown (empty when the policy allows a shell), then the network's.
+  const baked = [...lockdownArgs(policy?.allowShell ?? false), ...net.args].join(' ');
+  const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: baked, ...(o.config ? { REIMAGE_CONFIG: resolve(config?.dir ?? o.config) } : {}) };
+  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add: [...new Set([...add, ...net.add])] };
+  try {
+    await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
+  } finally {
+    await config?.remove();
+  }
   await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
   return { out: b.out, trust };
 }

@@ -11,9 +11,10 @@ import { resolveInRoot } from '../retention/inroot.ts';
 import { fromUtf8 } from '../util/bytes.ts';
 
 // bootPlaces: where the initramfs flow keeps the retained set.
-export function bootPlaces(fetched: { source: string; disk?: string }, bundleText: string, target: string, runBase: string): KeepPlace[] {
+// A bundle that came from no block device (a URL) leaves RAM only.
+export function bootPlaces(fetched: { source: string; disk?: string } | undefined, bundleText: string, target: string, runBase: string): KeepPlace[] {
   const ram = dirPlace(join(runBase, 'retained'), false);
-  if (fetched.disk === target) return [ram];
+  if (!fetched || fetched.disk === target) return [ram];
   const loc = parseLocation(bundleText);
   // The name is for messages; where it really is on the medium is settled when it is opened.
   const shown = join(/\/manifest\.json$/.test(loc.path) ? dirname(loc.path) : loc.path, 'reimage-retained');

@@ -1,22 +1,15 @@
-// Finding the bundle in the initramfs (rd.reimage.bundle=LABEL=REIMAGE:/bundle,
+// Finding the bundle's device in the initramfs (rd.reimage.bundle=LABEL=REIMAGE:/bundle,
 // UUID=, PARTLABEL=, PARTUUID= or a /dev/disk/by-* path, then the bundle
-// directory or its manifest) and copying it into RAM, so the disk it came
-// from can be the target: the source is unmounted before anything is written.
-// Exactly one device may carry the location.
-import { access, lstat, mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+// directory or its manifest). Exactly one device may carry the location.
+// Mounting it and copying the bundle into RAM is the block-device source
+// kind's (src/sources/device.ts); saving a failure log onto it is here.
+import { access, mkdir, readdir, realpath, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
-import { Manifest } from '../bundle/manifest.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
-import { checkRam } from '../stages/budget.ts';
-import { readOnlyOptions, UNTRUSTED } from '../stages/mounts.ts';
-import { copyTicking } from '../util/copy.ts';
-import { withProgress } from '../util/progress.ts';
-import { resolveInRoot } from '../retention/inroot.ts';
+import { UNTRUSTED } from '../stages/mounts.ts';
 import { inspect, type Disk } from '../target/sysfs.ts';
-import { fromUtf8 } from '../util/bytes.ts';
 import { twins, wholeDisks } from './select.ts';
-import type { Cleanup } from '../util/cleanup.ts';
 import { parseSpec } from '../util/fstab.ts';
 import type { Log } from '../util/log.ts';
 
@@ -116,71 +109,11 @@ async function refuseTwins(link: string, d: Disk): Promise<void> {
 }
 
 // The disk a partition belongs to (its kernel name), for the "never the bundle disk" rule.
-async function parentDisk(node: string): Promise<string | undefined> {
+export async function parentDisk(node: string): Promise<string | undefined> {
   const d = await inspect(node);
   if (!d) return undefined;
   if (!d.isPartition) return d.name;
   return basename(dirname(await realpath(`/sys/dev/block/${d.dev}`)));
-}
-
-export type Fetched = { dir: string; disk?: string; source: string };
-
-// fetchBundle: mount the source read-only, copy the bundle into a tmpfs, unmount.
-export async function fetchBundle(text: string, runBase: string, cleanup: Cleanup, log: Log, waitSeconds = 60): Promise<Fetched> {
-  const loc = parseLocation(text);
-  const source = await findDevice(loc, log, waitSeconds);
-  const fs = (await blkidProbe(source)).TYPE;
-  if (!fs) throw bundleError(`the bundle device ${source} has no file system reimage can mount`);
-  const src = join(runBase, 'bundle-src');
-  await mkdir(src, { recursive: true });
-  await mount(source, src, fs, readOnlyOptions(fs));
-  const undoSrc = cleanup.push(`umount ${src}`, () => umount(src));
-  try {
-    // The path resolves inside the medium as in a chroot (`..` and absolute
-    // links stop at its root), and a bundle file that is a symlink is refused:
-    // nothing outside the medium is ever read as the bundle.
-    const where = Buffer.from(await resolveInRoot(src, fromUtf8(loc.path)), 'latin1').toString('utf8');
-    const st = await stat(where).catch(() => undefined);
-    if (!st) throw bundleError(`there is no ${loc.path} on the bundle device ${source}: check rd.reimage.bundle=`);
-    const from = st.isDirectory() ? where : dirname(where);
-    const files = await bundleFiles(from);
-    let bytes = 0;
-    for (const f of files) {
-      const fst = await lstat(join(from, f));
-      if (!fst.isFile()) throw bundleError(`the bundle file ${f} on ${source} is ${fst.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: put the file itself into the bundle directory`);
-      bytes += fst.size;
-    }
-    await checkRam(bytes);
-    const dir = join(runBase, 'bundle');
-    await mkdir(dir, { recursive: true });
-    await mount('tmpfs', dir, 'tmpfs', `size=${bytes + (1 << 20)},mode=0700`);
-    cleanup.push(`umount ${dir}`, () => umount(dir));
-    await log.step(`copy the bundle from ${source} into RAM (${bytes} bytes)`, () =>
-      withProgress('copying the bundle', bytes, log, async (tick) => {
-        for (const f of files) await copyTicking(join(from, f), join(dir, f), tick);
-      }),
-    );
-    return { dir, source, ...(await parentDisk(source).then((d) => (d ? { disk: d } : {}))) };
-  } finally {
-    await undoSrc();
-  }
-}
-
-// bundleFiles: what a bundle directory holds that the run reads: the
-// manifest, its signatures and the files the manifest names (nothing else is
-// copied, so nothing else can be read). The manifest is checked (signature,
-// schema, hashes) on the copy; here it only says what to copy.
-export async function bundleFiles(from: string): Promise<string[]> {
-  const present = new Set(await readdir(from));
-  const text = await readFile(join(from, 'manifest.json'), 'utf8').catch(() => undefined);
-  let named: string[] = [];
-  try {
-    const m = Manifest.safeParse(JSON.parse(text ?? ''));
-    if (m.success) named = [m.data.image.file, ...(m.data.bmap ? [m.data.bmap.file] : []), ...(m.data.retention ? [m.data.retention.file] : [])];
-  } catch {
-    // Not JSON: only the manifest is copied, and loading it says what is wrong.
-  }
-  return [...new Set(['manifest.json', 'manifest.json.sig', 'manifest.json.minisig', ...named])].filter((f) => present.has(f));
 }
 
 // saveLog: after a failure past the point of no return, write the log onto the

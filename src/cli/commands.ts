@@ -7,12 +7,17 @@ export type Flag = { type: 'string' | 'boolean'; multiple?: boolean; arg?: strin
 
 export type Command = { summary: string; flags: Record<string, Flag>; positionals: string[] };
 
-const bundleFlag: Flag = { type: 'string', arg: 'DIR', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json)' };
+const bundleFlag: Flag = { type: 'string', arg: 'DIR|URL', required: true, help: 'bundle directory made by `reimage pack` (or its manifest.json), or its https:// or http:// URL' };
+// How a bundle URL is reached (sources/http.ts, net/options.ts).
+const netFlags: Record<string, Flag> = {
+  ca: { type: 'string', arg: 'FILE', help: "a site CA certificate (PEM) trusted for https:// besides Node's built-in CAs" },
+  'auth-file': { type: 'string', arg: 'FILE', help: 'credentials for the server: one line, "basic USER:PASSWORD" or "bearer TOKEN"' },
+};
 const jsonFlag: Flag = { type: 'boolean', help: 'print the result as one JSON document on stdout, on failure too (src/cli/result.schema.json)' };
 
 // assemble's flags, typed as a table (its literal types would not unify with the others').
 const assembleFlags: Record<string, Flag> = {
-  bundle: bundleFlag,
+  bundle: { type: 'string', arg: 'DIR', required: true, help: 'chunked bundle directory made by `reimage pack --chunks` (or its manifest.json)' },
   out: { type: 'string', arg: 'FILE', required: true, help: 'where to write the raw image (an interrupted run left here is reused)' },
   store: { type: 'string', arg: 'DIR', help: "the chunk store for what no seed holds (default: the bundle's own)" },
   seed: { type: 'string', multiple: true, arg: 'PATH', help: 'a file or block device to take chunks from, chunked on the fly (repeatable)' },
@@ -43,6 +48,8 @@ const runFlags: Record<string, Flag> = {
   'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
+  'report-url': { type: 'string', arg: 'URL', help: 'POST the JSON report there at the end, whatever the outcome (3 tries; a failure is a warning)' },
+  ...netFlags,
   json: jsonFlag,
 };
 
@@ -99,7 +106,20 @@ export const COMMANDS = {
   verify: {
     summary: "check a bundle's schema, sizes and hashes (compressed and raw)",
     positionals: [],
-    flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, json: jsonFlag },
+    flags: { bundle: bundleFlag, trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys' }, ...netFlags, json: jsonFlag },
+  },
+  fetch: {
+    summary: 'download a bundle to local storage, checked against its manifest; run it again to resume',
+    positionals: ['URL'],
+    flags: {
+      out: { type: 'string', arg: 'DIR', required: true, help: 'where the bundle goes (made if missing; a partial download there is continued)' },
+      trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys (checked before any other file is fetched)' },
+      ...netFlags,
+      'stall-timeout': { type: 'string', arg: 'SECONDS', help: 'give up an attempt after this long without a byte, then retry (default 60)' },
+      deadline: { type: 'string', arg: 'SECONDS', help: 'give up after this long in all (default 21600; the bytes on hand are kept)' },
+      retries: { type: 'string', arg: 'N', help: 'attempts in a row without progress before giving up (default 6)' },
+      json: jsonFlag,
+    },
   },
   fingerprint: {
     summary: "record a disk's identity and partition table, for run --fingerprint",
@@ -121,6 +141,8 @@ export const COMMANDS = {
       generator: { type: 'string', arg: 'NAME', help: 'dracut (default when installed) or initramfs-tools' },
       'no-systemd': { type: 'boolean', help: 'dracut: leave systemd out of the initrd (reimage runs from a pre-mount hook)' },
       add: { type: 'string', multiple: true, arg: 'MODULE', help: 'dracut: also add this dracut module, e.g. dm or network (repeatable)' },
+      network: { type: 'boolean', help: 'dracut: bring the network up (the network module, rd.neednet=1 ip=dhcp) for rd.reimage.bundle=https://…' },
+      ca: { type: 'string', arg: 'FILE', help: 'bake this site CA (PEM) in: trusted for every https:// download besides the built-in CAs' },
     },
   },
   arm: {
@@ -145,7 +167,7 @@ export const COMMANDS = {
     positionals: [],
     flags: {
       disk: { type: 'string', arg: 'IMAGE', required: true, help: "raw image of the old system's disk (a copy is reimaged; the file is not changed)" },
-      bundle: bundleFlag,
+      bundle: { ...bundleFlag, arg: 'DIR', help: 'bundle directory made by `reimage pack`' },
       kernel: { type: 'string', arg: 'VMLINUZ', help: 'kernel to boot (default: the newest /boot/vmlinuz-*)' },
       initrd: { type: 'string', arg: 'FILE', help: 'reimage initrd (default: build one for that kernel)' },
       mem: { type: 'string', arg: 'MIB', help: 'VM memory in MiB (default 1536)' },

@@ -42,6 +42,7 @@ export const EXIT_MEANING = {
   memory: 'not enough RAM',
   cancelled: 'cancelled or interrupted',
   environment: 'environment',
+  source: 'bundle could not be fetched',
   writeFailed: 'write failed (the disk was invalidated)',
   afterWrite: 'failed after the write (the retained set is saved: run the same command again to finish)',
   vmTest: 'vm-test failed',

@@ -34,6 +34,12 @@ import { failureDoc, successDoc, toJson } from './result.ts';
 import { renderPlan } from './plan.ts';
 import { checkTargetPath } from './target.ts';
 import { withProgress } from '../util/progress.ts';
+import { checkRam } from '../stages/budget.ts';
+import { createCleanup } from '../util/cleanup.ts';
+import { fetchBundle } from '../sources/fetch.ts';
+import type { NetFlags } from '../net/options.ts';
+import { tmpdir } from 'node:os';
+import { ramBring, sendReport, withBundle } from './bundle.ts';
 
 const str = (v: Values, k: string, cmd: string): string => {
   const x = v[k];
@@ -52,6 +58,12 @@ const count = (v: Values, k: string, fallback: number): number => {
   const text = opt(v, k);
   if (text === undefined) return fallback;
   if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`--${k} ${text} is not a positive whole number: write e.g. --${k} 200000`);
+  return Number(text);
+};
+const whole = (v: Values, k: string, fallback: number): number => {
+  const text = opt(v, k);
+  if (text === undefined) return fallback;
+  if (!/^[0-9]{1,6}$/.test(text)) throw usageError(`--${k} ${text} is not a whole number: write e.g. --${k} 6`);
   return Number(text);
 };
 const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
@@ -151,13 +163,35 @@ async function main(argv: string[], st: State): Promise<number> {
       return EXIT.ok;
     }
     case 'verify': {
-      const b = await loadBundle(str(v, 'bundle', name), await loadTrusted(list(v, 'trust')));
-      await log.step('check the compressed image', () => withProgress('checking', b.manifest.image.size, log, (tick) => verifyPacked(b.imagePath, b.manifest, tick)));
-      await log.step('check the raw image', () => withProgress('decoding', b.manifest.raw.size, log, (tick) => verifyRaw(b.imagePath, b.manifest, b.bmap, undefined, tick)));
-      const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
+      const trusted = await loadTrusted(list(v, 'trust'));
+      // A URL is brought into a temporary directory first (the manifest and signature checked before the rest comes).
+      return withSignals(log, (signal) =>
+        withBundle(str(v, 'bundle', name), { log, signal, runBase: tmpdir(), net: netFlags(v), trusted }, async (src) => {
+          const b = await loadBundle(src.dir, trusted);
+          await log.step('check the compressed image', () => withProgress('checking', b.manifest.image.size, log, (tick) => verifyPacked(b.imagePath, b.manifest, tick)));
+          await log.step('check the raw image', () => withProgress('decoding', b.manifest.raw.size, log, (tick) => verifyRaw(b.imagePath, b.manifest, b.bmap, signal, tick)));
+          const signed = b.signedBy ? `, signed by trusted key ${b.signedBy}` : '';
+          out(
+            successDoc(name, { bundle: src.where, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }),
+            `bundle ${src.where} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
+          );
+          return EXIT.ok;
+        }),
+      );
+    }
+    case 'fetch': {
+      const trusted = await loadTrusted(list(v, 'trust'));
+      const dest = str(v, 'out', name);
+      const cleanup = createCleanup(log);
+      const r = await withSignals(log, (signal) =>
+        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), retries: whole(v, 'retries', 6), signal, trusted, tty: process.stderr.isTTY === true }).finally(() =>
+          cleanup.runAll(),
+        ),
+      );
+      const signed = r.signedBy ? `, signed by trusted key ${r.signedBy}` : '';
       out(
-        successDoc(name, { bundle: b.dir, image: b.manifest.image, raw: b.manifest.raw, signedBy: b.signedBy }),
-        `bundle ${b.dir} is valid: ${b.manifest.image.codec}, ${b.manifest.image.size} bytes, raw ${b.manifest.raw.size} bytes, sha256 ok${signed}`,
+        successDoc(name, { from: r.where, out: r.out, files: r.files, bytes: r.bytes, fetched: r.fetched, reused: r.reused, signedBy: r.signedBy }),
+        `bundle ${r.where} fetched into ${r.out}: ${r.files} files, ${r.bytes} bytes checked (${r.fetched} bytes downloaded now, ${r.reused} files already on hand)${signed}`,
       );
       return EXIT.ok;
     }
@@ -184,7 +218,7 @@ async function main(argv: string[], st: State): Promise<number> {
         ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
         confirm: askYes,
       };
-      const r = await withSignals(log, (signal) => boot({ ...o, signal }, log));
+      const r = await withSignals(log, (signal) => boot({ ...o, bring: ramBring(log, o.runBase), signal }, log));
       await writeAction(o.runBase, r.action, log);
       log.info(`reimage: next: ${r.action}`);
       return r.code;
@@ -200,6 +234,8 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(generator ? { generator: generator as Generator } : {}),
           noSystemd: v['no-systemd'] === true,
           add: list(v, 'add'),
+          network: v.network === true,
+          ...(opt(v, 'ca') ? { ca: opt(v, 'ca')! } : {}),
         },
         log,
       );
@@ -253,7 +289,22 @@ async function main(argv: string[], st: State): Promise<number> {
       const o = runOptions(v, name);
       st.phase = 'preflight';
       await checkTargetPath(o.target, 'target');
-      const report = await withSignals(log, (signal) => runFlow({ ...o, signal }, log, name === 'plan'));
+      const trusted = await loadTrusted(o.trust);
+      // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
+      const report = await withSignals(log, (signal) =>
+        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
+          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan'),
+        ).then(
+          async (r) => {
+            await sendReport(opt(v, 'report-url'), netFlags(v), r, log);
+            return r;
+          },
+          async (e: unknown) => {
+            if (e instanceof ReimageError && e.report !== undefined) await sendReport(opt(v, 'report-url'), netFlags(v), e.report, log);
+            throw e;
+          },
+        ),
+      );
       out(report, name === 'plan' ? renderPlan(report).trimEnd() : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
     }
@@ -264,6 +315,15 @@ async function main(argv: string[], st: State): Promise<number> {
     }
   }
 }
+
+const runBase = () => process.env.REIMAGE_RUNDIR || '/run/reimage';
+
+const netFlags = (v: Values): NetFlags => ({
+  ...(opt(v, 'ca') ? { ca: opt(v, 'ca')! } : {}),
+  ...(opt(v, 'auth-file') ? { authFile: opt(v, 'auth-file')! } : {}),
+  ...(opt(v, 'stall-timeout') ? { stallSeconds: count(v, 'stall-timeout', 60) } : {}),
+  ...(opt(v, 'deadline') ? { deadlineSeconds: count(v, 'deadline', 21600) } : {}),
+});
 
 function runOptions(v: Values, name: CommandName) {
   const runBase = process.env.REIMAGE_RUNDIR || '/run/reimage';

@@ -145,7 +145,7 @@ export const sha256File = (f: string) => createHash('sha256').update(fs.readFile
 export { REPO };
 
 // answer: typed at the console once the serial log matches `when` (a person at the keyboard).
-export type BootOptions = InitrdSpec & { memMiB?: number; answer?: { when: RegExp; text: string } };
+export type BootOptions = InitrdSpec & { memMiB?: number; answer?: { when: RegExp; text: string }; net?: boolean };
 
 // Under TCG a guest very rarely stalls in early kernel boot (seen once here,
 // right after "Switched to clocksource hpet"). A boot whose serial log stops
@@ -181,6 +181,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),
 		...(opts.answer ? { serialSocket: sock } : {}),
+		...(opts.net ? { net: true } : {}),
 	});
 	let keyboard: net.Socket | undefined;
 	let answered = false;

@@ -27,4 +27,13 @@ test('armed entries keep dracut and initramfs-tools from giving a shell, unless 
 	);
 });
 
+test('an entry for a bundle URL brings the network up (dracut: rd.neednet=1 ip=dhcp)', async () => {
+	const c = cmdline('root=UUID=x console=ttyS0\n');
+	const spec = await armSpec('https://fleet.example/b/', 'serial:K', { kver: '6.1', cmdline: c, allowShell: true });
+	assert.is(
+		kernelArgs(spec, 'auto'),
+		'rd.reimage rd.reimage.bundle=https://fleet.example/b/ rd.reimage.target=serial:K rd.reimage.mode=auto console=ttyS0 rd.neednet=1 ip=dhcp',
+	);
+});
+
 test.run();

@@ -20,6 +20,9 @@ function setup(cmdline: string, config?: object) {
 		configDir: path.join(dir, 'config'),
 		runBase: path.join(dir, 'run'),
 		confirm: async () => false,
+		bring: async () => {
+			throw new Error('no bundle in this test');
+		},
 	};
 	return { o, action: () => fs.readFileSync(path.join(dir, 'run/action'), 'utf8').trim() };
 }

@@ -22,6 +22,7 @@ test('defaults are the safe ones', () => {
 		unmapped: 'zero',
 		allowDowngrade: false,
 		allowUnsigned: false,
+		network: false,
 	});
 	// verifyRaw absent: a bundle without a block map is decoded and checked before writing (stages/proof.ts).
 	assert.is(Config.parse({}).verifyRaw, undefined);

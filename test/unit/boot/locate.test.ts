@@ -1,9 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bundleFiles, findDevice, parseLocation, type Scan } from '../../../src/boot/locate.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { findDevice, parseLocation, type Scan } from '../../../src/boot/locate.ts';
 import { createLog } from '../../../src/util/log.ts';
 
 test('bundle locations: spec and path, or a by-* device path', () => {
@@ -62,26 +59,6 @@ test('two devices that carry the bundle location are refused, listing both; one 
 	);
 	const once = fake({ sda1: { LABEL: 'root' }, sdb1: { LABEL: 'REIMAGE' } }, ['sda1', 'sdb1', 'sdb1']);
 	assert.is(await findDevice(parseLocation('LABEL=REIMAGE:/bundle'), log, 0, once), '/dev/sdb1');
-});
-
-test('only the manifest, its signatures and the files it names are copied from the medium', async () => {
-	const dir = mkdtempSync(join(tmpdir(), 'reimage-medium-'));
-	const m = {
-		format: 'reimage-bundle/1',
-		created: 'x',
-		tool: 'reimage',
-		raw: { size: 512, sha256: 'b'.repeat(64) },
-		image: { file: 'kiosk.img.zst', codec: 'zstd', size: 1, sha256: 'a'.repeat(64) },
-		table: { label: 'gpt', id: 'x', sectorSize: 512, partitions: [] },
-		mounts: [{ path: '/', spec: { kind: 'LABEL', value: 'root' }, partition: 1, fstype: 'ext4' }],
-		retention: { file: 'keep.list', sha256: 'c'.repeat(64) },
-	};
-	writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
-	for (const f of ['manifest.json.sig', 'kiosk.img.zst', 'keep.list', 'image.raw.zst', 'retention.list', 'other.bmap', 'notes.txt'])
-		writeFileSync(join(dir, f), 'x');
-	assert.equal((await bundleFiles(dir)).sort(), ['keep.list', 'kiosk.img.zst', 'manifest.json', 'manifest.json.sig']);
-	writeFileSync(join(dir, 'manifest.json'), 'not json');
-	assert.equal((await bundleFiles(dir)).sort(), ['manifest.json', 'manifest.json.sig'], 'a broken manifest: loading it will say so');
 });
 
 test.run();

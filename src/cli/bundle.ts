@@ -1,0 +1,53 @@
+// The CLI's side of bundle sources and reports: --bundle handed to the flow as
+// a local directory (brought by its source kind, into RAM when it cannot be
+// read in place, released afterwards), and the report POSTed to --report-url.
+import type { Bring } from '../boot/boot.ts';
+import { loadTrusted, type TrustedKey } from '../bundle/sign.ts';
+import { checkRam } from '../stages/budget.ts';
+import { loadNetOptions, type NetFlags } from '../net/options.ts';
+import { postJson } from '../net/post.ts';
+import { bundleInRam, type InRam } from '../sources/ram.ts';
+import { createCleanup } from '../util/cleanup.ts';
+import type { Log } from '../util/log.ts';
+
+export type BundleOptions = { log: Log; signal: AbortSignal; runBase: string; net: NetFlags; trusted: readonly TrustedKey[]; ram?: (n: number) => Promise<unknown> };
+
+// withBundle: SPEC as a local directory for FN; whatever the source mounted or copied is undone afterwards.
+export async function withBundle<T>(spec: string, o: BundleOptions, fn: (src: InRam) => Promise<T>): Promise<T> {
+  const cleanup = createCleanup(o.log);
+  try {
+    const src = await bundleInRam(spec, { ...o, cleanup, tty: process.stderr.isTTY === true });
+    return await fn(src);
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+// ramBring: how the initramfs brings its bundle: always into RAM, whatever the
+// source (the medium may be the target disk), trusted keys and site CA as baked.
+export const ramBring =
+  (log: Log, runBase: string): Bring =>
+  async (spec, b) =>
+    bundleInRam(spec, {
+      log,
+      cleanup: b.cleanup,
+      runBase,
+      net: b.ca ? { ca: b.ca } : {},
+      trusted: await loadTrusted(b.trust),
+      tty: false,
+      ram: (n) => checkRam(n),
+      always: true,
+      ...(b.signal ? { signal: b.signal } : {}),
+    });
+
+// sendReport: REPORT to URL, when one is given (bounded retries; a failure is a warning).
+export async function sendReport(url: string | undefined, net: NetFlags, report: unknown, log: Log): Promise<void> {
+  if (!url) return;
+  const agents = await loadNetOptions(net);
+  try {
+    await postJson(url, report, agents, log);
+  } finally {
+    agents.https.destroy();
+    agents.http.destroy();
+  }
+}

@@ -1,0 +1,77 @@
+// How downloads reach a server: the trust (Node's built-in CA store plus an
+// optional site CA, always verified: there is no insecure switch), the
+// credentials for a private store (basic or bearer, from a file so they never
+// appear in `ps` or a kernel command line), and the time limits (a stall
+// timeout between bytes, an overall deadline).
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { usageError } from '../errors.ts';
+
+export type NetOptions = {
+  https: HttpsAgent;
+  http: HttpAgent;
+  // The Authorization header value, sent only to the origin of the URL given.
+  auth?: string;
+  // No byte for this long: the attempt is abandoned (and retried).
+  stallMs: number;
+  // The whole download ends with an error past this (0: no deadline).
+  deadlineMs: number;
+  // Where the site CA came from, for error messages.
+  ca?: string;
+};
+
+export type NetFlags = { ca?: string; authFile?: string; stallSeconds?: number; deadlineSeconds?: number };
+
+export const DEFAULT_STALL_S = 60;
+export const DEFAULT_DEADLINE_S = 6 * 3600;
+
+// loadNetOptions: agents and credentials from the flags (or the baked policy).
+export async function loadNetOptions(f: NetFlags = {}): Promise<NetOptions> {
+  const ca = f.ca ? await loadCa(f.ca) : undefined;
+  const auth = f.authFile ? parseAuth(await readSecret(f.authFile), f.authFile) : undefined;
+  return {
+    https: new HttpsAgent({ keepAlive: true, ...(ca ? { ca: [...rootCertificates, ...ca] } : {}) }),
+    http: new HttpAgent({ keepAlive: true }),
+    ...(auth ? { auth } : {}),
+    stallMs: (f.stallSeconds ?? DEFAULT_STALL_S) * 1000,
+    deadlineMs: (f.deadlineSeconds ?? DEFAULT_DEADLINE_S) * 1000,
+    ...(f.ca ? { ca: f.ca } : {}),
+  };
+}
+
+// loadCa: every PEM certificate in FILE (a site CA, or a chain of them), each parsed so a bad file fails here.
+async function loadCa(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw usageError(`CA file ${file} cannot be read (${e.code}): give a PEM file holding the site's CA certificate`);
+  });
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) throw usageError(`CA file ${file} holds no PEM certificate: give the site's CA certificate (-----BEGIN CERTIFICATE-----)`);
+  for (const p of pems) {
+    try {
+      new X509Certificate(p);
+    } catch (e) {
+      throw usageError(`CA file ${file} holds a certificate that cannot be parsed (${(e as Error).message}): give the site's CA certificate in PEM`);
+    }
+  }
+  return pems;
+}
+
+async function readSecret(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw usageError(`auth file ${file} cannot be read (${e.code}): give a file holding "basic USER:PASSWORD" or "bearer TOKEN"`);
+  });
+}
+
+// parseAuth: one line, `basic USER:PASSWORD` or `bearer TOKEN`, as an Authorization header value.
+export function parseAuth(text: string, file: string): string {
+  const line = text.trim();
+  const m = /^(basic|bearer)\s+(\S+)$/i.exec(line);
+  if (!m || line.includes('\n')) throw usageError(`auth file ${file} is not understood: write one line, "basic USER:PASSWORD" or "bearer TOKEN"`);
+  const [, kind, value] = m as unknown as [string, string, string];
+  if (kind.toLowerCase() === 'bearer') return `Bearer ${value}`;
+  if (!value.includes(':')) throw usageError(`auth file ${file}: basic credentials must be USER:PASSWORD`);
+  return `Basic ${Buffer.from(value, 'utf8').toString('base64')}`;
+}

@@ -1,0 +1,22 @@
+// Credentials from a file, and the bundle URL's normal form.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseAuth } from '../../../src/net/options.ts';
+import { baseUrl } from '../../../src/sources/http.ts';
+
+test('an auth file holds one line: basic USER:PASSWORD or bearer TOKEN', () => {
+	assert.is(parseAuth('basic kiosk:s3cr:et\n', 'f'), `Basic ${Buffer.from('kiosk:s3cr:et').toString('base64')}`);
+	assert.is(parseAuth('Bearer abc.def-ghi\n', 'f'), 'Bearer abc.def-ghi');
+	for (const bad of ['', 'abc', 'basic nocolon', 'token x', 'bearer a\nbearer b', 'bearer a b'])
+		assert.throws(() => parseAuth(bad, '/etc/x'), /auth file \/etc\/x/, JSON.stringify(bad));
+});
+
+test('a bundle URL names the directory: a trailing manifest.json or a missing slash are the same bundle', () => {
+	assert.is(baseUrl('https://h/b').toString(), 'https://h/b/');
+	assert.is(baseUrl('https://h/b/manifest.json').toString(), 'https://h/b/');
+	assert.is(baseUrl('http://h:8080/a/b/#x').toString(), 'http://h:8080/a/b/');
+	assert.throws(() => baseUrl('https://user:pw@h/b/'), /--auth-file/);
+	assert.throws(() => baseUrl('https://'), /not a valid URL/);
+});
+
+test.run();

@@ -1,0 +1,49 @@
+// The report POSTed to an endpoint: retried on 503, given up (a warning) when nobody listens.
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadNetOptions } from '../../../src/net/options.ts';
+import { postJson } from '../../../src/net/post.ts';
+import { createLog } from '../../../src/util/log.ts';
+
+test('a 503 is retried; the JSON arrives once the endpoint answers', async () => {
+	const got: unknown[] = [];
+	let fail = 1;
+	const server = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (c: Buffer) => (body += c.toString()));
+		req.on('end', () => {
+			if (fail-- > 0) return res.writeHead(503).end();
+			got.push(JSON.parse(body));
+			res.writeHead(204).end();
+		});
+	});
+	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+	const net = await loadNetOptions();
+	const lines: string[] = [];
+	const log = createLog({ write: (l) => void lines.push(l) });
+	try {
+		const ok = await postJson(`http://127.0.0.1:${(server.address() as AddressInfo).port}/r`, { outcome: 'success' }, net, log, {
+			backoffMs: 10,
+		});
+		assert.is(ok, true);
+		assert.equal(got, [{ outcome: 'success' }]);
+	} finally {
+		net.http.destroy();
+		server.close();
+	}
+});
+
+test('nobody listening: false and one warning, within the bound', async () => {
+	const net = await loadNetOptions();
+	const lines: string[] = [];
+	const log = createLog({ write: (l) => void lines.push(l) });
+	const t0 = Date.now();
+	assert.is(await postJson('http://127.0.0.1:9/r', { outcome: 'failed' }, net, log, { tries: 2, backoffMs: 10, timeoutMs: 500 }), false);
+	assert.ok(Date.now() - t0 < 3000);
+	assert.match(lines.join(''), /warning: the report could not be sent to http:\/\/127\.0\.0\.1:9\/r \(ECONNREFUSED\)/);
+	net.http.destroy();
+});
+
+test.run();
