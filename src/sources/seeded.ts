@@ -30,8 +30,8 @@ export type SeededResult = { report: AssembleReport; signedBy?: string; index: n
 // fetchSeededBundle: SPEC's chunked bundle into OUT (made when missing), assembled from seeds.
 export async function fetchSeededBundle(spec: string, out: string, o: SeededOptions): Promise<SeededResult & { where: string; out: string }> {
   await mkdir(out, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-      throw new ReimageError('environment', `cannot create the bundle directory ${out} (${e.code}): choose another --out`);
-    });
+    throw new ReimageError('environment', `cannot create the bundle directory ${out} (${e.code}): choose another --out`);
+  });
   const r = await openSource(spec, o);
   try {
     return { ...(await fetchSeeded(spec, r, out, o)), where: r.where, out };

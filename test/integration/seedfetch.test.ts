@@ -30,7 +30,8 @@ function ok(args: string[]): string {
 	return r.stdout;
 }
 const out = () => path.join(tmpDir('reimage-seedfetch-out-'), 'b');
-const fetch = (bundle: string, dest: string, ...more: string[]) => reimageAsync(BIN, ['fetch', proxy.url(`/${bundle}/`), '--out', dest, ...more]);
+const fetch = (bundle: string, dest: string, ...more: string[]) =>
+	reimageAsync(BIN, ['fetch', proxy.url(`/${bundle}/`), '--out', dest, ...more]);
 // Body bytes the proxy passed for the bundle's chunk files.
 const chunkBytes = (bundle: string) => [...proxy.served].filter(([p]) => p.startsWith(`/${bundle}/chunks/`)).reduce((n, [, b]) => n + b, 0);
 const same = (a: string, b: string) => fs.readFileSync(a).equals(fs.readFileSync(b));
@@ -66,7 +67,9 @@ t('with v1 as seed only the missing chunks cross the wire: the dry run says how 
 	assert.ok(!fs.existsSync(path.join(d, 'manifest.json')), 'a dry run leaves no bundle');
 	assert.ok(plan.assembly.missing.chunks > 0 && plan.assembly.missing.wire > 0);
 	// v1's own index as the seed finds the same chunks without chunking v1.
-	const byIndex = JSON.parse((await fetch('b2', out(), '--seed-index', `${path.join(dir, 'b1', 'image.caibx')}:${v1}`, '--dry-run', '--json')).stdout);
+	const byIndex = JSON.parse(
+		(await fetch('b2', out(), '--seed-index', `${path.join(dir, 'b1', 'image.caibx')}:${v1}`, '--dry-run', '--json')).stdout,
+	);
 	assert.is(byIndex.assembly.missing.chunks, plan.assembly.missing.chunks);
 
 	const r = await fetch('b2', d, '--seed', v1, '--json');
@@ -96,7 +99,9 @@ t('a fetch killed mid-way and run again moves no chunk twice', async () => {
 	// The chunks a fetch with an empty seed asks for, in order; the stall is on one half-way (not a zero chunk: those are never fetched).
 	const index = parseIndex(fs.readFileSync(path.join(www, 'b2', 'image.caibx')));
 	if (typeof index === 'string') throw new Error(index);
-	const ids = [...new Set(Array.from({ length: indexCount(index) }, (_, i) => idHex(index, i)))].filter((id) => fs.statSync(file(id)).size > 100);
+	const ids = [...new Set(Array.from({ length: indexCount(index) }, (_, i) => idHex(index, i)))].filter(
+		(id) => fs.statSync(file(id)).size > 100,
+	);
 	const stalled = ids[Math.floor(ids.length / 2)] as string;
 	const key = `/b2/chunks/${stalled.slice(0, 4)}/${stalled}.cacnk`;
 	proxy.fault = { path: key, stallAt: 0 };
@@ -106,7 +111,10 @@ t('a fetch killed mid-way and run again moves no chunk twice', async () => {
 	const child = spawn(BIN, ['fetch', proxy.url('/b2/'), '--out', d, '--seed', empty, '--jobs', '1'], { stdio: 'ignore' });
 	const gone = new Promise((r) => child.on('exit', r));
 	for (let i = 0; i < 400 && !proxy.requests.some((q) => q.path === key); i++) await new Promise((r) => setTimeout(r, 50));
-	assert.ok(proxy.requests.some((q) => q.path === key), 'the fetch reached the stalled chunk');
+	assert.ok(
+		proxy.requests.some((q) => q.path === key),
+		'the fetch reached the stalled chunk',
+	);
 	child.kill('SIGKILL');
 	await gone;
 	const first = new Map(proxy.served);
@@ -130,7 +138,9 @@ t('a fetch killed mid-way and run again moves no chunk twice', async () => {
 t('a corrupt chunk on the server is refused by name (exit 3), fetched once more first, and leaves no bundle', async () => {
 	const bad = path.join(www, 'bad');
 	sh('cp', ['-a', path.join(www, 'b2'), bad]);
-	const files = sh('find', [path.join(bad, 'chunks'), '-name', '*.cacnk']).trim().split('\n');
+	const files = sh('find', [path.join(bad, 'chunks'), '-name', '*.cacnk'])
+		.trim()
+		.split('\n');
 	const f = files.reduce((a, x) => (fs.statSync(x).size > fs.statSync(a).size ? x : a));
 	const bytes = fs.readFileSync(f);
 	bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 0xff;
@@ -141,7 +151,10 @@ t('a corrupt chunk on the server is refused by name (exit 3), fetched once more 
 	fs.writeFileSync(empty, '');
 	const r = await fetch('bad', d, '--seed', empty);
 	assert.is(r.status, 3, r.stderr);
-	assert.match(r.stderr, new RegExp(`chunk store http://127\\.0\\.0\\.1:\\d+/bad/chunks/ serves chunk ${id} with bytes that do not hash to its id, twice`));
+	assert.match(
+		r.stderr,
+		new RegExp(`chunk store http://127\\.0\\.0\\.1:\\d+/bad/chunks/ serves chunk ${id} with bytes that do not hash to its id, twice`),
+	);
 	assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
 	assert.is(proxy.requests.filter((q) => q.path.endsWith(`${id}.cacnk`)).length, 2, 'fetched once more before refusing');
 	assert.ok(!fs.existsSync(path.join(d, 'manifest.json')), 'no usable bundle is left');
