@@ -12,7 +12,19 @@ import * as assert from 'uvu/assert';
 import { parseIndex, idHex, indexCount } from '../../src/chunks/caibx.ts';
 import { REPO } from '../helpers/fixtures.ts';
 import { BIN, reimage } from '../helpers/reimage.ts';
-import { attachLoop, describe, detachLoop, makeBlank, partNode, partxUpdate, rmTmp, sh, tmpDir, withMount } from '../helpers/sys.ts';
+import {
+	attachLoop,
+	describe,
+	detachLoop,
+	flipBytes,
+	makeBlank,
+	partNode,
+	partxUpdate,
+	rmTmp,
+	sh,
+	tmpDir,
+	withMount,
+} from '../helpers/sys.ts';
 import { reimageAsync, startNginx, startProxy, type FaultProxy, type Nginx } from '../helpers/web.ts';
 
 const t = suite('seedfetch');
@@ -79,7 +91,10 @@ t('with v1 as seed only the missing chunks cross the wire: the dry run says how 
 	assert.is(doc.assembly.fetched.chunks, plan.assembly.missing.chunks);
 	assert.is(wire, plan.assembly.missing.wire, 'the dry run said the bytes that came');
 	assert.ok(wire * 5 < zst, `far fewer bytes than the compressed image (${wire} vs ${zst})`);
-	console.log(`seedfetch: ${wire} chunk bytes over the wire vs ${zst} compressed image (${((100 * wire) / zst).toFixed(1)} %)`);
+	const idx = proxy.served.get('/b2/image.caibx') ?? 0;
+	console.log(
+		`seedfetch: ${wire} chunk bytes + ${idx} index bytes over the wire vs ${zst} compressed image (${((100 * wire) / zst).toFixed(1)} % + ${((100 * idx) / zst).toFixed(1)} %)`,
+	);
 	assert.ok(!proxy.served.has('/b2/image.raw.zst'), 'the compressed image is never asked for');
 	assert.ok(same(path.join(d, 'assembled.img'), v2));
 	assert.ok(same(path.join(d, 'manifest.json'), path.join(www, 'b2', 'manifest.json')), 'the signed manifest is kept as it is');
@@ -90,6 +105,29 @@ t('with v1 as seed only the missing chunks cross the wire: the dry run says how 
 	assert.is(again.status, 0, again.stderr);
 	assert.is(JSON.parse(again.stdout).assembly.fetched.chunks, 0);
 	assert.is(chunkBytes('b2'), 0, 'a rerun downloads no chunk');
+
+	// The signed raw sha256 covers the assembled image: an altered byte is refused.
+	const bad = path.join(path.dirname(d), 'altered');
+	sh('cp', ['-a', d, bad]);
+	flipBytes(path.join(bad, 'assembled.img'), 3 << 20);
+	const v = reimage(['verify', '--bundle', bad]);
+	assert.is(v.status, 3, describe(v));
+	assert.match(v.stderr, /assembled\.img has sha256 [0-9a-f]{64} but the manifest says/);
+});
+
+t('fetch --seed of a bundle with no chunk index is refused before anything is downloaded (exit 2)', async () => {
+	const plain = path.join(www, 'plain');
+	fs.mkdirSync(plain);
+	const m = JSON.parse(fs.readFileSync(path.join(www, 'b2', 'manifest.json'), 'utf8'));
+	delete m.chunks;
+	fs.writeFileSync(path.join(plain, 'manifest.json'), JSON.stringify(m));
+	const r = await fetch('plain', out(), '--seed', v1);
+	assert.is(r.status, 2, r.stderr);
+	assert.match(r.stderr, /bundle http:\S+\/plain\/ has no chunk index .*: fetch it without --seed/);
+	assert.equal(
+		proxy.requests.map((q) => q.path).filter((p) => !p.includes('manifest.json')),
+		[],
+	);
 });
 
 t('a fetch killed mid-way and run again moves no chunk twice', async () => {
