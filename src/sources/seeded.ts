@@ -6,8 +6,8 @@
 // what it wrote in place and fetches nothing twice), the whole checked
 // against the signed raw sha256, and the manifest written last, unchanged:
 // loadBundle reads the assembled image as codec none against that raw hash.
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ASSEMBLED_FILE } from '../bundle/chunked.ts';
 import { loadBundle } from '../bundle/read.ts';
 import type { TrustedKey } from '../bundle/sign.ts';
@@ -45,7 +45,7 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
   const t = await readTrusted(r, o.trusted);
   if (t.signedBy) o.log.info(`bundle signature by trusted key ${t.signedBy} verified`);
   const c = t.manifest.chunks;
-  if (!c) throw usageError(`bundle ${r.where} has no chunk index (its manifest names no chunks): fetch it without --seed, or pack it with reimage pack --chunks`);
+  if (!c) throw usageError(`bundle ${r.where} has no chunk index (its manifest names no chunks): fetch it without --seed, --seed-index and --dry-run, or pack it with reimage pack --chunks`);
   await dropOtherManifest(out, t.bytes);
   // The index, then the small files the manifest names (never the compressed image).
   const small = [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }, ...bundleFiles(t.manifest).slice(1)];
@@ -64,6 +64,8 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
     info: o.log.info,
   });
   if (!o.dryRun) {
+    // One image in DIR: a compressed one left by an earlier plain fetch goes (loadBundle would prefer it).
+    if (t.manifest.image.file !== ASSEMBLED_FILE) for (const f of ['', '.part', '.part.json']) await rm(join(out, `${t.manifest.image.file}${f}`), { force: true });
     await writeTrusted(out, t);
     // Read back as any bundle is: the signature over the written bytes, the assembled image's size.
     await loadBundle(out, [...o.trusted]);
@@ -74,7 +76,7 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
 // storeOf: the bundle's chunk store where R found the bundle: a URL below it, or a local directory.
 async function storeOf(spec: string, r: Reader, store: string | undefined, o: SeededOptions): Promise<ChunkSource> {
   if (!store) throw bundleError(`bundle ${r.where} names no chunk store inside it: pack it with reimage pack --chunks (the store in the bundle directory)`);
-  if (r.local) return dirSource(join(r.local, store), o.jobs);
+  if (r.local) return dirSource(join((await stat(r.local).catch(() => undefined))?.isFile() ? dirname(r.local) : r.local, store), o.jobs);
   if (!/^https?:\/\//i.test(spec)) throw usageError(`--seed needs a bundle URL (https://…) or directory, not ${spec}`);
   const net = await loadNetOptions(o.net);
   o.cleanup.push('close the chunk store connections', async () => {
