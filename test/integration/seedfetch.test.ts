@@ -200,6 +200,18 @@ t('a corrupt chunk on the server is refused by name (exit 3), fetched once more 
 	assert.is(plain.status, 3, describe(plain));
 });
 
+t('a bundle directory given by its manifest.json is a chunk store too; a compressed image left in DIR goes', () => {
+	const d = out();
+	fs.mkdirSync(d, { recursive: true });
+	fs.writeFileSync(path.join(d, 'image.raw.zst'), 'an older plain fetch');
+	const r = reimage(['fetch', path.join(www, 'b2', 'manifest.json'), '--out', d, '--seed', v1, '--json']);
+	assert.is(r.status, 0, describe(r));
+	assert.ok(JSON.parse(r.stdout).assembly.fetched.chunks > 0);
+	assert.ok(same(path.join(d, 'assembled.img'), v2));
+	assert.ok(!fs.existsSync(path.join(d, 'image.raw.zst')));
+	ok(['verify', '--bundle', d]);
+});
+
 t('the fetched directory is a bundle run writes onto a loop device', async () => {
 	const d = out();
 	const r = await fetch('b2', d, '--seed', v1);
