@@ -19,6 +19,9 @@ import { checkSignature, type TrustedKey } from './sign.ts';
 
 export const INDEX_FILE = 'image.caibx';
 export const STORE_DIR = 'chunks';
+// Where `fetch --seed` assembles the raw image, next to the signed manifest
+// (which stays as signed: the raw sha256 it states covers every byte of it).
+export const ASSEMBLED_FILE = 'assembled.img';
 // casync's own zstd level; a chunk is compressed alone, so higher levels gain little.
 const LEVEL = 3;
 
@@ -120,4 +123,12 @@ export async function loadChunked(where: string, trusted: TrustedKey[] = []): Pr
   const total = indexCount(index) ? (index.ends[indexCount(index) - 1] as number) : 0;
   if (total !== manifest.raw.size) throw bundleError(`bundle chunk index ${file} describes ${total} bytes but the raw image is ${manifest.raw.size}: pack the bundle again`);
   return { dir, manifest, chunks, index, ...(chunks.store ? { storeDir: join(dir, chunks.store) } : {}), ...(signedBy ? { signedBy } : {}) };
+}
+
+// asAssembled: how a chunked bundle whose raw image was assembled (fetch --seed)
+// is read: the image is ASSEMBLED_FILE, codec none, checked against the
+// signed raw size and sha256. Only the in-memory view changes; the manifest's
+// bytes and signature stay as the packer made them.
+export function asAssembled(m: Manifest): Manifest {
+  return { ...m, image: { file: ASSEMBLED_FILE, codec: 'none', size: m.raw.size, sha256: m.raw.sha256 } };
 }

@@ -11,6 +11,7 @@ import { parseJson } from '../util/json.ts';
 import { checkSignature, type TrustedKey } from './sign.ts';
 import { createHash } from 'node:crypto';
 import { parseBmap, type BlockMap } from '../bmap/format.ts';
+import { ASSEMBLED_FILE, asAssembled } from './chunked.ts';
 
 export type Bundle = {
   dir: string;
@@ -34,14 +35,18 @@ export async function loadBundle(where: string, trusted: TrustedKey[] = []): Pro
   const optional = (f: string) => readFile(f, 'utf8').catch(() => undefined);
   const signedBy = checkSignature(bytes, { sig: await optional(`${path}.sig`), minisig: await optional(`${path}.minisig`) }, trusted, dir);
   const text = bytes.toString('utf8');
-  const manifest = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
+  const signed = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
+  // A chunked bundle fetched with --seed holds the assembled raw image instead of the compressed one.
+  const packed = await stat(join(dir, signed.image.file)).catch(() => undefined);
+  const assembled = !packed?.isFile() && signed.chunks !== undefined && (await stat(join(dir, ASSEMBLED_FILE)).catch(() => undefined))?.isFile() === true;
+  const manifest = assembled ? asAssembled(signed) : signed;
   const imagePath = join(dir, manifest.image.file);
   const st = await stat(imagePath).catch(() => undefined);
   if (!st?.isFile()) throw bundleError(`bundle image ${imagePath} is missing: copy the whole bundle directory`);
   if (st.size !== manifest.image.size) {
     throw bundleError(`bundle image ${imagePath} is ${st.size} bytes but the manifest says ${manifest.image.size}: the copy is incomplete or altered; copy the bundle again`);
   }
-  await checkCodec(imagePath, manifest);
+  if (!assembled) await checkCodec(imagePath, manifest);
   const retention = manifest.retention ? await loadRetention(dir, manifest.retention) : undefined;
   const bmap = manifest.bmap ? await loadBmap(dir, manifest) : undefined;
   return { dir, manifest, imagePath, ...(retention ? { retention } : {}), ...(bmap ? { bmap } : {}), ...(signedBy ? { signedBy } : {}) };

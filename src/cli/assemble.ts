@@ -60,15 +60,20 @@ export async function assembleCommand(a: AssembleArgs, log: Log): Promise<{ repo
         info: log.info,
       }),
     );
-    for (const s of report.seeds) {
-      const err = s.error ? `, stopped: ${s.error}` : '';
-      log.info(`seed ${s.name}: ${s.chunks} chunks, ${human(s.bytes)} (chunked ${human(s.scanned)} in ${s.seconds.toFixed(1)} s)${s.stale ? `, ${s.stale} no longer matched` : ''}${err}`);
-    }
-    const m = report.missing;
-    const wire = a.dryRun ? (m.wire !== undefined ? `, ${human(m.wire)} to download` : '') : `, downloaded ${human(report.fetched.wire)}`;
-    const line = `${a.dryRun ? 'would assemble' : 'assembled'} ${a.out}: ${report.chunks} chunks, ${human(report.size)}; in place ${report.inPlace.chunks}, zeros ${report.zero.chunks}, from seeds ${report.seeds.reduce((n, s) => n + s.chunks, 0)}, ${a.dryRun ? 'missing' : 'fetched'} ${a.dryRun ? m.chunks : report.fetched.chunks} (${human(a.dryRun ? m.bytes : report.fetched.bytes)} raw${wire})${report.sha256 ? ', sha256 ok' : ''}`;
+    const line = describeAssembly(report, a.out, a.dryRun, log);
     return { report, line };
   } finally {
     signals.dispose();
   }
+}
+
+// describeAssembly: one info line per seed, and the summary line (what came from where, what was or would be downloaded).
+export function describeAssembly(report: AssembleReport, out: string, dryRun: boolean, log: Log): string {
+  for (const s of report.seeds) {
+    const err = s.error ? `, stopped: ${s.error}` : '';
+    log.info(`seed ${s.name}: ${s.chunks} chunks, ${human(s.bytes)} (chunked ${human(s.scanned)} in ${s.seconds.toFixed(1)} s)${s.stale ? `, ${s.stale} no longer matched` : ''}${err}`);
+  }
+  const m = report.missing;
+  const wire = dryRun ? (m.wire !== undefined ? `, ${human(m.wire)} to download` : '') : `, downloaded ${human(report.fetched.wire)}`;
+  return `${dryRun ? 'would assemble' : 'assembled'} ${out}: ${report.chunks} chunks, ${human(report.size)}; in place ${report.inPlace.chunks}, zeros ${report.zero.chunks}, from seeds ${report.seeds.reduce((n, s) => n + s.chunks, 0)}, ${dryRun ? 'missing' : 'fetched'} ${dryRun ? m.chunks : report.fetched.chunks} (${human(dryRun ? m.bytes : report.fetched.bytes)} raw${wire})${report.sha256 ? ', sha256 ok' : ''}`;
 }

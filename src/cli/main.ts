@@ -25,9 +25,10 @@ import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
-import { type ChunkOptions, parseChunkSize } from '../bundle/chunked.ts';
+import { ASSEMBLED_FILE, type ChunkOptions, parseChunkSize } from '../bundle/chunked.ts';
 import { DEFAULT_SIZES } from '../chunks/chunker.ts';
-import { assembleCommand } from './assemble.ts';
+import { assembleCommand, describeAssembly, seedsFrom } from './assemble.ts';
+import { fetchSeededBundle } from '../sources/seeded.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
 import { parse, type Values } from './args.ts';
 import { failureDoc, successDoc, toJson } from './result.ts';
@@ -183,6 +184,15 @@ async function main(argv: string[], st: State): Promise<number> {
       const trusted = await loadTrusted(list(v, 'trust'));
       const dest = str(v, 'out', name);
       const cleanup = createCleanup(log);
+      if (list(v, 'seed').length || list(v, 'seed-index').length || v['dry-run'] === true) {
+        const seeds = await seedsFrom(list(v, 'seed'), list(v, 'seed-index'));
+        const dryRun = v['dry-run'] === true;
+        const env = { log, cleanup, runBase: runBase(), net: netFlags(v), retries: whole(v, 'retries', 6), trusted, seeds, jobs: count(v, 'jobs', 8), dryRun };
+        const r = await withSignals(log, (signal) => fetchSeededBundle(positionals[0]!, dest, { ...env, signal }).finally(() => cleanup.runAll()));
+        const line = describeAssembly(r.report, join(r.out, ASSEMBLED_FILE), dryRun, log);
+        out(successDoc(name, { from: r.where, out: r.out, dryRun, index: r.index, signedBy: r.signedBy, assembly: r.report }), `${line}${r.signedBy ? `, signed by trusted key ${r.signedBy}` : ''}`);
+        return EXIT.ok;
+      }
       const r = await withSignals(log, (signal) =>
         fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), retries: whole(v, 'retries', 6), signal, trusted, tty: process.stderr.isTTY === true }).finally(() =>
           cleanup.runAll(),

@@ -2,6 +2,8 @@
 // the same retries and backoff as a download: a flaky link must not fail a
 // run on its first byte. Absent (404/410) is an answer, not an error: a
 // bundle need not have both signature files.
+import type { IncomingMessage } from 'node:http';
+import { finished } from 'node:stream/promises';
 import { sourceError } from '../errors.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import type { Log } from '../util/log.ts';
@@ -17,7 +19,7 @@ export async function getSmall(url: string, what: string, o: SmallOptions): Prom
   return retrying(url, what, o, async () => {
     const a = await get(url, {}, o.net, 'GET', o.signal);
     if (a.res.statusCode === 404 || a.res.statusCode === 410) {
-      a.res.resume();
+      await drain(a.res);
       return undefined;
     }
     const p = statusProblem(a, what);
@@ -50,12 +52,18 @@ export async function getSmall(url: string, what: string, o: SmallOptions): Prom
 export async function headSize(url: string, o: SmallOptions): Promise<number | undefined> {
   try {
     const a = await get(url, {}, o.net, 'HEAD', o.signal);
-    a.res.resume();
+    await drain(a.res);
     const n = Number(a.res.headers['content-length']);
     return a.res.statusCode === 200 && Number.isSafeInteger(n) ? n : undefined;
   } catch {
     return undefined;
   }
+}
+
+// drain: an answer's body discarded to its end, so its kept-alive connection is free for the next request.
+async function drain(res: IncomingMessage): Promise<void> {
+  res.resume();
+  await finished(res).catch(() => undefined);
 }
 
 // retrying: FN again after a RetryableError, backing off (0.25 s doubling, at most 30 s), at most RETRIES times.

@@ -24,7 +24,7 @@ export type BringOptions = {
 
 export type BroughtBundle = { manifest: Manifest; signedBy?: string; files: number; bytes: number; fetched: number; reused: number };
 
-const SIGS = ['manifest.json.sig', 'manifest.json.minisig'] as const;
+export const SIGS = ['manifest.json.sig', 'manifest.json.minisig'] as const;
 const UNKNOWN_SIZE = 16 << 20;
 
 // bundleFiles: every file the manifest names, with what it must hash to.
@@ -66,9 +66,7 @@ export async function bringBundle(r: Reader, dest: string, o: BringOptions): Pro
   const sizes = await Promise.all(files.map(async (f) => f.expect.size ?? (await r.size(f.name)) ?? UNKNOWN_SIZE));
   const total = sizes.reduce((a, b) => a + b, 0);
   await o.room?.(total + t.bytes.length);
-  // A manifest of another version left in DEST goes first: DEST must never pair it with these files.
-  const old = await readFile(join(dest, 'manifest.json')).catch(() => undefined);
-  if (old && !old.equals(t.bytes)) for (const f of ['manifest.json', ...SIGS]) await rm(join(dest, f), { force: true });
+  await dropOtherManifest(dest, t.bytes);
   const progress = createProgress(`fetch ${r.where}`, total, o.log, o.tty);
   let fetched = 0;
   let reused = 0;
@@ -84,11 +82,22 @@ export async function bringBundle(r: Reader, dest: string, o: BringOptions): Pro
   } finally {
     progress.end();
   }
+  await writeTrusted(dest, t);
+  return { manifest: t.manifest, ...(t.signedBy ? { signedBy: t.signedBy } : {}), files: files.length, bytes: total, fetched, reused };
+}
+
+// dropOtherManifest: a manifest of another version left in DEST goes first: DEST must never pair it with new files.
+export async function dropOtherManifest(dest: string, bytes: Buffer): Promise<void> {
+  const old = await readFile(join(dest, 'manifest.json')).catch(() => undefined);
+  if (old && !old.equals(bytes)) for (const f of ['manifest.json', ...SIGS]) await rm(join(dest, f), { force: true });
+}
+
+// writeTrusted: the signatures, then the manifest (renamed into place): last, so a directory with a manifest.json is whole.
+export async function writeTrusted(dest: string, t: { bytes: Buffer; sigs: (Buffer | undefined)[] }): Promise<void> {
   for (const [i, s] of SIGS.entries()) {
     const b = t.sigs[i];
     if (b) await writeFile(join(dest, s), b);
   }
   await writeFile(join(dest, 'manifest.json.tmp'), t.bytes);
   await rename(join(dest, 'manifest.json.tmp'), join(dest, 'manifest.json'));
-  return { manifest: t.manifest, ...(t.signedBy ? { signedBy: t.signedBy } : {}), files: files.length, bytes: total, fetched, reused };
 }
