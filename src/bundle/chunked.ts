@@ -5,7 +5,7 @@
 // without needing the compressed image (a machine that assembles has none).
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
 import { type ChunkIndex, formatIndex, idHex, indexCount, parseIndex } from '../chunks/caibx.ts';
 import { type ChunkSizes, sizesProblem } from '../chunks/chunker.ts';
@@ -13,9 +13,9 @@ import { indexMismatch, makeIndex } from '../chunks/make.ts';
 import { chunkPath } from '../chunks/store.ts';
 import { human } from '../util/bytes.ts';
 import type { Log } from '../util/log.ts';
-import { parseJson } from '../util/json.ts';
 import { Manifest, type Chunks } from './manifest.ts';
-import { checkSignature, type TrustedKey } from './sign.ts';
+import type { TrustedKey } from './sign.ts';
+import { readSigned } from './signed.ts';
 
 export const INDEX_FILE = 'image.caibx';
 export const STORE_DIR = 'chunks';
@@ -99,14 +99,7 @@ export type ChunkedBundle = { dir: string; manifest: Manifest; chunks: Chunks; i
 // loadChunked: a bundle's manifest (signature checked over the bytes parsed)
 // and its chunk index, the index's bytes checked against the manifest.
 export async function loadChunked(where: string, trusted: TrustedKey[] = []): Promise<ChunkedBundle> {
-  const isManifest = basename(where) === 'manifest.json' || (await stat(where).catch(() => undefined))?.isFile();
-  const dir = isManifest ? dirname(where) : where;
-  const path = isManifest ? where : join(where, 'manifest.json');
-  const bytes = await readFile(path).catch(() => undefined);
-  if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
-  const optional = (f: string) => readFile(f, 'utf8').catch(() => undefined);
-  const signedBy = checkSignature(bytes, { sig: await optional(`${path}.sig`), minisig: await optional(`${path}.minisig`) }, trusted, dir);
-  const manifest = parseJson(bytes.toString('utf8'), Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
+  const { dir, path, manifest, signedBy } = await readSigned(where, trusted);
   const chunks = manifest.chunks;
   if (!chunks) throw bundleError(`bundle manifest ${path} names no chunk index: pack the bundle again with reimage pack --chunks`);
   const file = join(dir, chunks.index.file);

@@ -2,13 +2,13 @@
 // present with the size the manifest states, and its magic bytes agreeing with
 // the manifest's codec. Hashes are checked by the caller (verify, stage).
 import { open, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { detect } from '../codecs/index.ts';
 import { bundleError } from '../errors.ts';
 import { parseList, type ListEntry } from '../retention/list.ts';
 import { Manifest } from './manifest.ts';
-import { parseJson } from '../util/json.ts';
-import { checkSignature, type TrustedKey } from './sign.ts';
+import type { TrustedKey } from './sign.ts';
+import { readSigned } from './signed.ts';
 import { createHash } from 'node:crypto';
 import { parseBmap, type BlockMap } from '../bmap/format.ts';
 import { ASSEMBLED_FILE, asAssembled } from './chunked.ts';
@@ -27,15 +27,7 @@ export type Bundle = {
 // loadBundle: DIR is the bundle directory or its manifest.json. With trusted
 // keys, the signature is checked over the very bytes that are then parsed.
 export async function loadBundle(where: string, trusted: TrustedKey[] = []): Promise<Bundle> {
-  const isManifest = basename(where) === 'manifest.json' || (await stat(where).catch(() => undefined))?.isFile();
-  const dir = isManifest ? dirname(where) : where;
-  const path = isManifest ? where : join(where, 'manifest.json');
-  const bytes = await readFile(path).catch(() => undefined);
-  if (bytes === undefined) throw bundleError(`bundle manifest ${path} cannot be read: give the bundle directory made by reimage pack`);
-  const optional = (f: string) => readFile(f, 'utf8').catch(() => undefined);
-  const signedBy = checkSignature(bytes, { sig: await optional(`${path}.sig`), minisig: await optional(`${path}.minisig`) }, trusted, dir);
-  const text = bytes.toString('utf8');
-  const signed = parseJson(text, Manifest, `bundle manifest ${path}`, 'rebuild the bundle with reimage pack', bundleError);
+  const { dir, manifest: signed, signedBy } = await readSigned(where, trusted);
   // A chunked bundle fetched with --seed holds the assembled raw image instead of the compressed one.
   const packed = await stat(join(dir, signed.image.file)).catch(() => undefined);
   const assembled = !packed?.isFile() && signed.chunks !== undefined && (await stat(join(dir, ASSEMBLED_FILE)).catch(() => undefined))?.isFile() === true;
