@@ -152,6 +152,35 @@ t("btrfs: subvolumes from each system's own fstab: read from the old root/home, 
 	);
 });
 
+t("btrfs: an old system's /etc/fstab that links out of its file system (host file, FIFO, /dev/zero) is read inside it, never followed out", () => {
+	const k = kind('btrfs');
+	const bundle = packed(k.v2, ['--retain', k.list]);
+	const host = tmpDir('reimage-kind-host-');
+	// Followed on the host, this names the old `home` subvolume as / and the plan loses /etc/machine-id.
+	fs.writeFileSync(path.join(host, 'fstab'), 'LABEL=fedora / btrfs subvol=home 0 0\n');
+	sh('mkfifo', [path.join(host, 'fifo')]);
+	for (const to of [`../../../../../../../../../..${host}/fstab`, `${host}/fifo`, '/dev/zero']) {
+		const d = disk(k.v1);
+		try {
+			const top = tmpDir('reimage-kind-top-');
+			sh('mount', [`${d.dev}p1`, top]);
+			try {
+				fs.mkdirSync(path.join(top, 'etc'), { recursive: true });
+				fs.symlinkSync(to, path.join(top, 'etc/fstab'));
+			} finally {
+				sh('umount', [top]);
+			}
+			const r = reimage(['plan', '--bundle', bundle, '--target', d.dev, '--json'], { killAfterMs: 60_000 });
+			assert.is(r.status, 0, `${to}: ${describe(r)}`);
+			const kept = JSON.stringify(JSON.parse(r.stdout));
+			assert.ok(kept.includes('/etc/machine-id'), kept);
+			assert.not.match(sh('cat', ['/proc/mounts']), /reimage-peek-/);
+		} finally {
+			d.detach();
+		}
+	}
+});
+
 t('LUKS: pack refuses an image whose root is LUKS-encrypted, naming the partition -> 3 (fstab search and --mount)', () => {
 	const fx = kind('luks');
 	for (const extra of [[], ['--mount', 'PARTLABEL=root:/', '--mount', 'PARTLABEL=data:/data']]) {
