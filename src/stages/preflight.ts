@@ -9,7 +9,8 @@ import { loadTrusted } from '../bundle/sign.ts';
 import { acquireLock, diskLock } from './lock.ts';
 import { retentionInUse } from '../retention/guard.ts';
 import { checkCompatible } from './compat.ts';
-import { ReimageError, usageError } from '../errors.ts';
+import { bundleError, ReimageError, usageError } from '../errors.ts';
+import { tableProblem } from '../image/bounds.ts';
 import { parseList } from '../retention/list.ts';
 import { checkTarget } from '../target/check.ts';
 import { checkFingerprint } from '../target/fingerprint.ts';
@@ -47,6 +48,8 @@ export async function preflight(run: Run): Promise<Preflight> {
   checkCompatible(m, o.compatible);
   await checkKernel(m, sys);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize, sys);
+  const misfit = tableProblem(m.table, disk.size, disk.node);
+  if (misfit) throw bundleError(`bundle ${o.bundle}: ${misfit}; nothing was written`);
   // One run per disk (a plan writes nothing and takes no lock): runs on other disks go on.
   if (!run.plan) run.cleanup.push('release the lock', await acquireLock(diskLock(o.runBase, disk)));
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
