@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle, type Bundle } from '../bundle/read.ts';
 import { loadTrusted } from '../bundle/sign.ts';
-import { acquireLock, diskLock } from './lock.ts';
+import { acquireLock, diskLocks } from './lock.ts';
 import { retentionInUse } from '../retention/guard.ts';
 import { checkCompatible } from './compat.ts';
 import { bundleError, ReimageError, usageError } from '../errors.ts';
@@ -51,7 +51,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   const misfit = tableProblem(m.table, disk.size, disk.node);
   if (misfit) throw bundleError(`bundle ${o.bundle}: ${misfit}; nothing was written`);
   // One run per disk (a plan writes nothing and takes no lock): runs on other disks go on.
-  if (!run.plan) run.cleanup.push('release the lock', await acquireLock(diskLock(o.runBase, disk)));
+  if (!run.plan) for (const lock of diskLocks(o.runBase, disk)) run.cleanup.push('release the lock', await acquireLock(lock));
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
