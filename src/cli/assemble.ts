@@ -51,7 +51,9 @@ export async function assembleCommand(a: AssembleArgs, log: Log): Promise<{ repo
   // one must be an assembly of this image: FILE.reimage-assemble, written
   // before the first byte and kept, names its raw sha256.
   if (st && st.size > 0 && (await readFile(mark, 'utf8').catch(() => undefined)) !== `${sha}\n`) {
-    throw usageError(`--out ${a.out} already holds ${st.size} bytes that reimage assemble did not start for this image (no ${mark} naming raw sha256 ${sha.slice(0, 12)}…): give a new path, or remove the file; nothing was written`);
+    throw usageError(
+      `--out ${a.out} already holds ${st.size} bytes that reimage assemble did not start for this image (no ${mark} naming raw sha256 ${sha.slice(0, 12)}…): give a new path, or remove the file; nothing was written`,
+    );
   }
   const seeds = await seedsFrom(a.seeds, a.seedIndexes);
   if (!a.dryRun) {
