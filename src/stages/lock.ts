@@ -27,6 +27,12 @@ export function diskLocks(runBase: string, disk: { name: string; backingFile?: s
 
 type IsAlive = (pid: number) => boolean;
 
+// lockHolder: the live pid holding the lock at PATH, if any (a plan, which takes no lock, says so).
+export async function lockHolder(path: string, isAlive: IsAlive = alive): Promise<number | undefined> {
+  const pid = ownerPid((await readFile(path, 'utf8').catch(() => undefined)) ?? '');
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
 const MAX_ATTEMPTS = 400;
 const MAX_DEPTH = 8;
 

@@ -127,6 +127,10 @@ t('a second concurrent run on the same disk cannot start -> 4; a plan of it can'
 			await refused(dev, run(dev), 4, new RegExp(`another reimage \\(pid ${process.pid}\\) is running on this disk`));
 			const plan = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list]);
 			assert.is(plan.status, 0, describe(plan));
+			assert.match(
+				plan.stderr,
+				new RegExp(`another reimage \\(pid ${process.pid}\\) is running on ${dev} .*this plan reads a disk that is being rewritten`),
+			);
 		} finally {
 			fs.rmSync(lock, { force: true });
 		}
