@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
+import { tableProblem } from '../image/bounds.ts';
 import { codecs } from '../codecs/index.ts';
 import { parseList } from '../retention/list.ts';
 import { hashFile } from '../util/hash.ts';
@@ -62,6 +63,8 @@ async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
   const imported = importedBytes ? { map: parseBmap(importedBytes, o.bmap!), origin: o.bmap! } : undefined;
 
   const table = await log.step('read the partition table', () => readTable(o.image));
+  const misfit = tableProblem(table, st.size, 'the image');
+  if (misfit) throw bundleError(`image ${o.image}: ${misfit}`);
   const mounts = o.mounts.length ? mountsFromFlags(table, o.mounts) : await log.step('read /etc/fstab from the image', () => mountsFromFstab(o.image, table));
   await mkdir(o.out, { recursive: true });
   const codec = codecs[o.codec];

@@ -7,11 +7,13 @@
 // file is never written, and pack needs root for these kinds only. On btrfs
 // the top level (subvolid=5) is mounted, and the file is also looked for one
 // level down, inside each subvolume (`@/etc/fstab`).
-import { mkdtemp, readdir, readFile, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleError } from '../errors.ts';
+import { readInRoot, resolveInRoot } from '../retention/inroot.ts';
 import { debugfsCat, mount, umount } from '../system/tools.ts';
+import { bpath } from '../util/bytes.ts';
 
 // Where the file may be, relative to the mounted file system, for the kinds that are mounted.
 const MOUNTED: Record<string, { options: string; nested: boolean }> = {
@@ -43,7 +45,7 @@ export async function readMounted(source: string, fstype: string, extra: string,
   try {
     await mount(source, dir, fstype, `${how.options}${extra ? `,${extra}` : ''},nosuid,nodev,noexec`);
     try {
-      const at = async (rel: string) => readFile(join(dir, rel, file), 'utf8').catch(() => undefined);
+      const at = (rel: string) => readConfined(rel === '.' ? dir : join(dir, rel), file);
       const top = await at('.');
       if (top !== undefined || !how.nested) return top;
       for (const sub of (await readdir(dir, { withFileTypes: true }))
@@ -60,4 +62,16 @@ export async function readMounted(source: string, fstype: string, extra: string,
   } finally {
     await rmdir(dir).catch(() => {});
   }
+}
+
+// readConfined: FILE inside ROOT (a mounted, untrusted file system) with its
+// symlinks resolved inside ROOT as a chroot would: a link to the host's
+// /dev/zero, a FIFO or `../../..` never reaches outside it. Undefined when
+// missing; rejects (naming why) when it is there but not a small regular file.
+async function readConfined(root: string, file: string): Promise<string | undefined> {
+  const inRoot = (await resolveInRoot(root, bpath(file))).slice(root.length);
+  if (!inRoot || inRoot === '/') return undefined;
+  const got = await readInRoot(root, bpath(inRoot));
+  if (got.why !== undefined) throw new Error(inRoot === file ? got.why : `${file} resolves to ${inRoot} inside the file system, and ${got.why}`);
+  return got.bytes?.toString('utf8');
 }

@@ -2,7 +2,7 @@
 // (files or block devices already on the machine, or a kept index and the
 // file it describes) and a chunk store for the rest; --dry-run says what it
 // would cost before it costs it. The report's lines and JSON come from here.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { loadChunked } from '../bundle/chunked.ts';
 import { loadTrusted } from '../bundle/sign.ts';
 import { type AssembleReport, assemble } from '../chunks/assemble.ts';
@@ -45,7 +45,22 @@ export async function assembleCommand(a: AssembleArgs, log: Log): Promise<{ repo
   if (storeDir && /^[a-z]+:\/\//i.test(storeDir)) throw usageError(`--store ${storeDir}: only a local directory is supported here yet; use reimage fetch for a URL`);
   const st = await stat(a.out).catch(() => undefined);
   if (st && !st.isFile()) throw usageError(`--out ${a.out} is not a regular file: assemble writes the raw image into a file (a device is written by reimage run)`);
+  const mark = `${a.out}.reimage-assemble`;
+  const sha = b.manifest.raw.sha256;
+  // FILE is never truncated (a rerun resumes or finds it done), so a non-empty
+  // one must be an assembly of this image: FILE.reimage-assemble, written
+  // before the first byte and kept, names its raw sha256.
+  if (st && st.size > 0 && (await readFile(mark, 'utf8').catch(() => undefined)) !== `${sha}\n`) {
+    throw usageError(
+      `--out ${a.out} already holds ${st.size} bytes that reimage assemble did not start for this image (no ${mark} naming raw sha256 ${sha.slice(0, 12)}…): give a new path, or remove the file; nothing was written`,
+    );
+  }
   const seeds = await seedsFrom(a.seeds, a.seedIndexes);
+  if (!a.dryRun) {
+    await writeFile(mark, `${sha}\n`).catch((e: NodeJS.ErrnoException) => {
+      throw usageError(`--out ${a.out}: ${mark} cannot be written (${e.code ?? e.message}): give a path in a writable directory`);
+    });
+  }
   const signals = catchSignals(log.warn);
   try {
     const report = await log.step(a.dryRun ? 'plan the assembly' : `assemble ${a.out}`, () =>

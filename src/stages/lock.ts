@@ -7,16 +7,31 @@
 // same atomic way), then check under the claim that the lock is still the one
 // it read. A claim left by a process that died is stale in turn and is taken
 // over the same way.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ReimageError } from '../errors.ts';
 
-// diskLock: the lock of one target disk under RUNBASE (`lock-<kernel name>`):
-// two runs on one disk exclude each other, runs on different disks do not.
-export const diskLock = (runBase: string, disk: { name: string }) => join(runBase, `lock-${disk.name}`);
+// diskLocks: the locks of one target disk under RUNBASE (`lock-<kernel name>`):
+// two runs on one disk exclude each other, runs on different disks do not. A
+// loop device also takes the lock of what is behind it — the block device's
+// own (`lock-sdb` for a loop over /dev/sdb), or one named by the backing
+// file's path — so two loops over one file, or a loop and its disk, exclude
+// each other too.
+export function diskLocks(runBase: string, disk: { name: string; backingFile?: string }): string[] {
+  const back = disk.backingFile?.trim().replace(/ \(deleted\)$/, '');
+  if (!back) return [join(runBase, `lock-${disk.name}`)];
+  const behind = back.startsWith('/dev/') ? basename(back) : `file-${createHash('sha256').update(back).digest('hex').slice(0, 16)}`;
+  return [join(runBase, `lock-${disk.name}`), join(runBase, `lock-${behind}`)];
+}
 
 type IsAlive = (pid: number) => boolean;
+
+// lockHolder: the live pid holding the lock at PATH, if any (a plan, which takes no lock, says so).
+export async function lockHolder(path: string, isAlive: IsAlive = alive): Promise<number | undefined> {
+  const pid = ownerPid((await readFile(path, 'utf8').catch(() => undefined)) ?? '');
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
 
 const MAX_ATTEMPTS = 400;
 const MAX_DEPTH = 8;

@@ -6,10 +6,11 @@ import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle, type Bundle } from '../bundle/read.ts';
 import { loadTrusted } from '../bundle/sign.ts';
-import { acquireLock, diskLock } from './lock.ts';
+import { acquireLock, diskLocks, lockHolder } from './lock.ts';
 import { retentionInUse } from '../retention/guard.ts';
 import { checkCompatible } from './compat.ts';
-import { ReimageError, usageError } from '../errors.ts';
+import { bundleError, ReimageError, usageError } from '../errors.ts';
+import { tableProblem } from '../image/bounds.ts';
 import { parseList } from '../retention/list.ts';
 import { checkTarget } from '../target/check.ts';
 import { checkFingerprint } from '../target/fingerprint.ts';
@@ -47,8 +48,14 @@ export async function preflight(run: Run): Promise<Preflight> {
   checkCompatible(m, o.compatible);
   await checkKernel(m, sys);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize, sys);
+  const misfit = tableProblem(m.table, disk.size, disk.node);
+  if (misfit) throw bundleError(`bundle ${o.bundle}: ${misfit}; nothing was written`);
   // One run per disk (a plan writes nothing and takes no lock): runs on other disks go on.
-  if (!run.plan) run.cleanup.push('release the lock', await acquireLock(diskLock(o.runBase, disk)));
+  if (!run.plan) for (const lock of diskLocks(o.runBase, disk)) run.cleanup.push('release the lock', await acquireLock(lock));
+  for (const lock of run.plan ? diskLocks(o.runBase, disk) : []) {
+    const pid = await lockHolder(lock);
+    if (pid !== undefined) log.warn(`another reimage (pid ${pid}) is running on ${disk.node} (lock ${lock}): this plan reads a disk that is being rewritten; plan again when it has finished`);
+  }
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).

@@ -116,6 +116,30 @@ t('assemble from a v1 block device: the dry run says what is missing, the run fe
 	}
 });
 
+t(
+	'assemble --out naming an existing file it did not start (a config file, an old image given as seed too) -> 2, the file untouched',
+	() => {
+		const b = packed();
+		const precious = path.join(dir, 'precious.conf');
+		fs.writeFileSync(precious, 'keep me\n');
+		const r = reimage(['assemble', '--bundle', b, '--out', precious, '--json']);
+		assert.is(r.status, 2, describe(r));
+		assert.match(r.stderr, /--out .*precious\.conf already holds 8 bytes that reimage assemble did not start for this image/);
+		assert.is(JSON.parse(r.stdout).exitCode, 2);
+		assert.is(fs.readFileSync(precious, 'utf8'), 'keep me\n');
+		const old = path.join(dir, 'old-as-out.img');
+		sh('cp', ['--sparse=always', v1, old]);
+		const before = fs.readFileSync(old);
+		refused(['assemble', '--bundle', b, '--seed', old, '--out', old], 2, /already holds \d+ bytes/);
+		assert.ok(fs.readFileSync(old).equals(before), 'the old image untouched');
+		// One that assemble started (the rerun after an interruption or after it finished) is taken.
+		const mine = path.join(dir, 'mine.img');
+		ok(['assemble', '--bundle', b, '--out', mine]);
+		assert.ok(same(mine, v2));
+		assert.is(JSON.parse(ok(['assemble', '--bundle', b, '--out', mine, '--json'])).fetched.chunks, 0);
+	},
+);
+
 t('a truncated or altered index, a corrupt or missing chunk, an untrusted signer and an unreadable seed are refused by name', () => {
 	const b = packed();
 	const out = path.join(dir, 'bad.img');

@@ -127,10 +127,34 @@ t('a second concurrent run on the same disk cannot start -> 4; a plan of it can'
 			await refused(dev, run(dev), 4, new RegExp(`another reimage \\(pid ${process.pid}\\) is running on this disk`));
 			const plan = reimage(['plan', '--bundle', sharedBundle('zstd'), '--target', dev, '--retain', fixtures().list]);
 			assert.is(plan.status, 0, describe(plan));
+			assert.match(
+				plan.stderr,
+				new RegExp(`another reimage \\(pid ${process.pid}\\) is running on ${dev} .*this plan reads a disk that is being rewritten`),
+			);
 		} finally {
 			fs.rmSync(lock, { force: true });
 		}
 	});
+});
+
+t('two loop devices over one disk file are one disk: a run on the second while the first stages -> 4, the first succeeds', async () => {
+	const file = freshOldDisk();
+	const a = attachLoop(file);
+	const b = attachLoop(file);
+	try {
+		let second: ReturnType<typeof reimage> | undefined;
+		const first = await runActing(run(a), /== stage/, () => {
+			second = reimage(run(b));
+			return () => {};
+		});
+		assert.is(first.status, 0, first.stderr);
+		assert.ok(second, 'the second run was started while the first one ran');
+		assert.is(second.status, 4, describe(second));
+		assert.match(second.stderr, /another reimage \(pid \d+\) is running on this disk \(lock .*lock-file-[0-9a-f]{16}\)/, second.stderr);
+	} finally {
+		detachLoop(b);
+		detachLoop(a);
+	}
 });
 
 t('runs on different disks do not block each other: a run started while another one stages succeeds', async () => {

@@ -136,6 +136,51 @@ t('MBR: extended partition 2 and logical partitions 5 and 6 are packed, written,
 	reimageKind('mbr', 512, { root: [1, ''], data: [5, ''] });
 });
 
+t(
+	'MBR: a logical partition reaching past its extended partition and the image, or overlapping another, is refused by pack -> 3, named',
+	() => {
+		const fx = kind('mbr');
+		for (const [how, re] of [
+			['past', /partition 6 of the image's table ends at byte \d+, past the end of the image/],
+			['outside', /logical partition 6 of the image's table \(sectors \d+-\d+\) lies outside extended partition 2/],
+			['overlap', /partitions 5 and 6 of the image's table overlap/],
+		] as const) {
+			const img = path.join(tmpDir('reimage-kind-bad-mbr-'), 'disk.img');
+			copySparse(fx.v2, img);
+			const fd = fs.openSync(img, 'r+');
+			try {
+				const sector = (at: number) => {
+					const b = Buffer.alloc(512);
+					fs.readSync(fd, b, 0, 512, at * 512);
+					return b;
+				};
+				const mbr = sector(0);
+				const slot = [0, 1, 2, 3].find((i) => [0x05, 0x0f].includes(mbr[446 + i * 16 + 4] ?? 0));
+				assert.ok(slot !== undefined, 'the fixture has an extended partition');
+				const entry = 446 + slot * 16;
+				const extStart = mbr.readUInt32LE(entry + 8);
+				const first = sector(extStart);
+				const l5Start = extStart + first.readUInt32LE(446 + 8);
+				const at = extStart + first.readUInt32LE(462 + 8);
+				const ebr = sector(at);
+				// past: partition 6 a GiB long; outside: the extended partition a sector short of 6's end; overlap: 5 reaches into 6.
+				if (how === 'past') ebr.writeUInt32LE(1 << 21, 446 + 12);
+				if (how === 'overlap') first.writeUInt32LE(at + ebr.readUInt32LE(446 + 8) + 8 - l5Start, 446 + 12);
+				fs.writeSync(fd, first, 0, 512, extStart * 512);
+				if (how === 'outside') mbr.writeUInt32LE(mbr.readUInt32LE(entry + 12) - 1, entry + 12);
+				fs.writeSync(fd, ebr, 0, 512, at * 512);
+				fs.writeSync(fd, mbr, 0, 512, 0);
+			} finally {
+				fs.closeSync(fd);
+			}
+			const out = path.join(tmpDir('reimage-kind-bundle-'), 'b');
+			const r = reimage(['pack', img, '--out', out, '--mount', 'LABEL=root:/']);
+			assert.is(r.status, 3, describe(r));
+			assert.match(r.stderr, re, r.stderr);
+		}
+	},
+);
+
 t('XFS: pack reads the fstab of an XFS root; the identity is restored into XFS root and data', () => {
 	reimageKind('xfs', 512, { root: [1, 'norecovery'], data: [2, 'norecovery'] });
 });
@@ -151,6 +196,38 @@ t("btrfs: subvolumes from each system's own fstab: read from the old root/home, 
 		['/ subvol=@', '/home subvol=@home'],
 	);
 });
+
+t(
+	"btrfs: an old system's /etc/fstab that links out of its file system (host file, FIFO, /dev/zero) is read inside it, never followed out",
+	() => {
+		const k = kind('btrfs');
+		const bundle = packed(k.v2, ['--retain', k.list]);
+		const host = tmpDir('reimage-kind-host-');
+		// Followed on the host, this names the old `home` subvolume as / and the plan loses /etc/machine-id.
+		fs.writeFileSync(path.join(host, 'fstab'), 'LABEL=fedora / btrfs subvol=home 0 0\n');
+		sh('mkfifo', [path.join(host, 'fifo')]);
+		for (const to of [`../../../../../../../../../..${host}/fstab`, `${host}/fifo`, '/dev/zero']) {
+			const d = disk(k.v1);
+			try {
+				const top = tmpDir('reimage-kind-top-');
+				sh('mount', [`${d.dev}p1`, top]);
+				try {
+					fs.mkdirSync(path.join(top, 'etc'), { recursive: true });
+					fs.symlinkSync(to, path.join(top, 'etc/fstab'));
+				} finally {
+					sh('umount', [top]);
+				}
+				const r = reimage(['plan', '--bundle', bundle, '--target', d.dev, '--json'], { killAfterMs: 60_000 });
+				assert.is(r.status, 0, `${to}: ${describe(r)}`);
+				const kept = JSON.stringify(JSON.parse(r.stdout));
+				assert.ok(kept.includes('/etc/machine-id'), kept);
+				assert.not.match(sh('cat', ['/proc/mounts']), /reimage-peek-/);
+			} finally {
+				d.detach();
+			}
+		}
+	},
+);
 
 t('LUKS: pack refuses an image whose root is LUKS-encrypted, naming the partition -> 3 (fstab search and --mount)', () => {
 	const fx = kind('luks');
