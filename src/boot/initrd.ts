@@ -100,6 +100,18 @@ async function initrdTrust(config: string | undefined): Promise<string> {
   return keys.length ? `bundles must be signed by key ${keys.join(' or ')}` : 'no trusted key: accepts unsigned bundles (allowUnsigned)';
 }
 
+// Network modules dracut-network brings: with it installed, a --no-hostonly
+// build takes them all (qemu-net pulls in network; without systemd, network
+// then wants ifcfg, which Debian cannot install, and the build fails). An
+// initrd that fetches no bundle by URL leaves them out.
+const NETWORK_MODULES = ['qemu-net', 'network', 'network-legacy', 'network-manager', 'ifcfg'];
+
+// omitted: the dracut modules a build leaves out.
+function omitted(b: Build): string[] {
+  const wantsNet = b.add.some((m) => NETWORK_MODULES.includes(m));
+  return ['plymouth', ...(b.noSystemd ? ['systemd'] : []), ...(wantsNet ? [] : NETWORK_MODULES)];
+}
+
 // withDracut: dracut with a private base directory that adds our module.
 async function withDracut(b: Build, log: Log): Promise<void> {
   if (!existsSync(DRACUT_BASE)) throw new ReimageError('environment', 'dracut is not installed: install dracut (Debian: dracut-core) and try again');
@@ -113,7 +125,7 @@ async function withDracut(b: Build, log: Log): Promise<void> {
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
       // Without systemd, the module installs a pre-mount hook instead of its unit.
       dracutBuild(
-        ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', b.noSystemd ? 'plymouth systemd' : 'plymouth', '--kver', kver, out],
+        ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', omitted(b).join(' '), '--kver', kver, out],
         { dracutbasedir: base, ...b.env },
       ),
     );
