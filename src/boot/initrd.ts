@@ -124,10 +124,10 @@ async function withDracut(b: Build, log: Log): Promise<void> {
     await symlink(module, join(base, 'modules.d', '50reimage'));
     await log.step(`build the initrd for kernel ${kver} with dracut`, () =>
       // Without systemd, the module installs a pre-mount hook instead of its unit.
-      dracutBuild(
-        ['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', omitted(b).join(' '), '--kver', kver, out],
-        { dracutbasedir: base, ...b.env },
-      ),
+      dracutBuild(['--force', '--quiet', '--no-hostonly', '--no-hostonly-cmdline', '--add', ['reimage', ...b.add].join(' '), '--omit', omitted(b).join(' '), '--kver', kver, out], {
+        dracutbasedir: base,
+        ...b.env,
+      }),
     );
   } finally {
     await rm(base, { recursive: true, force: true });

@@ -120,7 +120,10 @@ t('3: a signed bundle whose image was altered (its hash no longer matches): noth
 		{ file: usb, serial: 'STICK1', usb: true },
 	]);
 	// Checked while it is copied into RAM (sources/bring.ts), before the flow starts.
-	assert.match(vm.serial, /bundle file .*image\.raw\.zst is \d+ bytes with sha256 [0-9a-f]{64} but the manifest says \d+ bytes with sha256 [0-9a-f]{64}/);
+	assert.match(
+		vm.serial,
+		/bundle file .*image\.raw\.zst is \d+ bytes with sha256 [0-9a-f]{64} but the manifest says \d+ bytes with sha256 [0-9a-f]{64}/,
+	);
 	assert.match(vm.serial, /nothing was written\. Rebooting into the old system/);
 	assert.not.match(vm.serial, /point of no return/);
 	assert.is(sha256File(disk), before, 'target byte-identical');
