@@ -158,9 +158,11 @@ if [ -z "$baseline" ] && [ -n "${BASELINE_REV-}" ]; then
 	fi
 fi
 baseline_run() {
-	local b=$1
+	local b=$1 keep=()
 	shift
-	/usr/bin/time -f '%M' -o "$work/last.rss" "$baseline" run --bundle "$b" --target "$loop" --yes "$@"
+	# A revision from before the retention guard has no --no-retain (and needs none).
+	if "$baseline" run --help 2>/dev/null | grep -q -- --no-retain; then keep=(--no-retain); fi
+	/usr/bin/time -f '%M' -o "$work/last.rss" "$baseline" run --bundle "$b" --target "$loop" "${keep[@]}" --yes "$@"
 }
 LIMIT="dd if=/dev/zero oflag=direct (write limit)"
 limit_run() { dd if=/dev/zero of="$loop" bs=4M count=$((mib / 4)) oflag=direct; }
