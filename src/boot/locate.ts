@@ -7,7 +7,7 @@ import { access, mkdir, readdir, realpath, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
-import { UNTRUSTED } from '../stages/mounts.ts';
+import { UNTRUSTED } from '../util/mountopts.ts';
 import { inspect, type Disk } from '../target/sysfs.ts';
 import { twins, wholeDisks } from './select.ts';
 import { parseSpec } from '../util/fstab.ts';

@@ -14,11 +14,13 @@ import { bundleError } from '../errors.ts';
 import { readInRoot, resolveInRoot } from '../retention/inroot.ts';
 import { debugfsCat, mount, umount } from '../system/tools.ts';
 import { bpath } from '../util/bytes.ts';
+import { readOnlyOptions } from '../util/mountopts.ts';
 
 // Where the file may be, relative to the mounted file system, for the kinds that are mounted.
+// (Options: util/mountopts.ts; on btrfs the top level, subvolid=5.)
 const MOUNTED: Record<string, { options: string; nested: boolean }> = {
-  xfs: { options: 'ro,norecovery', nested: false },
-  btrfs: { options: 'ro,rescue=nologreplay,subvolid=5', nested: true },
+  xfs: { options: '', nested: false },
+  btrfs: { options: 'subvolid=5', nested: true },
 };
 
 // canPeek: whether a file can be read from a file system of this type.
@@ -43,7 +45,7 @@ export async function readMounted(source: string, fstype: string, extra: string,
   if (!how) return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'reimage-peek-'));
   try {
-    await mount(source, dir, fstype, `${how.options}${extra ? `,${extra}` : ''},nosuid,nodev,noexec`);
+    await mount(source, dir, fstype, [readOnlyOptions(fstype), how.options, extra].filter(Boolean).join(','));
     try {
       const at = (rel: string) => readConfined(rel === '.' ? dir : join(dir, rel), file);
       const top = await at('.');

@@ -9,7 +9,7 @@ import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { bundleError } from '../errors.ts';
 import { findDevice, parentDisk, parseLocation } from '../boot/locate.ts';
-import { readOnlyOptions } from '../stages/mounts.ts';
+import { readOnlyOptions } from '../util/mountopts.ts';
 import { resolveInRoot } from '../retention/inroot.ts';
 import { blkidProbe, mount, umount } from '../system/tools.ts';
 import { fromUtf8 } from '../util/bytes.ts';

@@ -18,6 +18,7 @@ import type { Cleanup } from '../util/cleanup.ts';
 import { container } from '../util/containers.ts';
 import { parentsFirst, parseSpec } from '../util/fstab.ts';
 import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
+import { readOnlyOptions } from '../util/mountopts.ts';
 
 // options: which part of the file system (btrfs subvol=/subvolid=), from the manifest.
 export type PlanLine = { path: string; kind: SpecKind; value: string; fstype: string; options?: string };
@@ -30,15 +31,6 @@ export function findPart(parts: PartIdentity[], kind: SpecKind, value: string): 
   const v = kind === 'UUID' || kind === 'PARTUUID' ? value.toLowerCase() : value;
   return parts.filter((p) => p[KEY[kind]] === v);
 }
-
-const READ_ONLY: Record<string, string> = { ext2: 'ro', ext3: 'ro,noload', ext4: 'ro,noload', xfs: 'ro,norecovery', btrfs: 'ro,rescue=nologreplay' };
-
-// Untrusted media (the old system, the bundle's medium): no setuid, no device
-// nodes, no executables.
-export const UNTRUSTED = 'nosuid,nodev,noexec';
-
-// readOnlyOptions: mount options that read an untrusted file system without writing a byte (no journal replay).
-export const readOnlyOptions = (fstype: string) => `${READ_ONLY[fstype] ?? 'ro'},${UNTRUSTED}`;
 
 // newPlan: the manifest's plan as written (exact identities of the new image).
 export const newPlan = (m: Manifest): PlanLine[] =>

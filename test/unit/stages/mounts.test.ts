@@ -1,13 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { oldPlan, readOnlyOptions } from '../../../src/stages/mounts.ts';
+import { oldPlan } from '../../../src/stages/mounts.ts';
 import type { Manifest } from '../../../src/bundle/manifest.ts';
-
-test('untrusted read-only mounts never replay a journal and never honour setuid, devices or exec', () => {
-	assert.is(readOnlyOptions('ext4'), 'ro,noload,nosuid,nodev,noexec');
-	assert.is(readOnlyOptions('xfs'), 'ro,norecovery,nosuid,nodev,noexec');
-	assert.is(readOnlyOptions('vfat'), 'ro,nosuid,nodev,noexec');
-});
 
 test('--old-mount paths must be normalised and unique', () => {
 	const m = {} as Manifest; // overrides do not read the manifest
