@@ -51,8 +51,11 @@ export async function preflight(run: Run): Promise<Preflight> {
   const misfit = tableProblem(m.table, disk.size, disk.node);
   if (misfit) throw bundleError(`bundle ${o.bundle}: ${misfit}; nothing was written`);
   // One run per disk (a plan writes nothing and takes no lock): runs on other disks go on.
-  if (!run.plan) for (const lock of diskLocks(o.runBase, disk)) run.cleanup.push('release the lock', await acquireLock(lock));
-  for (const lock of run.plan ? diskLocks(o.runBase, disk) : []) {
+  for (const lock of diskLocks(o.runBase, disk)) {
+    if (!run.plan) {
+      run.cleanup.push('release the lock', await acquireLock(lock));
+      continue;
+    }
     const pid = await lockHolder(lock);
     if (pid !== undefined) log.warn(`another reimage (pid ${pid}) is running on ${disk.node} (lock ${lock}): this plan reads a disk that is being rewritten; plan again when it has finished`);
   }
