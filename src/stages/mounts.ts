@@ -11,7 +11,7 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import type { Manifest, Mount, SpecKind } from '../bundle/manifest.ts';
 import { ReimageError, type ExitName, usageError } from '../errors.ts';
 import { mountPoint } from '../retention/inroot.ts';
-import { mount, setReadOnly, umount } from '../system/tools.ts';
+import { holdReadOnly, mount, umount } from '../system/tools.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
@@ -108,8 +108,7 @@ export async function mountPlan(
     const fstype = p.fstype ?? line.fstype;
     if (mode === 'ro') {
       // ro mount options alone still let ext4 write its error record when a retained entry is corrupt.
-      await setReadOnly(p.node, true, sys);
-      undo.push(cleanup.push(`make ${p.node} writable again`, () => setReadOnly(p.node, false, sys)));
+      undo.push(cleanup.push(`put ${p.node}'s read-only flag back`, await holdReadOnly(p.node, sys)));
     }
     const pick = line.options ? `,${line.options}` : '';
     await mount(p.node, dir, fstype, `${mode === 'ro' ? readOnlyOptions(fstype) : 'rw'}${pick}`, sys);

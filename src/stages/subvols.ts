@@ -7,7 +7,7 @@
 // subvolumes, with the partition set read-only) gives the subvolume options
 // of each mount path it shares with the plan.
 import { readMounted } from '../bundle/peek.ts';
-import { setReadOnly } from '../system/tools.ts';
+import { holdReadOnly } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import { parseFstab, subvolOptions } from '../util/fstab.ts';
 import { findPart, type PlanLine } from './mounts.ts';
@@ -18,13 +18,13 @@ export async function withOldSubvols(parts: PartIdentity[], plan: PlanLine[], wa
   const hits = root ? findPart(parts, root.kind, root.value) : [];
   const rp = hits.length === 1 ? hits[0] : undefined;
   if (rp?.fstype !== 'btrfs') return plan;
-  await setReadOnly(rp.node, true);
+  const putBack = await holdReadOnly(rp.node);
   const text = await readMounted(rp.node, 'btrfs', '', '/etc/fstab')
     .catch((e: Error) => {
       warn(`old system: /etc/fstab on ${rp.node} cannot be read (${e.message}); its subvolumes are taken to be the image's`);
       return undefined;
     })
-    .finally(() => setReadOnly(rp.node, false));
+    .finally(putBack);
   if (text === undefined) return plan;
   const own = parseFstab(text);
   return plan.map((l) => {

@@ -94,6 +94,16 @@ export async function setReadOnly(node: string, ro: boolean, v: Via = {}): Promi
   await runVia(v)('blockdev', [ro ? '--setro' : '--setrw', node], { exit: v.exit ?? 'target' });
 }
 
+// holdReadOnly: set NODE's read-only flag, and return what puts it back as it
+// was: a device that was read-only before (an operator's `blockdev --setro`)
+// stays read-only afterwards. Exit default: target.
+export async function holdReadOnly(node: string, v: Via = {}): Promise<() => Promise<void>> {
+  const was = (await runVia(v)('blockdev', ['--getro', node], { exit: v.exit ?? 'target' })).stdout.trim() === '1';
+  if (was) return async () => {};
+  await setReadOnly(node, true, v);
+  return () => setReadOnly(node, false, v);
+}
+
 // flushBuffers: BLKFLSBUF — write out and drop a block device's page cache.
 // A partition device caches blocks separately from its disk: after the disk
 // was rewritten, a partition that was read before (the old system) would

@@ -17,6 +17,7 @@ import {
 	grubEnvList,
 	grubEnvSet,
 	grubEnvUnset,
+	holdReadOnly,
 	lsinitrdCopy,
 	mkfsExtFrom,
 	mkinitramfs,
@@ -91,6 +92,23 @@ test('a failing verb maps to its documented default exit, or to the one the call
 	assert.is((e as ToolError).exit, 'afterWrite');
 	e = await flushBuffers('/dev/loop9', { run: f.run, exit: 'target' }).catch((x: unknown) => x);
 	assert.is((e as ToolError).exit, 'target');
+	f.done();
+});
+
+test('holdReadOnly: a writable device is made read-only and put back; one read-only before stays so', async () => {
+	const f = fakeSys()
+		.script('blockdev --getro /dev/loop9p1', { stdout: '0\n' })
+		.script('blockdev --setro /dev/loop9p1', {})
+		.script('blockdev --setrw /dev/loop9p1', {})
+		.script('blockdev --getro /dev/loop9p2', { stdout: '1\n' });
+	await (await holdReadOnly('/dev/loop9p1', f))();
+	await (await holdReadOnly('/dev/loop9p2', f))();
+	assert.equal(f.calls, [
+		'blockdev --getro /dev/loop9p1',
+		'blockdev --setro /dev/loop9p1',
+		'blockdev --setrw /dev/loop9p1',
+		'blockdev --getro /dev/loop9p2',
+	]);
 	f.done();
 });
 
