@@ -12,6 +12,9 @@ const bundleFlag: Flag = { type: 'string', arg: 'DIR|URL', required: true, help:
 const netFlags: Record<string, Flag> = {
   ca: { type: 'string', arg: 'FILE', help: "a site CA certificate (PEM) trusted for https:// besides Node's built-in CAs" },
   'auth-file': { type: 'string', arg: 'FILE', help: 'credentials for the server: one line, "basic USER:PASSWORD" or "bearer TOKEN"' },
+  'stall-timeout': { type: 'string', arg: 'SECONDS', help: 'give up a download attempt after this long without a byte, then retry (default 60)' },
+  deadline: { type: 'string', arg: 'SECONDS', help: 'give up a download after this long in all (default 21600; fetch keeps the bytes on hand)' },
+  retries: { type: 'string', arg: 'N', help: 'download attempts in a row without progress before giving up (default 6)' },
 };
 const jsonFlag: Flag = { type: 'boolean', help: 'print the result as one JSON document on stdout, on failure too (src/cli/result.schema.json)' };
 
@@ -115,9 +118,6 @@ export const COMMANDS = {
       out: { type: 'string', arg: 'DIR', required: true, help: 'where the bundle goes (made if missing; a partial download there is continued)' },
       trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys (checked before any other file is fetched)' },
       ...netFlags,
-      'stall-timeout': { type: 'string', arg: 'SECONDS', help: 'give up an attempt after this long without a byte, then retry (default 60)' },
-      deadline: { type: 'string', arg: 'SECONDS', help: 'give up after this long in all (default 21600; the bytes on hand are kept)' },
-      retries: { type: 'string', arg: 'N', help: 'attempts in a row without progress before giving up (default 6)' },
       seed: { type: 'string', multiple: true, arg: 'PATH', help: 'chunked bundle: assemble the raw image from this file or block device, downloading only the chunks it lacks (repeatable)' },
       'seed-index': { type: 'string', multiple: true, arg: 'INDEX:FILE', help: 'chunked bundle: a .caibx and the file it describes, as a seed (repeatable)' },
       jobs: { type: 'string', arg: 'N', help: 'chunks downloaded at once (default 8)' },
