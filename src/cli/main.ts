@@ -311,7 +311,10 @@ async function main(argv: string[], st: State): Promise<number> {
           },
           async (e: unknown) => {
             // A failure before the flow began (the bundle could not be fetched: exit 9) has no report of its own: its --json document is sent.
-            await send(e instanceof ReimageError && e.report !== undefined ? e.report : failureDoc(name, st.phase, e));
+            const doc = e instanceof ReimageError && e.report !== undefined ? e.report : failureDoc(name, st.phase, e);
+            // The document printed for --json is then the one sent.
+            if (e instanceof ReimageError) e.report = doc;
+            await send(doc);
             throw e;
           },
         ),

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deliverOrKeep, OUTBOX_DIR, SENDER, UNIT } from '../../../src/stages/outbox.ts';
+import { type Deliver, deliverOrKeep, OUTBOX_DIR, SENDER, UNIT } from '../../../src/stages/outbox.ts';
 import { createLog } from '../../../src/util/log.ts';
 
 const root = () => fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-outbox-'));
@@ -15,7 +15,7 @@ test('not taken: the report, its URL, the CA, the sender and the enabled unit in
 	const ca = path.join(r, '..', `${path.basename(r)}-ca.pem`);
 	fs.writeFileSync(ca, 'PEM');
 	const lines: string[] = [];
-	const d = { url: 'https://fleet.example/r', send: async () => false, ca };
+	const d: Deliver = { url: 'https://fleet.example/r', send: async () => false, ca };
 	await deliverOrKeep(r, { outcome: 'success' }, d, createLog({ write: (l) => void lines.push(l) }));
 	assert.ok(d.tried);
 	const box = path.join(r, OUTBOX_DIR);
