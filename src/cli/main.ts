@@ -188,9 +188,7 @@ async function main(argv: string[], st: State): Promise<number> {
         return EXIT.ok;
       }
       const r = await withSignals(log, (signal) =>
-        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), signal, trusted, tty: process.stderr.isTTY === true }).finally(() =>
-          cleanup.runAll(),
-        ),
+        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), signal, trusted, tty: process.stderr.isTTY === true }).finally(() => cleanup.runAll()),
       );
       const signed = r.signedBy ? `, signed by trusted key ${r.signedBy}` : '';
       out(

@@ -35,7 +35,12 @@ export const DEFAULT_DEADLINE_S = 6 * 3600;
 // in seconds and attempts: validated here once, for both.
 export const NetLimits = z.strictObject({
   stallTimeout: z.number().int().min(1).max(86400).optional(),
-  deadline: z.number().int().min(1).max(30 * 86400).optional(),
+  deadline: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86400)
+    .optional(),
   retries: z.number().int().min(0).max(1000).optional(),
 });
 export type NetLimits = z.infer<typeof NetLimits>;

@@ -147,13 +147,21 @@ export { REPO };
 // answer: typed at the console once the serial log matches `when` (a person at the keyboard).
 // pxe: network-booted by QEMU's iPXE ROM; the kernel and initrd are placed in
 // the web server's ROOT/pxe/ and loaded from it over HTTP (10.0.2.2:PORT).
-export type BootOptions = InitrdSpec & { memMiB?: number; answer?: { when: RegExp; text: string }; net?: boolean; pxe?: { root: string; port: number } };
+export type BootOptions = InitrdSpec & {
+	memMiB?: number;
+	answer?: { when: RegExp; text: string };
+	net?: boolean;
+	pxe?: { root: string; port: number };
+};
 
 // pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
 export function pxeBoot(web: { root: string; port: number }, initrdFile: string, append: string): Pxe {
 	const dir = path.join(web.root, 'pxe');
 	fs.mkdirSync(dir, { recursive: true });
-	for (const [name, from] of [['vmlinuz', kernel().vmlinuz], ['initrd.img', initrdFile]] as const) {
+	for (const [name, from] of [
+		['vmlinuz', kernel().vmlinuz],
+		['initrd.img', initrdFile],
+	] as const) {
 		fs.rmSync(path.join(dir, name), { force: true });
 		fs.symlinkSync(from, path.join(dir, name));
 	}

@@ -54,13 +54,19 @@ t('the endpoint answers 500: the report is kept in the new system, and its sende
 		const r = await reimageAsync(BIN, [...args, '--stall-timeout', '30', '--deadline', '600', '--retries', '2']);
 		assert.is(r.status, 0, describe(r));
 		assert.is(endpoint.got.length, 3, 'three tries');
-		assert.match(r.stderr, /the report is kept in the new system as \/var\/lib\/reimage\/outbox\/[^ ]+\.json: reimage-report\.service \(curl\) sends it/);
+		assert.match(
+			r.stderr,
+			/the report is kept in the new system as \/var\/lib\/reimage\/outbox\/[^ ]+\.json: reimage-report\.service \(curl\) sends it/,
+		);
 		root = mount(partNode(dev, 1));
 		const box = path.join(root, 'var/lib/reimage/outbox');
 		const kept = fs.readdirSync(box).filter((f) => f.endsWith('.json'));
 		assert.is(kept.length, 1);
 		assert.is(JSON.parse(fs.readFileSync(path.join(box, kept[0]!), 'utf8')).outcome, 'success');
-		assert.is(fs.readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/reimage-report.service')), '/etc/systemd/system/reimage-report.service');
+		assert.is(
+			fs.readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/reimage-report.service')),
+			'/etc/systemd/system/reimage-report.service',
+		);
 		// The sender as the new system runs it at boot, on a copy of the outbox (the file system is mounted read-only here).
 		const copy = tmpDir('reimage-outbox-');
 		fs.cpSync(box, copy, { recursive: true });
@@ -89,7 +95,20 @@ t('the bundle cannot be fetched (server down, exit 9): the --json document is pr
 	try {
 		const before = await sha256(dev);
 		const down = `http://127.0.0.1:${await freePort()}/b/`;
-		const r = await reimageAsync(BIN, ['run', '--bundle', down, '--target', dev, '--yes', '--no-retain', '--retries', '0', '--json', '--report-url', endpoint.url]);
+		const r = await reimageAsync(BIN, [
+			'run',
+			'--bundle',
+			down,
+			'--target',
+			dev,
+			'--yes',
+			'--no-retain',
+			'--retries',
+			'0',
+			'--json',
+			'--report-url',
+			endpoint.url,
+		]);
 		assert.is(r.status, 9, describe(r));
 		const doc = JSON.parse(r.stdout) as Doc;
 		assert.equal([doc.command, doc.outcome, doc.exitCode, doc.written], ['run', 'refused', 9, false]);

@@ -74,7 +74,10 @@ test('the bundle could not be fetched (exit 9): the failure document still reach
 		const bring = async () => {
 			throw sourceError('fetching manifest.json from http://10.0.2.2:1/b/ failed');
 		};
-		const r = await boot({ ...s.o, bring, failureDoc: (e) => ({ exitCode: (e as { code: number }).code, outcome: 'refused' }) }, quietLog());
+		const r = await boot(
+			{ ...s.o, bring, failureDoc: (e) => ({ exitCode: (e as { code: number }).code, outcome: 'refused' }) },
+			quietLog(),
+		);
 		assert.equal(r, { action: 'reboot', code: 9 });
 		assert.equal(got, [{ exitCode: 9, outcome: 'refused' }]);
 	} finally {

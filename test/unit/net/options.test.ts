@@ -28,7 +28,8 @@ test('download limits: --stall-timeout, --deadline, --retries validated once (zo
 	assert.throws(() => netLimitFlags({ deadline: '-1' }), /--deadline -1 is not valid/);
 	assert.throws(() => netLimitFlags({ retries: '1.5' }), /--retries 1\.5 is not valid/);
 	assert.is(Config.parse({ stallTimeout: 30, deadline: 3600, retries: 10 }).retries, 10);
-	for (const bad of [{ retries: -1 }, { stallTimeout: 0 }, { deadline: '60' }, { retries: 2.5 }]) assert.not.ok(Config.safeParse(bad).success, JSON.stringify(bad));
+	for (const bad of [{ retries: -1 }, { stallTimeout: 0 }, { deadline: '60' }, { retries: 2.5 }])
+		assert.not.ok(Config.safeParse(bad).success, JSON.stringify(bad));
 });
 
 test.run();

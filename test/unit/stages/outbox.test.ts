@@ -29,13 +29,21 @@ test('not taken: the report, its URL, the CA, the sender and the enabled unit in
 	assert.is(fs.statSync(path.join(r, SENDER)).mode & 0o777, 0o755);
 	assert.match(fs.readFileSync(path.join(r, 'etc/systemd/system', UNIT), 'utf8'), /ExecStart=\/bin\/sh \/usr\/lib\/reimage\/send-reports/);
 	assert.is(fs.readlinkSync(path.join(r, 'etc/systemd/system/multi-user.target.wants', UNIT)), `/etc/systemd/system/${UNIT}`);
-	assert.match(lines.join(''), /the report is kept in the new system as \/var\/lib\/reimage\/outbox\/.*\.json: reimage-report\.service \(curl\) sends it to https:\/\/fleet\.example\/r at the next boot/);
+	assert.match(
+		lines.join(''),
+		/the report is kept in the new system as \/var\/lib\/reimage\/outbox\/.*\.json: reimage-report\.service \(curl\) sends it to https:\/\/fleet\.example\/r at the next boot/,
+	);
 });
 
 test('taken (2xx): nothing is written into the new root', async () => {
 	const r = root();
 	const sent: unknown[] = [];
-	await deliverOrKeep(r, { outcome: 'success' }, { url: 'http://x/r', send: async (doc) => (sent.push(doc), true) }, createLog({ write: () => {} }));
+	await deliverOrKeep(
+		r,
+		{ outcome: 'success' },
+		{ url: 'http://x/r', send: async (doc) => (sent.push(doc), true) },
+		createLog({ write: () => {} }),
+	);
 	assert.equal(sent, [{ outcome: 'success' }]);
 	assert.equal(fs.readdirSync(r), []);
 });
