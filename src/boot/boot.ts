@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { EXIT, ReimageError, describe, usageError } from '../errors.ts';
 import { limitsAsFlags, loadNetOptions, type NetFlags } from '../net/options.ts';
 import { postJson } from '../net/post.ts';
+import { shapeReport } from '../net/hawkbit.ts';
 import { runFlow } from '../stages/index.ts';
 import type { Deliver } from '../stages/outbox.ts';
 import { createCleanup } from '../util/cleanup.ts';
@@ -86,7 +87,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     target = disk.name;
     const reportUrl = policy.reportUrl;
     // The finish stage sends the report, and keeps it in the new system when the endpoint does not take it.
-    deliver = reportUrl ? { url: reportUrl, send: (r) => sendReport(policy, r, o.configDir, log), ...(ca ? { ca } : {}) } : undefined;
+    const format = policy.reportFormat;
+    deliver = reportUrl ? { url: reportUrl, send: (body) => sendReport(policy, body, o.configDir, log), shape: (r) => shapeReport(format, r), ...(ca ? { ca } : {}) } : undefined;
     log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
     const report = await runFlow(
       {
@@ -120,14 +122,14 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       log,
       policy.mode === 'plan',
     );
-    if (!deliver?.tried) await sendReport(policy, report, o.configDir, log);
+    if (!deliver?.tried) await sendReport(policy, shapeReport(policy.reportFormat, report), o.configDir, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {
     const d = describe(e);
     log.warn(`reimage failed: ${d.line}`);
     const doc = e instanceof ReimageError && e.report !== undefined ? e.report : o.failureDoc?.(e);
-    if (doc !== undefined && !deliver?.tried) await sendReport(policy, doc, o.configDir, log);
+    if (doc !== undefined && !deliver?.tried) await sendReport(policy, shapeReport(policy?.reportFormat, doc), o.configDir, log);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.

@@ -6,6 +6,7 @@ import { loadTrusted, type TrustedKey } from '../bundle/sign.ts';
 import { checkRam } from '../stages/budget.ts';
 import { loadNetOptions, type NetFlags } from '../net/options.ts';
 import { postJson } from '../net/post.ts';
+import { type ReportFormat, shapeReport } from '../net/hawkbit.ts';
 import type { Deliver } from '../stages/outbox.ts';
 import { bundleInRam, type InRam } from '../sources/ram.ts';
 import { createCleanup } from '../util/cleanup.ts';
@@ -42,11 +43,11 @@ export const ramBring =
     });
 
 // sendReport: REPORT to URL, when one is given (bounded retries; a failure is a warning); true when the endpoint took it.
-export async function sendReport(url: string | undefined, net: NetFlags, report: unknown, log: Log): Promise<boolean> {
+export async function sendReport(url: string | undefined, net: NetFlags, report: unknown, log: Log, format?: ReportFormat): Promise<boolean> {
   if (!url) return false;
   const agents = await loadNetOptions(net);
   try {
-    return await postJson(url, report, agents, log);
+    return await postJson(url, shapeReport(format, report), agents, log);
   } finally {
     agents.https.destroy();
     agents.http.destroy();
@@ -54,5 +55,5 @@ export async function sendReport(url: string | undefined, net: NetFlags, report:
 }
 
 // deliverTo: the report endpoint handed to the flow (its finish stage sends the report, or keeps it in the new system).
-export const deliverTo = (url: string | undefined, net: NetFlags, log: Log): Deliver | undefined =>
-  url ? { url, send: (r) => sendReport(url, net, r, log), ...(net.ca ? { ca: net.ca } : {}) } : undefined;
+export const deliverTo = (url: string | undefined, net: NetFlags, log: Log, format?: ReportFormat): Deliver | undefined =>
+  url ? { url, send: (body) => sendReport(url, net, body, log), shape: (r) => shapeReport(format, r), ...(net.ca ? { ca: net.ca } : {}) } : undefined;

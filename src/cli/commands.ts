@@ -51,7 +51,8 @@ const runFlags: Record<string, Flag> = {
   'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
-  'report-url': { type: 'string', arg: 'URL', help: 'POST the JSON report there at the end, whatever the outcome (3 tries; a failure is a warning)' },
+  'report-url': { type: 'string', arg: 'URL', help: "POST the JSON report there at the end, whatever the outcome (3 tries; not taken: kept in the new system's outbox)" },
+  'report-format': { type: 'string', arg: 'FORMAT', help: 'reimage (the --json document, default) or hawkbit (hawkBit DDI action feedback)' },
   ...netFlags,
   json: jsonFlag,
 };

@@ -39,6 +39,7 @@ import { checkRam } from '../stages/budget.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import { fetchBundle } from '../sources/fetch.ts';
 import { netLimitFlags, type NetFlags } from '../net/options.ts';
+import { REPORT_FORMATS, type ReportFormat } from '../net/hawkbit.ts';
 import { tmpdir } from 'node:os';
 import { deliverTo, ramBring, sendReport, withBundle } from './bundle.ts';
 
@@ -295,9 +296,10 @@ async function main(argv: string[], st: State): Promise<number> {
       const trusted = await loadTrusted(o.trust);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       // A run's finish stage sends the report itself (kept in the new system when the endpoint does not take it); every other ending is sent here.
-      const deliver = name === 'run' ? deliverTo(opt(v, 'report-url'), netFlags(v), log) : undefined;
+      const format = reportFormat(opt(v, 'report-format'));
+      const deliver = name === 'run' ? deliverTo(opt(v, 'report-url'), netFlags(v), log, format) : undefined;
       const send = async (doc: unknown) => {
-        if (!deliver?.tried) await sendReport(opt(v, 'report-url'), netFlags(v), doc, log);
+        if (!deliver?.tried) await sendReport(opt(v, 'report-url'), netFlags(v), doc, log, format);
       };
       const report = await withSignals(log, (signal) =>
         withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
@@ -401,6 +403,12 @@ main(process.argv.slice(2), state).then(
     process.exitCode = d.code;
   },
 );
+
+function reportFormat(value: string | undefined): ReportFormat {
+  if (value === undefined) return 'reimage';
+  if (!(REPORT_FORMATS as readonly string[]).includes(value)) throw usageError(`--report-format ${value} is not a format: use one of ${REPORT_FORMATS.join(', ')}`);
+  return value as ReportFormat;
+}
 
 function unmappedFlag(value: string | undefined): Unmapped {
   if (value === undefined) return 'zero';

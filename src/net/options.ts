@@ -106,10 +106,14 @@ async function readSecret(file: string): Promise<string> {
 // parseAuth: one line, `basic USER:PASSWORD` or `bearer TOKEN`, as an Authorization header value.
 export function parseAuth(text: string, file: string): string {
   const line = text.trim();
-  const m = /^(basic|bearer)\s+(\S+)$/i.exec(line);
-  if (!m || line.includes('\n')) throw usageError(`auth file ${file} is not understood: write one line, "basic USER:PASSWORD" or "bearer TOKEN"`);
+  const m = /^(basic|bearer|targettoken|gatewaytoken)\s+(\S+)$/i.exec(line);
+  if (!m || line.includes('\n'))
+    throw usageError(`auth file ${file} is not understood: write one line, "basic USER:PASSWORD", "bearer TOKEN" (or hawkBit's "targettoken TOKEN" / "gatewaytoken TOKEN")`);
   const [, kind, value] = m as unknown as [string, string, string];
   if (kind.toLowerCase() === 'bearer') return `Bearer ${value}`;
+  // hawkBit's DDI authentication schemes.
+  if (kind.toLowerCase() === 'targettoken') return `TargetToken ${value}`;
+  if (kind.toLowerCase() === 'gatewaytoken') return `GatewayToken ${value}`;
   if (!value.includes(':')) throw usageError(`auth file ${file}: basic credentials must be USER:PASSWORD`);
   return `Basic ${Buffer.from(value, 'utf8').toString('base64')}`;
 }

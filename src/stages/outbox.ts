@@ -18,7 +18,8 @@ export const SENDER = '/usr/lib/reimage/send-reports';
 export const UNIT = 'reimage-report.service';
 
 // Deliver: where the report goes and how (send resolves true on a 2xx); tried is set once finish has handled it.
-export type Deliver = { url: string; send: (report: unknown) => Promise<boolean>; ca?: string; tried?: boolean };
+// shape: the body sent for the report (the report itself, or hawkBit's DDI feedback: net/hawkbit.ts); the outbox keeps that body.
+export type Deliver = { url: string; send: (body: unknown) => Promise<boolean>; shape?: (report: unknown) => unknown; ca?: string; tried?: boolean };
 
 // The sender in the new system: every kept report POSTed, removed on a 2xx; exit 1 while any is left.
 export const SENDER_SH = `#!/bin/sh
@@ -64,10 +65,11 @@ WantedBy=multi-user.target
 // deliverOrKeep: REPORT POSTed; when the endpoint did not take it, kept in the new system under ROOT (a warning, never a failure).
 export async function deliverOrKeep(root: string, report: unknown, d: Deliver, log: Log): Promise<void> {
   d.tried = true;
-  if (await d.send(report)) return;
+  const body = d.shape ? d.shape(report) : report;
+  if (await d.send(body)) return;
   const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
   try {
-    await writeInRoot(root, `${OUTBOX_DIR}/${id}.json` as BPath, JSON.stringify(report, null, 2) + '\n', 0o600);
+    await writeInRoot(root, `${OUTBOX_DIR}/${id}.json` as BPath, JSON.stringify(body, null, 2) + '\n', 0o600);
     await writeInRoot(root, `${OUTBOX_DIR}/${id}.url` as BPath, `${d.url}\n`, 0o600);
     if (d.ca) await writeInRoot(root, `${OUTBOX_DIR}/ca.pem` as BPath, await readFile(d.ca), 0o644);
     await writeInRoot(root, SENDER as BPath, SENDER_SH, 0o755);
