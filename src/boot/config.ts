@@ -11,6 +11,8 @@ import { usageError } from '../errors.ts';
 import { MODES, ON_FAILURE, type Cmdline } from './cmdline.ts';
 import { UNMAPPED } from '../bmap/format.ts';
 import { loadKeyDir } from '../bundle/sign.ts';
+import { NetLimits } from '../net/options.ts';
+import { REPORT_FORMATS } from '../net/hawkbit.ts';
 
 export const Config = z.strictObject({
   // Where the bundle is: LABEL=…:/path, UUID=…, PARTLABEL=…, PARTUUID=…, or /dev/disk/by-*/…:/path.
@@ -51,6 +53,10 @@ export const Config = z.strictObject({
   network: z.boolean().default(false),
   // Where the JSON report is POSTed at the end of an armed run, whatever the outcome (net/post.ts).
   reportUrl: z.url({ protocol: /^https?$/ }).optional(),
+  // The body POSTed to reportUrl: the report itself, or hawkBit's DDI feedback (net/hawkbit.ts).
+  reportFormat: z.enum(REPORT_FORMATS).optional(),
+  // Download limits for a bundle URL, as --stall-timeout, --deadline and --retries (net/options.ts).
+  ...NetLimits.shape,
 });
 export type Config = z.infer<typeof Config>;
 

@@ -69,7 +69,7 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
   const config = o.config && o.ca ? await withCa(o.config, o.ca) : undefined;
   // Baked kernel arguments: the shell lockdown (empty when the policy allows a shell), then the network's.
   const baked = [...lockdownArgs(policy?.allowShell ?? false), ...net.args].join(' ');
-  const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: baked, ...(o.config ? { REIMAGE_CONFIG: resolve(config?.dir ?? o.config) } : {}) };
+  const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: baked, ...net.env, ...(o.config ? { REIMAGE_CONFIG: resolve(config?.dir ?? o.config) } : {}) };
   const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add: [...new Set([...add, ...net.add])] };
   try {
     await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));

@@ -1,13 +1,14 @@
 // A reimage initrd that fetches its bundle over the network
-// (rd.reimage.bundle=https://…): the generator's own network module brings
-// the link up before reimage runs, and a site CA can be baked in. Asked for by
+// (rd.reimage.bundle=https://…): the generator's own network code brings
+// the link up before reimage runs (dracut's network module, initramfs-tools'
+// configure_networking), and a site CA can be baked in. Asked for by
 // `reimage initrd --network`, by the policy (`"network": true`), or implied
 // by a baked bundle URL.
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { ReimageError, usageError } from '../errors.ts';
+import { ReimageError } from '../errors.ts';
 import { loadNetOptions } from '../net/options.ts';
 import { CA_FILE, type Config } from './config.ts';
 
@@ -17,13 +18,15 @@ export const NETWORK_ARGS = ['rd.neednet=1', 'ip=dhcp'] as const;
 // wantsNetwork: whether the initrd needs the network: asked for, or the baked bundle is a URL.
 export const wantsNetwork = (flag: boolean, c: Pick<Config, 'network' | 'bundle'>): boolean => flag || c.network || /^https?:\/\//i.test(c.bundle ?? '');
 
-// networkBuild: the modules to add and the kernel arguments to bake for GENERATOR.
-export function networkBuild(generator: string, wanted: boolean): { add: string[]; args: string[] } {
-  if (!wanted) return { add: [], args: [] };
-  if (generator !== 'dracut') {
-    throw usageError(`a network initrd (--network, "network": true, or a bundle URL in the config) is built with dracut's network module, but the generator is ${generator}: use --generator dracut`);
-  }
-  return { add: ['network'], args: [...NETWORK_ARGS] };
+// networkBuild: what a network initrd needs from GENERATOR: dracut's network
+// module and its arguments baked; for initramfs-tools, REIMAGE_NETWORK tells
+// our hook to add the NIC drivers and bake IP=dhcp into conf/conf.d (a kernel
+// ip= overrides it), and our init-premount script runs initramfs-tools' own
+// configure_networking (klibc ipconfig) before reimage.
+export function networkBuild(generator: string, wanted: boolean): { add: string[]; args: string[]; env: Record<string, string> } {
+  if (!wanted) return { add: [], args: [], env: {} };
+  if (generator === 'initramfs-tools') return { add: [], args: [], env: { REIMAGE_NETWORK: 'dhcp' } };
+  return { add: ['network'], args: [...NETWORK_ARGS], env: {} };
 }
 
 // checkNetworkModule: dracut's network module ships apart from dracut-core on Debian (package dracut-network).

@@ -6,6 +6,8 @@ import { loadTrusted, type TrustedKey } from '../bundle/sign.ts';
 import { checkRam } from '../stages/budget.ts';
 import { loadNetOptions, type NetFlags } from '../net/options.ts';
 import { postJson } from '../net/post.ts';
+import { type ReportFormat, shapeReport } from '../net/hawkbit.ts';
+import type { Deliver } from '../stages/outbox.ts';
 import { bundleInRam, type InRam } from '../sources/ram.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
@@ -32,7 +34,7 @@ export const ramBring =
       log,
       cleanup: b.cleanup,
       runBase,
-      net: b.ca ? { ca: b.ca } : {},
+      net: { ...b.limits, ...(b.ca ? { ca: b.ca } : {}) },
       trusted: await loadTrusted(b.trust),
       tty: false,
       ram: (n) => checkRam(n),
@@ -40,14 +42,18 @@ export const ramBring =
       ...(b.signal ? { signal: b.signal } : {}),
     });
 
-// sendReport: REPORT to URL, when one is given (bounded retries; a failure is a warning).
-export async function sendReport(url: string | undefined, net: NetFlags, report: unknown, log: Log): Promise<void> {
-  if (!url) return;
+// sendReport: REPORT to URL, when one is given (bounded retries; a failure is a warning); true when the endpoint took it.
+export async function sendReport(url: string | undefined, net: NetFlags, report: unknown, log: Log, format?: ReportFormat): Promise<boolean> {
+  if (!url) return false;
   const agents = await loadNetOptions(net);
   try {
-    await postJson(url, report, agents, log);
+    return await postJson(url, shapeReport(format, report), agents, log);
   } finally {
     agents.https.destroy();
     agents.http.destroy();
   }
 }
+
+// deliverTo: the report endpoint handed to the flow (its finish stage sends the report, or keeps it in the new system).
+export const deliverTo = (url: string | undefined, net: NetFlags, log: Log, format?: ReportFormat): Deliver | undefined =>
+  url ? { url, send: (body) => sendReport(url, net, body, log), shape: (r) => shapeReport(format, r), ...(net.ca ? { ca: net.ca } : {}) } : undefined;

@@ -12,6 +12,9 @@ const bundleFlag: Flag = { type: 'string', arg: 'DIR|URL', required: true, help:
 const netFlags: Record<string, Flag> = {
   ca: { type: 'string', arg: 'FILE', help: "a site CA certificate (PEM) trusted for https:// besides Node's built-in CAs" },
   'auth-file': { type: 'string', arg: 'FILE', help: 'credentials for the server: one line, "basic USER:PASSWORD" or "bearer TOKEN"' },
+  'stall-timeout': { type: 'string', arg: 'SECONDS', help: 'give up a download attempt after this long without a byte, then retry (default 60)' },
+  deadline: { type: 'string', arg: 'SECONDS', help: 'give up a download after this long in all (default 21600; fetch keeps the bytes on hand)' },
+  retries: { type: 'string', arg: 'N', help: 'download attempts in a row without progress before giving up (default 6)' },
 };
 const jsonFlag: Flag = { type: 'boolean', help: 'print the result as one JSON document on stdout, on failure too (src/cli/result.schema.json)' };
 
@@ -48,7 +51,8 @@ const runFlags: Record<string, Flag> = {
   'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
-  'report-url': { type: 'string', arg: 'URL', help: 'POST the JSON report there at the end, whatever the outcome (3 tries; a failure is a warning)' },
+  'report-url': { type: 'string', arg: 'URL', help: "POST the JSON report there at the end, whatever the outcome (3 tries; not taken: kept in the new system's outbox)" },
+  'report-format': { type: 'string', arg: 'FORMAT', help: 'reimage (the --json document, default) or hawkbit (hawkBit DDI action feedback)' },
   ...netFlags,
   json: jsonFlag,
 };
@@ -115,9 +119,6 @@ export const COMMANDS = {
       out: { type: 'string', arg: 'DIR', required: true, help: 'where the bundle goes (made if missing; a partial download there is continued)' },
       trust: { type: 'string', multiple: true, arg: 'KEY|DIR', help: 'require a signature by one of these trusted public keys (checked before any other file is fetched)' },
       ...netFlags,
-      'stall-timeout': { type: 'string', arg: 'SECONDS', help: 'give up an attempt after this long without a byte, then retry (default 60)' },
-      deadline: { type: 'string', arg: 'SECONDS', help: 'give up after this long in all (default 21600; the bytes on hand are kept)' },
-      retries: { type: 'string', arg: 'N', help: 'attempts in a row without progress before giving up (default 6)' },
       seed: { type: 'string', multiple: true, arg: 'PATH', help: 'chunked bundle: assemble the raw image from this file or block device, downloading only the chunks it lacks (repeatable)' },
       'seed-index': { type: 'string', multiple: true, arg: 'INDEX:FILE', help: 'chunked bundle: a .caibx and the file it describes, as a seed (repeatable)' },
       jobs: { type: 'string', arg: 'N', help: 'chunks downloaded at once (default 8)' },

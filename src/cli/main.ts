@@ -40,9 +40,10 @@ import { withProgress } from '../util/progress.ts';
 import { checkRam } from '../stages/budget.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import { fetchBundle } from '../sources/fetch.ts';
-import type { NetFlags } from '../net/options.ts';
+import { netLimitFlags, type NetFlags } from '../net/options.ts';
+import { REPORT_FORMATS, type ReportFormat } from '../net/hawkbit.ts';
 import { tmpdir } from 'node:os';
-import { ramBring, sendReport, withBundle } from './bundle.ts';
+import { deliverTo, ramBring, sendReport, withBundle } from './bundle.ts';
 
 const str = (v: Values, k: string, cmd: string): string => {
   const x = v[k];
@@ -61,12 +62,6 @@ const count = (v: Values, k: string, fallback: number): number => {
   const text = opt(v, k);
   if (text === undefined) return fallback;
   if (!/^[1-9][0-9]*$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`--${k} ${text} is not a positive whole number: write e.g. --${k} 200000`);
-  return Number(text);
-};
-const whole = (v: Values, k: string, fallback: number): number => {
-  const text = opt(v, k);
-  if (text === undefined) return fallback;
-  if (!/^[0-9]{1,6}$/.test(text)) throw usageError(`--${k} ${text} is not a whole number: write e.g. --${k} 6`);
   return Number(text);
 };
 const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[]) : []);
@@ -189,16 +184,14 @@ async function main(argv: string[], st: State): Promise<number> {
       if (list(v, 'seed').length || list(v, 'seed-index').length || v['dry-run'] === true) {
         const seeds = await seedsFrom(list(v, 'seed'), list(v, 'seed-index'));
         const dryRun = v['dry-run'] === true;
-        const env = { log, cleanup, runBase: runBase(), net: netFlags(v), retries: whole(v, 'retries', 6), trusted, seeds, jobs: count(v, 'jobs', 8), dryRun };
+        const env = { log, cleanup, runBase: runBase(), net: netFlags(v), trusted, seeds, jobs: count(v, 'jobs', 8), dryRun };
         const r = await withSignals(log, (signal) => fetchSeededBundle(positionals[0]!, dest, { ...env, signal }).finally(() => cleanup.runAll()));
         const line = describeAssembly(r.report, join(r.out, ASSEMBLED_FILE), dryRun, log);
         out(successDoc(name, { from: r.where, out: r.out, dryRun, index: r.index, signedBy: r.signedBy, assembly: r.report }), `${line}${r.signedBy ? `, signed by trusted key ${r.signedBy}` : ''}`);
         return EXIT.ok;
       }
       const r = await withSignals(log, (signal) =>
-        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), retries: whole(v, 'retries', 6), signal, trusted, tty: process.stderr.isTTY === true }).finally(() =>
-          cleanup.runAll(),
-        ),
+        fetchBundle(positionals[0]!, dest, { log, cleanup, runBase: runBase(), net: netFlags(v), signal, trusted, tty: process.stderr.isTTY === true }).finally(() => cleanup.runAll()),
       );
       const signed = r.signedBy ? `, signed by trusted key ${r.signedBy}` : '';
       out(
@@ -235,6 +228,7 @@ async function main(argv: string[], st: State): Promise<number> {
         ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}),
         ...(opt(v, 'config') ? { configDir: opt(v, 'config')! } : {}),
         confirm: askYes,
+        failureDoc: (e: unknown) => failureDoc('run', 'preflight', e),
       };
       const r = await withSignals(log, (signal) => boot({ ...o, bring: ramBring(log, o.runBase), signal }, log));
       await writeAction(o.runBase, r.action, log);
@@ -309,16 +303,26 @@ async function main(argv: string[], st: State): Promise<number> {
       await checkTargetPath(o.target, 'target');
       const trusted = await loadTrusted(o.trust);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
+      // A run's finish stage sends the report itself (kept in the new system when the endpoint does not take it); every other ending is sent here.
+      const format = reportFormat(opt(v, 'report-format'));
+      const deliver = name === 'run' ? deliverTo(opt(v, 'report-url'), netFlags(v), log, format) : undefined;
+      const send = async (doc: unknown) => {
+        if (!deliver?.tried) await sendReport(opt(v, 'report-url'), netFlags(v), doc, log, format);
+      };
       const report = await withSignals(log, (signal) =>
         withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
-          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan'),
+          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal, ...(deliver ? { deliver } : {}) }, log, name === 'plan'),
         ).then(
           async (r) => {
-            await sendReport(opt(v, 'report-url'), netFlags(v), r, log);
+            await send(r);
             return r;
           },
           async (e: unknown) => {
-            if (e instanceof ReimageError && e.report !== undefined) await sendReport(opt(v, 'report-url'), netFlags(v), e.report, log);
+            // A failure before the flow began (the bundle could not be fetched: exit 9) has no report of its own: its --json document is sent.
+            const doc = e instanceof ReimageError && e.report !== undefined ? e.report : failureDoc(name, st.phase, e);
+            // The document printed for --json is then the one sent.
+            if (e instanceof ReimageError) e.report = doc;
+            await send(doc);
             throw e;
           },
         ),
@@ -339,8 +343,7 @@ const runBase = () => process.env.REIMAGE_RUNDIR || '/run/reimage';
 const netFlags = (v: Values): NetFlags => ({
   ...(opt(v, 'ca') ? { ca: opt(v, 'ca')! } : {}),
   ...(opt(v, 'auth-file') ? { authFile: opt(v, 'auth-file')! } : {}),
-  ...(opt(v, 'stall-timeout') ? { stallSeconds: count(v, 'stall-timeout', 60) } : {}),
-  ...(opt(v, 'deadline') ? { deadlineSeconds: count(v, 'deadline', 21600) } : {}),
+  ...netLimitFlags({ stallTimeout: opt(v, 'stall-timeout'), deadline: opt(v, 'deadline'), retries: opt(v, 'retries') }),
 });
 
 function runOptions(v: Values, name: CommandName) {
@@ -408,6 +411,12 @@ main(process.argv.slice(2), state).then(
     process.exitCode = d.code;
   },
 );
+
+function reportFormat(value: string | undefined): ReportFormat {
+  if (value === undefined) return 'reimage';
+  if (!(REPORT_FORMATS as readonly string[]).includes(value)) throw usageError(`--report-format ${value} is not a format: use one of ${REPORT_FORMATS.join(', ')}`);
+  return value as ReportFormat;
+}
 
 function unmappedFlag(value: string | undefined): Unmapped {
   if (value === undefined) return 'zero';

@@ -8,7 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { z } from 'zod';
 import { usageError } from '../errors.ts';
+import { formatIssues } from '../util/json.ts';
 
 export type NetOptions = {
   https: HttpsAgent;
@@ -23,10 +25,46 @@ export type NetOptions = {
   ca?: string;
 };
 
-export type NetFlags = { ca?: string; authFile?: string; stallSeconds?: number; deadlineSeconds?: number };
+export type NetFlags = { ca?: string; authFile?: string; stallSeconds?: number; deadlineSeconds?: number; retries?: number };
 
 export const DEFAULT_STALL_S = 60;
 export const DEFAULT_DEADLINE_S = 6 * 3600;
+
+// The limits of every download, as the CLI (--stall-timeout, --deadline,
+// --retries) and the baked policy (stallTimeout, deadline, retries) give them,
+// in seconds and attempts: validated here once, for both.
+export const NetLimits = z.strictObject({
+  stallTimeout: z.number().int().min(1).max(86400).optional(),
+  deadline: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86400)
+    .optional(),
+  retries: z.number().int().min(0).max(1000).optional(),
+});
+export type NetLimits = z.infer<typeof NetLimits>;
+
+const FLAG_OF = { stallTimeout: 'stall-timeout', deadline: 'deadline', retries: 'retries' } as const;
+
+// netLimitFlags: the three flags' text checked against NetLimits (a whole number each), as NetFlags.
+export function netLimitFlags(text: Partial<Record<keyof NetLimits, string>>): NetFlags {
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(text)) if (v !== undefined) raw[k] = /^[0-9]{1,9}$/.test(v) ? Number(v) : v;
+  const r = NetLimits.safeParse(raw);
+  if (!r.success) {
+    const key = r.error.issues[0]?.path[0] as keyof NetLimits;
+    throw usageError(`--${FLAG_OF[key] ?? key} ${text[key]} is not valid (${formatIssues(r.error)}): give a whole number, e.g. --stall-timeout 60 --deadline 21600 --retries 6`);
+  }
+  return limitsAsFlags(r.data);
+}
+
+// limitsAsFlags: validated limits (from the CLI or the policy) as NetFlags.
+export const limitsAsFlags = (l: NetLimits): NetFlags => ({
+  ...(l.stallTimeout !== undefined ? { stallSeconds: l.stallTimeout } : {}),
+  ...(l.deadline !== undefined ? { deadlineSeconds: l.deadline } : {}),
+  ...(l.retries !== undefined ? { retries: l.retries } : {}),
+});
 
 // loadNetOptions: agents and credentials from the flags (or the baked policy).
 export async function loadNetOptions(f: NetFlags = {}): Promise<NetOptions> {
@@ -68,10 +106,14 @@ async function readSecret(file: string): Promise<string> {
 // parseAuth: one line, `basic USER:PASSWORD` or `bearer TOKEN`, as an Authorization header value.
 export function parseAuth(text: string, file: string): string {
   const line = text.trim();
-  const m = /^(basic|bearer)\s+(\S+)$/i.exec(line);
-  if (!m || line.includes('\n')) throw usageError(`auth file ${file} is not understood: write one line, "basic USER:PASSWORD" or "bearer TOKEN"`);
+  const m = /^(basic|bearer|targettoken|gatewaytoken)\s+(\S+)$/i.exec(line);
+  if (!m || line.includes('\n'))
+    throw usageError(`auth file ${file} is not understood: write one line, "basic USER:PASSWORD", "bearer TOKEN" (or hawkBit's "targettoken TOKEN" / "gatewaytoken TOKEN")`);
   const [, kind, value] = m as unknown as [string, string, string];
   if (kind.toLowerCase() === 'bearer') return `Bearer ${value}`;
+  // hawkBit's DDI authentication schemes.
+  if (kind.toLowerCase() === 'targettoken') return `TargetToken ${value}`;
+  if (kind.toLowerCase() === 'gatewaytoken') return `GatewayToken ${value}`;
   if (!value.includes(':')) throw usageError(`auth file ${file}: basic credentials must be USER:PASSWORD`);
   return `Basic ${Buffer.from(value, 'utf8').toString('base64')}`;
 }

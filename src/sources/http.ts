@@ -28,7 +28,7 @@ export const httpKind = {
   open: async (spec, env) => {
     const base = baseUrl(spec);
     const net = await loadNetOptions(env.net);
-    const retries = env.retries ?? DEFAULT_RETRIES;
+    const retries = env.retries ?? env.net.retries ?? DEFAULT_RETRIES;
     const small = { net, log: env.log, retries, ...(env.signal ? { signal: env.signal } : {}) };
     const url = (name: string) => new URL(encodeURIComponent(name), base).toString();
     return {

@@ -83,5 +83,5 @@ async function storeOf(spec: string, r: Reader, store: string | undefined, o: Se
     net.https.destroy();
     net.http.destroy();
   });
-  return httpChunkSource(new URL(`${store}/`, baseUrl(spec)), { net, log: o.log, retries: o.retries ?? DEFAULT_RETRIES, parallel: o.jobs });
+  return httpChunkSource(new URL(`${store}/`, baseUrl(spec)), { net, log: o.log, retries: o.retries ?? o.net.retries ?? DEFAULT_RETRIES, parallel: o.jobs });
 }

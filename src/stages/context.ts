@@ -18,6 +18,7 @@ import type { Sys } from '../system/sys.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
+import type { Deliver } from './outbox.ts';
 
 export type RunOptions = {
   bundle: string;
@@ -58,6 +59,8 @@ export type RunOptions = {
   noRetain?: boolean;
   // Called right before the first byte is written (the initramfs records its failure action).
   beforeWrite?: () => Promise<void>;
+  // The report endpoint: the finish stage POSTs the report there and keeps it in the new system when that fails (outbox.ts).
+  deliver?: Deliver;
 };
 
 // The run itself: options, log, cleanup stack, its private directory under

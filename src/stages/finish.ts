@@ -1,12 +1,13 @@
 // finish: the log and the JSON report written into the new system at
-// /var/log/reimage/ (resolved inside the new root), then everything unmounted
-// and synced.
+// /var/log/reimage/ (resolved inside the new root), the report sent to the
+// fleet (or kept in the new system's outbox), then everything unmounted and synced.
 import { writeInRoot } from '../retention/inroot.ts';
 import { syncAll } from '../system/tools.ts';
 import { EXIT } from '../errors.ts';
 import type { BPath } from '../util/bytes.ts';
 import type { Restored, Run, Trail } from './context.ts';
 import { buildReport, type Report } from './report.ts';
+import { deliverOrKeep } from './outbox.ts';
 
 export const REPORT_DIR = '/var/log/reimage';
 
@@ -21,6 +22,8 @@ export async function finish(run: Run, restored: Restored, t: Trail): Promise<Re
   await writeInRoot(restored.root, `${REPORT_DIR}/report.json` as BPath, JSON.stringify(report, null, 2) + '\n', 0o644);
   log.info(`report written to ${REPORT_DIR}/report.json in the new system`);
   await writeInRoot(restored.root, `${REPORT_DIR}/reimage.log` as BPath, log.lines().join('\n') + '\n', 0o644);
+  // Sent while the new system is mounted, so a report the endpoint does not take is kept there for its next boot.
+  if (run.o.deliver) await deliverOrKeep(restored.root, report, run.o.deliver, log);
   await restored.unmount();
   await syncAll(run.sys);
   return report;

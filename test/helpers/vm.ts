@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
 import { attachLoop, copySparse, detachLoop, mount, partNode, sh, tmpDir, umount } from './sys.ts';
-import { qemuArgs, type Drive } from '../../src/vmtest/qemu.ts';
+import { CONSOLE_ARGS, ipxeScript, qemuArgs, type Drive, type Pxe } from '../../src/vmtest/qemu.ts';
 import { entrySpec } from '../../src/arm/index.ts';
 import { kernelArgs } from '../../src/arm/entry.ts';
 
@@ -145,7 +145,31 @@ export const sha256File = (f: string) => createHash('sha256').update(fs.readFile
 export { REPO };
 
 // answer: typed at the console once the serial log matches `when` (a person at the keyboard).
-export type BootOptions = InitrdSpec & { memMiB?: number; answer?: { when: RegExp; text: string }; net?: boolean };
+// pxe: network-booted by QEMU's iPXE ROM; the kernel and initrd are placed in
+// the web server's ROOT/pxe/ and loaded from it over HTTP (10.0.2.2:PORT).
+export type BootOptions = InitrdSpec & {
+	memMiB?: number;
+	answer?: { when: RegExp; text: string };
+	net?: boolean;
+	pxe?: { root: string; port: number };
+};
+
+// pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
+export function pxeBoot(web: { root: string; port: number }, initrdFile: string, append: string): Pxe {
+	const dir = path.join(web.root, 'pxe');
+	fs.mkdirSync(dir, { recursive: true });
+	for (const [name, from] of [
+		['vmlinuz', kernel().vmlinuz],
+		['initrd.img', initrdFile],
+	] as const) {
+		fs.rmSync(path.join(dir, name), { force: true });
+		fs.symlinkSync(from, path.join(dir, name));
+	}
+	const tftp = tmpDir('reimage-tftp-');
+	const base = `http://10.0.2.2:${web.port}/pxe`;
+	fs.writeFileSync(path.join(tftp, 'boot.ipxe'), ipxeScript(`${base}/vmlinuz`, `${base}/initrd.img`, `${CONSOLE_ARGS} ${append}`));
+	return { tftp, bootfile: 'boot.ipxe' };
+}
 
 // Under TCG a guest very rarely stalls in early kernel boot (seen once here,
 // right after "Switched to clocksource hpet"). A boot whose serial log stops
@@ -182,6 +206,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),
 		...(opts.answer ? { serialSocket: sock } : {}),
 		...(opts.net ? { net: true } : {}),
+		...(opts.pxe ? { pxe: pxeBoot(opts.pxe, initrd(opts), append) } : {}),
 	});
 	let keyboard: net.Socket | undefined;
 	let answered = false;

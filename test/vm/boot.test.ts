@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
+import { startNginx } from '../helpers/web.ts';
 import * as assert from 'uvu/assert';
 import { BIN, pack, readManifest, reimage } from '../helpers/reimage.ts';
 import {
@@ -17,6 +18,7 @@ import {
 	oldDiskCopy,
 	sha256File,
 	stick,
+	vmConfig,
 	vmKey,
 } from '../helpers/vm.ts';
 import { attachLoop, describe, detachLoop, flipBytes, getAcl, mount, partNode, sfdiskJson, sh, umount } from '../helpers/sys.ts';
@@ -245,26 +247,46 @@ t('dracut without systemd (reimage initrd --no-systemd): the pre-mount hook runs
 	assert.equal(diskTable(disk), newTable());
 });
 
-t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a private configuration', async () => {
-	const disk = oldDiskCopy();
-	appendPartition(disk, 'REIMAGE', bundleTree(), 120);
-	const unpacked = fs.mkdtempSync('/tmp/reimage-unmkinitramfs-');
-	sh('unmkinitramfs', [initrd({ generator: 'initramfs-tools' }), unpacked]);
-	const lockdown = sh('find', [unpacked, '-path', '*/conf/conf.d/reimage-lockdown']).trim().split('\n')[0]!;
-	assert.is(fs.readFileSync(lockdown, 'utf8'), 'panic=10\n', 'initramfs-tools panic() reboots instead of starting a shell');
-	fs.rmSync(unpacked, { recursive: true });
-	const vm = await bootVm(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), [{ file: disk, serial: 'KIOSK42' }], {
-		generator: 'initramfs-tools',
-	});
-	assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
-	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
-	assert.equal(diskTable(disk), newTable());
-	inspectDisk(disk, (root, data) => {
-		assert.is(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(), 'kiosk-old-42');
-		assert.is(fs.statSync(path.join(data, 'config')).uid, 1002);
-		assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
-	});
-});
+t(
+	'initramfs-tools, network initrd: configure_networking (baked IP=dhcp), the bundle by URL from nginx on the host, the same flow',
+	async () => {
+		const disk = oldDiskCopy();
+		const web = await startNginx(bundleTree());
+		try {
+			const configDir = vmConfig({ network: true });
+			const spec = { generator: 'initramfs-tools', configDir } as const;
+			const unpacked = fs.mkdtempSync('/tmp/reimage-unmkinitramfs-');
+			sh('unmkinitramfs', [initrd(spec), unpacked]);
+			const conf = (name: string) =>
+				sh('find', [unpacked, '-path', `*/conf/conf.d/${name}`])
+					.trim()
+					.split('\n')[0]!;
+			assert.is(
+				fs.readFileSync(conf('reimage-lockdown'), 'utf8'),
+				'panic=10\n',
+				'initramfs-tools panic() reboots instead of starting a shell',
+			);
+			assert.is(fs.readFileSync(conf('reimage-network'), 'utf8'), 'IP=dhcp\n');
+			assert.ok(sh('find', [unpacked, '-name', 'ipconfig']).trim(), "klibc's ipconfig is in the initrd");
+			assert.ok(sh('find', [unpacked, '-name', 'virtio_net.ko*']).trim(), 'the NIC driver is in the initrd');
+			fs.rmSync(unpacked, { recursive: true });
+			const append = await armedArgs('auto', `http://10.0.2.2:${web.port}/bundle/`, 'serial:KIOSK42', configDir);
+			const vm = await bootVm(append, [{ file: disk, serial: 'KIOSK42' }], { ...spec, net: true });
+			assert.match(vm.serial, /IP-Config: .* complete/);
+			assert.match(vm.serial, /copy the bundle from http:\/\/10\.0\.2\.2:\d+\/bundle\/ into RAM/);
+			assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
+			assert.match(vm.serial, /reimage: done; rebooting into the new system/);
+			assert.equal(diskTable(disk), newTable());
+			inspectDisk(disk, (root, data) => {
+				assert.is(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(), 'kiosk-old-42');
+				assert.is(fs.statSync(path.join(data, 'config')).uid, 1002);
+				assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
+			});
+		} finally {
+			await web.stop();
+		}
+	},
+);
 
 t('vm-test: a good bundle against a copy of the old disk passes, with the report', () => {
 	const disk = fixtures().oldImg;

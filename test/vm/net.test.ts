@@ -1,7 +1,10 @@
-// The network in the initramfs: the reimage initrd built with dracut's network
-// module boots in QEMU with user networking, fetches the signed bundle by URL
-// from nginx on the host (10.0.2.2 from the guest is the host's loopback),
-// reimages the disk, and POSTs its report to a test endpoint on the host.
+// The network in the initramfs, network-booted: a machine whose disk boots
+// nothing (the old disk has no boot loader) starts by PXE: QEMU's iPXE ROM
+// gets boot.ipxe over TFTP, which loads the kernel and the reimage initrd
+// (dracut's network module in it) over HTTP from nginx on the host (10.0.2.2
+// from the guest is the host's loopback); the kernel command line names the
+// bundle URL and the target; the bundle comes from the same nginx, the disk is
+// reimaged, and the report is POSTed to a test endpoint on the host.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,35 +16,41 @@ import { startNginx } from '../helpers/web.ts';
 
 const t = suite('vm: bundle by URL');
 
-t('rd.reimage.bundle=http://10.0.2.2:PORT/bundle/: downloaded into RAM, the disk reimaged, the report POSTed', async () => {
-	const web = await startNginx(bundleTree());
-	const got: { outcome: string }[] = [];
-	const endpoint = http.createServer((req, res) => {
-		let body = '';
-		req.on('data', (c: Buffer) => (body += c.toString()));
-		req.on('end', () => {
-			got.push(JSON.parse(body));
-			res.writeHead(204).end();
+t(
+	'PXE (iPXE over TFTP + HTTP), rd.reimage.bundle=http://10.0.2.2:PORT/bundle/: downloaded into RAM, the disk reimaged, the report POSTed',
+	async () => {
+		const web = await startNginx(bundleTree());
+		const got: { outcome: string }[] = [];
+		const endpoint = http.createServer((req, res) => {
+			let body = '';
+			req.on('data', (c: Buffer) => (body += c.toString()));
+			req.on('end', () => {
+				got.push(JSON.parse(body));
+				res.writeHead(204).end();
+			});
 		});
-	});
-	await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
-	try {
-		const port = (endpoint.address() as AddressInfo).port;
-		const configDir = vmConfig({ reportUrl: `http://10.0.2.2:${port}/report` });
-		const disk = oldDiskCopy();
-		const append = await armedArgs('auto', `http://10.0.2.2:${web.port}/bundle/`, 'serial:KIOSK42', configDir);
-		assert.match(append, /rd\.neednet=1 ip=dhcp/);
-		const vm = await bootVm(append, [{ file: disk, serial: 'KIOSK42' }], { configDir, dracutAdd: ['network'], net: true });
-		assert.match(vm.serial, /copy the bundle from http:\/\/10\.0\.2\.2:\d+\/bundle\/ into RAM/);
-		assert.match(vm.serial, /reimage: done; rebooting into the new system/, vm.serial.slice(-3000));
-		inspectDisk(disk, (root) => {
-			assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
-		});
-		assert.is(got[0]?.outcome, 'success', 'the report reached the endpoint');
-	} finally {
-		endpoint.close();
-		await web.stop();
-	}
-});
+		await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+		try {
+			const port = (endpoint.address() as AddressInfo).port;
+			const configDir = vmConfig({ reportUrl: `http://10.0.2.2:${port}/report` });
+			const disk = oldDiskCopy();
+			const append = await armedArgs('auto', `http://10.0.2.2:${web.port}/bundle/`, 'serial:KIOSK42', configDir);
+			assert.match(append, /rd\.neednet=1 ip=dhcp/);
+			const vm = await bootVm(append, [{ file: disk, serial: 'KIOSK42' }], { configDir, dracutAdd: ['network'], net: true, pxe: web });
+			// No -kernel/-initrd: the kernel came from iPXE, with the arguments of boot.ipxe.
+			assert.ok(fs.existsSync(path.join(web.root, 'pxe/initrd.img')));
+			assert.match(vm.serial, /Command line: console=ttyS0 panic=-1 .*rd\.reimage\.bundle=http:\/\/10\.0\.2\.2/);
+			assert.match(vm.serial, /copy the bundle from http:\/\/10\.0\.2\.2:\d+\/bundle\/ into RAM/);
+			assert.match(vm.serial, /reimage: done; rebooting into the new system/, vm.serial.slice(-3000));
+			inspectDisk(disk, (root) => {
+				assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
+			});
+			assert.is(got[0]?.outcome, 'success', 'the report reached the endpoint');
+		} finally {
+			endpoint.close();
+			await web.stop();
+		}
+	},
+);
 
 t.run();

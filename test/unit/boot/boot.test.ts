@@ -7,6 +7,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { afterWriteAction, boot, continueOrReboot } from '../../../src/boot/boot.ts';
 import { createLog } from '../../../src/util/log.ts';
+import { sourceError } from '../../../src/errors.ts';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const quietLog = () => createLog({ write: () => {} }, Date.now, true);
 
@@ -52,6 +55,34 @@ test('after the point of no return: never reboot into a half-written disk', () =
 	assert.is(afterWriteAction({ onFailure: 'reboot' }), 'halt');
 	assert.is(afterWriteAction({ onFailure: 'shell' }), 'shell');
 	assert.is(afterWriteAction({ onFailure: 'poweroff' }), 'poweroff');
+});
+
+test('the bundle could not be fetched (exit 9): the failure document still reaches reportUrl, and the machine reboots', async () => {
+	const got: { exitCode: number }[] = [];
+	const server = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (c: Buffer) => (body += c.toString()));
+		req.on('end', () => {
+			got.push(JSON.parse(body));
+			res.writeHead(204).end();
+		});
+	});
+	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+	try {
+		const reportUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/r`;
+		const s = setup('rd.reimage rd.reimage.bundle=http://10.0.2.2:1/b/\n', { allowUnsigned: true, reportUrl });
+		const bring = async () => {
+			throw sourceError('fetching manifest.json from http://10.0.2.2:1/b/ failed');
+		};
+		const r = await boot(
+			{ ...s.o, bring, failureDoc: (e) => ({ exitCode: (e as { code: number }).code, outcome: 'refused' }) },
+			quietLog(),
+		);
+		assert.equal(r, { action: 'reboot', code: 9 });
+		assert.equal(got, [{ exitCode: 9, outcome: 'refused' }]);
+	} finally {
+		server.close();
+	}
 });
 
 test.run();

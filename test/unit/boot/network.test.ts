@@ -18,12 +18,12 @@ test('the network is wanted when asked for, by the policy, or by a baked bundle 
 	assert.is(wantsNetwork(false, Config.parse({ bundle: 'LABEL=REIMAGE:/bundle' })), false);
 });
 
-test('dracut gets its network module and rd.neednet=1 ip=dhcp; initramfs-tools is refused with the fix', () => {
-	assert.equal(networkBuild('dracut', true), { add: ['network'], args: ['rd.neednet=1', 'ip=dhcp'] });
+test('dracut gets its network module and rd.neednet=1 ip=dhcp; initramfs-tools its configure_networking (REIMAGE_NETWORK for the hook)', () => {
+	assert.equal(networkBuild('dracut', true), { add: ['network'], args: ['rd.neednet=1', 'ip=dhcp'], env: {} });
 	assert.equal(NETWORK_ARGS, ['rd.neednet=1', 'ip=dhcp']);
-	assert.equal(networkBuild('dracut', false), { add: [], args: [] });
-	assert.equal(networkBuild('initramfs-tools', false), { add: [], args: [] });
-	assert.throws(() => networkBuild('initramfs-tools', true), /use --generator dracut/);
+	assert.equal(networkBuild('dracut', false), { add: [], args: [], env: {} });
+	assert.equal(networkBuild('initramfs-tools', false), { add: [], args: [], env: {} });
+	assert.equal(networkBuild('initramfs-tools', true), { add: [], args: [], env: { REIMAGE_NETWORK: 'dhcp' } });
 });
 
 test('rd.reimage.bundle=https://… is a bundle location like any other, and narrows like one', () => {

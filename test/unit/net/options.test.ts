@@ -1,7 +1,8 @@
 // Credentials from a file, and the bundle URL's normal form.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseAuth } from '../../../src/net/options.ts';
+import { netLimitFlags, parseAuth } from '../../../src/net/options.ts';
+import { Config } from '../../../src/boot/config.ts';
 import { baseUrl } from '../../../src/sources/http.ts';
 
 test('an auth file holds one line: basic USER:PASSWORD or bearer TOKEN', () => {
@@ -17,6 +18,18 @@ test('a bundle URL names the directory: a trailing manifest.json or a missing sl
 	assert.is(baseUrl('http://h:8080/a/b/#x').toString(), 'http://h:8080/a/b/');
 	assert.throws(() => baseUrl('https://user:pw@h/b/'), /--auth-file/);
 	assert.throws(() => baseUrl('https://'), /not a valid URL/);
+});
+
+test('download limits: --stall-timeout, --deadline, --retries validated once (zod), the same for the policy', () => {
+	assert.equal(netLimitFlags({ stallTimeout: '5', deadline: '600', retries: '0' }), { stallSeconds: 5, deadlineSeconds: 600, retries: 0 });
+	assert.equal(netLimitFlags({}), {});
+	assert.throws(() => netLimitFlags({ stallTimeout: '0' }), /--stall-timeout 0 is not valid \(stallTimeout: .*\): give a whole number/);
+	assert.throws(() => netLimitFlags({ retries: 'many' }), /--retries many is not valid/);
+	assert.throws(() => netLimitFlags({ deadline: '-1' }), /--deadline -1 is not valid/);
+	assert.throws(() => netLimitFlags({ retries: '1.5' }), /--retries 1\.5 is not valid/);
+	assert.is(Config.parse({ stallTimeout: 30, deadline: 3600, retries: 10 }).retries, 10);
+	for (const bad of [{ retries: -1 }, { stallTimeout: 0 }, { deadline: '60' }, { retries: 2.5 }])
+		assert.not.ok(Config.safeParse(bad).success, JSON.stringify(bad));
 });
 
 test.run();

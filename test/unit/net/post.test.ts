@@ -46,4 +46,29 @@ test('nobody listening: false and one warning, within the bound', async () => {
 	net.http.destroy();
 });
 
+test('a slow endpoint (no answer) and a 500: given up after the timeout of each try, false', async () => {
+	let posts = 0;
+	const slow = http.createServer(() => void posts++);
+	const broken = http.createServer((_req, res) => void (posts++, res.writeHead(500).end()));
+	await Promise.all([slow, broken].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+	const net = await loadNetOptions();
+	const lines: string[] = [];
+	const log = createLog({ write: (l) => void lines.push(l) });
+	try {
+		const t0 = Date.now();
+		const url = (s: http.Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}/r`;
+		assert.is(await postJson(url(slow), { outcome: 'success' }, net, log, { tries: 2, backoffMs: 10, timeoutMs: 300 }), false);
+		assert.ok(Date.now() - t0 < 2000);
+		assert.is(await postJson(url(broken), { outcome: 'success' }, net, log, { tries: 2, backoffMs: 10 }), false);
+		assert.is(posts, 4, 'two tries each');
+		assert.match(lines.join(''), /\(ETIMEDOUT\)/);
+		assert.match(lines.join(''), /\(HTTP 500\)/);
+	} finally {
+		net.http.destroy();
+		slow.closeAllConnections();
+		slow.close();
+		broken.close();
+	}
+});
+
 test.run();
