@@ -68,7 +68,9 @@ async function readLvm(image: string, number: number, offset: number, size: numb
   });
   if (!pv) return undefined;
   if (pv.pvCount !== 1)
-    throw bundleError(`partition ${number} of ${image} is one of ${pv.pvCount} physical volumes of volume group ${pv.vg}: reimage supports a volume group on a single partition of the image; pack an image whose volume group has one physical volume`);
+    throw bundleError(
+      `partition ${number} of ${image} is one of ${pv.pvCount} physical volumes of volume group ${pv.vg}: reimage supports a volume group on a single partition of the image; pack an image whose volume group has one physical volume`,
+    );
   const lvs = [];
   for (const lv of pv.lvs) {
     const fs = await blkidProbe(image, { offset: offset + lv.offset, size: lv.size });
@@ -169,7 +171,10 @@ export async function mountsFromFstab(image: string, table: Table): Promise<Moun
     if (!root) throw bundleError(`/etc/fstab in ${where} of ${image} has no / line reimage can resolve; give the mount plan with --mount SPEC:PATH`);
     return sortMounts(mounts);
   }
-  const held = table.partitions.filter((p) => !p.lvm).map(unusable).find(Boolean);
+  const held = table.partitions
+    .filter((p) => !p.lvm)
+    .map(unusable)
+    .find(Boolean);
   if (held) throw bundleError(`${image} cannot be packed: ${held}`);
   throw bundleError(`no partition of ${image} has /etc/fstab on an ext2/3/4, XFS or btrfs file system; give the mount plan with --mount SPEC:PATH (e.g. --mount LABEL=root:/)`);
 }

@@ -73,7 +73,10 @@ export function vgFromText(text: string, pvUuid?: string): PvMeta {
   const extent = num(vg.extent_size) * sectors;
   const pvs = isNode(vg.physical_volumes) ? vg.physical_volumes : {};
   const pvKeys = Object.keys(pvs).filter((k) => isNode(pvs[k]));
-  const self = pvKeys.find((k) => { const p = pvs[k]; return isNode(p) && (pvUuid === undefined || String(p.id).replace(/-/g, '') === pvUuid.replace(/-/g, '')); });
+  const self = pvKeys.find((k) => {
+    const p = pvs[k];
+    return isNode(p) && (pvUuid === undefined || String(p.id).replace(/-/g, '') === pvUuid.replace(/-/g, ''));
+  });
   const me = self === undefined ? undefined : pvs[self];
   if (self === undefined || !isNode(me)) throw new Error(`the LVM metadata of ${vgName} does not list this physical volume`);
   const peStart = num(me.pe_start) * sectors;
@@ -83,7 +86,10 @@ export function vgFromText(text: string, pvUuid?: string): PvMeta {
   for (const name of Object.keys(all)) {
     const lv = all[name];
     if (!isNode(lv)) continue;
-    const segs = Object.keys(lv).filter((k) => /^segment\d+$/.test(k)).map((k) => lv[k]).filter(isNode);
+    const segs = Object.keys(lv)
+      .filter((k) => /^segment\d+$/.test(k))
+      .map((k) => lv[k])
+      .filter(isNode);
     segs.sort((a, b) => num(a.start_extent) - num(b.start_extent));
     let first: number | undefined;
     let next = 0;
