@@ -280,27 +280,33 @@ function lvmLabelOnly(image: string): string {
 	return out;
 }
 
-type Manifested = { mounts: { path: string; spec: { kind: string; value: string }; partition: number; lv?: string }[]; table: { partitions: { lvm?: { vg: string; lvs: { name: string; fs: { uuid?: string } }[] } }[] } };
+type Manifested = {
+	mounts: { path: string; spec: { kind: string; value: string }; partition: number; lv?: string }[];
+	table: { partitions: { lvm?: { vg: string; lvs: { name: string; fs: { uuid?: string } }[] } }[] };
+};
 
-t('LVM: pack finds /etc/fstab in the root logical volume (read at its extents, no device-mapper) and plans / and /data on the LVs', async () => {
-	const fx = kind('lvm');
-	const b = packed(fx.v2);
-	const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8')) as Manifested;
-	const lvm = m.table.partitions[0]?.lvm;
-	assert.is(lvm?.vg, 'vgkiosk');
-	const uuid = (n: string) => lvm?.lvs.find((l) => l.name === n)?.fs.uuid;
-	assert.equal(
-		m.mounts.map((x) => [x.path, x.partition, x.lv, x.spec.kind, x.spec.value]),
-		[
-			['/', 1, 'root', 'UUID', uuid('root')],
-			['/data', 1, 'data', 'UUID', uuid('data')],
-		],
-	);
-	// A PV label whose metadata cannot be read is named, not taken for "no fstab".
-	const r = reimage(['pack', lvmLabelOnly(kind('luks').v2), '--out', path.join(tmpDir(), 'b')]);
-	assert.is(r.status, 3, describe(r));
-	assert.match(r.stderr, /partition 1 of .* is an LVM physical volume whose metadata cannot be read \(.*\): check the image with pvck/);
-});
+t(
+	'LVM: pack finds /etc/fstab in the root logical volume (read at its extents, no device-mapper) and plans / and /data on the LVs',
+	async () => {
+		const fx = kind('lvm');
+		const b = packed(fx.v2);
+		const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8')) as Manifested;
+		const lvm = m.table.partitions[0]?.lvm;
+		assert.is(lvm?.vg, 'vgkiosk');
+		const uuid = (n: string) => lvm?.lvs.find((l) => l.name === n)?.fs.uuid;
+		assert.equal(
+			m.mounts.map((x) => [x.path, x.partition, x.lv, x.spec.kind, x.spec.value]),
+			[
+				['/', 1, 'root', 'UUID', uuid('root')],
+				['/data', 1, 'data', 'UUID', uuid('data')],
+			],
+		);
+		// A PV label whose metadata cannot be read is named, not taken for "no fstab".
+		const r = reimage(['pack', lvmLabelOnly(kind('luks').v2), '--out', path.join(tmpDir(), 'b')]);
+		assert.is(r.status, 3, describe(r));
+		assert.match(r.stderr, /partition 1 of .* is an LVM physical volume whose metadata cannot be read \(.*\): check the image with pvck/);
+	},
+);
 
 t("LVM: the image's volume group name on another disk (not the target) is refused before writing, named -> 4, untouched", async () => {
 	const fx = kind('lvm');
@@ -312,7 +318,12 @@ t("LVM: the image's volume group name on another disk (not the target) is refuse
 		const before = await sha256(target.dev);
 		const r = reimage(['run', '--bundle', b, '--target', target.dev, '--no-retain', '--yes']);
 		assert.is(r.status, 4, describe(r));
-		assert.match(r.stderr, new RegExp(`volume group vgkiosk is also on ${other.dev}p1, which is not on the target, and the new image's volume group has that name: rename the other one \\(vgrename `));
+		assert.match(
+			r.stderr,
+			new RegExp(
+				`volume group vgkiosk is also on ${other.dev}p1, which is not on the target, and the new image's volume group has that name: rename the other one \\(vgrename `,
+			),
+		);
 		assert.is(await sha256(target.dev), before);
 	} finally {
 		other.detach();
@@ -320,23 +331,31 @@ t("LVM: the image's volume group name on another disk (not the target) is refuse
 	}
 });
 
-t('LVM: an old system on LVM is read by activating its volume group, seeing only the target (no device-mapper here: refused before writing, named), untouched', async () => {
-	const fx = kind('lvm');
-	const b = packed(fx.v2);
-	const d = disk(fx.v1);
-	try {
-		const before = await sha256(d.dev);
-		const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
-		const dm = fs.existsSync('/sys/module/dm_mod');
-		if (!dm) {
-			assert.is(r.status, 5, describe(r));
-			assert.match(r.stderr, new RegExp(`lvm vgchange --config devices\\{filter=\\["a\\|\\^${d.dev.replace(/\//g, '\\/')}p1\\$\\|","r\\|\\.\\*\\|"\\].* -ay vgkiosk: exit`));
-			assert.is(await sha256(d.dev), before);
-		} else assert.is(r.status, 0, describe(r));
-	} finally {
-		d.detach();
-	}
-});
+t(
+	'LVM: an old system on LVM is read by activating its volume group, seeing only the target (no device-mapper here: refused before writing, named), untouched',
+	async () => {
+		const fx = kind('lvm');
+		const b = packed(fx.v2);
+		const d = disk(fx.v1);
+		try {
+			const before = await sha256(d.dev);
+			const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
+			const dm = fs.existsSync('/sys/module/dm_mod');
+			if (!dm) {
+				assert.is(r.status, 5, describe(r));
+				assert.match(
+					r.stderr,
+					new RegExp(
+						`lvm vgchange --config devices\\{filter=\\["a\\|\\^${d.dev.replace(/\//g, '\\/')}p1\\$\\|","r\\|\\.\\*\\|"\\].* -ay vgkiosk: exit`,
+					),
+				);
+				assert.is(await sha256(d.dev), before);
+			} else assert.is(r.status, 0, describe(r));
+		} finally {
+			d.detach();
+		}
+	},
+);
 
 t('pack takes a compressed whole-disk image (.xz, .gz, .bz2, .zst), found by its magic bytes, in one step', async () => {
 	const fx = kind('mbr');
