@@ -31,7 +31,7 @@ installkernel() {
     # Disks and file systems a kiosk, an ATM, a USB stick or a VM may carry.
     hostonly='' instmods virtio_blk virtio_scsi virtio_pci sd_mod ahci ata_piix nvme \
         usb_storage uas xhci_pci xhci_hcd ehci_pci ehci_hcd mmc_block sdhci_pci \
-        ext4 vfat xfs btrfs iso9660 nls_cp437 nls_iso8859_1 nls_utf8
+        ext4 vfat xfs btrfs iso9660 nls_cp437 nls_iso8859_1 nls_utf8 dm_mod
 }
 
 # called by dracut
@@ -82,6 +82,10 @@ install() {
         mkdir -p "$initdir/etc/cmdline.d"
         printf '%s\n' "$lockdown" >"$initdir/etc/cmdline.d/50reimage-lockdown.conf"
     fi
+
+    # LVM: the binary activates the target's volume groups itself (lvm from dracut's lvm module, or here).
+    inst_multiple -o lvm
+    inst_hook cmdline 91 "$moddir/reimage-lvm.sh"
 
     if dracut_module_included "systemd"; then
         # A unit, not a dracut hook: with systemd a failing hook unit does not

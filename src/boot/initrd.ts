@@ -42,6 +42,8 @@ export function findLayout(bin: string): { module: string; glue: string } {
   return { module, glue };
 }
 
+const LVM_BINS = ['/usr/sbin/lvm', '/sbin/lvm'];
+
 export const GENERATORS = ['dracut', 'initramfs-tools'] as const;
 export type Generator = (typeof GENERATORS)[number];
 
@@ -70,7 +72,9 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
   // Baked kernel arguments: the shell lockdown (empty when the policy allows a shell), then the network's.
   const baked = [...lockdownArgs(policy?.allowShell ?? false), ...net.args].join(' ');
   const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: baked, ...net.env, ...(o.config ? { REIMAGE_CONFIG: resolve(config?.dir ?? o.config) } : {}) };
-  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add: [...new Set([...add, ...net.add])] };
+  // dracut's lvm module (lvm, its udev rules, dm) whenever the build host has lvm2: cheap, and needed for images on LVM.
+  const lvm = generator === 'dracut' && LVM_BINS.some((p) => existsSync(p)) ? ['lvm'] : [];
+  const b: Build = { kver, out: resolve(o.out), bin, module, glue, env, noSystemd: o.noSystemd === true, add: [...new Set([...add, ...net.add, ...lvm])] };
   try {
     await (generator === 'dracut' ? withDracut(b, log) : withInitramfsTools(b, log));
   } finally {

@@ -6,7 +6,8 @@
 import { open } from 'node:fs/promises';
 import { bundleError, usageError } from '../errors.ts';
 import { blkidProbe, partNumber, sfdiskJson, type SfdiskTable } from '../system/tools.ts';
-import { parentsFirst, parseFstab, parseSpec, subvolOptions } from '../util/fstab.ts';
+import { lvPath, parentsFirst, parseFstab, parseSpec, subvolOptions } from '../util/fstab.ts';
+import { readPv } from '../image/lvm.ts';
 import { canPeek, peek } from './peek.ts';
 import { parseTable } from '../image/table.ts';
 import { container } from '../util/containers.ts';
@@ -45,6 +46,7 @@ export async function readTable(image: string): Promise<Table> {
   for (const p of t.partitions) {
     const fs = await blkidProbe(image, { offset: p.start * ss, size: p.size * ss });
     const ext = fs.TYPE?.startsWith('ext') ? await readExtInfo(image, p.start * ss) : undefined;
+    const lvm = fs.TYPE === 'LVM2_member' ? await readLvm(image, partNumber(p.node), p.start * ss, p.size * ss) : undefined;
     partitions.push({
       number: partNumber(p.node),
       start: p.start,
@@ -53,9 +55,44 @@ export async function readTable(image: string): Promise<Table> {
       ...(p.uuid ? { uuid: p.uuid.toLowerCase() } : {}),
       ...(p.name ? { name: p.name } : {}),
       fs: { ...(fs.TYPE ? { type: fs.TYPE } : {}), ...(fs.LABEL ? { label: fs.LABEL } : {}), ...(fs.UUID ? { uuid: fs.UUID } : {}), ...ext },
+      ...(lvm ? { lvm } : {}),
     });
   }
   return { label: t.label, id: t.id.toLowerCase(), sectorSize: ss, partitions };
+}
+
+// readLvm: the volume group on the LVM physical volume at [offset, offset + size) of IMAGE, with each logical volume's file system.
+async function readLvm(image: string, number: number, offset: number, size: number): Promise<Partition['lvm']> {
+  const pv = await readPv(image, offset, size).catch((e: Error) => {
+    throw bundleError(`partition ${number} of ${image} is an LVM physical volume whose metadata cannot be read (${e.message}): check the image with pvck`);
+  });
+  if (!pv) return undefined;
+  if (pv.pvCount !== 1)
+    throw bundleError(
+      `partition ${number} of ${image} is one of ${pv.pvCount} physical volumes of volume group ${pv.vg}: reimage supports a volume group on a single partition of the image; pack an image whose volume group has one physical volume`,
+    );
+  const lvs = [];
+  for (const lv of pv.lvs) {
+    const fs = await blkidProbe(image, { offset: offset + lv.offset, size: lv.size });
+    const ext = fs.TYPE?.startsWith('ext') ? await readExtInfo(image, offset + lv.offset) : undefined;
+    lvs.push({ ...lv, fs: { ...(fs.TYPE ? { type: fs.TYPE } : {}), ...(fs.LABEL ? { label: fs.LABEL } : {}), ...(fs.UUID ? { uuid: fs.UUID } : {}), ...ext } });
+  }
+  return { vg: pv.vg, uuid: pv.vgUuid, lvs };
+}
+
+type Lv = NonNullable<Partition['lvm']>['lvs'][number];
+// A place a mount can name: a partition's own file system, or a logical volume on it.
+type Place = { p: Partition; lv?: Lv };
+
+// places: every partition, then every logical volume of every LVM physical volume.
+const places = (table: Table): Place[] => [...table.partitions.map((p) => ({ p })), ...table.partitions.flatMap((p) => (p.lvm?.lvs ?? []).map((lv) => ({ p, lv })))];
+
+// placeMatches: whether a partition or logical volume carries the identity an fstab spec (or VG/LV path) names.
+function placeMatches({ p, lv }: Place, kind: SpecKind | 'LV', value: string): boolean {
+  if (kind === 'LV') return !!lv && `${p.lvm?.vg}/${lv.name}` === value;
+  if (!lv) return specMatches(p, kind, value);
+  if (kind === 'LABEL') return lv.fs.label === value;
+  return kind === 'UUID' && lv.fs.uuid?.toLowerCase() === value.toLowerCase();
 }
 
 // unusable: why a container partition (LUKS, an LVM PV) cannot hold the root or a mount, or undefined.
@@ -79,22 +116,30 @@ export function specMatches(p: Partition, kind: SpecKind, value: string): boolea
   }
 }
 
-function toMount(table: Table, kind: SpecKind, value: string, raw: string, fstype: string | undefined, from: string, options = ''): Mount {
+function toMount(table: Table, kind: SpecKind | 'LV', value: string, raw: string, fstype: string | undefined, from: string, options = ''): Mount {
   // The manifest takes only normalised mount paths: `//a/./b/` becomes `/a/b`; `..` is refused.
   const path = normaliseMountPath(raw);
-  if (path === undefined) throw bundleError(`${from} mount path ${JSON.stringify(raw)} for ${kind}=${value} is not an absolute path without ".." or NUL; give the plan with --mount SPEC:/clean/path`);
-  const hits = table.partitions.filter((p) => specMatches(p, kind, value));
+  const named = kind === 'LV' ? `/dev/${value}` : `${kind}=${value}`;
+  if (path === undefined) throw bundleError(`${from} mount path ${JSON.stringify(raw)} for ${named} is not an absolute path without ".." or NUL; give the plan with --mount SPEC:/clean/path`);
+  const hits = places(table).filter((x) => placeMatches(x, kind, value));
   if (hits.length !== 1) {
-    const why = hits.length === 0 ? 'matches no partition of the image' : `matches ${hits.length} partitions of the image`;
-    throw bundleError(`${from} ${kind}=${value} for ${path} ${why}; give the mount plan with --mount SPEC:PATH`);
+    const why = hits.length === 0 ? 'matches no partition or logical volume of the image' : `matches ${hits.length} partitions or logical volumes of the image`;
+    throw bundleError(`${from} ${named} for ${path} ${why}; give the mount plan with --mount SPEC:PATH`);
   }
-  const p = hits[0]!;
-  const why = unusable(p);
-  if (why) throw bundleError(`${from} ${kind}=${value} for ${path}: ${why}`);
-  const type = p.fs.type ?? fstype;
-  if (!type || type === 'auto') throw bundleError(`${from} ${kind}=${value} for ${path}: partition ${p.number} has no recognisable file system`);
+  const { p, lv } = hits[0]!;
+  const why = lv ? undefined : unusable(p);
+  if (why) throw bundleError(`${from} ${named} for ${path}: ${why}`);
+  const fs = lv ? lv.fs : p.fs;
+  const where = lv ? `logical volume ${p.lvm?.vg}/${lv.name} on partition ${p.number}` : `partition ${p.number}`;
+  const type = fs.type ?? fstype;
+  if (!type || type === 'auto') throw bundleError(`${from} ${named} for ${path}: ${where} has no recognisable file system`);
   const keep = type === 'btrfs' ? subvolOptions(options) : '';
-  return { path, spec: { kind, value }, partition: p.number, fstype: type, ...(keep ? { options: keep } : {}) };
+  // A logical volume named by its path is found after the write by its file system's UUID (the VG's name may clash).
+  let spec: Mount['spec'];
+  if (kind !== 'LV') spec = { kind, value };
+  else if (fs.uuid) spec = { kind: 'UUID', value: fs.uuid };
+  else throw bundleError(`${from} ${named} for ${path}: ${where} has a file system without a UUID; give it one (tune2fs -U random, xfs_admin -U generate)`);
+  return { path, spec, partition: p.number, ...(lv ? { lv: lv.name } : {}), fstype: type, ...(keep ? { options: keep } : {}) };
 }
 
 // mountsFromFlags: the plan given as --mount LABEL=root:/ --mount PARTLABEL=data:/kiosk.
@@ -102,8 +147,9 @@ export function mountsFromFlags(table: Table, flags: readonly string[]): Mount[]
   return sortMounts(
     flags.map((f) => {
       const m = /^(.+?):(\/.*)$/.exec(f);
-      const spec = m ? parseSpec(m[1]!) : undefined;
-      if (!m || !spec) throw usageError(`--mount "${f}" is not SPEC:PATH; write e.g. --mount LABEL=root:/ or --mount PARTUUID=…:/data`);
+      const lv = m ? lvPath(m[1]!) : undefined;
+      const spec = m ? (parseSpec(m[1]!) ?? (lv ? { kind: 'LV' as const, value: lv } : undefined)) : undefined;
+      if (!m || !spec) throw usageError(`--mount "${f}" is not SPEC:PATH; write e.g. --mount LABEL=root:/, --mount PARTUUID=…:/data or --mount /dev/VG/LV:/`);
       return toMount(table, spec.kind, spec.value, m[2]!, undefined, '--mount');
     }),
   );
@@ -111,18 +157,24 @@ export function mountsFromFlags(table: Table, flags: readonly string[]): Mount[]
 
 // mountsFromFstab: find the partition that holds /etc/fstab (the root) and read the plan from it.
 export async function mountsFromFstab(image: string, table: Table): Promise<Mount[]> {
-  for (const p of table.partitions) {
-    if (!canPeek(p.fs.type)) continue;
+  for (const { p, lv } of places(table)) {
+    const fs = lv ? lv.fs : p.fs;
+    if (!canPeek(fs.type)) continue;
     const ss = table.sectorSize;
-    const text = await peek(image, { number: p.number, offset: p.start * ss, size: p.size * ss, fstype: p.fs.type ?? '' }, '/etc/fstab');
+    const offset = p.start * ss + (lv?.offset ?? 0);
+    const where = lv ? `logical volume ${p.lvm?.vg}/${lv.name} (partition ${p.number})` : `partition ${p.number}`;
+    const text = await peek(image, { number: p.number, offset, size: lv?.size ?? p.size * ss, fstype: fs.type ?? '' }, '/etc/fstab');
     if (text === undefined) continue;
     const lines = parseFstab(text);
-    const mounts = lines.map((l) => toMount(table, l.kind, l.value, l.path, l.fstype, `/etc/fstab in partition ${p.number}:`, l.options));
+    const mounts = lines.map((l) => toMount(table, l.kind, l.value, l.path, l.fstype, `/etc/fstab in ${where}:`, l.options));
     const root = mounts.find((m) => m.path === '/');
-    if (!root) throw bundleError(`/etc/fstab in partition ${p.number} of ${image} has no / line reimage can resolve; give the mount plan with --mount SPEC:PATH`);
+    if (!root) throw bundleError(`/etc/fstab in ${where} of ${image} has no / line reimage can resolve; give the mount plan with --mount SPEC:PATH`);
     return sortMounts(mounts);
   }
-  const held = table.partitions.map(unusable).find(Boolean);
+  const held = table.partitions
+    .filter((p) => !p.lvm)
+    .map(unusable)
+    .find(Boolean);
   if (held) throw bundleError(`${image} cannot be packed: ${held}`);
   throw bundleError(`no partition of ${image} has /etc/fstab on an ext2/3/4, XFS or btrfs file system; give the mount plan with --mount SPEC:PATH (e.g. --mount LABEL=root:/)`);
 }

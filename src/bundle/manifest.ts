@@ -12,6 +12,8 @@ import { SPEC_KINDS } from '../util/fstab.ts';
 export { CODECS, type CodecName };
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+// lvm's own rule for volume group and logical volume names.
+const LVM_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
 const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 export const FsInfo = z.strictObject({
@@ -39,6 +41,15 @@ export const Partition = z.strictObject({
   uuid: z.string().optional(),
   name: z.string().optional(),
   fs: FsInfo,
+  // An LVM physical volume: its volume group, and each logical volume that is
+  // one linear run of extents on it (offset: bytes from the partition's start).
+  lvm: z
+    .strictObject({
+      vg: z.string().regex(LVM_NAME),
+      uuid: z.string().min(1),
+      lvs: z.array(z.strictObject({ name: z.string().regex(LVM_NAME), uuid: z.string().min(1), offset: size, size, fs: FsInfo })).max(256),
+    })
+    .optional(),
 });
 export type Partition = z.infer<typeof Partition>;
 
@@ -65,6 +76,8 @@ export const Mount = z.strictObject({
   path: mountPath,
   spec: z.strictObject({ kind: SpecKind, value: z.string().min(1) }),
   partition: z.number().int().positive(),
+  // The logical volume (in the volume group on that partition) that holds the file system.
+  lv: z.string().regex(LVM_NAME).optional(),
   fstype: z.string().min(1),
   // Which part of the file system is mounted there (btrfs `subvol=@`,
   // `subvolid=256`), from the image's fstab; no other option is accepted.

@@ -66,7 +66,8 @@ export type RunOptions = {
 // The run itself: options, log, cleanup stack, its private directory under
 // runBase, the OS it works on (processes, /sys, /proc: fakes in unit tests),
 // and whether it is a plan (reads only, takes no lock).
-export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys; plan: boolean };
+// notes: lines for the report (the trail's), e.g. which LVM volume groups were activated.
+export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys; plan: boolean; notes?: string[] };
 
 export type RetentionList = { name: string; entries: ListEntry[] };
 export type Ids = { users: IdMap; groups: IdMap };

@@ -47,6 +47,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
   let passed: Passed | undefined;
   try {
     const run = await openRun(o, log, cleanup, sys, t.command);
+    run.notes = t.notes;
     const pre = await timed('preflight', () => preflight(run));
     t.pre = pre;
     const scanned = await timed('scan', () => scanOld(run, pre));

@@ -16,25 +16,37 @@ import { hostSys, type Sys } from '../system/sys.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { container } from '../util/containers.ts';
-import { parentsFirst, parseSpec } from '../util/fstab.ts';
+import { lvPath, parentsFirst, parseSpec } from '../util/fstab.ts';
+import { activate } from './lvm.ts';
 import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
 import { readOnlyOptions } from '../util/mountopts.ts';
 
-// options: which part of the file system (btrfs subvol=/subvolid=), from the manifest.
-export type PlanLine = { path: string; kind: SpecKind; value: string; fstype: string; options?: string };
+// options: which part of the file system (btrfs subvol=/subvolid=), from the
+// manifest. Kind LV: a logical volume by name (value VG/LV); lv: the line must
+// also be on that logical volume.
+export type PlanLine = { path: string; kind: SpecKind | 'LV'; value: string; fstype: string; options?: string; lv?: string };
 // A line that could not be mounted, and why (for the warning).
 export type Missing = PlanLine & { why?: string };
 
-const KEY: Record<SpecKind, keyof PartIdentity> = { LABEL: 'label', PARTLABEL: 'partlabel', UUID: 'uuid', PARTUUID: 'partuuid' };
+const KEY: Record<SpecKind | 'LV', keyof PartIdentity> = { LABEL: 'label', PARTLABEL: 'partlabel', UUID: 'uuid', PARTUUID: 'partuuid', LV: 'lv' };
 
-export function findPart(parts: PartIdentity[], kind: SpecKind, value: string): PartIdentity[] {
+export function findPart(parts: PartIdentity[], kind: SpecKind | 'LV', value: string, lv?: string): PartIdentity[] {
   const v = kind === 'UUID' || kind === 'PARTUUID' ? value.toLowerCase() : value;
-  return parts.filter((p) => p[KEY[kind]] === v);
+  return parts.filter((p) => p[KEY[kind]] === v && (lv === undefined || p.lv === lv));
 }
+
+// lvOf: VG/LV of a manifest mount on a logical volume, or undefined.
+const lvOf = (m: Manifest, x: Mount) => {
+  const vg = x.lv ? m.table.partitions.find((q) => q.number === x.partition)?.lvm?.vg : undefined;
+  return vg && x.lv ? `${vg}/${x.lv}` : undefined;
+};
 
 // newPlan: the manifest's plan as written (exact identities of the new image).
 export const newPlan = (m: Manifest): PlanLine[] =>
-  m.mounts.map((x: Mount) => ({ path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype, ...(x.options ? { options: x.options } : {}) }));
+  m.mounts.map((x: Mount) => {
+    const lv = lvOf(m, x);
+    return { path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype, ...(x.options ? { options: x.options } : {}), ...(lv ? { lv } : {}) };
+  });
 
 // oldPlan: the same mount points found on the old system by label (UUIDs
 // change between images, labels usually do not), or as overridden.
@@ -42,8 +54,9 @@ export function oldPlan(m: Manifest, overrides: readonly string[]): PlanLine[] {
   if (overrides.length) {
     const lines = overrides.map((f) => {
       const mm = /^(.+?):(\/.*)$/.exec(f);
-      const spec = mm ? parseSpec(mm[1]!) : undefined;
-      if (!mm || !spec) throw usageError(`--old-mount "${f}" is not SPEC:PATH; write e.g. --old-mount LABEL=root:/`);
+      const lv = mm ? lvPath(mm[1]!) : undefined;
+      const spec = mm ? (parseSpec(mm[1]!) ?? (lv ? { kind: 'LV' as const, value: lv } : undefined)) : undefined;
+      if (!mm || !spec) throw usageError(`--old-mount "${f}" is not SPEC:PATH; write e.g. --old-mount LABEL=root:/ or --old-mount /dev/VG/LV:/`);
       const why = mountPathProblem(mm[2]!);
       if (why) throw usageError(`--old-mount "${f}": the path ${why}; write a normalised absolute path such as /boot/efi`);
       return { path: mm[2]!, ...spec, fstype: 'auto' };
@@ -56,6 +69,10 @@ export function oldPlan(m: Manifest, overrides: readonly string[]): PlanLine[] {
   return m.mounts.map((x) => {
     const p = m.table.partitions.find((q) => q.number === x.partition);
     const opt = x.options ? { options: x.options } : {};
+    // A logical volume: its file system's label, else the same VG/LV name on the old disk.
+    const lv = lvOf(m, x);
+    const label = p?.lvm?.lvs.find((l) => l.name === x.lv)?.fs.label;
+    if (lv) return label ? { path: x.path, kind: 'LABEL' as const, value: label, fstype: x.fstype, ...opt } : { path: x.path, kind: 'LV' as const, value: lv, fstype: x.fstype, ...opt };
     if (p?.fs.label) return { path: x.path, kind: 'LABEL' as const, value: p.fs.label, fstype: x.fstype, ...opt };
     if (p?.name) return { path: x.path, kind: 'PARTLABEL' as const, value: p.name, fstype: x.fstype, ...opt };
     return { path: x.path, kind: x.spec.kind, value: x.spec.value, fstype: x.fstype, ...opt };
@@ -78,12 +95,16 @@ export async function mountPlan(
   cleanup: Cleanup,
   exit: ExitName,
   sys: Sys = hostSys,
+  notes: string[] = [],
 ): Promise<{ missing: Missing[]; umountAll: () => Promise<void> }> {
   const missing: Missing[] = [];
   const undo: (() => Promise<void>)[] = [];
   await mkdir(base, { recursive: true });
+  // Logical volumes first (taken down last): the plan may name them, by VG/LV or by their file systems' identity.
+  const lvm = await activate(parts, mode, exit, cleanup, notes, sys);
+  const all = [...parts, ...lvm.parts];
   for (const line of parentsFirst(plan)) {
-    const hits = findPart(parts, line.kind, line.value);
+    const hits = findPart(all, line.kind, line.value, line.lv);
     if (hits.length > 1)
       throw new ReimageError(exit, `${line.kind}=${line.value} (for ${line.path}) matches ${hits.length} partitions of the target: give each partition a unique label, or use --old-mount`);
     const p = hits[0];
@@ -117,6 +138,7 @@ export async function mountPlan(
   const umountAll = async () => {
     for (const u of undo.reverse()) await u();
     await rmdir(base).catch(() => {});
+    await lvm.deactivate();
   };
   return { missing, umountAll };
 }

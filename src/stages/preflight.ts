@@ -23,6 +23,7 @@ import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces } from './keep.ts';
+import { checkLvm } from './lvm.ts';
 
 // openRun: the run's private directory (root only), undone by the cleanup stack.
 export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan'): Promise<Run> {
@@ -64,6 +65,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const needed = list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
   const oldParts = await oldPartitions(disk, needed, log, sys);
+  await checkLvm(m, oldParts, sys);
   return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) } };
 }
 

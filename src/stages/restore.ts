@@ -13,7 +13,7 @@ import { mountPlan, newPlan } from './mounts.ts';
 export async function restore(run: Run, p: Passed, parts: PartIdentity[]): Promise<Restored> {
   const { cleanup, log } = run;
   const base = join(run.runDir, 'new');
-  const { missing, umountAll } = await mountPlan(parts, newPlan(p.bundle.manifest), base, 'rw', cleanup, 'afterWrite', run.sys);
+  const { missing, umountAll } = await mountPlan(parts, newPlan(p.bundle.manifest), base, 'rw', cleanup, 'afterWrite', run.sys, run.notes);
   const l = missing[0];
   if (l) {
     throw new ReimageError(

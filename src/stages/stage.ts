@@ -41,7 +41,7 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
   if (list.entries.length === 0 && !bundle.manifest.version) return { ids: { users: emptyIds(), groups: emptyIds() }, scan: emptyScan(), unmount: async () => {} };
   const plan = await withOldSubvols(oldParts, oldPlan(bundle.manifest, o.oldMounts), (w) => log.warn(w));
   const base = join(run.runDir, 'old');
-  const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention', run.sys);
+  const { missing, umountAll } = await mountPlan(oldParts, plan, base, 'ro', cleanup, 'retention', run.sys, run.notes);
   const root = missing.find((l) => l.path === '/');
   if (root) {
     const held = oldParts.find((p) => container(p.fstype));

@@ -67,7 +67,8 @@ async function waitNode(p: KernelPart, exit: ExitName, attempts: number, delayMs
   throw new ReimageError(exit, `partition node ${node} (${p.dev}) did not appear: is devtmpfs mounted on /dev?`);
 }
 
-export type PartIdentity = { node: string; number: number; label?: string; uuid?: string; partlabel?: string; partuuid?: string; fstype?: string };
+// lv: VG/LV for a logical volume on the disk (node: its device-mapper path; number: its physical volume's partition).
+export type PartIdentity = { node: string; number: number; label?: string; uuid?: string; partlabel?: string; partuuid?: string; fstype?: string; lv?: string };
 
 // identify: each settled partition's file system and GPT identity, probed directly (no udev needed).
 export async function identify(nodes: Settled, sys: Sys = hostSys): Promise<PartIdentity[]> {

@@ -100,7 +100,12 @@ export async function holders(d: Disk, sys: Sys = hostSys): Promise<string[]> {
 
 // releaseHolder: the command that takes a stacked device down.
 async function releaseHolder(h: string, sys: Sys): Promise<string> {
-  if (h.startsWith('dm-')) return `dmsetup remove ${(await read(`${sys.sysRoot}/block/${h}/dm/name`)) || `/dev/${h}`}`;
+  if (h.startsWith('dm-')) {
+    const name = await read(`${sys.sysRoot}/block/${h}/dm/name`);
+    // An LVM logical volume (the old system's group, activated by the initramfs): take it down with lvm, not under it.
+    if (name && (await read(`${sys.sysRoot}/block/${h}/dm/uuid`)).startsWith('LVM-')) return `lvchange -an /dev/mapper/${name}`;
+    return `dmsetup remove ${name || `/dev/${h}`}`;
+  }
   if (h.startsWith('md')) return `mdadm --stop /dev/${h}`;
   if (h.startsWith('loop')) return `losetup -d /dev/${h}`;
   return `stop /dev/${h}`;

@@ -6,7 +6,17 @@
 export const SPEC_KINDS = ['LABEL', 'PARTLABEL', 'UUID', 'PARTUUID'] as const;
 export type SpecKind = (typeof SPEC_KINDS)[number];
 
-export type FstabLine = { kind: SpecKind; value: string; path: string; fstype: string; options: string };
+// kind LV: a logical volume named by its device path (value `VG/LV`).
+export type FstabLine = { kind: SpecKind | 'LV'; value: string; path: string; fstype: string; options: string };
+
+// lvPath: VG/LV for /dev/mapper/VG-LV (a `-` inside a name is doubled) or
+// /dev/VG/LV, the paths lvm gives a logical volume; undefined for anything else.
+export function lvPath(spec: string): string | undefined {
+  const m = /^\/dev\/mapper\/((?:[^-/]|--)+)-((?:[^-/]|--)+)$/.exec(spec);
+  if (m) return `${m[1]!.replace(/--/g, '-')}/${m[2]!.replace(/--/g, '-')}`;
+  const d = /^\/dev\/([A-Za-z0-9+_.][A-Za-z0-9+_.-]*)\/([A-Za-z0-9+_.][A-Za-z0-9+_.-]*)$/.exec(spec);
+  return d && !['disk', 'mapper', 'md', 'block', 'char', 'bus', 'fd', 'net', 'pts', 'shm', 'input', 'snd', 'dri'].includes(d[1]!) ? `${d[1]}/${d[2]}` : undefined;
+}
 
 const BY_DIR: Record<string, SpecKind> = {
   'by-label': 'LABEL',
@@ -34,7 +44,8 @@ export function parseFstab(text: string): FstabLine[] {
     const [spec, path, fstype, options = 'defaults'] = line.split(/\s+/);
     if (!spec || !path || !fstype || !path.startsWith('/')) continue;
     if (fstype === 'swap' || options.split(',').includes('noauto')) continue;
-    const parsed = parseSpec(spec);
+    const lv = lvPath(spec);
+    const parsed = parseSpec(spec) ?? (lv ? { kind: 'LV' as const, value: lv } : undefined);
     if (!parsed) continue;
     out.push({ ...parsed, path: unescapeOctal(path), fstype, options });
   }

@@ -46,7 +46,7 @@ export function initrd(spec: InitrdSpec = {}): string {
 		.update(dracutAdd.map((m) => ` add ${m}`).join(''));
 	const inputs = [
 		BIN,
-		...['module-setup.sh', 'reimage.service', 'reimage-hook.sh', 'reimage-cmdline.sh'].map((x) =>
+		...['module-setup.sh', 'reimage.service', 'reimage-hook.sh', 'reimage-cmdline.sh', 'reimage-lvm.sh'].map((x) =>
 			path.join(REPO, 'dracut-module/50reimage', x),
 		),
 		...['reimage-entry.sh', 'initramfs-tools/hooks/reimage', 'initramfs-tools/scripts/init-premount/reimage'].map((x) =>

@@ -14,7 +14,7 @@ import { copySparse, describe, exec, getAcl, getCap, getXattr, sh, sha256, tmpDi
 
 const t = suite('image kinds');
 
-type Kind = '4kn' | 'mbr' | 'xfs' | 'btrfs' | 'luks';
+type Kind = '4kn' | 'mbr' | 'xfs' | 'btrfs' | 'luks' | 'lvm';
 const MAKE = path.join(REPO, 'test', 'fixtures', 'make-kinds.sh');
 const STAMP = Date.parse('2021-03-04T05:06:07Z') / 1000;
 
@@ -256,8 +256,8 @@ t('LUKS: an encrypted old root is refused before writing, naming the partition -
 	}
 });
 
-/** A copy of the luks fixture's IMAGE whose partition 1 (sector 256) is an LVM2 physical volume label instead (blkid TYPE=LVM2_member). */
-function lvmImage(image: string): string {
+/** A copy of the luks fixture's IMAGE whose partition 1 (sector 256) is an LVM2 physical volume label without metadata (blkid TYPE=LVM2_member). */
+function lvmLabelOnly(image: string): string {
 	const out = path.join(tmpDir('reimage-kind-lvm-'), 'lvm.img');
 	copySparse(image, out);
 	const label = Buffer.alloc(512);
@@ -280,27 +280,82 @@ function lvmImage(image: string): string {
 	return out;
 }
 
-t('LVM: an image or an old system whose root partition is an LVM physical volume is refused up front, named', async () => {
-	const fx = kind('luks');
-	const img = lvmImage(fx.v2);
-	const r = reimage(['pack', img, '--out', path.join(tmpDir(), 'b')]);
-	assert.is(r.status, 3, describe(r));
-	assert.match(r.stderr, /partition 1 is an LVM physical volume \(LVM2_member\), and reimage does not activate logical volumes/);
-	const b = packed(kind('mbr').v2);
-	const d = disk(lvmImage(fx.v1));
-	try {
-		const before = await sha256(d.dev);
-		const r2 = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
-		assert.is(r2.status, 5, describe(r2));
-		assert.match(
-			r2.stderr,
-			new RegExp(`the old system's root \\(LABEL=root\\) is not on ${d.dev} \\(${d.dev}p1 is an LVM physical volume \\(LVM2_member\\)`),
+type Manifested = {
+	mounts: { path: string; spec: { kind: string; value: string }; partition: number; lv?: string }[];
+	table: { partitions: { lvm?: { vg: string; lvs: { name: string; fs: { uuid?: string } }[] } }[] };
+};
+
+t(
+	'LVM: pack finds /etc/fstab in the root logical volume (read at its extents, no device-mapper) and plans / and /data on the LVs',
+	async () => {
+		const fx = kind('lvm');
+		const b = packed(fx.v2);
+		const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8')) as Manifested;
+		const lvm = m.table.partitions[0]?.lvm;
+		assert.is(lvm?.vg, 'vgkiosk');
+		const uuid = (n: string) => lvm?.lvs.find((l) => l.name === n)?.fs.uuid;
+		assert.equal(
+			m.mounts.map((x) => [x.path, x.partition, x.lv, x.spec.kind, x.spec.value]),
+			[
+				['/', 1, 'root', 'UUID', uuid('root')],
+				['/data', 1, 'data', 'UUID', uuid('data')],
+			],
 		);
-		assert.is(await sha256(d.dev), before);
+		// A PV label whose metadata cannot be read is named, not taken for "no fstab".
+		const r = reimage(['pack', lvmLabelOnly(kind('luks').v2), '--out', path.join(tmpDir(), 'b')]);
+		assert.is(r.status, 3, describe(r));
+		assert.match(r.stderr, /partition 1 of .* is an LVM physical volume whose metadata cannot be read \(.*\): check the image with pvck/);
+	},
+);
+
+t("LVM: the image's volume group name on another disk (not the target) is refused before writing, named -> 4, untouched", async () => {
+	const fx = kind('lvm');
+	const b = packed(fx.v2);
+	const target = disk(kind('mbr').v1);
+	// Another disk of the machine carrying a volume group of the image's name (the old LVM disk).
+	const other = disk(fx.v1);
+	try {
+		const before = await sha256(target.dev);
+		const r = reimage(['run', '--bundle', b, '--target', target.dev, '--no-retain', '--yes']);
+		assert.is(r.status, 4, describe(r));
+		assert.match(
+			r.stderr,
+			new RegExp(
+				`volume group vgkiosk is also on ${other.dev}p1, which is not on the target, and the new image's volume group has that name: rename the other one \\(vgrename `,
+			),
+		);
+		assert.is(await sha256(target.dev), before);
 	} finally {
-		d.detach();
+		other.detach();
+		target.detach();
 	}
 });
+
+t(
+	'LVM: an old system on LVM is read by activating its volume group, seeing only the target (no device-mapper here: refused before writing, named), untouched',
+	async () => {
+		const fx = kind('lvm');
+		const b = packed(fx.v2);
+		const d = disk(fx.v1);
+		try {
+			const before = await sha256(d.dev);
+			const r = reimage(['run', '--bundle', b, '--target', d.dev, '--retain', fx.list, '--yes']);
+			const dm = fs.existsSync('/sys/module/dm_mod');
+			if (!dm) {
+				assert.is(r.status, 5, describe(r));
+				assert.match(
+					r.stderr,
+					new RegExp(
+						`lvm vgchange --config devices\\{filter=\\["a\\|\\^${d.dev.replace(/\//g, '\\/')}p1\\$\\|","r\\|\\.\\*\\|"\\].* -ay vgkiosk: exit`,
+					),
+				);
+				assert.is(await sha256(d.dev), before);
+			} else assert.is(r.status, 0, describe(r));
+		} finally {
+			d.detach();
+		}
+	},
+);
 
 t('pack takes a compressed whole-disk image (.xz, .gz, .bz2, .zst), found by its magic bytes, in one step', async () => {
 	const fx = kind('mbr');

@@ -66,6 +66,9 @@ test('holders: a device-mapper or MD device stacked on the disk or on any of its
 	mkdirSync(join(sys, 'block/dm-0/dm'), { recursive: true });
 	writeFileSync(join(sys, 'block/dm-0/dm/name'), 'vg-root\n');
 	assert.ok((await holders(disk, at(sys))).includes('loop9p2 is held by dm-0 (dmsetup remove vg-root)'));
+	// An LVM logical volume (dm uuid LVM-…) is taken down with lvm.
+	writeFileSync(join(sys, 'block/dm-0/dm/uuid'), 'LVM-H4LyKPb44rNAp1ZsLX2TrtvgdfCef9WRopYWtE98gcsrILaHFpPI3aMf20ys9CsP\n');
+	assert.ok((await holders(disk, at(sys))).includes('loop9p2 is held by dm-0 (lvchange -an /dev/mapper/vg-root)'));
 	rmSync(sys, { recursive: true, force: true });
 });
 

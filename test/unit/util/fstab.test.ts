@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parentsFirst, parseFstab, parseSpec, subvolOptions } from '../../../src/util/fstab.ts';
+import { lvPath, parentsFirst, parseFstab, parseSpec, subvolOptions } from '../../../src/util/fstab.ts';
 
 test('specs by kind and by /dev/disk/by-* link', () => {
 	assert.equal(parseSpec('LABEL=root'), { kind: 'LABEL', value: 'root' });
@@ -44,6 +44,23 @@ test('fstab options are kept; subvolOptions keeps only what chooses a btrfs subv
 	assert.is(subvolOptions(home?.options ?? ''), 'subvolid=257');
 	assert.is(subvolOptions('defaults'), '');
 	assert.is(subvolOptions('subvol=,ro'), '');
+});
+
+test('LVM: /dev/mapper/VG-LV (dashes doubled) and /dev/VG/LV lines name a logical volume; other /dev paths do not', () => {
+	assert.is(lvPath('/dev/mapper/vgkiosk-root'), 'vgkiosk/root');
+	assert.is(lvPath('/dev/mapper/debian--vg-root--fs'), 'debian-vg/root-fs');
+	assert.is(lvPath('/dev/vgkiosk/data'), 'vgkiosk/data');
+	for (const no of ['/dev/sda1', '/dev/disk/by-label/x', '/dev/md/0', '/dev/mapper/luks', '/dev/mapper/a-b-c'])
+		assert.is(lvPath(no), undefined, no);
+	assert.equal(
+		parseFstab(
+			'/dev/mapper/vgkiosk-root / ext4 defaults 0 1\n/dev/vgkiosk/data /data xfs defaults 0 2\n/dev/sda9 /x ext4 defaults 0 0\n',
+		).map((l) => [l.kind, l.value, l.path]),
+		[
+			['LV', 'vgkiosk/root', '/'],
+			['LV', 'vgkiosk/data', '/data'],
+		],
+	);
 });
 
 test.run();
