@@ -125,6 +125,23 @@ export const COMMANDS = {
       json: jsonFlag,
     },
   },
+  capture: {
+    summary: 'turn a reference disk (not mounted) into a signed factory bundle with its layout, in DIR or its recovery partition',
+    positionals: [],
+    flags: {
+      disk: { type: 'string', arg: 'DEVICE', required: true, help: 'the reference disk (whole disk; none of its partitions may be mounted)' },
+      key: { type: 'string', arg: 'KEY', required: true, help: 'sign the manifest with this ed25519 private key (from reimage keygen)' },
+      keep: { type: 'string', multiple: true, arg: 'SELECTOR', help: 'a partition left out of the image and never written by a reset: PARTLABEL=NAME, PARTUUID=GUID or TYPE=GUID (repeatable)' },
+      out: { type: 'string', arg: 'DIR', help: 'write the bundle into this new or empty directory' },
+      recovery: { type: 'boolean', help: 'write the bundle into the recovery partition (PARTLABEL reimage-recovery) and install the "Restore factory state" boot entry' },
+      kernel: { type: 'string', arg: 'FILE', help: 'with --recovery: the kernel the entry boots (kept on the recovery partition)' },
+      initrd: { type: 'string', arg: 'FILE', help: 'with --recovery: the reimage initrd the entry boots (reimage initrd)' },
+      config: { type: 'string', arg: 'DIR', help: "the policy baked into that initrd (its allowShell decides the entry's shell lockdown)" },
+      retain: { type: 'string', arg: 'LIST', help: 'retention list to embed: what a factory reset keeps of the system it replaces' },
+      codec: { type: 'string', arg: 'CODEC', help: 'zstd (default), gzip, xz, bzip2 or none' },
+      json: jsonFlag,
+    },
+  },
   fingerprint: {
     summary: "record a disk's identity and partition table, for run --fingerprint",
     positionals: ['DEVICE'],

@@ -21,6 +21,7 @@ import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { junitXml } from '../vmtest/junit.ts';
 import { arm, disarm } from '../arm/index.ts';
+import { capture } from '../capture/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
@@ -202,6 +203,26 @@ async function main(argv: string[], st: State): Promise<number> {
       out(
         successDoc(name, { from: r.where, out: r.out, files: r.files, bytes: r.bytes, fetched: r.fetched, reused: r.reused, signedBy: r.signedBy }),
         `bundle ${r.where} fetched into ${r.out}: ${r.files} files, ${r.bytes} bytes checked (${r.fetched} bytes downloaded now, ${r.reused} files already on hand)${signed}`,
+      );
+      return EXIT.ok;
+    }
+    case 'capture': {
+      const codec = opt(v, 'codec') ?? 'zstd';
+      if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
+      const c = await capture(
+        {
+          disk: str(v, 'disk', name),
+          key: str(v, 'key', name),
+          keep: list(v, 'keep'),
+          recovery: v.recovery === true,
+          codec: codec as CodecName,
+          ...Object.fromEntries((['out', 'kernel', 'initrd', 'config', 'retain'] as const).flatMap((k) => (opt(v, k) ? [[k, opt(v, k)!]] : []))),
+        },
+        log,
+      );
+      out(
+        successDoc(name, { bundle: c.where, manifest: c.manifest, kept: c.kept, loaders: c.loaders }),
+        `factory bundle written to ${c.where}: ${c.manifest.image.file} (${c.manifest.image.size} bytes), raw ${c.manifest.raw.size} bytes; kept partitions ${c.kept.join(', ') || 'none'}${c.loaders.length ? `; "Restore factory state" entry for ${c.loaders.join(' and ')}` : ''}`,
       );
       return EXIT.ok;
     }

@@ -14,6 +14,7 @@ import { tableProblem } from '../image/bounds.ts';
 import { parseList } from '../retention/list.ts';
 import { checkTarget } from '../target/check.ts';
 import { checkFingerprint } from '../target/fingerprint.ts';
+import { checkLayout } from '../target/layout.ts';
 import { checkKernel } from '../target/kernel.ts';
 import { oldPartitions } from '../target/old.ts';
 import { checkRam } from './budget.ts';
@@ -60,6 +61,8 @@ export async function preflight(run: Run): Promise<Preflight> {
     if (pid !== undefined) log.warn(`another reimage (pid ${pid}) is running on ${disk.node} (lock ${lock}): this plan reads a disk that is being rewritten; plan again when it has finished`);
   }
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
+  // A captured factory image fits only the layout it was taken from ("refuse if the layout changed").
+  if (m.layout) await checkLayout(disk, m.layout, sys);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const needed = list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
