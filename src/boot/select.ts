@@ -75,7 +75,8 @@ export function parseSelector(text: string): Selector {
   if (kind && value !== undefined) {
     // A link name is one entry of /dev/disk/by-*: `../../sda` would be a kernel name in disguise.
     const name = link ? link[2]! : value;
-    if (kind === 'partuuid' && !/^[0-9a-f-]{1,64}$/i.test(value)) throw usageError(`target selector "${text}" is not a partition GUID: write partuuid: and the PARTUUID, e.g. partuuid:0fc63daf-8483-4772-8e79-3d69d8477de4`);
+    if (kind === 'partuuid' && !/^[0-9a-f-]{1,64}$/i.test(value))
+      throw usageError(`target selector "${text}" is not a partition GUID: write partuuid: and the PARTUUID, e.g. partuuid:0fc63daf-8483-4772-8e79-3d69d8477de4`);
     if ((kind === 'by-id' || kind === 'by-path') && (name.includes('/') || name === '.' || name === '..')) {
       throw usageError(`target selector "${text}" is not a link name in /dev/disk/${kind}/: give one entry of that directory, e.g. /dev/disk/${kind}/ata-…`);
     }

@@ -59,7 +59,8 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
   if (!d) throw targetError(`reference disk ${o.disk} is not a block device: give a whole disk such as /dev/sda`);
   if (d.isPartition) throw targetError(`reference disk ${o.disk} is the partition ${d.name}, not a whole disk: give the disk it belongs to`);
   const busy = [...(await mountsOf(d)), ...(await holders(d))];
-  if (busy.length) throw targetError(`reference disk ${d.node} is in use (${busy.join('; ')}): capture reads a disk nothing has mounted; unmount it, or capture from the reimage initrd or another system`, { busy });
+  if (busy.length)
+    throw targetError(`reference disk ${d.node} is in use (${busy.join('; ')}): capture reads a disk nothing has mounted; unmount it, or capture from the reimage initrd or another system`, { busy });
   if (o.out) await refuseOut(o.out);
   const t = await sfdiskJson(d.node);
   if (!t) throw targetError(`reference disk ${d.node} has no partition table: capture a partitioned disk (GPT or MBR)`);
@@ -88,13 +89,12 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
     let recFs: { uuid: string; fresh: boolean } | undefined;
     if (rec) {
       const probe = await blkidProbe(rec.node);
-      if (probe.TYPE && probe.TYPE !== 'ext4') throw usageError(`recovery partition ${rec.node} holds ${probe.TYPE}, not ext4: reformat it (mkfs.ext4 -L ${RECOVERY_LABEL} ${rec.node}) or leave it empty`);
+      if (probe.TYPE && probe.TYPE !== 'ext4')
+        throw usageError(`recovery partition ${rec.node} holds ${probe.TYPE}, not ext4: reformat it (mkfs.ext4 -L ${RECOVERY_LABEL} ${rec.node}) or leave it empty`);
       recFs = probe.UUID ? { uuid: probe.UUID, fresh: false } : { uuid: randomUUID(), fresh: true };
       const spec = await entrySpec({ bundle: `PARTUUID=${rec.uuid?.toLowerCase()}:/${BUNDLE_DIR}`, target: `partuuid:${rec.uuid?.toLowerCase()}`, ...(o.config ? { config: o.config } : {}) });
       const boot = { fsUuid: recFs.uuid, kernel: `/${BOOT_DIR}/vmlinuz`, initrd: `/${BOOT_DIR}/initrd.img` };
-      const done = await log.step('install the "Restore factory state" entry into the image', () =>
-        installEntry(raw, table, plan, spec, boot, { kernel: o.kernel!, initrd: o.initrd! }, cleanup),
-      );
+      const done = await log.step('install the "Restore factory state" entry into the image', () => installEntry(raw, table, plan, spec, boot, { kernel: o.kernel!, initrd: o.initrd! }, cleanup));
       loaders = done.loaders;
       changed = done.partitions;
     }
@@ -107,7 +107,11 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
     await mkdir(mnt);
     if (recFs.fresh) {
       const room = Math.floor(rec.size * ss * 0.9) - (16 << 20);
-      if (room < need) throw targetError(`recovery partition ${rec.node} (${rec.size * ss} bytes, no file system yet) cannot hold the ${need}-byte factory image and boot files: nothing was written; make it larger, or capture with --out DIR`, { needed: need });
+      if (room < need)
+        throw targetError(
+          `recovery partition ${rec.node} (${rec.size * ss} bytes, no file system yet) cannot hold the ${need}-byte factory image and boot files: nothing was written; make it larger, or capture with --out DIR`,
+          { needed: need },
+        );
       await mkfsExt4(rec.node, RECOVERY_LABEL, recFs.uuid);
     }
     // Read-only for the room check (no journal replay, no superblock update): a refusal leaves the disk byte-identical.

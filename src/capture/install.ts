@@ -29,15 +29,7 @@ const isDir = (p: string) =>
 export type Installed = { loaders: ('grub' | 'systemd-boot')[]; partitions: number[] };
 
 // installEntry: the entry into the system inside RAW; returns the boot loaders served and the partitions changed.
-export async function installEntry(
-  raw: string,
-  table: Table,
-  plan: readonly Mount[],
-  s: ArmSpec,
-  b: FactoryBoot,
-  files: { kernel: string; initrd: string },
-  cleanup: Cleanup,
-): Promise<Installed> {
+export async function installEntry(raw: string, table: Table, plan: readonly Mount[], s: ArmSpec, b: FactoryBoot, files: { kernel: string; initrd: string }, cleanup: Cleanup): Promise<Installed> {
   const root = await mkdtemp(join(tmpdir(), 'reimage-capture-'));
   const removeDir = cleanup.push(`remove ${root}`, () => rmdir(root));
   const mounted: { path: string; undo: () => Promise<void> }[] = [];

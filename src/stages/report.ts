@@ -139,7 +139,39 @@ export function confirmQuestion(pre: Preflight, scanned: Scanned, describeDisk: 
   const rows = parts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
   const n = scanned.resumed ? scanned.resumed.archive.entries.length : scanned.scan.found.length;
   const kept = n === 0 ? 'No retained entries will be kept (--no-retain).' : `${n} retained ${n === 1 ? 'entry' : 'entries'} from ${pre.list.name} will be kept.`;
+  const layout = pre.bundle.manifest.layout;
+  if (layout) return factoryQuestion(pre, scanned, describeDisk, layout) + `${kept}\n${retainedLines(scanned)}Type "yes" to continue: `;
   return `\nEVERYTHING on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + `${kept}\nType "yes" to continue: `;
+}
+
+// factoryQuestion: a factory reset (a captured bundle) says which partitions
+// lose everything and which are kept exactly as they are (the recovery
+// partition among them, so the reset can be done again).
+function factoryQuestion(pre: Preflight, scanned: Scanned, describeDisk: string, layout: NonNullable<Preflight['bundle']['manifest']['layout']>): string {
+  const name = (n: number) => {
+    const p = pre.oldParts.find((x) => x.number === n);
+    const l = layout.partitions.find((x) => x.number === n);
+    const what = p?.label ?? p?.partlabel ?? l?.name;
+    return `${p?.node ?? `partition ${n}`}${what ? ` (${what})` : ''}`;
+  };
+  const lost = layout.partitions.filter((p) => !p.kept).map((p) => name(p.number));
+  const keptParts = layout.partitions.filter((p) => p.kept).map((p) => name(p.number));
+  return (
+    `\nFACTORY RESET of ${describeDisk}: the system goes back to its factory state.\n` +
+    `LOST (everything on them is replaced): ${lost.join(', ') || 'none'}.\n` +
+    `KEPT as they are: ${keptParts.join(', ') || 'none'}.\n`
+  );
+}
+
+// retainedLines: the retained entries by path (at most 20 named), for the factory reset's warning.
+function retainedLines(scanned: Scanned): string {
+  const found = scanned.resumed ? scanned.resumed.archive.entries.map((e) => display(e.path)) : scanned.scan.found.map((f) => display(f.path));
+  if (!found.length) return '';
+  const shown = found
+    .slice(0, 20)
+    .map((p) => `  kept: ${p}\n`)
+    .join('');
+  return shown + (found.length > 20 ? `  … and ${found.length - 20} more\n` : '');
 }
 
 export type Report = ReturnType<typeof buildReport>;

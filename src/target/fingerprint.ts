@@ -47,9 +47,11 @@ export async function fingerprint(d: Disk, sys: Sys = hostSys): Promise<Fingerpr
 }
 
 export type Cmp = (what: string, a: unknown, b: unknown) => void;
-export const comparer = (out: string[]): Cmp => (what, a, b) => {
-  if (a !== b) out.push(`${what}: recorded ${JSON.stringify(a)}, found ${JSON.stringify(b)}`);
-};
+export const comparer =
+  (out: string[]): Cmp =>
+  (what, a, b) => {
+    if (a !== b) out.push(`${what}: recorded ${JSON.stringify(a)}, found ${JSON.stringify(b)}`);
+  };
 
 // differences: one readable line per field that differs.
 export function differences(want: Fingerprint, got: Fingerprint): string[] {

@@ -33,7 +33,10 @@ function referenceDisk(o: DiskOpts = {}): string {
 	fs.mkdirSync(path.join(tree, 'data'));
 	fs.writeFileSync(path.join(tree, 'etc/fstab'), 'PARTLABEL=root / ext4 defaults 0 1\nPARTLABEL=data /data ext4 defaults 0 2\n');
 	fs.writeFileSync(path.join(tree, 'etc/hostname'), 'factory\n');
-	fs.writeFileSync(path.join(tree, 'boot/grub/grub.cfg'), "### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Debian' {\n\tlinux /vmlinuz\n}\n### END /etc/grub.d/10_linux ###\n");
+	fs.writeFileSync(
+		path.join(tree, 'boot/grub/grub.cfg'),
+		"### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Debian' {\n\tlinux /vmlinuz\n}\n### END /etc/grub.d/10_linux ###\n",
+	);
 	if (o.rootRandomMiB) fs.writeFileSync(path.join(tree, 'etc/blob'), randomBytes(o.rootRandomMiB * MiB));
 	sh('mkfs.ext4', ['-q', '-L', 'root', '-d', tree, '-E', `offset=${MiB}`, img, '40M']);
 	const dataTree = path.join(dir, 'data');
@@ -59,7 +62,18 @@ function bootFiles(): { kernel: string; initrd: string } {
 }
 
 const captureArgs = (dev: string, k: { key: string }, b: { kernel: string; initrd: string }) => [
-	'capture', '--disk', dev, '--key', k.key, '--keep', 'PARTLABEL=data', '--recovery', '--kernel', b.kernel, '--initrd', b.initrd,
+	'capture',
+	'--disk',
+	dev,
+	'--key',
+	k.key,
+	'--keep',
+	'PARTLABEL=data',
+	'--recovery',
+	'--kernel',
+	b.kernel,
+	'--initrd',
+	b.initrd,
 ];
 
 // reset: the factory bundle brought off the recovery partition (as the initrd brings it into RAM), then run against the disk.
@@ -80,79 +94,96 @@ function withMountSync(node: string, fn: (dir: string) => void, rw = false): voi
 	}
 }
 
-t('capture into the recovery partition; the grub.d entry survives grub-mkconfig; reset twice: factory state, data and recovery intact', async () => {
-	const k = keys();
-	const b = bootFiles();
-	await withLoop(referenceDisk(), async (dev) => {
-		const r = reimage([...captureArgs(dev, k, b), '--json']);
-		assert.is(r.status, 0, describe(r));
-		const doc = JSON.parse(r.stdout) as { kept: number[]; loaders: string[] };
-		assert.equal(doc.kept.sort(), [2, 3]);
-		assert.equal(doc.loaders, ['grub']);
-		exec('partx', ['-u', dev]);
-		const partuuid = sh('blkid', ['-p', '-s', 'PART_ENTRY_UUID', '-o', 'value', partNode(dev, 3)]).trim().toLowerCase();
-		let recoverySum = '';
-		withMountSync(partNode(dev, 3), (dir) => {
-			const m = readManifest(path.join(dir, 'factory')) as unknown as { layout: { partitions: { number: number; kept: boolean }[]; sectorSize: number } };
-			assert.equal(
-				m.layout.partitions.map((p) => [p.number, p.kept]),
-				[[1, false], [2, true], [3, true]],
-			);
-			assert.ok(fs.existsSync(path.join(dir, 'factory/manifest.json.sig')));
-			assert.is(fs.readFileSync(path.join(dir, 'reimage/vmlinuz'), 'utf8'), 'reimage kernel');
-			recoverySum = fs.readFileSync(path.join(dir, 'factory/manifest.json'), 'utf8');
-		});
-		// The entry is in the reference system: the grub.d script (run by the real grub-mkconfig) and the current grub.cfg.
-		const gmk = tmpDir('reimage-gmk-');
-		withMountSync(partNode(dev, 1), (dir) => {
-			const script = path.join(dir, 'etc/grub.d/42_reimage_factory');
-			assert.is(fs.statSync(script).mode & 0o777, 0o755);
-			const sc = exec('shellcheck', ['-s', 'sh', script]);
-			assert.is(sc.status, 0, describe(sc));
-			fs.mkdirSync(path.join(gmk, 'etc/grub.d'), { recursive: true });
-			fs.mkdirSync(path.join(gmk, 'etc/default'));
-			fs.writeFileSync(path.join(gmk, 'etc/default/grub'), '');
-			fs.copyFileSync(script, path.join(gmk, 'etc/grub.d/42_reimage_factory'));
-			fs.chmodSync(path.join(gmk, 'etc/grub.d/42_reimage_factory'), 0o755);
-			assert.match(fs.readFileSync(path.join(dir, 'boot/grub/grub.cfg'), 'utf8'), /menuentry 'Debian'[\s\S]*--id reimage-factory/);
-		});
-		// grub-mkconfig with its configuration directory moved to the temp dir (it checks its output with grub-script-check).
-		const mkconfig = path.join(gmk, 'grub-mkconfig');
-		fs.writeFileSync(mkconfig, fs.readFileSync('/usr/sbin/grub-mkconfig', 'utf8').replace(/^sysconfdir=.*$/m, `sysconfdir="${gmk}/etc"`));
-		const g = exec('sh', [mkconfig, '-o', path.join(gmk, 'grub.cfg')]);
-		assert.is(g.status, 0, describe(g));
-		const cfg = fs.readFileSync(path.join(gmk, 'grub.cfg'), 'utf8');
-		assert.match(cfg, /menuentry 'Restore factory state \(asks first\)[^']*' --id reimage-factory \{/);
-		assert.match(cfg, /search --no-floppy --fs-uuid --set=root [0-9a-f-]{36}/);
-		assert.match(
-			cfg,
-			new RegExp(`linux /reimage/vmlinuz rd\\.reimage rd\\.reimage\\.bundle=PARTUUID=${partuuid}:/factory rd\\.reimage\\.target=partuuid:${partuuid} rd\\.reimage\\.mode=interactive rd\\.shell=0`),
-		);
-		assert.match(cfg, /initrd \/reimage\/initrd\.img/);
-
-		for (const round of [1, 2]) {
-			// The user changes the system and puts files on the data partition.
-			withMountSync(partNode(dev, 1), (dir) => {
-				fs.writeFileSync(path.join(dir, 'etc/changed'), `round ${round}`);
-				fs.rmSync(path.join(dir, 'etc/hostname'));
-			}, true);
-			withMountSync(partNode(dev, 2), (dir) => fs.writeFileSync(path.join(dir, `mine-${round}.txt`), 'mine'), true);
-			const run = reset(dev, k.pub);
-			assert.is(run.status, 0, `reset ${round}: ${describe(run)}`);
+t(
+	'capture into the recovery partition; the grub.d entry survives grub-mkconfig; reset twice: factory state, data and recovery intact',
+	async () => {
+		const k = keys();
+		const b = bootFiles();
+		await withLoop(referenceDisk(), async (dev) => {
+			const r = reimage([...captureArgs(dev, k, b), '--json']);
+			assert.is(r.status, 0, describe(r));
+			const doc = JSON.parse(r.stdout) as { kept: number[]; loaders: string[] };
+			assert.equal(doc.kept.sort(), [2, 3]);
+			assert.equal(doc.loaders, ['grub']);
 			exec('partx', ['-u', dev]);
+			const partuuid = sh('blkid', ['-p', '-s', 'PART_ENTRY_UUID', '-o', 'value', partNode(dev, 3)])
+				.trim()
+				.toLowerCase();
+			let recoverySum = '';
+			withMountSync(partNode(dev, 3), (dir) => {
+				const m = readManifest(path.join(dir, 'factory')) as unknown as {
+					layout: { partitions: { number: number; kept: boolean }[]; sectorSize: number };
+				};
+				assert.equal(
+					m.layout.partitions.map((p) => [p.number, p.kept]),
+					[
+						[1, false],
+						[2, true],
+						[3, true],
+					],
+				);
+				assert.ok(fs.existsSync(path.join(dir, 'factory/manifest.json.sig')));
+				assert.is(fs.readFileSync(path.join(dir, 'reimage/vmlinuz'), 'utf8'), 'reimage kernel');
+				recoverySum = fs.readFileSync(path.join(dir, 'factory/manifest.json'), 'utf8');
+			});
+			// The entry is in the reference system: the grub.d script (run by the real grub-mkconfig) and the current grub.cfg.
+			const gmk = tmpDir('reimage-gmk-');
 			withMountSync(partNode(dev, 1), (dir) => {
-				assert.not.ok(fs.existsSync(path.join(dir, 'etc/changed')), `reset ${round}: the change is gone`);
-				assert.is(fs.readFileSync(path.join(dir, 'etc/hostname'), 'utf8'), 'factory\n');
-				assert.ok(fs.existsSync(path.join(dir, 'etc/grub.d/42_reimage_factory')), 'the entry survives the reset');
+				const script = path.join(dir, 'etc/grub.d/42_reimage_factory');
+				assert.is(fs.statSync(script).mode & 0o777, 0o755);
+				const sc = exec('shellcheck', ['-s', 'sh', script]);
+				assert.is(sc.status, 0, describe(sc));
+				fs.mkdirSync(path.join(gmk, 'etc/grub.d'), { recursive: true });
+				fs.mkdirSync(path.join(gmk, 'etc/default'));
+				fs.writeFileSync(path.join(gmk, 'etc/default/grub'), '');
+				fs.copyFileSync(script, path.join(gmk, 'etc/grub.d/42_reimage_factory'));
+				fs.chmodSync(path.join(gmk, 'etc/grub.d/42_reimage_factory'), 0o755);
+				assert.match(fs.readFileSync(path.join(dir, 'boot/grub/grub.cfg'), 'utf8'), /menuentry 'Debian'[\s\S]*--id reimage-factory/);
 			});
-			withMountSync(partNode(dev, 2), (dir) => {
-				assert.is(fs.readFileSync(path.join(dir, 'user.txt'), 'utf8'), 'user data\n');
-				assert.ok(fs.existsSync(path.join(dir, `mine-${round}.txt`)), `reset ${round}: data partition kept`);
-			});
-			withMountSync(partNode(dev, 3), (dir) => assert.is(fs.readFileSync(path.join(dir, 'factory/manifest.json'), 'utf8'), recoverySum));
-		}
-	});
-});
+			// grub-mkconfig with its configuration directory moved to the temp dir (it checks its output with grub-script-check).
+			const mkconfig = path.join(gmk, 'grub-mkconfig');
+			fs.writeFileSync(mkconfig, fs.readFileSync('/usr/sbin/grub-mkconfig', 'utf8').replace(/^sysconfdir=.*$/m, `sysconfdir="${gmk}/etc"`));
+			const g = exec('sh', [mkconfig, '-o', path.join(gmk, 'grub.cfg')]);
+			assert.is(g.status, 0, describe(g));
+			const cfg = fs.readFileSync(path.join(gmk, 'grub.cfg'), 'utf8');
+			assert.match(cfg, /menuentry 'Restore factory state \(asks first\)[^']*' --id reimage-factory \{/);
+			assert.match(cfg, /search --no-floppy --fs-uuid --set=root [0-9a-f-]{36}/);
+			assert.match(
+				cfg,
+				new RegExp(
+					`linux /reimage/vmlinuz rd\\.reimage rd\\.reimage\\.bundle=PARTUUID=${partuuid}:/factory rd\\.reimage\\.target=partuuid:${partuuid} rd\\.reimage\\.mode=interactive rd\\.shell=0`,
+				),
+			);
+			assert.match(cfg, /initrd \/reimage\/initrd\.img/);
+
+			for (const round of [1, 2]) {
+				// The user changes the system and puts files on the data partition.
+				withMountSync(
+					partNode(dev, 1),
+					(dir) => {
+						fs.writeFileSync(path.join(dir, 'etc/changed'), `round ${round}`);
+						fs.rmSync(path.join(dir, 'etc/hostname'));
+					},
+					true,
+				);
+				withMountSync(partNode(dev, 2), (dir) => fs.writeFileSync(path.join(dir, `mine-${round}.txt`), 'mine'), true);
+				const run = reset(dev, k.pub);
+				assert.is(run.status, 0, `reset ${round}: ${describe(run)}`);
+				exec('partx', ['-u', dev]);
+				withMountSync(partNode(dev, 1), (dir) => {
+					assert.not.ok(fs.existsSync(path.join(dir, 'etc/changed')), `reset ${round}: the change is gone`);
+					assert.is(fs.readFileSync(path.join(dir, 'etc/hostname'), 'utf8'), 'factory\n');
+					assert.ok(fs.existsSync(path.join(dir, 'etc/grub.d/42_reimage_factory')), 'the entry survives the reset');
+				});
+				withMountSync(partNode(dev, 2), (dir) => {
+					assert.is(fs.readFileSync(path.join(dir, 'user.txt'), 'utf8'), 'user data\n');
+					assert.ok(fs.existsSync(path.join(dir, `mine-${round}.txt`)), `reset ${round}: data partition kept`);
+				});
+				withMountSync(partNode(dev, 3), (dir) => assert.is(fs.readFileSync(path.join(dir, 'factory/manifest.json'), 'utf8'), recoverySum));
+			}
+		});
+	},
+);
 
 t('refused, disk untouched: a mounted reference disk (the mount named)', async () => {
 	const k = keys();
@@ -173,7 +204,10 @@ t('refused, disk untouched: a recovery partition too small for the factory image
 		const before = await sha256Device(dev);
 		const r = reimage(captureArgs(dev, k, bootFiles()));
 		assert.is(r.status, 4, describe(r));
-		assert.match(r.stderr, /recovery partition \S+p3 has \d+ bytes \(.*\) free for the factory image, which needs \d+ bytes .*nothing was written/);
+		assert.match(
+			r.stderr,
+			/recovery partition \S+p3 has \d+ bytes \(.*\) free for the factory image, which needs \d+ bytes .*nothing was written/,
+		);
 		assert.is(await sha256Device(dev), before);
 	});
 });
@@ -182,7 +216,19 @@ t('reset refused, disk untouched: the layout changed since the capture; the reco
 	const k = keys();
 	await withLoop(referenceDisk(), async (dev) => {
 		const out = path.join(tmpDir('reimage-cap-out-'), 'factory');
-		const r = reimage(['capture', '--disk', dev, '--key', k.key, '--keep', 'PARTLABEL=data', '--keep', `TYPE=${RECOVERY_TYPE}`, '--out', out]);
+		const r = reimage([
+			'capture',
+			'--disk',
+			dev,
+			'--key',
+			k.key,
+			'--keep',
+			'PARTLABEL=data',
+			'--keep',
+			`TYPE=${RECOVERY_TYPE}`,
+			'--out',
+			out,
+		]);
 		assert.is(r.status, 0, describe(r));
 		assert.is(readManifest(out)['layout'] !== undefined, true);
 		// The data partition renamed: the layout differs.
@@ -190,7 +236,10 @@ t('reset refused, disk untouched: the layout changed since the capture; the reco
 		const before = await sha256Device(dev);
 		const run = reimage(['run', '--bundle', out, '--target', dev, '--trust', k.pub, '--no-retain', '--yes', '--unmapped', 'leave']);
 		assert.is(run.status, 4, describe(run));
-		assert.match(run.stderr, /does not have the layout the factory image was captured from \(partition 2 name: recorded "data", found "userdata"\).*nothing was written/);
+		assert.match(
+			run.stderr,
+			/does not have the layout the factory image was captured from \(partition 2 name: recorded "data", found "userdata"\).*nothing was written/,
+		);
 		assert.is(await sha256Device(dev), before);
 		// Put back, but the manifest's recorded layout edited to match a changed disk: the signature no longer matches.
 		sh('sfdisk', ['-q', '--part-label', dev, '2', 'data']);

@@ -155,4 +155,26 @@ test('the confirmation names the partitions that will be replaced and how many e
 	assert.match(none, /No retained entries will be kept \(--no-retain\)\./);
 });
 
+test('a factory reset (a captured bundle) names what is lost, what is kept, and each retained entry', () => {
+	const t = fakeTrail({ command: 'run' });
+	if (!t.pre || !t.scanned) throw new Error('fixture');
+	const layout = {
+		size: 64 << 20,
+		sectorSize: 512,
+		label: 'gpt',
+		id: 'd',
+		partitions: [
+			{ number: 1, start: 2048, size: 2048, type: 't', name: 'root', kept: false },
+			{ number: 2, start: 4096, size: 2048, type: 't', name: 'data', kept: true },
+			{ number: 3, start: 6144, size: 2048, type: 't', name: 'reimage-recovery', kept: true },
+		],
+	};
+	const pre = { ...t.pre, bundle: { ...t.pre.bundle, manifest: { ...t.pre.bundle.manifest, layout } } };
+	const q = confirmQuestion(pre, t.scanned, '/dev/loop9 (loop of /tmp/old.img, no serial, 64 MiB)');
+	assert.match(q, /FACTORY RESET of \/dev\/loop9 .*: the system goes back to its factory state\./);
+	assert.match(q, /LOST \(everything on them is replaced\): \/dev\/loop9p1 \(root\)\./);
+	assert.match(q, /KEPT as they are: \/dev\/loop9p2 \(data\), partition 3 \(reimage-recovery\)\./);
+	assert.match(q, /  kept: \/etc\/machine-id\n/);
+});
+
 test.run();
