@@ -18,32 +18,40 @@ const MiB = 1 << 20;
 
 type DiskOpts = { recoveryMiB?: number; recoveryFs?: boolean; rootRandomMiB?: number };
 
-// referenceDisk: a 96 MiB GPT disk image: 1 root (ext4, GRUB files, fstab naming 2 at /data), 2 data, 3 reimage-recovery.
+// referenceDisk: a 66 MiB GPT disk image: 1 root (ext4, GRUB files, fstab naming 2 at /data), 2 data, 3 reimage-recovery.
 function referenceDisk(o: DiskOpts = {}): string {
 	const dir = tmpDir('reimage-capture-');
 	const img = path.join(dir, 'disk.img');
-	const rec = o.recoveryMiB ?? 40;
-	makeBlank(img, (1 + 40 + 8 + rec + 1) * MiB);
+	const rec = o.recoveryMiB ?? 24;
+	makeBlank(img, (1 + 24 + 8 + rec + 8 + 1) * MiB);
 	sh('sfdisk', ['-q', img], {
-		input: `label: gpt\nstart=2048, size=${40 * 2048}, name=root\nsize=${8 * 2048}, name=data\nsize=${rec * 2048}, type=${RECOVERY_TYPE}, name=reimage-recovery\n`,
+		input: `label: gpt\nstart=2048, size=${24 * 2048}, name=root\nsize=${8 * 2048}, name=data\nsize=${rec * 2048}, type=${RECOVERY_TYPE}, name=reimage-recovery\nsize=${8 * 2048}, name=esp\n`,
 	});
 	const tree = path.join(dir, 'root');
 	fs.mkdirSync(path.join(tree, 'etc/grub.d'), { recursive: true });
 	fs.mkdirSync(path.join(tree, 'boot/grub'), { recursive: true });
 	fs.mkdirSync(path.join(tree, 'data'));
-	fs.writeFileSync(path.join(tree, 'etc/fstab'), 'PARTLABEL=root / ext4 defaults 0 1\nPARTLABEL=data /data ext4 defaults 0 2\n');
+	fs.mkdirSync(path.join(tree, 'boot/efi'));
+	fs.writeFileSync(
+		path.join(tree, 'etc/fstab'),
+		'PARTLABEL=root / ext4 defaults 0 1\nPARTLABEL=data /data ext4 defaults 0 2\nPARTLABEL=esp /boot/efi ext4 defaults 0 2\n',
+	);
 	fs.writeFileSync(path.join(tree, 'etc/hostname'), 'factory\n');
 	fs.writeFileSync(
 		path.join(tree, 'boot/grub/grub.cfg'),
 		"### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Debian' {\n\tlinux /vmlinuz\n}\n### END /etc/grub.d/10_linux ###\n",
 	);
 	if (o.rootRandomMiB) fs.writeFileSync(path.join(tree, 'etc/blob'), randomBytes(o.rootRandomMiB * MiB));
-	sh('mkfs.ext4', ['-q', '-L', 'root', '-d', tree, '-E', `offset=${MiB}`, img, '40M']);
+	sh('mkfs.ext4', ['-q', '-L', 'root', '-d', tree, '-E', `offset=${MiB}`, img, '24M']);
 	const dataTree = path.join(dir, 'data');
 	fs.mkdirSync(dataTree);
 	fs.writeFileSync(path.join(dataTree, 'user.txt'), 'user data\n');
-	sh('mkfs.ext4', ['-q', '-L', 'data', '-d', dataTree, '-E', `offset=${41 * MiB}`, img, '8M']);
-	if (o.recoveryFs) sh('mkfs.ext4', ['-q', '-L', 'reimage-recovery', '-E', `offset=${49 * MiB}`, img, `${rec}M`]);
+	sh('mkfs.ext4', ['-q', '-L', 'data', '-d', dataTree, '-E', `offset=${25 * MiB}`, img, '8M']);
+	// The "ESP" with systemd-boot's loader/ (ext4 here: where capture puts the BLS entry is what is tested, not the firmware).
+	const esp = path.join(dir, 'esp');
+	fs.mkdirSync(path.join(esp, 'loader/entries'), { recursive: true });
+	sh('mkfs.ext4', ['-q', '-L', 'esp', '-d', esp, '-E', `offset=${(33 + rec) * MiB}`, img, '8M']);
+	if (o.recoveryFs) sh('mkfs.ext4', ['-q', '-L', 'reimage-recovery', '-E', `offset=${33 * MiB}`, img, `${rec}M`]);
 	return img;
 }
 
@@ -104,7 +112,7 @@ t(
 			assert.is(r.status, 0, describe(r));
 			const doc = JSON.parse(r.stdout) as { kept: number[]; loaders: string[] };
 			assert.equal(doc.kept.sort(), [2, 3]);
-			assert.equal(doc.loaders, ['grub']);
+			assert.equal(doc.loaders, ['grub', 'systemd-boot']);
 			exec('partx', ['-u', dev]);
 			const partuuid = sh('blkid', ['-p', '-s', 'PART_ENTRY_UUID', '-o', 'value', partNode(dev, 3)])
 				.trim()
@@ -120,6 +128,7 @@ t(
 						[1, false],
 						[2, true],
 						[3, true],
+						[4, false],
 					],
 				);
 				assert.ok(fs.existsSync(path.join(dir, 'factory/manifest.json.sig')));
@@ -200,7 +209,7 @@ t('refused, disk untouched: a mounted reference disk (the mount named)', async (
 
 t('refused, disk untouched: a recovery partition too small for the factory image', async () => {
 	const k = keys();
-	await withLoop(referenceDisk({ recoveryMiB: 8, recoveryFs: true, rootRandomMiB: 12 }), async (dev) => {
+	await withLoop(referenceDisk({ recoveryMiB: 8, recoveryFs: true, rootRandomMiB: 10 }), async (dev) => {
 		const before = await sha256Device(dev);
 		const r = reimage(captureArgs(dev, k, bootFiles()));
 		assert.is(r.status, 4, describe(r));
