@@ -42,7 +42,11 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
   const w = await openWriter(disk, (why) => log.warn(why));
   const t0 = Date.now();
   try {
-    const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
+    // A factory image (reimage capture) has its kept partitions as holes: its unmapped blocks are left as they are, so they survive.
+    const kept = m.layout?.partitions.filter((x) => x.kept).map((x) => x.number) ?? [];
+    if (kept.length && (o.unmapped ?? 'zero') !== 'leave')
+      log.info(`factory image: partitions ${kept.join(', ')} are kept, so the blocks the block map leaves out are left as they are (not --unmapped ${o.unmapped ?? 'zero'})`);
+    const plan = await planWrite(disk, map, kept.length ? 'leave' : (o.unmapped ?? 'zero'), run.sys);
     log.info(plan.why);
     const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal);
     const got = await once();

@@ -89,7 +89,8 @@ function reset(dev: string, pub: string): ReturnType<typeof reimage> {
 	const bundle = path.join(tmpDir('reimage-factory-'), 'factory');
 	exec('partx', ['-u', dev]);
 	withMountSync(partNode(dev, 3), (dir) => sh('cp', ['-a', path.join(dir, 'factory'), bundle]));
-	return reimage(['run', '--bundle', bundle, '--target', dev, '--trust', pub, '--no-retain', '--yes', '--unmapped', 'leave']);
+	// The default unmapped policy (zero): a factory image leaves its holes, the kept partitions, alone.
+	return reimage(['run', '--bundle', bundle, '--target', dev, '--trust', pub, '--no-retain', '--yes']);
 }
 
 function withMountSync(node: string, fn: (dir: string) => void, rw = false): void {
