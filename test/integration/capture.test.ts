@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readManifest, reimage } from '../helpers/reimage.ts';
+import { checkResult } from '../helpers/schema.ts';
 import { describe, exec, makeBlank, partNode, sh, sha256Device, tmpDir, withLoop, withMount } from '../helpers/sys.ts';
 
 const t = suite('capture and factory reset');
@@ -111,7 +112,8 @@ t(
 		await withLoop(referenceDisk(), async (dev) => {
 			const r = reimage([...captureArgs(dev, k, b), '--json']);
 			assert.is(r.status, 0, describe(r));
-			const doc = JSON.parse(r.stdout) as { kept: number[]; loaders: string[] };
+			const doc = checkResult(r.stdout) as { kept: number[]; loaders: string[]; outcome: string };
+			assert.is(doc.outcome, 'success');
 			assert.equal(doc.kept.sort(), [2, 3]);
 			assert.equal(doc.loaders, ['grub', 'systemd-boot']);
 			exec('partx', ['-u', dev]);
