@@ -113,3 +113,12 @@ export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Prefligh
   };
   await annotate(places, pre.keep.key, REENTRY_FILE, JSON.stringify(record, null, 2) + '\n', log);
 }
+
+// growBytes: the disk size --grow can count on. The last partition grows up
+// to the first kept partition after the image (sfdisk stops there), else to
+// the disk's end; growSpare and the plan take 1 MiB off for a backup GPT,
+// which lies at the disk's end, not before a kept partition: added back here.
+export function growBytes(kept: readonly KeptPart[], imageEnd: number, diskSize: number): number {
+  const next = kept.map((k) => k.bytes[0]).filter((s) => s >= imageEnd);
+  return next.length ? Math.min(...next) + (1 << 20) : diskSize;
+}

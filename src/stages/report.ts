@@ -12,6 +12,7 @@ import type { Preflight, RunOptions, Scanned, Trail } from './context.ts';
 import { oldPlan } from './mounts.ts';
 import { memAvailable } from '../target/sysfs.ts';
 import { keptNumbers } from '../target/kept.ts';
+import { growBytes } from './kept.ts';
 
 // refused: stopped before the point of no return (nothing written); failed: stopped after it.
 export type Outcome = 'success' | 'failed' | 'planned' | 'refused';
@@ -94,7 +95,7 @@ export async function planFacts(o: RunOptions, t: Trail, available: () => Promis
   const old = o.oldMounts.length || list.entries.length ? safeOldPlan(m, o.oldMounts) : [];
   // --grow gives the last partition (by its end) the disk's room past the image, less a MiB for the backup GPT.
   const last = [...m.table.partitions].sort((x, y) => y.start + y.size - (x.start + x.size))[0];
-  const room = Math.max(0, d.size - m.raw.size - (1 << 20));
+  const room = Math.max(0, growBytes(t.pre.kept, m.raw.size, d.size) - m.raw.size - (1 << 20));
   const kept = new Set(t.pre.kept.map((k) => k.number));
   const oldFs = new Map(t.pre.oldParts.map((p) => [p.number, p]));
   return {
