@@ -20,6 +20,7 @@ import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
 import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName, type Mount } from './manifest.ts';
 import type { Layout } from '../target/layout.ts';
 import { signManifest } from './sign.ts';
+import { parseSelector } from './keepspec.ts';
 import { packChunks, type ChunkOptions } from './chunked.ts';
 
 export type PackOptions = {
@@ -30,6 +31,8 @@ export type PackOptions = {
   mounts: readonly string[];
   sign?: string;
   compatible?: string;
+  // Partitions every run of the bundle keeps (selectors: target/kept.ts).
+  keep?: readonly string[];
   version?: string;
   // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
   bmap?: string;
@@ -48,6 +51,7 @@ export const RETENTION_FILE = 'retention.list';
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   // Before anything lands in OUT (a compressed input is decoded there).
   await refuseOut(o.out);
+  for (const s of o.keep ?? []) parseSelector(s, `--keep ${s}`);
   const input = await rawInput(o.image, o.out, log);
   try {
     return await packRaw({ ...o, image: input.path }, log);
@@ -102,6 +106,7 @@ export async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
     mounts,
     // Named with its sha256: the signature over the manifest then covers the list's bytes too.
     ...(retention ? { retention: { file: RETENTION_FILE, sha256: createHash('sha256').update(retention).digest('hex') } } : {}),
+    ...(o.keep?.length ? { keep: [...o.keep] } : {}),
     ...(o.compatible ? { compatible: o.compatible } : {}),
     ...(o.version ? { version: o.version } : {}),
     ...(o.layout ? { layout: o.layout } : {}),

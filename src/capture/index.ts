@@ -17,13 +17,14 @@ import type { CodecName, Manifest } from '../bundle/manifest.ts';
 import { packRaw, refuseOut } from '../bundle/pack.ts';
 import { ReimageError, targetError, usageError } from '../errors.ts';
 import { layoutOf } from '../target/layout.ts';
+import { resolveKept } from '../target/kept.ts';
+import { parseSelector } from '../bundle/keepspec.ts';
 import { holders, inspect, mountsOf } from '../target/sysfs.ts';
-import { blkidProbe, mkfsExt4, mount, partNumber, sfdiskJson, syncAll, umount } from '../system/tools.ts';
+import { blkidProbe, deletePartitions, mkfsExt4, mount, sfdiskJson, syncAll, umount } from '../system/tools.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import { copyDisk, writeBack, type Range } from './copy.ts';
 import { installEntry } from './install.ts';
-import { keptNumbers } from './keep.ts';
 import { BOOT_DIR, BUNDLE_DIR, bytesUnder, checkRoom, findRecovery, RECOVERY_LABEL } from './recovery.ts';
 
 export type CaptureOptions = {
@@ -65,8 +66,10 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
   const t = await sfdiskJson(d.node);
   if (!t) throw targetError(`reference disk ${d.node} has no partition table: capture a partitioned disk (GPT or MBR)`);
   const rec = o.recovery ? findRecovery(d.node, t) : undefined;
-  const kept = keptNumbers(d.node, t, o.keep);
-  if (rec) kept.add(partNumber(rec.node));
+  // The kept partitions, by the run's own selectors (target/kept.ts); the recovery partition always.
+  const selectors = o.keep.map((s) => parseSelector(s, `--keep ${s}`));
+  const keptParts = resolveKept(t, [...selectors, ...(rec?.uuid ? [parseSelector(`PARTUUID=${rec.uuid}`, 'the recovery partition')] : [])], d.node);
+  const kept = new Set(keptParts.map((k) => k.number));
   const layout = await layoutOf(d, kept);
   const table = await log.step('read the partition table and file systems', () => readTable(d.node));
   const plan = (await log.step("read the system's /etc/fstab", () => mountsFromFstab(d.node, table))).filter((m) => !kept.has(m.partition));
@@ -84,6 +87,12 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
     const raw = join(work, 'disk.raw');
     const { copied } = await log.step(`copy ${d.node} without the kept partitions ${[...kept].sort().join(', ') || '(none)'}`, () => copyDisk(d.node, d.size, raw, [...kept].map(rangeOf), log));
     log.info(`read ${copied} bytes of data from ${d.node}`);
+    // The image's own table leaves the kept partitions out: a reset's new table carries them over from the disk, in place.
+    if (kept.size)
+      await deletePartitions(
+        raw,
+        [...kept].sort((a, b) => a - b),
+      );
     let loaders: string[] = [];
     let changed: number[] = [];
     let recFs: { uuid: string; fresh: boolean } | undefined;
@@ -99,7 +108,20 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
       changed = done.partitions;
     }
     const out = o.out ?? join(work, 'bundle');
-    const manifest = await packRaw({ image: raw, out, codec: o.codec, mounts: [], mountPlan: plan, sign: o.key, layout, ...(o.retain ? { retain: o.retain } : {}) }, log);
+    const manifest = await packRaw(
+      {
+        image: raw,
+        out,
+        codec: o.codec,
+        mounts: [],
+        mountPlan: plan,
+        sign: o.key,
+        layout,
+        ...(keptParts.length ? { keep: keptParts.map((k) => `PARTUUID=${k.uuid.toLowerCase()}`) } : {}),
+        ...(o.retain ? { retain: o.retain } : {}),
+      },
+      log,
+    );
     if (!rec || !recFs) return { manifest, where: out, kept: [...kept], loaders, written: 0 };
     // Nothing has been written to the disk yet: the room check is the last refusal.
     const need = (await bytesUnder(out)) + (await stat(o.kernel!)).size + (await stat(o.initrd!)).size;

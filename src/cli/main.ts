@@ -1,5 +1,6 @@
 // The entry point: parses the command line, runs one command, prints, and
 // picks the exit code. The only place that writes to stdout or exits.
+import { mediumPlace } from '../boot/keep.ts';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
@@ -145,6 +146,7 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
           ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}),
           ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
+          ...(list(v, 'keep').length ? { keep: list(v, 'keep') } : {}),
           ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}),
           ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}),
           ...chunkFlags(v),
@@ -324,7 +326,19 @@ async function main(argv: string[], st: State): Promise<number> {
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       const report = await withSignals(log, (signal) =>
         withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
-          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan'),
+          runFlow(
+            {
+              ...o,
+              bundle: src.dir,
+              bundleInRam: src.inRam,
+              signal,
+              bundleLocation: o.bundle,
+              // A bundle read from a partition (a device source): kept when that is on the target, and a lasting place for the retained set.
+              ...(src.device ? { bundlePart: src.device.source, keep: [mediumPlace(src.device, o.bundle, o.runBase), ...o.keep] } : {}),
+            },
+            log,
+            name === 'plan',
+          ),
         ).then(
           async (r) => {
             await sendReport(opt(v, 'report-url'), netFlags(v), r, log);
@@ -374,6 +388,7 @@ function runOptions(v: Values, name: CommandName) {
     caps: { entryBytes: size(v, 'max-entry-size', DEFAULT_CAPS.entryBytes), totalBytes: size(v, 'max-retained', DEFAULT_CAPS.totalBytes), entries: count(v, 'max-entries', DEFAULT_CAPS.entries) },
     trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
+    keepParts: list(v, 'keep'),
     runBase,
     confirm: askYes,
     keep: [...list(v, 'keep-dir').map((d) => dirPlace(join(d, 'reimage-retained'), true)), dirPlace(join(runBase, 'retained'), false)],

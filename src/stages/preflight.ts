@@ -24,6 +24,7 @@ import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces } from './keep.ts';
+import { keptParts, refuseMountedBundle } from './kept.ts';
 
 // openRun: the run's private directory (root only), undone by the cleanup stack.
 export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan'): Promise<Run> {
@@ -48,6 +49,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
   await checkKernel(m, sys);
+  await refuseMountedBundle(o, bundle.dir, sys);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize, sys);
   const misfit = tableProblem(m.table, disk.size, disk.node);
   if (misfit) throw bundleError(`bundle ${o.bundle}: ${misfit}; nothing was written`);
@@ -67,7 +69,8 @@ export async function preflight(run: Run): Promise<Preflight> {
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const needed = list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
   const oldParts = await oldPartitions(disk, needed, log, sys);
-  return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) } };
+  const kept = await keptParts(o, bundle, disk, log, sys);
+  return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) }, kept };
 }
 
 // retentionList: --retain, else the bundle's own list, else none.

@@ -11,6 +11,8 @@ import { budget, pageSize } from './budget.ts';
 import type { Preflight, RunOptions, Scanned, Trail } from './context.ts';
 import { oldPlan } from './mounts.ts';
 import { memAvailable } from '../target/sysfs.ts';
+import { keptNumbers } from '../target/kept.ts';
+import { growBytes } from './kept.ts';
 
 // refused: stopped before the point of no return (nothing written); failed: stopped after it.
 export type Outcome = 'success' | 'failed' | 'planned' | 'refused';
@@ -19,8 +21,9 @@ export type ReportError = { message: string; code: number; name?: string; facts?
 
 // What a plan says the run would do (facts only; src/cli/plan.ts renders them).
 export type PlanFacts = {
-  partitionsNow: { node: string; number: number; fstype?: string; label?: string; partlabel?: string }[];
-  partitionsAfter: { number: number; start: number; size: number; name?: string; fstype?: string; label?: string }[];
+  // kept: never written, carried into the new table (stages/kept.ts).
+  partitionsNow: { node: string; number: number; fstype?: string; label?: string; partlabel?: string; kept?: boolean }[];
+  partitionsAfter: { number: number; start: number; size: number; name?: string; fstype?: string; label?: string; kept?: boolean }[];
   mountsOld: { path: string; spec: string }[];
   mountsNew: { path: string; spec: string; partition: number; fstype: string }[];
   write: { imageBytes: number; mappedBytes: number; proof: string };
@@ -67,6 +70,7 @@ export function buildReport(t: Trail, outcome: Outcome, error?: ReportError, pla
     retention: t.pre ? { list: t.pre.list.name, lines: t.pre.list.entries.length } : undefined,
     proof: t.proof,
     retainedSaved: t.saved.map((s) => s.where),
+    kept: t.pre?.kept.length ? keptFacts(t.pre) : undefined,
     restoredFrom: t.scanned?.resumed?.archive.from,
     entries: [
       ...(t.restored?.entries ?? notRestored(t, outcome, error)),
@@ -91,23 +95,45 @@ export async function planFacts(o: RunOptions, t: Trail, available: () => Promis
   const old = o.oldMounts.length || list.entries.length ? safeOldPlan(m, o.oldMounts) : [];
   // --grow gives the last partition (by its end) the disk's room past the image, less a MiB for the backup GPT.
   const last = [...m.table.partitions].sort((x, y) => y.start + y.size - (x.start + x.size))[0];
-  const room = Math.max(0, d.size - m.raw.size - (1 << 20));
+  const room = Math.max(0, growBytes(t.pre.kept, m.raw.size, d.size) - m.raw.size - (1 << 20));
+  const kept = new Set(t.pre.kept.map((k) => k.number));
+  const oldFs = new Map(t.pre.oldParts.map((p) => [p.number, p]));
   return {
-    partitionsNow: t.pre.oldParts.map((p) => ({ node: p.node, number: p.number, fstype: p.fstype, label: p.label, partlabel: p.partlabel })),
-    partitionsAfter: m.table.partitions.map((p) => ({
-      number: p.number,
-      start: p.start * m.table.sectorSize,
-      size: p.size * m.table.sectorSize + (o.grow && p === last ? room : 0),
-      name: p.name,
-      fstype: p.fs?.type,
-      label: p.fs?.label,
-    })),
+    partitionsNow: t.pre.oldParts.map((p) => ({ node: p.node, number: p.number, fstype: p.fstype, label: p.label, partlabel: p.partlabel, ...(kept.has(p.number) ? { kept: true } : {}) })),
+    partitionsAfter: [
+      ...m.table.partitions.map((p) => ({
+        number: p.number,
+        start: p.start * m.table.sectorSize,
+        size: p.size * m.table.sectorSize + (o.grow && p === last ? room : 0),
+        name: p.name,
+        fstype: p.fs?.type,
+        label: p.fs?.label,
+      })),
+      ...keptFacts(t.pre).map((k) => ({ number: k.numberAfter, start: k.start, size: k.size, name: k.name, fstype: oldFs.get(k.number)?.fstype, label: oldFs.get(k.number)?.label, kept: true })),
+    ].sort((x, y) => x.start - y.start),
     mountsOld: old.map((l) => ({ path: l.path, spec: `${l.kind}=${l.value}` })),
     mountsNew: m.mounts.map((x) => ({ path: x.path, spec: `${x.spec.kind}=${x.spec.value}`, partition: x.partition, fstype: x.fstype })),
     write: { imageBytes: m.raw.size, mappedBytes: b.bmap ? Math.min(m.raw.size, mappedBlocks(b.bmap) * b.bmap.blockSize) : m.raw.size, proof: t.proof ?? '' },
     ram: { need, available: await available() },
     unused: { bytes: Math.max(0, d.size - m.raw.size), grow: o.grow },
   };
+}
+
+// keptFacts: the kept partitions for the report: where they are (bytes), their identity, number now and after, and why.
+export function keptFacts(pre: Pick<Preflight, 'kept' | 'bundle'>) {
+  const numbers = keptNumbers(pre.kept, pre.bundle.manifest.table);
+  return pre.kept.map((k) => ({
+    node: k.node,
+    number: k.number,
+    numberAfter: numbers.get(k) ?? k.number,
+    start: k.bytes[0],
+    size: k.bytes[1] - k.bytes[0],
+    type: k.type,
+    partuuid: k.uuid,
+    ...(k.name ? { name: k.name } : {}),
+    ...(k.attrs ? { attrs: k.attrs } : {}),
+    why: k.why,
+  }));
 }
 
 function safeOldPlan(m: Manifest, oldMounts: readonly string[]) {

@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { findRecovery, RECOVERY_TYPE } from '../../../src/capture/recovery.ts';
-import { keptNumbers } from '../../../src/capture/keep.ts';
 
 const part = (n: number, o: { name?: string; type?: string; uuid?: string } = {}) => ({
 	node: `/dev/sda${n}`,
@@ -42,19 +41,6 @@ test('the recovery partition: named reimage-recovery, of the recovery type GUID,
 		/2 partitions named reimage-recovery/,
 	);
 	refused(() => findRecovery('/dev/sda', table([part(1)], 'dos')), /dos partition table: a recovery partition needs GPT/);
-});
-
-test('--keep selectors: PARTLABEL, PARTUUID, TYPE; one matching nothing or not understood is refused', () => {
-	const t = table([
-		part(1, { name: 'root', uuid: 'AAAA' }),
-		part(2, { name: 'data', uuid: 'BBBB', type: 'HOME-TYPE' }),
-		part(3, { name: 'data2', type: 'home-type' }),
-	]);
-	assert.equal([...keptNumbers('/dev/sda', t, ['PARTLABEL=data'])], [2]);
-	assert.equal([...keptNumbers('/dev/sda', t, ['PARTUUID=bbbb'])], [2]);
-	assert.equal([...keptNumbers('/dev/sda', t, ['TYPE=home-type'])].sort(), [2, 3]);
-	refused(() => keptNumbers('/dev/sda', t, ['PARTLABEL=home']), /--keep PARTLABEL=home matches no partition of \/dev\/sda/);
-	refused(() => keptNumbers('/dev/sda', t, ['LABEL=home']), /--keep "LABEL=home" is not understood/);
 });
 
 test.run();

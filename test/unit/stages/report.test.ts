@@ -49,6 +49,7 @@ export function fakeTrail(over: Partial<Trail> = {}, scanOver: Partial<Scan> = {
 			{ node: '/dev/loop9p1', number: 1, fstype: 'ext4', label: 'root' },
 			{ node: '/dev/loop9p2', number: 2, fstype: 'ext4', partlabel: 'data' },
 		],
+		kept: [],
 		keep: { places: [], key: 'k' },
 	};
 	const scanned: Scanned = {
