@@ -19,7 +19,7 @@ const MiB = 1 << 20;
 
 type DiskOpts = { recoveryMiB?: number; recoveryFs?: boolean; rootRandomMiB?: number };
 
-// referenceDisk: a 66 MiB GPT disk image: 1 root (ext4, GRUB files, fstab naming 2 at /data), 2 data, 3 reimage-recovery.
+// referenceDisk: a 66 MiB GPT disk image: 1 root (ext4, GRUB files, fstab naming 2 at /data and 4 at /boot/efi), 2 data, 3 reimage-recovery, 4 an "ESP" with loader/.
 function referenceDisk(o: DiskOpts = {}): string {
 	const dir = tmpDir('reimage-capture-');
 	const img = path.join(dir, 'disk.img');
