@@ -160,12 +160,17 @@ function notRestored(t: Trail, outcome: Outcome, error?: { message: string }) {
 // confirmQuestion: the confirmation a run asks on a terminal: the disk, the
 // partitions that will be replaced (by name), and how many entries are kept.
 export function confirmQuestion(pre: Preflight, scanned: Scanned, describeDisk: string): string {
-  const parts = pre.oldParts;
+  const keptNo = new Set(pre.kept.map((k) => k.number));
+  const parts = pre.oldParts.filter((p) => !keptNo.has(p.number));
   const named = parts.map((p) => `${p.node}${p.label || p.partlabel ? ` (${p.label ?? p.partlabel})` : ''}`);
   const rows = parts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
   const n = scanned.resumed ? scanned.resumed.archive.entries.length : scanned.scan.found.length;
   const kept = n === 0 ? 'No retained entries will be kept (--no-retain).' : `${n} retained ${n === 1 ? 'entry' : 'entries'} from ${pre.list.name} will be kept.`;
-  return `\nEVERYTHING on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + `${kept}\nType "yes" to continue: `;
+  const keptLine = pre.kept.length ? `Kept, never written: ${pre.kept.map((k) => `${k.node}${k.name ? ` (${k.name})` : ''}`).join(', ')}.\n` : '';
+  const what = pre.kept.length ? 'Everything but the kept partitions' : 'EVERYTHING';
+  return (
+    `\n${what} on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + keptLine + `${kept}\nType "yes" to continue: `
+  );
 }
 
 export type Report = ReturnType<typeof buildReport>;
