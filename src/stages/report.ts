@@ -160,32 +160,34 @@ function notRestored(t: Trail, outcome: Outcome, error?: { message: string }) {
 // confirmQuestion: the confirmation a run asks on a terminal: the disk, the
 // partitions that will be replaced (by name), and how many entries are kept.
 export function confirmQuestion(pre: Preflight, scanned: Scanned, describeDisk: string): string {
-  const parts = pre.oldParts;
+  const keptNo = new Set(pre.kept.map((k) => k.number));
+  const parts = pre.oldParts.filter((p) => !keptNo.has(p.number));
   const named = parts.map((p) => `${p.node}${p.label || p.partlabel ? ` (${p.label ?? p.partlabel})` : ''}`);
   const rows = parts.map((p) => `  ${p.node}  ${p.fstype ?? '-'}  ${p.label ?? p.partlabel ?? ''}`).join('\n');
   const n = scanned.resumed ? scanned.resumed.archive.entries.length : scanned.scan.found.length;
   const kept = n === 0 ? 'No retained entries will be kept (--no-retain).' : `${n} retained ${n === 1 ? 'entry' : 'entries'} from ${pre.list.name} will be kept.`;
-  const layout = pre.bundle.manifest.layout;
-  if (layout) return factoryQuestion(pre, scanned, describeDisk, layout) + `${kept}\n${retainedLines(scanned)}Type "yes" to continue: `;
-  return `\nEVERYTHING on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + `${kept}\nType "yes" to continue: `;
+  const keptLine = pre.kept.length ? `Kept, never written: ${pre.kept.map((k) => `${k.node}${k.name ? ` (${k.name})` : ''}`).join(', ')}.\n` : '';
+  if (pre.bundle.manifest.layout) return factoryQuestion(pre, describeDisk) + `${kept}\n${retainedLines(scanned)}Type "yes" to continue: `;
+  const what = pre.kept.length ? 'Everything but the kept partitions' : 'EVERYTHING';
+  return (
+    `\n${what} on ${describeDisk} will be destroyed and replaced.\n` + (rows ? `Partitions now on it:\n${rows}\nReplaced: ${named.join(', ')}.\n` : '') + keptLine + `${kept}\nType "yes" to continue: `
+  );
 }
 
 // factoryQuestion: a factory reset (a captured bundle) says which partitions
 // lose everything and which are kept exactly as they are (the recovery
 // partition among them, so the reset can be done again).
-function factoryQuestion(pre: Preflight, scanned: Scanned, describeDisk: string, layout: NonNullable<Preflight['bundle']['manifest']['layout']>): string {
-  const name = (n: number) => {
-    const p = pre.oldParts.find((x) => x.number === n);
-    const l = layout.partitions.find((x) => x.number === n);
-    const what = p?.label ?? p?.partlabel ?? l?.name;
-    return `${p?.node ?? `partition ${n}`}${what ? ` (${what})` : ''}`;
+function factoryQuestion(pre: Preflight, describeDisk: string): string {
+  const keptNumbers = new Set(pre.kept.map((k) => k.number));
+  const name = (p: { node: string; label?: string; partlabel?: string; name?: string }) => {
+    const what = p.label ?? p.partlabel ?? p.name;
+    return `${p.node}${what ? ` (${what})` : ''}`;
   };
-  const lost = layout.partitions.filter((p) => !p.kept).map((p) => name(p.number));
-  const keptParts = layout.partitions.filter((p) => p.kept).map((p) => name(p.number));
+  const lost = pre.oldParts.filter((p) => !keptNumbers.has(p.number)).map(name);
   return (
     `\nFACTORY RESET of ${describeDisk}: the system goes back to its factory state.\n` +
     `LOST (everything on them is replaced): ${lost.join(', ') || 'none'}.\n` +
-    `KEPT as they are: ${keptParts.join(', ') || 'none'}.\n`
+    `KEPT as they are, never written: ${pre.kept.map(name).join(', ') || 'none'}.\n`
   );
 }
 
