@@ -85,7 +85,9 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
     const work = await mkdtemp(join(o.out ?? tmpdir(), '.reimage-capture-'));
     cleanup.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
     const raw = join(work, 'disk.raw');
-    const { copied } = await log.step(`copy ${d.node} without the kept partitions ${[...kept].sort().join(', ') || '(none)'}`, () => copyDisk(d.node, d.size, raw, [...kept].map(rangeOf), log));
+    const { copied } = await log.step(`copy ${d.node} without the kept partitions ${[...kept].sort((a, b) => a - b).join(', ') || '(none)'}`, () =>
+      copyDisk(d.node, d.size, raw, [...kept].map(rangeOf), log),
+    );
     log.info(`read ${copied} bytes of data from ${d.node}`);
     // The image's own table leaves the kept partitions out: a reset's new table carries them over from the disk, in place.
     if (kept.size)

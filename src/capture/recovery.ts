@@ -30,6 +30,7 @@ export function findRecovery(node: string, t: SfdiskTable): SfPart {
   if (p.type.toLowerCase() !== RECOVERY_TYPE) {
     throw usageError(`partition ${p.node} (${RECOVERY_LABEL}) has type ${p.type.toLowerCase()}, not the recovery type ${RECOVERY_TYPE}: set it (sgdisk -t N:${RECOVERY_TYPE} ${node})`);
   }
+  if (!p.uuid) throw usageError(`partition ${p.node} (${RECOVERY_LABEL}) has no PARTUUID, which the boot entry and the reset name it by: give it one (sgdisk -u N:R ${node})`);
   return p;
 }
 

@@ -22,7 +22,7 @@ const refused = (fn: () => unknown, re: RegExp, code = 2) => {
 };
 
 test('the recovery partition: named reimage-recovery, of the recovery type GUID, on GPT', () => {
-	const ok = table([part(1, { name: 'root' }), part(3, { name: 'reimage-recovery', type: RECOVERY_TYPE.toUpperCase() })]);
+	const ok = table([part(1, { name: 'root' }), part(3, { name: 'reimage-recovery', type: RECOVERY_TYPE.toUpperCase(), uuid: 'CCCC' })]);
 	assert.is(findRecovery('/dev/sda', ok).node, '/dev/sda3');
 	refused(
 		() => findRecovery('/dev/sda', table([part(1)])),
@@ -40,6 +40,7 @@ test('the recovery partition: named reimage-recovery, of the recovery type GUID,
 			),
 		/2 partitions named reimage-recovery/,
 	);
+	refused(() => findRecovery('/dev/sda', table([part(3, { name: 'reimage-recovery', type: RECOVERY_TYPE })])), /has no PARTUUID/);
 	refused(() => findRecovery('/dev/sda', table([part(1)], 'dos')), /dos partition table: a recovery partition needs GPT/);
 });
 
