@@ -106,14 +106,18 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         allowDowngrade: policy.allowDowngrade,
         caps: { entryBytes: policy.maxEntryBytes ?? DEFAULT_CAPS.entryBytes, totalBytes: policy.maxRetainedBytes ?? DEFAULT_CAPS.totalBytes, entries: policy.maxEntries ?? DEFAULT_CAPS.entries },
         oldMounts: [],
+        keepParts: policy.keep,
+        // A bundle read from a partition of the target: that partition is kept (stages/kept.ts).
+        ...(fetched.device?.disk === disk.name ? { bundlePart: fetched.device.source } : {}),
         // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
         trust: baked.trust,
         runBase: o.runBase,
         bundleInRam: true,
         confirm: o.confirm,
         ...(o.signal ? { signal: o.signal } : {}),
-        // The bundle's medium (when it is not the target) and RAM; a rerun finds the set there.
-        keep: bootPlaces(fetched.device, policy.bundle, disk.name, o.runBase),
+        // The bundle's medium (a kept partition when it is on the target) and RAM; a rerun finds the set there.
+        keep: bootPlaces(fetched.device, policy.bundle, o.runBase),
+        bundleLocation: policy.bundle,
         keepInBundle: false,
         // From here on a crash must not reboot into a half-written disk.
         beforeWrite: () => setAction(o.runBase, afterWriteAction(policy)),

@@ -11,7 +11,7 @@ export const ON_FAILURE = ['reboot', 'shell', 'poweroff', 'halt'] as const;
 export const KERNEL_ARGS = {
   'rd.reimage': 'arm the reimage flow (rd.reimage=0 disarms)',
   'rd.reimage.bundle': 'LOCATION: LABEL=…:/dir, UUID=…, PARTLABEL=…, PARTUUID=…, /dev/disk/by-…/…:/dir, or an https:// or http:// URL',
-  'rd.reimage.target': 'SELECTOR: serial:X, wwn:X, /dev/disk/by-id/…, by-path:NAME, model:X or size:MIN-MAX (kernel names such as /dev/sda are refused)',
+  'rd.reimage.target': 'SELECTOR: serial:X, wwn:X, partuuid:GUID, /dev/disk/by-id/…, by-path:NAME, model:X or size:MIN-MAX (kernel names such as /dev/sda are refused)',
   'rd.reimage.mode': 'auto (write without asking), interactive (ask on the console) or plan (check everything, write nothing)',
   'rd.reimage.on-failure': 'reboot, shell, poweroff or halt after a failure past the point of no return',
 } as const;

@@ -6,6 +6,7 @@
 // trusted, and whether unsigned bundles are accepted, is baked and only baked.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { KeepSelector } from '../bundle/keepspec.ts';
 import { parseJson } from '../util/json.ts';
 import { usageError } from '../errors.ts';
 import { MODES, ON_FAILURE, type Cmdline } from './cmdline.ts';
@@ -32,6 +33,8 @@ export const Config = z.strictObject({
   // Keep nothing of the old system: without it, no list (or an empty one) refuses the run (retention/guard.ts).
   noRetain: z.boolean().default(false),
   grow: z.boolean().default(false),
+  // Partitions every armed run keeps, besides the bundle's `keep` (PARTLABEL=, PARTUUID=, TYPE=; target/kept.ts).
+  keep: z.array(KeepSelector).max(16).default([]),
   // Decode and hash the whole image before writing: true always, false never, absent when the bundle has no block map.
   verifyRaw: z.boolean().optional(),
   verifyWritten: z.boolean().default(false),

@@ -12,15 +12,22 @@ import { fromUtf8 } from '../util/bytes.ts';
 
 // bootPlaces: where the initramfs flow keeps the retained set.
 // A bundle that came from no block device (a URL) leaves RAM only.
-export function bootPlaces(fetched: { source: string; disk?: string } | undefined, bundleText: string, target: string, runBase: string): KeepPlace[] {
+// On the target disk the medium is a kept partition (stages/kept.ts keeps
+// the partition the bundle came from, or refuses the run), so it lasts too.
+export function bootPlaces(fetched: { source: string; disk?: string } | undefined, bundleText: string, runBase: string): KeepPlace[] {
   const ram = dirPlace(join(runBase, 'retained'), false);
-  if (!fetched || fetched.disk === target) return [ram];
+  return fetched ? [mediumPlace(fetched, bundleText, runBase), ram] : [ram];
+}
+
+// mediumPlace: the bundle's medium (a partition), mounted read-write only while the set is written, found or removed.
+export function mediumPlace(fetched: { source: string }, bundleText: string, runBase: string): KeepPlace {
   const loc = parseLocation(bundleText);
   // The name is for messages; where it really is on the medium is settled when it is opened.
   const shown = join(/\/manifest\.json$/.test(loc.path) ? dirname(loc.path) : loc.path, 'reimage-retained');
-  const medium: KeepPlace = {
+  return {
     name: `${fetched.source}:${shown}`,
     survivesReboot: true,
+    device: fetched.source,
     open: async () => {
       const fs = (await blkidProbe(fetched.source)).TYPE;
       if (!fs) throw new Error(`${fetched.source} has no file system`);
@@ -49,5 +56,4 @@ export function bootPlaces(fetched: { source: string; disk?: string } | undefine
       }
     },
   };
-  return [medium, ram];
 }

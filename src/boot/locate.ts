@@ -46,10 +46,11 @@ const system: Scan = {
 // Floppy drives stall for seconds when probed; RAM disks are never a bundle
 // medium; an unbound loop device has nothing to probe (a bound one may carry
 // the bundle, and then counts like any other device).
+// A partition of a loop device (loop3p2) counts when its loop device is bound.
 const skip = async (name: string) =>
   /^(ram|zram|fd)/.test(name) ||
   (/^loop\d/.test(name) &&
-    !(await access(`/sys/class/block/${name}/loop/backing_file`).then(
+    !(await access(`/sys/class/block/${name.replace(/p\d+$/, '')}/loop/backing_file`).then(
       () => true,
       () => false,
     )));

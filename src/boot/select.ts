@@ -44,6 +44,16 @@ export const KINDS = {
   wwn: { explicit: true, matches: (d, v) => d.wwn !== '' && wwnOf(d) === v.toLowerCase().replace(/^(naa\.|0x)/, '') },
   'by-id': byLink('by-id'),
   'by-path': byLink('by-path'),
+  // The disk that carries the partition with this GPT PARTUUID: a factory reset
+  // names the disk of its recovery partition so (machines cloned from one
+  // image have different serials, but each carries that partition).
+  partuuid: {
+    explicit: true,
+    matches: async (d, v, scope) => {
+      const node = await realpath(`${scope.dev}/disk/by-partuuid/${v.toLowerCase()}`).catch(() => '');
+      return node !== '' && d.partitions.some((p) => node.endsWith(`/${p.name}`));
+    },
+  },
   model: { explicit: false, matches: (d, v) => d.model === v },
   size: {
     explicit: false,
@@ -65,6 +75,8 @@ export function parseSelector(text: string): Selector {
   if (kind && value !== undefined) {
     // A link name is one entry of /dev/disk/by-*: `../../sda` would be a kernel name in disguise.
     const name = link ? link[2]! : value;
+    if (kind === 'partuuid' && !/^[0-9a-f-]{1,64}$/i.test(value))
+      throw usageError(`target selector "${text}" is not a partition GUID: write partuuid: and the PARTUUID, e.g. partuuid:0fc63daf-8483-4772-8e79-3d69d8477de4`);
     if ((kind === 'by-id' || kind === 'by-path') && (name.includes('/') || name === '.' || name === '..')) {
       throw usageError(`target selector "${text}" is not a link name in /dev/disk/${kind}/: give one entry of that directory, e.g. /dev/disk/${kind}/ata-…`);
     }
@@ -73,7 +85,7 @@ export function parseSelector(text: string): Selector {
   if (/^(\/dev\/)?(sd|vd|hd|xvd|nvme|mmcblk|loop)/.test(text)) {
     throw usageError(`target "${text}" is a kernel device name, which can change between boots: select the disk by serial:, wwn:, /dev/disk/by-id/… or /dev/disk/by-path/…`);
   }
-  throw usageError(`target selector "${text}" is not understood: use serial:X, wwn:X, model:X, size:MIN-MAX, /dev/disk/by-id/… or /dev/disk/by-path/…`);
+  throw usageError(`target selector "${text}" is not understood: use serial:X, wwn:X, partuuid:GUID, model:X, size:MIN-MAX, /dev/disk/by-id/… or /dev/disk/by-path/…`);
 }
 
 const NOT_DISKS = /^(loop|ram|zram|sr|fd|dm-|md|nbd)/;

@@ -8,6 +8,8 @@ import { duplicateMountPath, mountPathProblem } from '../util/mountpath.ts';
 export const MANIFEST_FORMAT = 'reimage-bundle/1';
 import { CODECS, type CodecName } from '../codecs/names.ts';
 import { SPEC_KINDS } from '../util/fstab.ts';
+import { Layout } from '../target/layout.ts';
+import { KeepSelector } from './keepspec.ts';
 
 export { CODECS, type CodecName };
 
@@ -127,6 +129,11 @@ export const Manifest = z.strictObject({
       'expected { file, sha256 } (a bundle made by an older reimage pack names it without its sha256: pack it again)',
     )
     .optional(),
+  // reimage capture: the layout of the disk the factory image was taken from
+  // (target/layout.ts); a run refuses a target whose layout differs.
+  layout: Layout.optional(),
+  // Partitions of the target the reimage never writes (pack --keep; target/kept.ts has the syntax).
+  keep: z.array(KeepSelector).min(1).max(16).optional(),
   // Which machines the image is for, and its version (anti-rollback).
   compatible: z.string().min(1).max(128).optional(),
   version: z

@@ -17,8 +17,10 @@ import type { Log } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { rawInput } from './input.ts';
 import { mountsFromFlags, mountsFromFstab, readTable } from './layout.ts';
-import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName } from './manifest.ts';
+import { formatIssues, Manifest, MANIFEST_FORMAT, type CodecName, type Mount } from './manifest.ts';
+import type { Layout } from '../target/layout.ts';
 import { signManifest } from './sign.ts';
+import { parseSelector } from './keepspec.ts';
 import { packChunks, type ChunkOptions } from './chunked.ts';
 
 export type PackOptions = {
@@ -29,11 +31,17 @@ export type PackOptions = {
   mounts: readonly string[];
   sign?: string;
   compatible?: string;
+  // Partitions every run of the bundle keeps (selectors: target/kept.ts).
+  keep?: readonly string[];
   version?: string;
   // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
   bmap?: string;
   // --chunks: also a casync-compatible chunk index and store (see bundle/chunked.ts).
   chunks?: ChunkOptions;
+  // reimage capture: the mount plan read from the reference disk (its kept
+  // partitions are holes in the image), and the disk's layout fingerprint.
+  mountPlan?: Mount[];
+  layout?: Layout;
 };
 
 export const BMAP_FILE = 'image.bmap';
@@ -43,6 +51,7 @@ export const RETENTION_FILE = 'retention.list';
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   // Before anything lands in OUT (a compressed input is decoded there).
   await refuseOut(o.out);
+  for (const s of o.keep ?? []) parseSelector(s, `--keep ${s}`);
   const input = await rawInput(o.image, o.out, log);
   try {
     return await packRaw({ ...o, image: input.path }, log);
@@ -51,7 +60,8 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   }
 }
 
-async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
+// packRaw: a raw image file into the bundle OUT (capture calls it with its copy of the reference disk).
+export async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
   const st = await stat(o.image).catch(() => undefined);
   if (!st?.isFile()) throw usageError(`image ${o.image} is not a readable file: give the path of a raw disk image`);
   if (st.size === 0 || st.size % 512 !== 0) throw bundleError(`image ${o.image} is ${st.size} bytes, not a whole number of 512-byte sectors: pass a raw disk image`);
@@ -65,7 +75,7 @@ async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
   const table = await log.step('read the partition table', () => readTable(o.image));
   const misfit = tableProblem(table, st.size, 'the image');
   if (misfit) throw bundleError(`image ${o.image}: ${misfit}`);
-  const mounts = o.mounts.length ? mountsFromFlags(table, o.mounts) : await log.step('read /etc/fstab from the image', () => mountsFromFstab(o.image, table));
+  const mounts = o.mountPlan ?? (o.mounts.length ? mountsFromFlags(table, o.mounts) : await log.step('read /etc/fstab from the image', () => mountsFromFstab(o.image, table)));
   await mkdir(o.out, { recursive: true });
   const codec = codecs[o.codec];
   const file = `image.raw${codec.ext}`;
@@ -96,8 +106,10 @@ async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
     mounts,
     // Named with its sha256: the signature over the manifest then covers the list's bytes too.
     ...(retention ? { retention: { file: RETENTION_FILE, sha256: createHash('sha256').update(retention).digest('hex') } } : {}),
+    ...(o.keep?.length ? { keep: [...o.keep] } : {}),
     ...(o.compatible ? { compatible: o.compatible } : {}),
     ...(o.version ? { version: o.version } : {}),
+    ...(o.layout ? { layout: o.layout } : {}),
   };
   const valid = Manifest.safeParse(manifest);
   if (!valid.success) throw usageError(`the manifest would be invalid: ${formatIssues(valid.error)}`);
@@ -114,7 +126,7 @@ async function packRaw(o: PackOptions, log: Log): Promise<Manifest> {
 
 // refuseOut: --out must be a new or empty directory: pack never mixes a new
 // bundle's files with an old one's, nor writes over a file.
-async function refuseOut(out: string): Promise<void> {
+export async function refuseOut(out: string): Promise<void> {
   const st = await stat(out).catch(() => undefined);
   if (!st) return;
   if (!st.isDirectory()) throw usageError(`--out ${out} exists and is not a directory: give a new or empty directory for the bundle`);

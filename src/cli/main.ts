@@ -1,5 +1,6 @@
 // The entry point: parses the command line, runs one command, prints, and
 // picks the exit code. The only place that writes to stdout or exits.
+import { mediumPlace } from '../boot/keep.ts';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
@@ -21,6 +22,7 @@ import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { junitXml } from '../vmtest/junit.ts';
 import { arm, disarm } from '../arm/index.ts';
+import { capture } from '../capture/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { parseSize } from '../util/bytes.ts';
@@ -141,6 +143,7 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(opt(v, 'retain') ? { retain: opt(v, 'retain')! } : {}),
           ...(opt(v, 'sign') ? { sign: opt(v, 'sign')! } : {}),
           ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
+          ...(list(v, 'keep').length ? { keep: list(v, 'keep') } : {}),
           ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}),
           ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}),
           ...chunkFlags(v),
@@ -197,6 +200,26 @@ async function main(argv: string[], st: State): Promise<number> {
       out(
         successDoc(name, { from: r.where, out: r.out, files: r.files, bytes: r.bytes, fetched: r.fetched, reused: r.reused, signedBy: r.signedBy }),
         `bundle ${r.where} fetched into ${r.out}: ${r.files} files, ${r.bytes} bytes checked (${r.fetched} bytes downloaded now, ${r.reused} files already on hand)${signed}`,
+      );
+      return EXIT.ok;
+    }
+    case 'capture': {
+      const codec = opt(v, 'codec') ?? 'zstd';
+      if (!(CODECS as readonly string[]).includes(codec)) throw usageError(`--codec ${codec} is not supported: use one of ${CODECS.join(', ')}`);
+      const c = await capture(
+        {
+          disk: str(v, 'disk', name),
+          key: str(v, 'key', name),
+          keep: list(v, 'keep'),
+          recovery: v.recovery === true,
+          codec: codec as CodecName,
+          ...Object.fromEntries((['out', 'kernel', 'initrd', 'config', 'retain'] as const).flatMap((k) => (opt(v, k) ? [[k, opt(v, k)!]] : []))),
+        },
+        log,
+      );
+      out(
+        successDoc(name, { bundle: c.where, manifest: c.manifest, kept: c.kept, loaders: c.loaders }),
+        `factory bundle written to ${c.where}: ${c.manifest.image.file} (${c.manifest.image.size} bytes), raw ${c.manifest.raw.size} bytes; kept partitions ${c.kept.join(', ') || 'none'}${c.loaders.length ? `; "Restore factory state" entry for ${c.loaders.join(' and ')}` : ''}`,
       );
       return EXIT.ok;
     }
@@ -311,7 +334,20 @@ async function main(argv: string[], st: State): Promise<number> {
       };
       const report = await withSignals(log, (signal) =>
         withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
-          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal, ...(deliver ? { deliver } : {}) }, log, name === 'plan'),
+          runFlow(
+            {
+              ...o,
+              bundle: src.dir,
+              bundleInRam: src.inRam,
+              signal,
+              ...(deliver ? { deliver } : {}),
+              bundleLocation: o.bundle,
+              // A bundle read from a partition (a device source): kept when that is on the target, and a lasting place for the retained set.
+              ...(src.device ? { bundlePart: src.device.source, keep: [mediumPlace(src.device, o.bundle, o.runBase), ...o.keep] } : {}),
+            },
+            log,
+            name === 'plan',
+          ),
         ).then(
           async (r) => {
             await send(r);
@@ -364,6 +400,7 @@ function runOptions(v: Values, name: CommandName) {
     caps: { entryBytes: size(v, 'max-entry-size', DEFAULT_CAPS.entryBytes), totalBytes: size(v, 'max-retained', DEFAULT_CAPS.totalBytes), entries: count(v, 'max-entries', DEFAULT_CAPS.entries) },
     trust: list(v, 'trust'),
     oldMounts: list(v, 'old-mount'),
+    keepParts: list(v, 'keep'),
     runBase,
     confirm: askYes,
     keep: [...list(v, 'keep-dir').map((d) => dirPlace(join(d, 'reimage-retained'), true)), dirPlace(join(runBase, 'retained'), false)],

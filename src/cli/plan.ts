@@ -34,11 +34,12 @@ export function renderPlan(r: PlanReport): string {
     );
   }
   if (p) {
-    head('partitions now (all replaced)');
+    head(p.partitionsNow.some((x) => x.kept) ? 'partitions now (all replaced but the kept ones)' : 'partitions now (all replaced)');
     if (!p.partitionsNow.length) out.push('  (none: no partition table, or it is not read)');
-    for (const x of p.partitionsNow) out.push(...row(`${x.node}  ${x.fstype ?? '-'}  ${x.label ?? x.partlabel ?? ''}`.trimEnd()));
+    for (const x of p.partitionsNow) out.push(...row(`${x.node}  ${x.fstype ?? '-'}  ${x.label ?? x.partlabel ?? ''}${x.kept ? '  (kept)' : ''}`.trimEnd()));
     head('partitions after');
-    for (const x of p.partitionsAfter) out.push(...row(`${x.number}  at ${human(x.start)}, ${human(x.size)}  ${x.fstype ?? '-'}  ${x.label ?? x.name ?? ''}`.trimEnd()));
+    for (const x of p.partitionsAfter)
+      out.push(...row(`${x.number}  at ${human(x.start)}, ${human(x.size)}  ${x.fstype ?? '-'}  ${x.label ?? x.name ?? ''}${x.kept ? '  (kept, not written)' : ''}`.trimEnd()));
     head('mounts of the old system (where retained entries are read)');
     if (!p.mountsOld.length) out.push('  (none: nothing is read from the old system)');
     for (const m of p.mountsOld) out.push(...row(`${m.path.padEnd(12)} ${m.spec}`));

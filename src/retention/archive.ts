@@ -40,6 +40,8 @@ export type KeepPlace = {
   open: () => Promise<{ dir: string; close: () => Promise<void> }>;
   // A plain directory (dirPlace): where it is, so its file system can be looked at.
   path?: string;
+  // The block device (a partition) the place is on, when it is a medium opened by reimage.
+  device?: string;
 };
 
 // dirPlace: a plain directory as a keep place.

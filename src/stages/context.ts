@@ -16,6 +16,7 @@ import type { Caps, Scan } from '../retention/scan.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Disk } from '../target/sysfs.ts';
+import type { KeptPart } from '../target/kept.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Deliver } from './outbox.ts';
@@ -57,6 +58,12 @@ export type RunOptions = {
   keepInBundle: boolean;
   // Reimage without keeping anything: an empty or absent retention list is refused without it.
   noRetain?: boolean;
+  // Partitions to keep (PARTLABEL=, PARTUUID=, TYPE=; target/kept.ts), besides the bundle's own `keep`.
+  keepParts?: readonly string[];
+  // The bundle as the operator gave it (--bundle, rd.reimage.bundle=), for the re-entry record.
+  bundleLocation?: string;
+  // The partition node the bundle was read from (a device source): kept when it is on the target.
+  bundlePart?: string;
   // Called right before the first byte is written (the initramfs records its failure action).
   beforeWrite?: () => Promise<void>;
   // The report endpoint: the finish stage POSTs the report there and keeps it in the new system when that fails (outbox.ts).
@@ -82,7 +89,8 @@ export type Resumed = { place: KeepPlace; archive: Archive };
 // One place that holds this run's retained set.
 export type Saved = { where: string; survivesReboot: boolean };
 
-export type Preflight = { bundle: Bundle; disk: Disk; list: RetentionList; oldParts: PartIdentity[]; keep: KeepAt };
+// kept: the partitions the run never writes (stages/kept.ts).
+export type Preflight = { bundle: Bundle; disk: Disk; list: RetentionList; oldParts: PartIdentity[]; keep: KeepAt; kept: KeptPart[] };
 
 // What the old system gives: its users and groups (for mapping owners by
 // name), what the list found in it, or the saved set to restore instead.

@@ -18,6 +18,7 @@ import type { Log } from '../util/log.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
 import { finish, REPORT_DIR } from './finish.ts';
+import { markPassed } from './kept.ts';
 import { dropKept, keepReport, keepRetained } from './keep.ts';
 import { type Passed, phaseError, pointOfNoReturn } from './phase.ts';
 import { openRun, preflight } from './preflight.ts';
@@ -71,8 +72,9 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     const staged = await timed('stage', () => stage(run, pre, scanned, proof));
     t.staged = staged;
     t.saved = await timed('keep', () => keepRetained(run, pre, scanned, staged));
-    const p = await pointOfNoReturn(run, { disk: pre.disk, bundle: pre.bundle, image: staged.image, captured: staged.captured, ids: scanned.ids });
+    const p = await pointOfNoReturn(run, { disk: pre.disk, bundle: pre.bundle, image: staged.image, captured: staged.captured, ids: scanned.ids, kept: pre.kept });
     passed = p;
+    await markPassed(run, pre, t.saved);
 
     const wrote = await timed('write', () => write(run, p));
     t.wrote = wrote;

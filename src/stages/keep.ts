@@ -39,7 +39,9 @@ export async function findResumable(log: Log, pre: Preflight, sys: Sys): Promise
   // disk holds no table (invalidated) or the new image's file systems. An
   // intact other system means the set is stale (or planted): it is not used.
   const image = new Set(bundle.manifest.table.partitions.map((p) => p.fs.uuid?.toLowerCase()).filter(Boolean));
-  const intact = oldParts.some((p) => p.uuid && !image.has(p.uuid.toLowerCase()));
+  // A kept partition (a /home, the bundle's own) is not the old system: it survives every run.
+  const kept = new Set(pre.kept.map((k) => k.uuid.toLowerCase()));
+  const intact = oldParts.some((p) => p.uuid && !image.has(p.uuid.toLowerCase()) && !kept.has(p.partuuid ?? ''));
   if (intact) {
     log.warn(
       `a retained set saved on ${a.created} for this disk is in ${a.from}, but the disk holds an intact system that is not this bundle's image: it is ignored and the disk is read afresh (delete it if it is stale)`,

@@ -12,6 +12,7 @@ import { describe, EXIT, ReimageError } from '../errors.ts';
 import type { Captured } from '../retention/capture.ts';
 import { describeDisk, refuseBusy } from '../target/check.ts';
 import type { Disk } from '../target/sysfs.ts';
+import type { KeptPart } from '../target/kept.ts';
 import { checkpoint, Interrupted } from '../util/interrupt.ts';
 import type { Ids, Run } from './context.ts';
 
@@ -26,6 +27,8 @@ export type Passed = {
   image: string;
   captured: Captured[];
   ids: Ids;
+  // Partitions whose bytes are never written and which the new table carries again.
+  kept: KeptPart[];
 };
 
 // pointOfNoReturn: the last look at the disk (staging may have taken a while),

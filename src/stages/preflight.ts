@@ -14,6 +14,7 @@ import { tableProblem } from '../image/bounds.ts';
 import { parseList } from '../retention/list.ts';
 import { checkTarget } from '../target/check.ts';
 import { checkFingerprint } from '../target/fingerprint.ts';
+import { checkLayout } from '../target/layout.ts';
 import { checkKernel } from '../target/kernel.ts';
 import { oldPartitions } from '../target/old.ts';
 import { checkRam } from './budget.ts';
@@ -24,6 +25,7 @@ import type { Log } from '../util/log.ts';
 import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces } from './keep.ts';
 import { checkLvm } from './lvm.ts';
+import { keptParts, refuseMountedBundle } from './kept.ts';
 
 // openRun: the run's private directory (root only), undone by the cleanup stack.
 export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan'): Promise<Run> {
@@ -48,6 +50,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   const m = bundle.manifest;
   checkCompatible(m, o.compatible);
   await checkKernel(m, sys);
+  await refuseMountedBundle(o, bundle.dir, sys);
   const disk = await checkTarget(o.target, m.raw.size, m.table.sectorSize, sys);
   const misfit = tableProblem(m.table, disk.size, disk.node);
   if (misfit) throw bundleError(`bundle ${o.bundle}: ${misfit}; nothing was written`);
@@ -61,12 +64,15 @@ export async function preflight(run: Run): Promise<Preflight> {
     if (pid !== undefined) log.warn(`another reimage (pid ${pid}) is running on ${disk.node} (lock ${lock}): this plan reads a disk that is being rewritten; plan again when it has finished`);
   }
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
+  // A captured factory image fits only the layout it was taken from ("refuse if the layout changed").
+  if (m.layout) await checkLayout(disk, m.layout, sys);
   await checkRam(m.image.size);
   // The old system: make the kernel's partitions match what is on the disk (read-only work).
   const needed = list.entries.length ? 'the retained files' : m.version !== undefined ? 'the installed version (anti-rollback)' : undefined;
   const oldParts = await oldPartitions(disk, needed, log, sys);
   await checkLvm(m, oldParts, sys);
-  return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) } };
+  const kept = await keptParts(o, bundle, disk, log, sys);
+  return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) }, kept };
 }
 
 // retentionList: --retain, else the bundle's own list, else none.

@@ -1,6 +1,7 @@
 // settle: the backup GPT moved to the real end of a disk larger than the
 // image, optionally the last partition and its file system grown (--grow),
-// then the partition table reread with bounded retries until the kernel's
+// the kept partitions added back to the table (at their old place, with
+// their old identity), then the partition table reread with bounded retries until the kernel's
 // partitions match and their nodes exist. Returns the new partitions' identities.
 import { ReimageError } from '../errors.ts';
 import { flushBuffers, growExt, growPartition, partNumber, relocateBackupGpt, sfdiskJson } from '../system/tools.ts';
@@ -8,6 +9,7 @@ import { isExtended } from '../image/table.ts';
 import { identify, settle as settleParts, type PartIdentity } from '../target/partitions.ts';
 import type { Run } from './context.ts';
 import type { Passed } from './phase.ts';
+import { addKept } from './kept.ts';
 
 export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
   const { log, o, sys } = run;
@@ -16,6 +18,8 @@ export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
   if (m.table.label === 'gpt' && disk.size > m.raw.size) {
     await log.step('move the backup GPT to the end of the disk', () => relocateBackupGpt(disk.node, sys));
   }
+  // The kept partitions back in the table before the kernel is told (stages/kept.ts).
+  await addKept(disk, p.bundle, p.kept, log, sys);
   const last = [...m.table.partitions].sort((a, b) => b.start - a.start)[0];
   if (o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number, sys));
   const onDisk = await sfdiskJson(disk.node, sys);

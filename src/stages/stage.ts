@@ -3,6 +3,7 @@
 // refused), the RAM budget checked, then the image copied into a tmpfs while
 // hashing and checked against the manifest, and every retained entry captured
 // into the same tmpfs. Nothing is written to the target.
+import { growBytes } from './kept.ts';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkPacked, verifyRaw } from '../bundle/verify.ts';
@@ -53,7 +54,7 @@ export async function scanOld(run: Run, pre: Preflight): Promise<Scanned> {
   checkDowngrade(bundle.manifest, await installedVersion(base, (w) => log.warn(`old system: ${w}`)), o.allowDowngrade);
   const ids = await readIds(base, (w) => log.warn(`old system: ${w}`), true);
   const found = await scan(base, list.entries, o.caps);
-  checkFit(bundle.manifest, found.found, log, o.grow ? growSpare(bundle.manifest, disk.size) : undefined);
+  checkFit(bundle.manifest, found.found, log, o.grow ? growSpare(bundle.manifest, growBytes(pre.kept, bundle.manifest.raw.size, disk.size)) : undefined);
   for (const k of found.skipped) log.warn(`retention: skipped ${display(k.path)} (list line ${k.line}): it is ${k.kind}, which cannot be retained`);
   log.info(
     `retention: ${found.found.length} entries (${found.bytes} bytes, ${found.allocated} allocated) found, ${found.missingOptional.length} optional missing, ${found.skipped.length} special files skipped`,

@@ -14,7 +14,8 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ReimageError } from '../errors.ts';
 import { blankRange, flushBuffers } from '../system/tools.ts';
-import { HEAD, openWriter, zeroRange, type Writer } from '../target/writer.ts';
+import { guardWriter, HEAD, openWriter, zeroRange, type Writer } from '../target/writer.ts';
+import { clip } from '../target/kept.ts';
 import { describeDisk } from '../target/check.ts';
 import type { Disk } from '../target/sysfs.ts';
 import { planWrite, type WritePlan as Plan } from '../target/plan.ts';
@@ -39,17 +40,20 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
   const { disk } = p;
   const m = p.bundle.manifest;
   const map = p.bundle.bmap;
-  const w = await openWriter(disk, (why) => log.warn(why));
+  // The kept partitions' bytes are cut out of every write (stages/kept.ts).
+  const kept = p.kept.map((k) => k.bytes);
+  const w = guardWriter(await openWriter(disk, (why) => log.warn(why)), kept);
   const t0 = Date.now();
   try {
     const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
     log.info(plan.why);
-    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal);
+    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept);
     const got = await once();
-    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage, log, run.sys))) {
+    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
       await once();
-      if (!(await readBackOk(disk, m, map, plan.wholeImage, log, run.sys))) throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
+      if (!(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys)))
+        throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
     }
     const seconds = (Date.now() - t0) / 1000;
     const rate = (m.raw.size / 2 ** 20 / Math.max(seconds, 0.001)).toFixed(0);
@@ -80,6 +84,7 @@ async function writeImage(
   log: Log,
   sys: Sys,
   signal?: AbortSignal,
+  kept: readonly [number, number][] = [],
 ): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
   // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
@@ -88,7 +93,8 @@ async function writeImage(
   if (plan.blank) {
     const length = m.raw.size - (m.raw.size % disk.sectorSize);
     try {
-      await blankRange(disk.node, plan.blank, 0, length, sys);
+      // Around the kept partitions (sector-aligned, so every piece is too).
+      for (const [a, b] of clip(0, length, kept)) await blankRange(disk.node, plan.blank, a, b - a, sys);
       if (plan.blank === 'zero' && length < m.raw.size) await zeroRange(w, length, m.raw.size);
     } catch (e) {
       // The offload is a shortcut: when the disk fails it, the zeros go through

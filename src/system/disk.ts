@@ -11,6 +11,7 @@ const SfdiskPart = z.object({
   type: z.string(),
   uuid: z.string().optional(),
   name: z.string().optional(),
+  attrs: z.string().optional(),
 });
 const SfdiskJson = z.object({
   partitiontable: z.object({
@@ -54,6 +55,16 @@ export function parseExport(text: string): Record<string, string> {
 // writeTable: sfdisk reads a script (`label: gpt` …) and writes that table onto PATH (exit default: environment).
 export async function writeTable(path: string, script: string, v: Via = {}): Promise<void> {
   await runVia(v)('sfdisk', ['-q', path], { input: script, exit: v.exit ?? 'environment' });
+}
+
+// dumpTable: the table of PATH as an sfdisk script (sfdisk --dump), to be edited and written back whole (exit default: afterWrite).
+export async function dumpTable(path: string, v: Via = {}): Promise<string> {
+  return (await runVia(v)('sfdisk', ['--dump', path], { exit: v.exit ?? 'afterWrite' })).stdout;
+}
+
+// rewriteTable: SCRIPT written as PATH's whole table in one sfdisk run, the kernel not told (settle rereads). Exit default: afterWrite.
+export async function rewriteTable(path: string, script: string, v: Via = {}): Promise<void> {
+  await runVia(v)('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', path], { input: script, exit: v.exit ?? 'afterWrite' });
 }
 
 // partxUpdate: make the kernel's partitions of DEV match the table on disk.
@@ -120,4 +131,9 @@ export async function blankRange(node: string, how: 'zero' | 'discard', offset: 
     exit: v.exit ?? 'writeFailed',
     timeoutMs: 3600_000,
   });
+}
+
+// deletePartitions: remove the partitions numbered NUMBERS from the table of PATH (a device or image file; exit default: environment).
+export async function deletePartitions(path: string, numbers: readonly number[], v: Via = {}): Promise<void> {
+  await runVia(v)('sfdisk', ['-q', '--no-reread', '--delete', path, ...numbers.map(String)], { exit: v.exit ?? 'environment' });
 }

@@ -50,3 +50,8 @@ export async function mkfsExtFrom(image: string, label: string, tree: string, of
 export async function copySparse(from: string, to: string, v: Via = {}): Promise<void> {
   await runVia(v)('cp', ['--sparse=always', from, to], { timeoutMs: 3600_000, exit: v.exit ?? 'environment' });
 }
+
+// mkfsExt4: a new, empty ext4 file system labelled LABEL with the UUID on the block device NODE (exit default: environment).
+export async function mkfsExt4(node: string, label: string, uuid: string, v: Via = {}): Promise<void> {
+  await runVia(v)('mkfs.ext4', ['-q', '-F', '-L', label, '-U', uuid, node], { timeoutMs: 600_000, exit: v.exit ?? 'environment' });
+}

@@ -46,30 +46,42 @@ export async function fingerprint(d: Disk, sys: Sys = hostSys): Promise<Fingerpr
   };
 }
 
+export type Cmp = (what: string, a: unknown, b: unknown) => void;
+export const comparer =
+  (out: string[]): Cmp =>
+  (what, a, b) => {
+    if (a !== b) out.push(`${what}: recorded ${JSON.stringify(a)}, found ${JSON.stringify(b)}`);
+  };
+
 // differences: one readable line per field that differs.
 export function differences(want: Fingerprint, got: Fingerprint): string[] {
   const out: string[] = [];
-  const cmp = (what: string, a: unknown, b: unknown) => {
-    if (a !== b) out.push(`${what}: recorded ${JSON.stringify(a)}, found ${JSON.stringify(b)}`);
-  };
+  const cmp = comparer(out);
   for (const k of ['size', 'sectorSize', 'model', 'serial', 'wwn'] as const) cmp(`disk ${k}`, want.disk[k], got.disk[k]);
-  if (!want.table || !got.table) {
-    cmp('partition table', want.table ? want.table.label : null, got.table ? got.table.label : null);
-    return out;
+  tableDifferences(want.table, got.table, cmp, out);
+  return out;
+}
+
+export type TableRecord = Fingerprint['table'];
+
+// tableDifferences: the partition table's lines (type, id, each partition's place and identity).
+export function tableDifferences(want: TableRecord, got: TableRecord, cmp: Cmp, out: string[]): void {
+  if (!want || !got) {
+    cmp('partition table', want ? want.label : null, got ? got.label : null);
+    return;
   }
-  cmp('table type', want.table.label, got.table.label);
-  cmp('table id', want.table.id, got.table.id);
-  const numbers = [...new Set([...want.table.partitions, ...got.table.partitions].map((p) => p.number))].sort((a, b) => a - b);
+  cmp('table type', want.label, got.label);
+  cmp('table id', want.id, got.id);
+  const numbers = [...new Set([...want.partitions, ...got.partitions].map((p) => p.number))].sort((a, b) => a - b);
   for (const n of numbers) {
-    const a = want.table.partitions.find((p) => p.number === n);
-    const b = got.table.partitions.find((p) => p.number === n);
+    const a = want.partitions.find((p) => p.number === n);
+    const b = got.partitions.find((p) => p.number === n);
     if (!a || !b) {
       out.push(`partition ${n}: ${a ? 'recorded but missing' : 'found but not recorded'}`);
       continue;
     }
     for (const k of ['start', 'size', 'type', 'uuid', 'name'] as const) cmp(`partition ${n} ${k}`, a[k], b[k]);
   }
-  return out;
 }
 
 // checkFingerprint: refuse a target whose identity or layout differs from the record.

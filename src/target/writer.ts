@@ -7,6 +7,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { ReimageError, targetError } from '../errors.ts';
 import { alignedBuffer } from '../util/aligned.ts';
 import type { Disk } from './sysfs.ts';
+import { clip } from './kept.ts';
 
 export const HEAD = 1 << 20;
 
@@ -82,6 +83,19 @@ export async function openWriter(d: Disk, warn: (line: string) => void = () => {
     close: async () => {
       if (buffered !== main) await buffered.close();
       await main.close();
+    },
+  };
+}
+
+// guardWriter: W that never writes a byte inside KEPT ([from, to) ranges, the
+// kept partitions): each write is cut around them. Every write of the run
+// (image, zeros, invalidation) goes through it, so no path can reach them.
+export function guardWriter(w: Writer, kept: readonly (readonly [number, number])[]): Writer {
+  if (!kept.length) return w;
+  return {
+    ...w,
+    write: async (buf, offset) => {
+      for (const [a, b] of clip(offset, offset + buf.length, kept)) await w.write(buf.subarray(a - offset, b - offset), a);
     },
   };
 }

@@ -18,6 +18,7 @@ test('defaults are the safe ones', () => {
 		after: 'reboot',
 		noRetain: false,
 		grow: false,
+		keep: [],
 		verifyWritten: false,
 		unmapped: 'zero',
 		allowDowngrade: false,

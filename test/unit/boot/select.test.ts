@@ -133,4 +133,21 @@ test('a link name that leaves its directory is refused (a kernel name in disguis
 	assert.throws(() => parseSelector('by-id:..'), /is not a link name/);
 });
 
+test('partuuid: the disk that carries the partition (a factory reset names its recovery partition so); a bad GUID refused', async () => {
+	mkdirSync(join(dev, 'disk', 'by-partuuid'), { recursive: true });
+	writeFileSync(join(dev, 'sdc3'), '');
+	symlinkSync('../../sdc3', join(dev, 'disk', 'by-partuuid', '0fc63daf-8483-4772-8e79-3d69d8477de4'));
+	const withPart = { ...fc, partitions: [{ name: 'sdc3', number: 3, start: 0, size: 1, dev: '8:35' }] };
+	assert.is((await selectTarget(['partuuid:0FC63DAF-8483-4772-8e79-3d69d8477de4'], 'sdc', [fa, withPart, fd], dev)).name, 'sdc');
+	await fails(
+		selectTarget(['partuuid:11111111-8483-4772-8e79-3d69d8477de4'], undefined, [fa, withPart], dev),
+		/no disk matches the target selector partuuid:/,
+	);
+	await fails(
+		Promise.resolve().then(() => parseSelector('partuuid:../../sda')),
+		/is not a partition GUID/,
+		2,
+	);
+});
+
 test.run();

@@ -49,6 +49,7 @@ export function fakeTrail(over: Partial<Trail> = {}, scanOver: Partial<Scan> = {
 			{ node: '/dev/loop9p1', number: 1, fstype: 'ext4', label: 'root' },
 			{ node: '/dev/loop9p2', number: 2, fstype: 'ext4', partlabel: 'data' },
 		],
+		kept: [],
 		keep: { places: [], key: 'k' },
 	};
 	const scanned: Scanned = {
@@ -153,6 +154,83 @@ test('the confirmation names the partitions that will be replaced and how many e
 	if (!empty.pre || !empty.scanned) throw new Error('fixture');
 	const none = confirmQuestion(empty.pre, empty.scanned, 'd');
 	assert.match(none, /No retained entries will be kept \(--no-retain\)\./);
+});
+
+test('a factory reset (a captured bundle) names what is lost, what is kept, and each retained entry', () => {
+	const t = fakeTrail({ command: 'run' });
+	if (!t.pre || !t.scanned) throw new Error('fixture');
+	const layout = {
+		size: 64 << 20,
+		sectorSize: 512,
+		label: 'gpt',
+		id: 'd',
+		partitions: [
+			{ number: 1, start: 2048, size: 2048, type: 't', name: 'root', kept: false },
+			{ number: 2, start: 4096, size: 2048, type: 't', name: 'data', kept: true },
+			{ number: 3, start: 6144, size: 2048, type: 't', name: 'reimage-recovery', kept: true },
+		],
+	};
+	const kept = [
+		{
+			number: 2,
+			node: '/dev/loop9p2',
+			start: 4096,
+			size: 2048,
+			type: 't',
+			uuid: 'u2',
+			name: 'data',
+			bytes: [4096 * 512, 6144 * 512] as [number, number],
+			why: ['PARTUUID=u2'],
+		},
+	];
+	const pre = { ...t.pre, kept, bundle: { ...t.pre.bundle, manifest: { ...t.pre.bundle.manifest, layout } } };
+	const q = confirmQuestion(pre, t.scanned, '/dev/loop9 (loop of /tmp/old.img, no serial, 64 MiB)');
+	assert.match(q, /FACTORY RESET of \/dev\/loop9 .*: the system goes back to its factory state\./);
+	assert.match(q, /LOST \(everything on them is replaced\): \/dev\/loop9p1 \(root\)\./);
+	assert.match(q, /KEPT as they are, never written: \/dev\/loop9p2 \(data\)\./);
+	assert.match(q, /  kept: \/etc\/machine-id\n/);
+});
+
+test('with a kept partition the confirmation, the plan facts and the report say it survives, and the report passes the contract', async () => {
+	const t = fakeTrail({ command: 'plan' });
+	if (!t.pre || !t.scanned) throw new Error('fixture');
+	t.pre.kept = [
+		{
+			number: 2,
+			node: '/dev/loop9p2',
+			start: 43008,
+			size: 86016,
+			type: 'L',
+			uuid: 'AAAAAAAA-0000-0000-0000-000000000002',
+			name: 'data',
+			bytes: [43008 * 512, 129024 * 512],
+			why: ['PARTLABEL=data'],
+		},
+	];
+	t.pre.bundle.manifest.table.partitions = t.pre.bundle.manifest.table.partitions.filter((p) => p.number === 1);
+	const q = confirmQuestion(t.pre, t.scanned, '/dev/loop9');
+	assert.match(q, /Everything but the kept partitions on \/dev\/loop9 will be destroyed and replaced/);
+	assert.match(q, /Replaced: \/dev\/loop9p1 \(root\)\.\nKept, never written: \/dev\/loop9p2 \(data\)\./);
+	const plan = await planFacts(options(), t, async () => 1 << 30, 4096);
+	assert.equal(
+		plan?.partitionsNow.map((p) => [p.number, p.kept === true]),
+		[
+			[1, false],
+			[2, true],
+		],
+	);
+	assert.equal(
+		plan?.partitionsAfter.map((p) => [p.number, p.start, p.kept === true]),
+		[
+			[1, 2048 * 512, false],
+			[2, 43008 * 512, true],
+		],
+	);
+	const doc = checkResult(toJson(buildReport(t, 'planned', undefined, plan)));
+	assert.equal(
+		(doc.kept as { partuuid: string; numberAfter: number; why: string[] }[]).map((k) => [k.partuuid, k.numberAfter, k.why]),
+		[['AAAAAAAA-0000-0000-0000-000000000002', 2, ['PARTLABEL=data']]],
+	);
 });
 
 test.run();

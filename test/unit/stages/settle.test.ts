@@ -49,6 +49,7 @@ async function setup(
 		image: '/nonexistent',
 		captured: [],
 		ids: { users: new Map(), groups: new Map() },
+		kept: [],
 	} as unknown as Passed;
 	return { f, run, p };
 }
