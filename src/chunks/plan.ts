@@ -7,7 +7,8 @@ import { open } from 'node:fs/promises';
 import { type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import { chunker } from './chunker.ts';
-import { chunkId, scanChunks } from './scan.ts';
+import { scanIds } from './parallel.ts';
+import { chunkId } from './scan.ts';
 
 export type Seed = { kind: 'file'; path: string } | { kind: 'index'; path: string; index: ChunkIndex };
 export type Take = { seed: number; offset: number };
@@ -61,7 +62,14 @@ export async function planAssembly(index: ChunkIndex, out: string | undefined, s
       t.bytes += size;
     };
     try {
-      if (seed.kind === 'file') t.scanned = await scanChunks(seed.path, chunker(index.sizes), (ch) => found(keyOf(ch.id), ch.start, ch.size), signal);
+      if (seed.kind === 'file') {
+        const got = await scanIds(seed.path, chunker(index.sizes), signal);
+        for (let i = 0; i < got.ends.length; i++) {
+          const start = i ? (got.ends[i - 1] as number) : 0;
+          found(got.ids.toString('latin1', 32 * i, 32 * i + 32), start, (got.ends[i] as number) - start);
+        }
+        t.scanned = got.bytes;
+      }
       else for (let i = 0; i < indexCount(seed.index); i++) found(keyOf(idOf(seed.index, i)), chunkStart(seed.index, i), chunkSize(seed.index, i));
     } catch (e) {
       if (signal?.aborted) throw e;
