@@ -83,7 +83,7 @@ export function cutLength(buf: Uint8Array, start: number, end: number, c: Chunke
   for (let i = start + first - 48; i < start + first; i++) h = ((h << 1) | (h >>> 31)) ^ (T[buf[i] as number] as number);
   let q = Math.imul(h + 1, inv);
   if (shift) q = (q >>> shift) | (q << back);
-  if (first >= c.max || ((((q ^ 0x80000000) | 0) <= limit && (h !== -1 || ones)))) return first;
+  if (first >= c.max || (((q ^ 0x80000000) | 0) <= limit && (h !== -1 || ones))) return first;
   const stop = end < start + c.max ? end : start + c.max;
   // The cut test is h mod d = d−1, i.e. d divides h+1: with d = odd·2^shift,
   // (h+1)·odd⁻¹ rotated right by shift is ≤ (2^32−1)/d exactly then.

@@ -74,7 +74,15 @@ function regionWorker(cut: typeof cutLength): void {
           d.set(ids);
           ids = d;
         }
-        ids.set(zero && zeroId ? zeroId : crypto.createHash('sha512-256').update(buf.subarray(start, start + len)).digest(), 32 * n);
+        ids.set(
+          zero && zeroId
+            ? zeroId
+            : crypto
+                .createHash('sha512-256')
+                .update(buf.subarray(start, start + len))
+                .digest(),
+          32 * n,
+        );
         start += len;
         pos += len;
         ends[n++] = pos;
@@ -110,10 +118,15 @@ export async function scanIds(path: string, c: Chunker, signal?: AbortSignal, o:
 async function sequential(path: string, c: Chunker, signal?: AbortSignal): Promise<ScannedIds> {
   const ends: number[] = [];
   const ids: Buffer[] = [];
-  const bytes = await scanChunks(path, c, (ch) => {
-    ends.push(ch.start + ch.size);
-    ids.push(ch.id);
-  }, signal);
+  const bytes = await scanChunks(
+    path,
+    c,
+    (ch) => {
+      ends.push(ch.start + ch.size);
+      ids.push(ch.id);
+    },
+    signal,
+  );
   return { ends: Float64Array.from(ends), ids: Buffer.concat(ids), bytes, regions: 1, stitched: 0 };
 }
 
@@ -222,7 +235,9 @@ async function stitch(path: string, size: number, c: Chunker, regions: Cuts[], s
       } else {
         len = cutLength(buf, from, bufLen, c);
         if (len < 0) len = bufLen - from;
-        id = createHash('sha512-256').update(buf.subarray(from, from + len)).digest();
+        id = createHash('sha512-256')
+          .update(buf.subarray(from, from + len))
+          .digest();
       }
       e += len;
       stitched++;

@@ -69,8 +69,7 @@ export async function planAssembly(index: ChunkIndex, out: string | undefined, s
           found(got.ids.toString('latin1', 32 * i, 32 * i + 32), start, (got.ends[i] as number) - start);
         }
         t.scanned = got.bytes;
-      }
-      else for (let i = 0; i < indexCount(seed.index); i++) found(keyOf(idOf(seed.index, i)), chunkStart(seed.index, i), chunkSize(seed.index, i));
+      } else for (let i = 0; i < indexCount(seed.index); i++) found(keyOf(idOf(seed.index, i)), chunkStart(seed.index, i), chunkSize(seed.index, i));
     } catch (e) {
       if (signal?.aborted) throw e;
       t.error = (e as Error).message;

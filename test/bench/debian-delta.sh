@@ -10,7 +10,7 @@
 # script prints the bytes nginx sent for chunks (and for the index) ÷ the
 # compressed v2 image, then a run killed half-way (slowed link) and run
 # again: every chunk nginx served whole in the first run must not be asked
-# for in the second.
+# for in the second. Needs root (chroot, mount), debootstrap, nginx, zstd.
 #   ROOTFS=DIR reuses a Debian root file system (helper `boot`'s cached
 #   debootstrap); without it one is debootstrapped once into WORK/rootfs.
 set -euo pipefail
@@ -110,7 +110,12 @@ echo "v1→v2 fetch, v1 disk as seed: chunks $chunks B = $(pct "$chunks" "$zst")
 
 # Killed half-way on a slowed link, then run again.
 rm -rf "$work/got2" && : >"$ng/access.log"
-timeout -s KILL "${KILL_AFTER:-3}" "$bin" fetch "http://127.0.0.1:$port/slow/v2/" --out "$work/got2" --seed "$work/v1.img" >/dev/null 2>&1 || true
+# Killed (SIGKILL) once KILL_AT chunk answers have started on the slowed link.
+"$bin" fetch "http://127.0.0.1:$port/slow/v2/" --out "$work/got2" --seed "$work/v1.img" >/dev/null 2>&1 &
+fpid=$!
+while kill -0 $fpid 2>/dev/null && [ "$(grep -c '/chunks/' "$ng/access.log" || true)" -lt "${KILL_AT:-200}" ]; do sleep 0.2; done
+kill -KILL $fpid 2>/dev/null || true
+wait $fpid 2>/dev/null || true
 cp "$ng/access.log" "$ng/first.log" && : >"$ng/access.log"
 "$bin" fetch "http://127.0.0.1:$port/v2/" --out "$work/got2" --seed "$work/v1.img" >"$work/fetch2.log" 2>&1
 cmp "$work/got2/assembled.img" "$work/v2.img"
@@ -119,7 +124,7 @@ again=$(awk '$2 ~ /\/chunks\// { print $2 }' "$ng/access.log" | sed 's|.*/chunks
 twice=$(comm -12 <(echo "$whole") <(echo "$again") | grep -c . || true)
 first=$(awk '$2 ~ /\/chunks\// { n += $4 } END { print n + 0 }' "$ng/first.log")
 second=$(sum '^/v2/chunks/')
-echo "killed after ${KILL_AFTER:-3} s: $first chunk bytes, $(echo "$whole" | grep -c . || true) chunks whole; the rerun: $second chunk bytes; chunks served whole before and asked for again: $twice"
+echo "killed after ${KILL_AT:-200} chunk answers: $first chunk bytes, $(echo "$whole" | grep -c . || true) chunks whole; the rerun: $second chunk bytes; chunks served whole before and asked for again: $twice"
 # Once more, all in place: nothing moves.
 : >"$ng/access.log"
 "$bin" fetch "http://127.0.0.1:$port/v2/" --out "$work/got2" --seed "$work/v1.img" >/dev/null 2>&1

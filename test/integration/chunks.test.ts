@@ -76,7 +76,10 @@ t('casync extract rebuilds the image from the index and store pack --chunks wrot
 	const sc = await scanIds(v2, chunker({ min: 1024, avg: 4096, max: 16384 }), undefined, { workers: 2, region: 1 << 20 });
 	assert.ok(sc.regions > 8, `${sc.regions} regions`);
 	const their = parseIndex(fs.readFileSync(theirs));
-	assert.ok(typeof their !== 'string' && their.ids.equals(sc.ids) && their.ends.every((e, i) => e === sc.ends[i]), 'the parallel scan gives casync make\'s chunks');
+	assert.ok(
+		typeof their !== 'string' && their.ids.equals(sc.ids) && their.ends.every((e, i) => e === sc.ends[i]),
+		"the parallel scan gives casync make's chunks",
+	);
 	// The zstd copy of the index (what a fetch downloads) is named and signed too; zstd -d gives casync's index.
 	const z = path.join(b, 'image.caibx.zst');
 	assert.equal(m.chunks.index.zst, { file: 'image.caibx.zst', size: fs.statSync(z).size, sha256: sh('sha256sum', [z]).slice(0, 64) });

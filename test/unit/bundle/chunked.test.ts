@@ -16,12 +16,22 @@ import { BLOB_FLAGS, formatIndex } from '../../../src/chunks/caibx.ts';
 import { ReimageError } from '../../../src/errors.ts';
 
 const sizes = { min: 1024, avg: 4096, max: 16384 };
-const plain = formatIndex({ flags: BLOB_FLAGS, sizes, ends: Float64Array.from({ length: 500 }, (_, i) => 4096 * (i + 1)), ids: randomBytes(32 * 500) });
+const plain = formatIndex({
+	flags: BLOB_FLAGS,
+	sizes,
+	ends: Float64Array.from({ length: 500 }, (_, i) => 4096 * (i + 1)),
+	ids: randomBytes(32 * 500),
+});
 const sum = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const zst = zstdCompressSync(plain);
 const chunks = (z: Buffer | undefined): Chunks =>
 	Chunks.parse({
-		index: { file: 'image.caibx', size: plain.length, sha256: sum(plain), ...(z ? { zst: { file: INDEX_ZST_FILE, size: z.length, sha256: sum(z) } } : {}) },
+		index: {
+			file: 'image.caibx',
+			size: plain.length,
+			sha256: sum(plain),
+			...(z ? { zst: { file: INDEX_ZST_FILE, size: z.length, sha256: sum(z) } } : {}),
+		},
 		store: 'chunks',
 		sizes,
 		digest: 'sha512-256',
@@ -64,7 +74,10 @@ test('a copy that decompresses to another index, to more than the signed size, o
 	other[100] = (other[100] ?? 0) ^ 1;
 	const wrong = zstdCompressSync(other);
 	// Signed as the copy (its own sha256 right), but not the signed plain index.
-	await refused(readBroughtIndex(dirWith(INDEX_ZST_FILE, wrong), chunks(wrong), 'https://example/b/'), /image\.caibx\.zst from https:\/\/example\/b\/ decompresses to \d+ bytes with sha256 [0-9a-f]{64} but the manifest says image\.caibx is/);
+	await refused(
+		readBroughtIndex(dirWith(INDEX_ZST_FILE, wrong), chunks(wrong), 'https://example/b/'),
+		/image\.caibx\.zst from https:\/\/example\/b\/ decompresses to \d+ bytes with sha256 [0-9a-f]{64} but the manifest says image\.caibx is/,
+	);
 	const bomb = zstdCompressSync(Buffer.alloc(64 << 20));
 	await refused(readBroughtIndex(dirWith(INDEX_ZST_FILE, bomb), chunks(bomb), 'b'), /does not decompress to at most \d+ bytes/);
 	const junk = randomBytes(200);

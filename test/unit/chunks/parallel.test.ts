@@ -22,7 +22,11 @@ function oneByOne(buf: Buffer, c: Chunker): { ends: number[]; ids: Buffer } {
 	for (let s = 0; s < buf.length; ) {
 		let l = cutLength(buf, s, buf.length, c);
 		if (l < 0) l = buf.length - s;
-		ids.push(createHash('sha512-256').update(buf.subarray(s, s + l)).digest());
+		ids.push(
+			createHash('sha512-256')
+				.update(buf.subarray(s, s + l))
+				.digest(),
+		);
 		s += l;
 		ends.push(s);
 	}
@@ -62,14 +66,25 @@ test('a region border exactly on a true cut, and one inside the first min bytes 
 });
 
 test('zeros across borders (the chains meet only after the zeros), zeros only, and repeated bytes', async () => {
-	const mixed = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_001), randomBytes(200_000), Buffer.alloc(50_000), randomBytes(123_457)]);
+	const mixed = Buffer.concat([
+		randomBytes(300_000),
+		Buffer.alloc(700_001),
+		randomBytes(200_000),
+		Buffer.alloc(50_000),
+		randomBytes(123_457),
+	]);
 	await same(mixed, SMALL, [4096, 333_333], 'random, zeros, random');
 	await same(mixed, CASYNC, [250_000, 333_333], 'random, zeros, random at casync sizes');
 	await same(Buffer.alloc(1 << 20), SMALL, [100_000, 262_145], 'zeros only');
 	await same(Buffer.alloc(600_000, 0xa5), SMALL, [100_000], 'one repeated byte');
 	// A short period: every window alike, so the chains meet nowhere in it.
 	const period = randomBytes(1000);
-	await same(Buffer.concat([...Array.from({ length: 600 }, () => period), randomBytes(50_000)]), SMALL, [77_777, 200_000], 'a repeated 1000-byte block');
+	await same(
+		Buffer.concat([...Array.from({ length: 600 }, () => period), randomBytes(50_000)]),
+		SMALL,
+		[77_777, 200_000],
+		'a repeated 1000-byte block',
+	);
 });
 
 test('fixed-size chunks and files too small to share are scanned in one pass, with the same result', async () => {
