@@ -9,8 +9,8 @@
 # nginx. A machine holding v1 runs `reimage fetch URL --seed v1.img`; the
 # script prints the bytes nginx sent for chunks (and for the index) ÷ the
 # compressed v2 image, then a run killed half-way (slowed link) and run
-# again: every chunk nginx served whole in the first run must not be asked
-# for in the second. Needs root (chroot, mount), debootstrap, nginx, zstd.
+# again: no chunk the first run received may be asked for in the second
+# (only the at most --jobs answers in flight at the kill come again). Needs root (chroot, mount), debootstrap, nginx, zstd.
 #   ROOTFS=DIR reuses a Debian root file system (helper `boot`'s cached
 #   debootstrap); without it one is debootstrapped once into WORK/rootfs.
 set -euo pipefail
@@ -124,9 +124,13 @@ again=$(awk '$2 ~ /\/chunks\// { print $2 }' "$ng/access.log" | sed 's|.*/chunks
 twice=$(comm -12 <(echo "$whole") <(echo "$again") | grep -c . || true)
 first=$(awk '$2 ~ /\/chunks\// { n += $4 } END { print n + 0 }' "$ng/first.log")
 second=$(sum '^/v2/chunks/')
-echo "killed after ${KILL_AT:-200} chunk answers: $first chunk bytes, $(echo "$whole" | grep -c . || true) chunks whole; the rerun: $second chunk bytes; chunks served whole before and asked for again: $twice"
+echo "killed after ${KILL_AT:-200} chunk answers: $first chunk bytes, $(echo "$whole" | grep -c . || true) chunks whole; the rerun: $second chunk bytes ($((first + second - chunks)) B more than one whole fetch); chunks nginx finished before the kill and the rerun asked for again: $twice"
 # Once more, all in place: nothing moves.
 : >"$ng/access.log"
 "$bin" fetch "http://127.0.0.1:$port/v2/" --out "$work/got2" --seed "$work/v1.img" >/dev/null 2>&1
 echo "a third run: $(sum '^/v2/chunks/') chunk bytes"
-[ "$twice" -eq 0 ]
+# nginx logs an answer finished when its last bytes are in the kernel's
+# socket buffer: at most --jobs (8) of them can be in flight to a fetch that
+# is killed, and those must come again. Any more would be a chunk fetched
+# twice although it was on hand.
+[ "$twice" -le 8 ]
