@@ -98,36 +98,60 @@ function regionWorker(cut: typeof cutLength): void {
 const WORKER_SOURCE = `const cutLength = ${cutLength.toString()};\n(${regionWorker.toString()})(cutLength);\n`;
 
 export type ParallelOptions = { workers?: number; region?: number };
+// Each chunk in order: where it ends in the file and its 32-byte id (valid only during the call).
+export type IdVisitor = (end: number, id: Uint8Array) => void;
+export type ScanTally = { bytes: number; regions: number; stitched: number };
 
-// scanIds: every chunk end and id of PATH, the same as scanChunks gives, on
-// up to WORKERS threads (default: the cores, at most 4) in regions of at most
-// REGION bytes (default 256 MiB; tests make them small). A file too small to
-// share, or whose size cannot be known, is scanned here in one pass.
+// scanIds: every chunk end and id of PATH, collected (see forEachId).
 export async function scanIds(path: string, c: Chunker, signal?: AbortSignal, o: ParallelOptions = {}): Promise<ScannedIds> {
+  let ends = new Float64Array(1024);
+  let ids = Buffer.alloc(32 * 1024);
+  let n = 0;
+  const t = await forEachId(
+    path,
+    c,
+    (end, id) => {
+      if (n === ends.length) {
+        const e = new Float64Array(n * 2);
+        e.set(ends);
+        ends = e;
+        const d = Buffer.alloc(64 * n);
+        ids.copy(d);
+        ids = d;
+      }
+      ends[n] = end;
+      ids.set(id, 32 * n);
+      n++;
+    },
+    signal,
+    o,
+  );
+  return { ends: ends.slice(0, n), ids: Buffer.from(ids.subarray(0, 32 * n)), ...t };
+}
+
+// forEachId: every chunk of PATH in order, the same as scanChunks gives, on
+// up to WORKERS threads (default: the cores, at most 4) in regions of at most
+// REGION bytes (default 256 MiB; tests make them small). Memory stays bounded
+// whatever the size of the disk: at most two regions per worker are asked
+// for ahead of the one being stitched. A file too small to share, or whose
+// size cannot be known, is scanned here in one pass.
+export async function forEachId(path: string, c: Chunker, visit: IdVisitor, signal?: AbortSignal, o: ParallelOptions = {}): Promise<ScanTally> {
   const workers = o.workers ?? Math.min(MAX_WORKERS, availableParallelism());
   const size = sizeOf(path);
-  if (c.fixed || workers < 2 || size === undefined || size < 2 * (o.region ?? MIN_REGION)) return sequential(path, c, signal);
+  if (c.fixed || workers < 2 || size === undefined || size < 2 * (o.region ?? MIN_REGION)) {
+    const bytes = await scanChunks(path, c, (ch) => visit(ch.start + ch.size, ch.id), signal);
+    return { bytes, regions: 1, stitched: 0 };
+  }
   const count = Math.max(workers, Math.ceil(size / (o.region ?? 256 << 20)));
   const step = Math.ceil(size / count);
   const regions: Region[] = Array.from({ length: count }, (_, i) => ({ at: i * step, end: Math.min(size, (i + 1) * step) })).filter((r) => r.at < size);
-  const cuts = await runRegions(path, size, c, regions, workers, signal);
-  return stitch(path, size, c, cuts, signal);
-}
-
-// sequential: the one-pass scan, as ends and ids.
-async function sequential(path: string, c: Chunker, signal?: AbortSignal): Promise<ScannedIds> {
-  const ends: number[] = [];
-  const ids: Buffer[] = [];
-  const bytes = await scanChunks(
-    path,
-    c,
-    (ch) => {
-      ends.push(ch.start + ch.size);
-      ids.push(ch.id);
-    },
-    signal,
-  );
-  return { ends: Float64Array.from(ends), ids: Buffer.concat(ids), bytes, regions: 1, stitched: 0 };
+  const pool = regionPool(path, size, c, regions, Math.min(workers, regions.length));
+  try {
+    const stitched = await stitch(path, size, c, regions.length, (i) => pool.get(i, i + 2 * workers), visit, signal);
+    return { bytes: size, regions: regions.length, stitched };
+  } finally {
+    await pool.close();
+  }
 }
 
 // sizeOf: a regular file's size, or a block device's from sysfs; undefined otherwise.
@@ -145,42 +169,67 @@ function sizeOf(path: string): number | undefined {
   }
 }
 
-// runRegions: each region's cuts, WORKERS threads at a time.
-async function runRegions(path: string, size: number, c: Chunker, regions: Region[], workers: number, signal?: AbortSignal): Promise<Cuts[]> {
-  const pool = Array.from({ length: Math.min(workers, regions.length) }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { path, size, c } }));
-  const out: Cuts[] = new Array(regions.length);
-  try {
-    let next = 0;
-    await Promise.all(
-      pool.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            const give = () => {
-              if (signal?.aborted) return reject(signal.reason);
-              if (next >= regions.length) return resolve();
-              w.postMessage(regions[next++]);
-            };
-            w.on('message', (m: Cuts | { error: string }) => {
-              if ('error' in m) return reject(new Error(m.error));
-              out[regions.findIndex((r) => r.at === m.at)] = m;
-              give();
-            });
-            w.on('error', reject);
-            give();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
+// regionPool: WORKERS threads; get(i, upTo) is region i's cuts, and asks for
+// the regions up to UPTO ahead of time; a region's cuts are dropped once got.
+function regionPool(path: string, size: number, c: Chunker, regions: Region[], workers: number) {
+  const pool = Array.from({ length: workers }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { path, size, c } }));
+  const asked = new Map<number, { p: Promise<Cuts>; ok: (x: Cuts) => void; no: (e: unknown) => void }>();
+  const queue: number[] = [];
+  const idle = [...pool];
+  const busy = new Map<Worker, number>();
+  let next = 0;
+  const pump = () => {
+    while (idle.length && queue.length) {
+      const w = idle.pop() as Worker;
+      const i = queue.shift() as number;
+      busy.set(w, i);
+      w.postMessage(regions[i]);
+    }
+  };
+  for (const w of pool) {
+    w.on('message', (m: Cuts | { error: string }) => {
+      const i = busy.get(w) as number;
+      busy.delete(w);
+      idle.push(w);
+      const slot = asked.get(i);
+      if ('error' in m) slot?.no(new Error(m.error));
+      else slot?.ok(m);
+      pump();
+    });
+    w.on('error', (e) => {
+      const i = busy.get(w);
+      if (i !== undefined) asked.get(i)?.no(e);
+    });
   }
-  return out;
+  const ask = (i: number) => {
+    if (asked.has(i) || i >= regions.length) return;
+    let ok: (x: Cuts) => void = () => {};
+    let no: (e: unknown) => void = () => {};
+    const p = new Promise<Cuts>((a, b) => {
+      ok = a;
+      no = b;
+    });
+    p.catch(() => {});
+    asked.set(i, { p, ok, no });
+    queue.push(i);
+  };
+  return {
+    get: (i: number, upTo: number): Promise<Cuts> => {
+      for (; next <= Math.min(upTo, regions.length - 1); next++) ask(next);
+      ask(i);
+      pump();
+      const p = (asked.get(i) as { p: Promise<Cuts> }).p;
+      for (const k of asked.keys()) if (k < i) asked.delete(k);
+      return p;
+    },
+    close: () => Promise.all(pool.map((w) => w.terminate())).then(() => undefined),
+  };
 }
 
 // stitch: the true chain of cuts from byte 0, taking each region's cuts from
-// the first one it shares with the chain, cutting here until then.
-async function stitch(path: string, size: number, c: Chunker, regions: Cuts[], signal?: AbortSignal): Promise<ScannedIds> {
-  const ends: Float64Array[] = [];
-  const ids: Uint8Array[] = [];
+// the first one it shares with the chain, cutting here until then. Returns
+// how many chunks were cut here.
+async function stitch(path: string, size: number, c: Chunker, count: number, region: (i: number) => Promise<Cuts>, visit: IdVisitor, signal?: AbortSignal): Promise<number> {
   let stitched = 0;
   const fh = await open(path, 'r');
   try {
@@ -190,26 +239,20 @@ async function stitch(path: string, size: number, c: Chunker, regions: Cuts[], s
     const buf = Buffer.allocUnsafe((4 << 20) + c.max);
     let bufAt = 0;
     let bufLen = 0;
-    let mine: number[] = [];
-    let mineIds: Buffer[] = [];
-    const flush = () => {
-      if (!mine.length) return;
-      ends.push(Float64Array.from(mine));
-      ids.push(Buffer.concat(mineIds));
-      mine = [];
-      mineIds = [];
-    };
     let e = 0; // the last cut of the true chain
     let r = 0;
+    let reg = await region(0);
+    let upcoming = count > 1 ? await region(1) : undefined;
     while (e < size) {
       checkpoint(signal);
-      while (r + 1 < regions.length && (regions[r + 1] as Cuts).at <= e) r++;
-      const reg = regions[r] as Cuts;
+      while (upcoming && upcoming.at <= e) {
+        r++;
+        reg = upcoming;
+        upcoming = r + 1 < count ? await region(r + 1) : undefined;
+      }
       const k = reg.at === e ? 0 : indexOf(reg.ends, e) + 1;
       if (k > 0 || reg.at === e) {
-        flush();
-        ends.push(reg.ends.subarray(k));
-        ids.push(reg.ids.subarray(32 * k));
+        for (let j = k; j < reg.ends.length; j++) visit(reg.ends[j] as number, reg.ids.subarray(32 * j, 32 * j + 32));
         const last = reg.ends.length ? (reg.ends[reg.ends.length - 1] as number) : e;
         if (last > e) {
           e = last;
@@ -241,21 +284,12 @@ async function stitch(path: string, size: number, c: Chunker, regions: Cuts[], s
       }
       e += len;
       stitched++;
-      mine.push(e);
-      mineIds.push(id);
+      visit(e, id);
     }
-    flush();
   } finally {
     await fh.close();
   }
-  const n = ends.reduce((s, x) => s + x.length, 0);
-  const all = new Float64Array(n);
-  let o = 0;
-  for (const x of ends) {
-    all.set(x, o);
-    o += x.length;
-  }
-  return { ends: all, ids: Buffer.concat(ids), bytes: size, regions: regions.length, stitched };
+  return stitched;
 }
 
 // indexOf: where V is in the sorted ENDS, or -1.

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import { chunker } from './chunker.ts';
-import { scanIds } from './parallel.ts';
+import { forEachId } from './parallel.ts';
 import { chunkId } from './scan.ts';
 
 export type Seed = { kind: 'file'; path: string } | { kind: 'index'; path: string; index: ChunkIndex };
@@ -63,11 +63,17 @@ export async function planAssembly(index: ChunkIndex, out: string | undefined, s
     };
     try {
       if (seed.kind === 'file') {
-        const got = await scanIds(seed.path, chunker(index.sizes), signal);
-        for (let i = 0; i < got.ends.length; i++) {
-          const start = i ? (got.ends[i - 1] as number) : 0;
-          found(got.ids.toString('latin1', 32 * i, 32 * i + 32), start, (got.ends[i] as number) - start);
-        }
+        // Streamed: a whole disk's ids are never held at once.
+        let start = 0;
+        const got = await forEachId(
+          seed.path,
+          chunker(index.sizes),
+          (end, id) => {
+            found(keyOf(id), start, end - start);
+            start = end;
+          },
+          signal,
+        );
         t.scanned = got.bytes;
       } else for (let i = 0; i < indexCount(seed.index); i++) found(keyOf(idOf(seed.index, i)), chunkStart(seed.index, i), chunkSize(seed.index, i));
     } catch (e) {
