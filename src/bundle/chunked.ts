@@ -4,6 +4,7 @@
 // signature, then the index checked against the manifest's size and sha256 —
 // without needing the compressed image (a machine that assembles has none).
 import { createHash } from 'node:crypto';
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
@@ -18,6 +19,8 @@ import type { TrustedKey } from './sign.ts';
 import { readSigned } from './signed.ts';
 
 export const INDEX_FILE = 'image.caibx';
+// The index as one zstd frame (level 19): what a fetch downloads.
+export const INDEX_ZST_FILE = 'image.caibx.zst';
 export const STORE_DIR = 'chunks';
 // Where `fetch --seed` assembles the raw image, next to the signed manifest
 // (which stays as signed: the raw sha256 it states covers every byte of it).
@@ -73,8 +76,11 @@ export async function packChunks(image: string, size: number, out: string, o: Ch
   }
   // The bytes checked are the bytes written (an imported index is kept as casync wrote it).
   await writeFile(join(out, INDEX_FILE), bytes);
+  const zst = zstdCompressSync(bytes, { params: { [constants.ZSTD_c_compressionLevel]: 19 } });
+  await writeFile(join(out, INDEX_ZST_FILE), zst);
+  const sum = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   return {
-    index: { file: INDEX_FILE, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+    index: { file: INDEX_FILE, size: bytes.length, sha256: sum(bytes), zst: { file: INDEX_ZST_FILE, size: zst.length, sha256: sum(zst) } },
     ...(store ? { store } : {}),
     sizes: index.sizes,
     digest: 'sha512-256',
@@ -116,6 +122,42 @@ export async function loadChunked(where: string, trusted: TrustedKey[] = []): Pr
   const total = indexCount(index) ? (index.ends[indexCount(index) - 1] as number) : 0;
   if (total !== manifest.raw.size) throw bundleError(`bundle chunk index ${file} describes ${total} bytes but the raw image is ${manifest.raw.size}: pack the bundle again`);
   return { dir, manifest, chunks, index, ...(chunks.store ? { storeDir: join(dir, chunks.store) } : {}), ...(signedBy ? { signedBy } : {}) };
+}
+
+// indexTransfer: the index file a fetch downloads, with what it must hash
+// to: the zstd copy when the manifest names one, else the plain index.
+export function indexTransfer(c: Chunks): { name: string; expect: { sha256: string; size: number } } {
+  const f = c.index.zst ?? c.index;
+  return { name: f.file, expect: { sha256: f.sha256, size: f.size } };
+}
+
+// readBroughtIndex: the index from what indexTransfer brought into DIR (its
+// size and sha256 already checked against the manifest): a zstd copy is
+// decompressed, never past the plain index's signed size, checked against
+// the plain index's size and sha256 and written beside it as the plain file
+// (casync and assemble --bundle read that one). WHERE names the bundle.
+export async function readBroughtIndex(dir: string, c: Chunks, where: string): Promise<ChunkIndex> {
+  let bytes: Buffer = await readFile(join(dir, indexTransfer(c).name));
+  const z = c.index.zst;
+  if (z) {
+    let raw: Buffer | undefined;
+    try {
+      raw = zstdDecompressSync(bytes, { maxOutputLength: Math.max(1, c.index.size) });
+    } catch {
+      raw = undefined;
+    }
+    const sum = raw ? createHash('sha256').update(raw).digest('hex') : '';
+    if (!raw || raw.length !== c.index.size || sum !== c.index.sha256) {
+      throw bundleError(
+        `bundle chunk index ${z.file} from ${where} ${raw ? `decompresses to ${raw.length} bytes with sha256 ${sum}` : `does not decompress to at most ${c.index.size} bytes`} but the manifest says ${c.index.file} is ${c.index.size} bytes, ${c.index.sha256}: the bundle was altered or packed wrongly; pack it again`,
+      );
+    }
+    bytes = raw;
+    await writeFile(join(dir, c.index.file), bytes);
+  }
+  const index = parseIndex(bytes);
+  if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${where} ${index}: pack the bundle again`);
+  return index;
 }
 
 // asAssembled: how a chunked bundle whose raw image was assembled (fetch --seed)

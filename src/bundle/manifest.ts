@@ -96,7 +96,10 @@ export type Mount = z.infer<typeof Mount>;
 // and the chunker's sizes. Ids are SHA512/256, chunks zstd: casync's defaults.
 const plainName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name inside the bundle');
 export const Chunks = z.strictObject({
-  index: z.strictObject({ file: plainName, size, sha256 }),
+  // zst: the same index as one zstd frame, what a fetch downloads (its own
+  // size and sha256, checked before it is decompressed; the result is then
+  // checked against the plain index's). The plain file stays for casync.
+  index: z.strictObject({ file: plainName, size, sha256, zst: z.strictObject({ file: plainName, size, sha256 }).optional() }),
   store: plainName.refine((n) => n !== '.' && n !== '..', 'expected a directory name inside the bundle').optional(),
   sizes: z.strictObject({ min: size, avg: size, max: size }),
   digest: z.literal('sha512-256'),

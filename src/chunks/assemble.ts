@@ -70,7 +70,7 @@ export async function assemble(o: AssembleOptions): Promise<AssembleReport> {
     fetched: { chunks: 0, bytes: 0, wire: 0, retried: 0 },
   };
   if (o.dryRun) {
-    if (o.source?.size) report.missing.wire = await wireSize(o.source, plan.missing);
+    if (o.source?.size) report.missing.wire = await wireSize(o.source, plan.missing, o.signal);
     return report;
   }
   // Created when missing, never truncated: what an interrupted run wrote is kept.
@@ -171,14 +171,25 @@ async function fetchAll(o: AssembleOptions, plan: Plan, keys: string[], put: (k:
   if (failure) throw failure.e;
 }
 
-async function wireSize(source: ChunkSource, keys: string[]): Promise<number | undefined> {
+// wireSize: the stored size of KEYS' chunks, asked source.parallel at a
+// time (over HTTP: HEADs on the kept-alive connections); undefined when the
+// source cannot say for one of them (then no more are asked).
+async function wireSize(source: ChunkSource, keys: string[], signal?: AbortSignal): Promise<number | undefined> {
+  const size = source.size;
+  if (!size) return undefined;
   let sum = 0;
-  for (const k of keys) {
-    const s = await source.size?.(hexOf(k));
-    if (s === undefined) return undefined;
-    sum += s;
-  }
-  return sum;
+  let next = 0;
+  let unknown = false;
+  const worker = async () => {
+    while (next < keys.length && !unknown) {
+      checkpoint(signal);
+      const s = await size(hexOf(keys[next++] as string));
+      if (s === undefined) unknown = true;
+      else sum += s;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(source.parallel, keys.length)) }, worker));
+  return unknown ? undefined : sum;
 }
 
 // writeAll: synchronous (a pack of small writes; the thread pool's round trip cost more than each).

@@ -7,7 +7,8 @@ import { open } from 'node:fs/promises';
 import { type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import { chunker } from './chunker.ts';
-import { chunkId, scanChunks } from './scan.ts';
+import { forEachId } from './parallel.ts';
+import { chunkId } from './scan.ts';
 
 export type Seed = { kind: 'file'; path: string } | { kind: 'index'; path: string; index: ChunkIndex };
 export type Take = { seed: number; offset: number };
@@ -61,8 +62,20 @@ export async function planAssembly(index: ChunkIndex, out: string | undefined, s
       t.bytes += size;
     };
     try {
-      if (seed.kind === 'file') t.scanned = await scanChunks(seed.path, chunker(index.sizes), (ch) => found(keyOf(ch.id), ch.start, ch.size), signal);
-      else for (let i = 0; i < indexCount(seed.index); i++) found(keyOf(idOf(seed.index, i)), chunkStart(seed.index, i), chunkSize(seed.index, i));
+      if (seed.kind === 'file') {
+        // Streamed: a whole disk's ids are never held at once.
+        let start = 0;
+        const got = await forEachId(
+          seed.path,
+          chunker(index.sizes),
+          (end, id) => {
+            found(keyOf(id), start, end - start);
+            start = end;
+          },
+          signal,
+        );
+        t.scanned = got.bytes;
+      } else for (let i = 0; i < indexCount(seed.index); i++) found(keyOf(idOf(seed.index, i)), chunkStart(seed.index, i), chunkSize(seed.index, i));
     } catch (e) {
       if (signal?.aborted) throw e;
       t.error = (e as Error).message;

@@ -6,13 +6,12 @@
 // what it wrote in place and fetches nothing twice), the whole checked
 // against the signed raw sha256, and the manifest written last, unchanged:
 // loadBundle reads the assembled image as codec none against that raw hash.
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ASSEMBLED_FILE } from '../bundle/chunked.ts';
+import { ASSEMBLED_FILE, indexTransfer, readBroughtIndex } from '../bundle/chunked.ts';
 import { loadBundle } from '../bundle/read.ts';
 import type { TrustedKey } from '../bundle/sign.ts';
 import { type AssembleReport, assemble } from '../chunks/assemble.ts';
-import { parseIndex } from '../chunks/caibx.ts';
 import type { Seed } from '../chunks/plan.ts';
 import { dirSource, type ChunkSource } from '../chunks/store.ts';
 import { bundleError, ReimageError, usageError } from '../errors.ts';
@@ -48,11 +47,10 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
   if (!c) throw usageError(`bundle ${r.where} has no chunk index (its manifest names no chunks): fetch it without --seed, --seed-index and --dry-run, or pack it with reimage pack --chunks`);
   await dropOtherManifest(out, t.bytes);
   // The index, then the small files the manifest names (never the compressed image).
-  const small = [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }, ...bundleFiles(t.manifest).slice(1)];
+  const small = [indexTransfer(c), ...bundleFiles(t.manifest).slice(1)];
   let fetched = 0;
   for (const f of small) fetched += (await r.bring(f.name, join(out, f.name), f.expect, () => {})).fetched;
-  const index = parseIndex(await readFile(join(out, c.index.file)));
-  if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${r.where} ${index}: pack the bundle again`);
+  const index = await readBroughtIndex(out, c, r.where);
   const report = await assemble({
     index,
     out: join(out, ASSEMBLED_FILE),
@@ -70,7 +68,7 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
     // Read back as any bundle is: the signature over the written bytes, the assembled image's size.
     await loadBundle(out, [...o.trusted]);
   }
-  return { report, ...(t.signedBy ? { signedBy: t.signedBy } : {}), index: c.index.size, fetched };
+  return { report, ...(t.signedBy ? { signedBy: t.signedBy } : {}), index: indexTransfer(c).expect.size, fetched };
 }
 
 // storeOf: the bundle's chunk store where R found the bundle: a URL below it, or a local directory.

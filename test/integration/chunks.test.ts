@@ -7,6 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parseIndex } from '../../src/chunks/caibx.ts';
+import { chunker } from '../../src/chunks/chunker.ts';
+import { scanIds } from '../../src/chunks/parallel.ts';
 import { REPO } from '../helpers/fixtures.ts';
 import { reimage } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, rmTmp, sh, tmpDir } from '../helpers/sys.ts';
@@ -56,7 +59,7 @@ t.before(() => {
 });
 t.after(() => rmTmp(dir));
 
-t('casync extract rebuilds the image from the index and store pack --chunks wrote; the signed manifest names the index', () => {
+t('casync extract rebuilds the image from the index and store pack --chunks wrote; the signed manifest names the index', async () => {
 	const b = packed();
 	const m = JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8'));
 	assert.equal(m.chunks.sizes, { min: 1024, avg: 4096, max: 16384 });
@@ -69,6 +72,19 @@ t('casync extract rebuilds the image from the index and store pack --chunks wrot
 	const theirs = path.join(dir, 'theirs.caibx');
 	sh('casync', ['make', `--store=${path.join(dir, 'spare.castr')}`, '--chunk-size=1024:4096:16384', theirs, v2]);
 	assert.ok(fs.readFileSync(theirs).equals(fs.readFileSync(path.join(b, 'image.caibx'))), 'identical index');
+	// The parallel seed scan, in regions small enough that a 16 MiB image has many borders, cuts as casync does.
+	const sc = await scanIds(v2, chunker({ min: 1024, avg: 4096, max: 16384 }), undefined, { workers: 2, region: 1 << 20 });
+	assert.ok(sc.regions > 8, `${sc.regions} regions`);
+	const their = parseIndex(fs.readFileSync(theirs));
+	assert.ok(
+		typeof their !== 'string' && their.ids.equals(sc.ids) && their.ends.every((e, i) => e === sc.ends[i]),
+		"the parallel scan gives casync make's chunks",
+	);
+	// The zstd copy of the index (what a fetch downloads) is named and signed too; zstd -d gives casync's index.
+	const z = path.join(b, 'image.caibx.zst');
+	assert.equal(m.chunks.index.zst, { file: 'image.caibx.zst', size: fs.statSync(z).size, sha256: sh('sha256sum', [z]).slice(0, 64) });
+	sh('zstd', ['-dqf', z, '-o', path.join(dir, 'unz.caibx')]);
+	assert.ok(same(path.join(dir, 'unz.caibx'), theirs), 'zstd -d gives the plain index');
 	const fixed = path.join(dir, 'fixed');
 	ok(['pack', v2, '--out', fixed, '--chunks', '--chunk-size', '4K:4K:4K', ...ROOT]);
 	sh('casync', ['make', `--store=${path.join(dir, 'spare.castr')}`, '--chunk-size=4096:4096:4096', theirs, v2]);

@@ -91,7 +91,13 @@ t('with v1 as seed only the missing chunks cross the wire: the dry run says how 
 	assert.is(doc.assembly.fetched.chunks, plan.assembly.missing.chunks);
 	assert.is(wire, plan.assembly.missing.wire, 'the dry run said the bytes that came');
 	assert.ok(wire * 5 < zst, `far fewer bytes than the compressed image (${wire} vs ${zst})`);
-	const idx = proxy.served.get('/b2/image.caibx') ?? 0;
+	// The index comes as its zstd copy, never the plain one.
+	assert.ok(!proxy.served.has('/b2/image.caibx'), 'the plain index is not downloaded');
+	// Asked once by each dry run (the run finds it in DIR): the bytes of one download.
+	const asks = proxy.requests.filter((q) => q.path === '/b2/image.caibx.zst' && q.status === 200).length;
+	const idx = (proxy.served.get('/b2/image.caibx.zst') ?? 0) / Math.max(1, asks);
+	assert.is(idx, fs.statSync(path.join(www, 'b2', 'image.caibx.zst')).size);
+	assert.ok(idx < fs.statSync(path.join(www, 'b2', 'image.caibx')).size, 'smaller than the plain index');
 	console.log(
 		`seedfetch: ${wire} chunk bytes + ${idx} index bytes over the wire vs ${zst} compressed image (${((100 * wire) / zst).toFixed(1)} % + ${((100 * idx) / zst).toFixed(1)} %)`,
 	);

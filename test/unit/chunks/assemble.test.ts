@@ -130,5 +130,32 @@ test('a seed that fails while it is read proposes nothing; an image that is not 
 	}
 });
 
+test('the dry run asks the stored sizes source.parallel at a time, and says nothing when one is unknown', async () => {
+	let now = 0;
+	let most = 0;
+	let asked = 0;
+	const real = dirSource(store, 3);
+	const slow = (unknownAt?: number): ChunkSource => ({
+		...real,
+		parallel: 3,
+		size: async (id) => {
+			const me = ++asked;
+			most = Math.max(most, ++now);
+			await new Promise((r) => setTimeout(r, 2));
+			now--;
+			return me === unknownAt ? undefined : real.size?.(id);
+		},
+	});
+	const r = await assemble({ index: made.index, out: out(), seeds: [], source: slow(), dryRun: true });
+	assert.ok(r.missing.chunks > 10, `${r.missing.chunks} missing`);
+	assert.is(most, 3, 'three at once, never more');
+	assert.is(asked, r.missing.chunks, 'one question per missing chunk');
+	assert.ok((r.missing.wire ?? 0) > 0 && (r.missing.wire ?? 0) < r.missing.bytes, `wire ${r.missing.wire}`);
+	asked = 0;
+	const u = await assemble({ index: made.index, out: out(), seeds: [], source: slow(2), dryRun: true });
+	assert.is(u.missing.wire, undefined);
+	assert.ok(asked <= 5, `stopped asking after the unknown one (${asked} asked)`);
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 test.run();
