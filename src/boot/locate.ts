@@ -50,7 +50,7 @@ const system: Scan = {
 const skip = async (name: string) =>
   /^(ram|zram|fd)/.test(name) ||
   (/^loop\d/.test(name) &&
-    !(await access(`/sys/class/block/${name.replace(/p\d+$/, '')}/loop/backing_file`).then(
+    !(await access(`/sys/class/block/${name.replace(/^(loop\d+)p\d+$/, '$1')}/loop/backing_file`).then(
       () => true,
       () => false,
     )));
