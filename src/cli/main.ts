@@ -290,10 +290,12 @@ async function main(argv: string[], st: State): Promise<number> {
         log,
       );
       const junit = opt(v, 'junit');
-      if (junit) await writeFile(junit, junitXml(str(v, 'bundle', name), verdict, (Date.now() - t0) / 1000));
+      // The console lines that tell why: the reimage's, then the booted result's.
+      const consoleTail = [...verdict.serialTail, ...(verdict.boot?.serialTail ?? [])];
+      if (junit) await writeFile(junit, junitXml(str(v, 'bundle', name), { ...verdict, serialTail: consoleTail }, (Date.now() - t0) / 1000));
       out(
         verdict.pass ? successDoc(name, verdict) : { ...failureDoc(name, name, new ReimageError('vmTest', `vm-test failed: ${verdict.reason}`)), ...verdict },
-        `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`,
+        `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${(verdict.boot?.serialTail ?? verdict.serialTail).map((l) => `  | ${l}`).join('\n')}`,
       );
       return verdict.pass ? EXIT.ok : EXIT.vmTest;
     }

@@ -35,8 +35,8 @@ export function qemuArgs(v: VmSpec): string[] {
   else args.push('-serial', `file:${v.serialLog}`);
   if (v.ovmf) args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmf.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${v.ovmf.vars}`);
   if (v.kernel) args.push('-kernel', v.kernel, '-initrd', v.initrd ?? '', '-append', `console=ttyS0 panic=-1 ${v.append ?? ''}`);
-  // A firmware that finds nothing to boot reboots at once (SeaBIOS), and -no-reboot ends QEMU.
-  else args.push('-boot', 'strict=on,reboot-timeout=0');
+  // A firmware that finds nothing to boot reboots after 1 s (SeaBIOS; 0 means its default, 60 s), and -no-reboot ends QEMU.
+  else args.push('-boot', 'strict=on,reboot-timeout=1000');
   if (v.net) args.push('-nic', 'user,model=virtio-net-pci');
   if (v.drives.some((d) => d.usb)) args.push('-device', 'qemu-xhci,id=xhci');
   v.drives.forEach((d, i) => {

@@ -18,7 +18,7 @@ import type { Log } from '../util/log.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import { qemuArgs } from './qemu.ts';
 import { chooseAccel } from './accel.ts';
-import type { Firmware } from './firmware.ts';
+import { ovmf, type Firmware } from './firmware.ts';
 import { bootReason, bootResult, DEFAULT_MARKER, type ResultBoot } from './result-boot.ts';
 
 // boot: false skips booting the result (a disk with no boot loader of its own).
@@ -101,6 +101,8 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
   const work = o.keep ? resolve(o.keep) : await mkdtemp(join(tmpdir(), 'reimage-vmtest-'));
   await mkdir(work, { recursive: true });
   try {
+    // OVMF is looked for before the long reimage boot, not after it.
+    if (o.firmware === 'efi' && o.boot !== false) await ovmf(work);
     const { accel, why } = await chooseAccel(work);
     log.info(`QEMU accelerator: ${accel} (${why})`);
     const initrd = o.initrd ?? (await ownInitrd(work, kernel, log));

@@ -95,13 +95,14 @@ put "$tree/etc/ssh/ssh_host_ed25519_key" 0600 root:root "-----BEGIN OPENSSH PRIV
 test host key of image v$version
 -----END OPENSSH PRIVATE KEY-----
 "
-put "$tree/etc/ssl/private/reimage-test.pem" 0640 kiosk:kiosk "-----BEGIN CERTIFICATE-----
+kiosk=$((1000 + version)) # the numbers: the host has no user kiosk
+put "$tree/etc/ssl/private/reimage-test.pem" 0640 "$kiosk:$kiosk" "-----BEGIN CERTIFICATE-----
 test certificate of image v$version
 -----END CERTIFICATE-----
 "
 setfattr -n user.reimage-test -v "cert-of-v$version" "$tree/etc/ssl/private/reimage-test.pem"
 put "$tree/etc/hostname" 0644 root:root "reimage-test-v$version"$'\n'
-put "$tree/etc/fstab" 0644 root:root "LABEL=root / $root_fs errors=remount-ro 0 1"$'\n'
+put "$tree/etc/fstab" 0644 root:root "LABEL=root / $root_fs errors=remount-ro 0 0"$'\n'
 
 # The marker: the only unit the boot waits for; it powers the machine off.
 # shellcheck disable=SC2016 # the script is written as is
@@ -114,9 +115,11 @@ echo "REIMAGE-TEST-MARKER version=$(cat /etc/reimage-test-version) machine-id=$(
 	"ssh-host-key=$(sum /etc/ssh/ssh_host_ed25519_key) cert=$(sum $c) cert-meta=$(stat -c %U:%G:%a $c 2>/dev/null || echo missing)" \
 	"cert-xattr=$(getfattr --only-values -n user.reimage-test $c 2>/dev/null || echo missing) report=${r:-none}"
 '
+# No default dependencies and a target that wants nothing else: systemd starts
+# the marker at once on the read-only root (seconds, not minutes, under TCG).
 put "$tree/etc/systemd/system/reimage-marker.service" 0644 root:root '[Unit]
 Description=reimage test marker (prints the identity, then powers off)
-After=local-fs.target
+DefaultDependencies=no
 SuccessAction=poweroff-force
 FailureAction=poweroff-force
 
@@ -127,9 +130,8 @@ StandardOutput=tty
 TTYPath=/dev/ttyS0
 '
 put "$tree/etc/systemd/system/reimage-test.target" 0644 root:root '[Unit]
-Description=reimage test boot (sysinit, then the marker)
-Requires=sysinit.target reimage-marker.service
-After=sysinit.target
+Description=reimage test boot (the marker only)
+Requires=reimage-marker.service
 AllowIsolate=yes
 '
 ln -sf reimage-test.target "$tree/etc/systemd/system/default.target"

@@ -47,7 +47,7 @@ test('the marker is found on a console line (escape codes stripped); QEMU is sto
 	const argv = calls[0]?.join(' ') ?? '';
 	assert.not.match(argv, /-kernel/, 'the result boots from its own disk');
 	assert.match(argv, /virtio-blk-pci,drive=d0,serial=VMTEST-RESULT,bootindex=0/);
-	assert.match(argv, /-boot strict=on,reboot-timeout=0/);
+	assert.match(argv, /-boot strict=on,reboot-timeout=1000/);
 	assert.match(
 		bootReason(b, 60),
 		/^the reimaged disk booted \(BIOS \(SeaBIOS\), TCG\) and printed the marker in [\d.]+ s: REIMAGE-TEST-MARKER/,
