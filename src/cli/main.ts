@@ -21,6 +21,7 @@ import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { junitXml } from '../vmtest/junit.ts';
+import { vmBootOptions } from './vmtest.ts';
 import { arm, disarm } from '../arm/index.ts';
 import { capture } from '../capture/index.ts';
 import { createLog } from '../util/log.ts';
@@ -299,6 +300,7 @@ async function main(argv: string[], st: State): Promise<number> {
     case 'vm-test': {
       const mem = opt(v, 'mem');
       if (mem !== undefined && !/^\d+$/.test(mem)) throw usageError(`--mem ${mem} is not a number of MiB: write e.g. --mem 2048`);
+      const boot = vmBootOptions(v);
       const t0 = Date.now();
       const verdict = await vmTest(
         {
@@ -308,14 +310,17 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
           ...(mem ? { memMiB: Number(mem) } : {}),
           ...(opt(v, 'keep') ? { keep: opt(v, 'keep')! } : {}),
+          ...boot,
         },
         log,
       );
       const junit = opt(v, 'junit');
-      if (junit) await writeFile(junit, junitXml(str(v, 'bundle', name), verdict, (Date.now() - t0) / 1000));
+      // The console lines that tell why: the reimage's, then the booted result's.
+      const consoleTail = [...verdict.serialTail, ...(verdict.boot?.serialTail ?? [])];
+      if (junit) await writeFile(junit, junitXml(str(v, 'bundle', name), { ...verdict, serialTail: consoleTail }, (Date.now() - t0) / 1000));
       out(
         verdict.pass ? successDoc(name, verdict) : { ...failureDoc(name, name, new ReimageError('vmTest', `vm-test failed: ${verdict.reason}`)), ...verdict },
-        `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${verdict.serialTail.map((l) => `  | ${l}`).join('\n')}`,
+        `vm-test ${verdict.pass ? 'PASS' : 'FAIL'}: ${verdict.reason}\n${(verdict.boot?.serialTail ?? verdict.serialTail).map((l) => `  | ${l}`).join('\n')}`,
       );
       return verdict.pass ? EXIT.ok : EXIT.vmTest;
     }
