@@ -57,7 +57,7 @@ install() {
     inst_simple "$glue/reimage-entry.sh" /usr/lib/reimage/reimage-entry.sh
 
     # What the binary calls. lbzip2/pigz are faster but optional.
-    inst_multiple sh chmod cat sleep sync setsid sfdisk partx blockdev blkid \
+    inst_multiple sh chmod cat sleep sync setsid sfdisk partx addpart blockdev blkid \
         mount umount getfattr setfattr e2fsck resize2fs xz bzip2 blkdiscard reboot poweroff
     inst_multiple -o lbzip2 pigz udevadm
     # For a technician at the diagnostic or failure shell: read the log, look at the disks.

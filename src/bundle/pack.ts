@@ -32,6 +32,8 @@ export type PackOptions = {
   version?: string;
   // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
   bmap?: string;
+  // A compressed IMAGE may decode to at most this many bytes (--max-size; default MAX_DECODED).
+  maxDecoded?: number;
   // --chunks: also a casync-compatible chunk index and store (see bundle/chunked.ts).
   chunks?: ChunkOptions;
 };
@@ -43,7 +45,7 @@ export const RETENTION_FILE = 'retention.list';
 export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   // Before anything lands in OUT (a compressed input is decoded there).
   await refuseOut(o.out);
-  const input = await rawInput(o.image, o.out, log);
+  const input = await rawInput(o.image, o.out, log, o.maxDecoded);
   try {
     return await packRaw({ ...o, image: input.path }, log);
   } finally {

@@ -69,6 +69,7 @@ export const COMMANDS = {
       sign: { type: 'string', arg: 'KEY', help: 'sign the manifest with this ed25519 private key (from reimage keygen)' },
       compatible: { type: 'string', arg: 'STRING', help: 'which machines the image is for (checked against run --compatible / the baked policy)' },
       'image-version': { type: 'string', arg: 'VERSION', help: "the image's version (a lower one than installed is refused as a downgrade)" },
+      'max-size': { type: 'string', arg: 'SIZE', help: 'a compressed IMAGE may decode to at most this many bytes (default 64G); more is refused as it is decoded' },
       bmap: { type: 'string', arg: 'FILE', help: "use this block map (bmaptool create) instead of mapping the image's non-zero blocks; it is checked against the image" },
       json: jsonFlag,
       chunks: { type: 'boolean', help: 'also write a casync-compatible chunk index (image.caibx) and chunk store (default chunks/ in the bundle)' },

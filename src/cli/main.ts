@@ -2,6 +2,7 @@
 // picks the exit code. The only place that writes to stdout or exits.
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
+import { MAX_DECODED } from '../bundle/input.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { keygen, loadTrusted } from '../bundle/sign.ts';
@@ -146,6 +147,7 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
           ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}),
           ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}),
+          maxDecoded: size(v, 'max-size', MAX_DECODED),
           ...chunkFlags(v),
           mounts: list(v, 'mount'),
         },
