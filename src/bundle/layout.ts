@@ -45,7 +45,14 @@ const asSfdisk = (image: string, t: ImageTable): SfdiskTable => ({
   id: t.id,
   device: image,
   sectorsize: t.sectorSize,
-  partitions: t.partitions.map((p) => ({ node: `${image}${p.number}`, start: p.start, size: p.size, type: t.label === 'gpt' ? p.type.toUpperCase() : p.type, ...(p.uuid ? { uuid: p.uuid } : {}), ...(p.name ? { name: p.name } : {}) })),
+  partitions: t.partitions.map((p) => ({
+    node: `${image}${p.number}`,
+    start: p.start,
+    size: p.size,
+    type: t.label === 'gpt' ? p.type.toUpperCase() : p.type,
+    ...(p.uuid ? { uuid: p.uuid } : {}),
+    ...(p.name ? { name: p.name } : {}),
+  })),
 });
 
 // fileSystems: how many data partitions of T hold a file system blkid knows, read as SECTOR-byte sectors.
