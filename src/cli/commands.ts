@@ -46,6 +46,10 @@ const runFlags: Record<string, Flag> = {
   'verify-raw': { type: 'boolean', help: 'decompress and check the raw sha256 in RAM before writing, even with a block map (default: only for bundles without one)' },
   'no-verify-raw': { type: 'boolean', help: 'skip that pass for a bundle without a block map (its bytes are then checked only as they are written)' },
   'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
+  'efi-entry': {
+    type: 'boolean',
+    help: "after writing, replace the UEFI firmware's boot entries for the old disk's partitions with one for the image's ESP (\\EFI\\BOOT\\BOOTX64.EFI); always on in the initramfs",
+  },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
   'report-url': { type: 'string', arg: 'URL', help: 'POST the JSON report there at the end, whatever the outcome (3 tries; a failure is a warning)' },

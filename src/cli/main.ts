@@ -348,6 +348,7 @@ function runOptions(v: Values, name: CommandName) {
     grow: v.grow === true,
     verifyRaw: verifyRawFlag(v),
     verifyWritten: v['verify-written'] === true,
+    efiEntry: v['efi-entry'] === true,
     unmapped: unmappedFlag(opt(v, 'unmapped')),
     ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
     ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),
