@@ -44,7 +44,14 @@ function setup(s: Setup = {}) {
 	const m: Record<string, unknown> & ReturnType<typeof good> = good();
 	m['version'] = '2.0';
 	m.table.partitions = [
-		{ number: 1, start: 2048, size: 65536, type: esp ? ESP_TYPE.toUpperCase() : 'L', uuid: NEW_ESP, fs: { type: 'vfat', label: 'ESP' } } as (typeof m.table.partitions)[number],
+		{
+			number: 1,
+			start: 2048,
+			size: 65536,
+			type: esp ? ESP_TYPE.toUpperCase() : 'L',
+			uuid: NEW_ESP,
+			fs: { type: 'vfat', label: 'ESP' },
+		} as (typeof m.table.partitions)[number],
 	];
 	const log = createLog({ write: () => {} }, Date.now, true);
 	const run: Run = { o: { efiEntry: true } as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false };
