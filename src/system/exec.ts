@@ -20,6 +20,8 @@ export type RunOptions = {
   outputFile?: string;
   // Extra environment variables.
   env?: Record<string, string>;
+  // Aborting it ends the tool (SIGTERM) and counts as success (a watcher saw what it waited for).
+  signal?: AbortSignal;
 };
 
 export type RunResult = { stdout: string; stderr: string; exitCode: number };
@@ -39,8 +41,10 @@ export const run: Run = async (tool, args, opts = {}) => {
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     // Output sent to a file must not also be buffered (execa's maxBuffer would kill a big compressor).
     ...(opts.outputFile !== undefined ? { stdout: { file: opts.outputFile }, buffer: { stdout: false, stderr: true } } : {}),
+    ...(opts.signal !== undefined ? { cancelSignal: opts.signal } : {}),
     stripFinalNewline: false,
   });
+  if (r.isCanceled) return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: -1 };
   if ('code' in r && r.code === 'ENOENT') {
     throw toolMissing(tool);
   }

@@ -1,25 +1,49 @@
-// QEMU command lines for proving the initrd flow: software emulation (TCG;
-// KVM guests hang on some CI hosts), serial console to a file, -no-reboot so
-// a reboot or power-off ends QEMU, virtio disks with serials, USB sticks.
+// QEMU command lines, for the two boots vm-test and the VM tier make: the
+// reimage initrd (-kernel/-initrd, the flow under test) and the result (no
+// kernel: the firmware boots the disk as a machine would, SeaBIOS or OVMF).
+// Serial console to a file, -no-reboot so a reboot or power-off ends QEMU,
+// virtio disks with serials, USB sticks. TCG unless told KVM (accel.ts).
 // blkdebug: a QEMU blkdebug rules file injecting I/O errors into this drive.
 // serialSocket: the console is also a Unix socket (QEMU listens), so a test can
 // type at it; everything the guest prints still goes to serialLog.
 export type Drive = { file: string; serial: string; usb?: boolean; blkdebug?: string };
 
+export type Accel = 'kvm' | 'tcg';
+
+// Ovmf: UEFI firmware as two flash images (code read-only, a private copy of the variables).
+export type Ovmf = { code: string; vars: string };
+
+// kernel/initrd/append: boot that kernel; without them the first drive is booted by the firmware.
 // net: a virtio NIC on QEMU's user network (the host's loopback is 10.0.2.2 from the guest).
-export type VmSpec = { kernel: string; initrd: string; append: string; drives: Drive[]; serialLog: string; memMiB?: number; serialSocket?: string; net?: boolean };
+export type VmSpec = {
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  drives: Drive[];
+  serialLog: string;
+  memMiB?: number;
+  serialSocket?: string;
+  net?: boolean;
+  accel?: Accel;
+  ovmf?: Ovmf;
+};
 
 export function qemuArgs(v: VmSpec): string[] {
-  const args = ['-accel', 'tcg', '-cpu', 'max', '-m', String(v.memMiB ?? 1536), '-smp', '2', '-display', 'none', '-no-reboot', '-monitor', 'none', '-nodefaults'];
+  const accel = v.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
+  const args = [...accel, '-m', String(v.memMiB ?? 1536), '-smp', '2', '-display', 'none', '-no-reboot', '-monitor', 'none', '-nodefaults'];
   if (v.serialSocket) args.push('-chardev', `socket,id=ser0,path=${v.serialSocket},server=on,wait=off,logfile=${v.serialLog}`, '-serial', 'chardev:ser0');
   else args.push('-serial', `file:${v.serialLog}`);
-  args.push('-kernel', v.kernel, '-initrd', v.initrd, '-append', `console=ttyS0 panic=-1 ${v.append}`);
+  if (v.ovmf) args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmf.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${v.ovmf.vars}`);
+  if (v.kernel) args.push('-kernel', v.kernel, '-initrd', v.initrd ?? '', '-append', `console=ttyS0 panic=-1 ${v.append ?? ''}`);
+  // A firmware that finds nothing to boot reboots at once (SeaBIOS), and -no-reboot ends QEMU.
+  else args.push('-boot', 'strict=on,reboot-timeout=0');
   if (v.net) args.push('-nic', 'user,model=virtio-net-pci');
   if (v.drives.some((d) => d.usb)) args.push('-device', 'qemu-xhci,id=xhci');
   v.drives.forEach((d, i) => {
     const file = d.blkdebug ? `file.driver=blkdebug,file.config=${d.blkdebug},file.image.filename=${d.file}` : `file=${d.file}`;
     args.push('-drive', `${file},format=raw,if=none,id=d${i}`);
-    args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on` : `virtio-blk-pci,drive=d${i},serial=${d.serial}`);
+    const boot = !v.kernel && i === 0 ? ',bootindex=0' : '';
+    args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on${boot}` : `virtio-blk-pci,drive=d${i},serial=${d.serial}${boot}`);
   });
   return args;
 }

@@ -1,8 +1,11 @@
 // `reimage vm-test`: prove a bundle against a copy of a real disk image, with
 // the real initrd flow, in QEMU — so an operator's CI can gate a release. The
 // bundle goes on a virtual USB stick, the copy of the disk is the target
-// (selected by serial), and the verdict comes from the serial console and the
-// report the run left in the new system (read back without mounting).
+// (selected by serial); the run's verdict comes from the serial console and
+// the report it left in the new system (read back without mounting). Then the
+// result is booted alone (result-boot.ts) and must print the marker: the
+// retained entries are checked inside the booted system by whatever prints
+// the marker (the marker can name what it saw), not on the disk afterwards.
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,10 +17,29 @@ import { copySparse, debugfsCat, mkfsExtFrom, qemuBoot, sfdiskJson, writeTable }
 import type { Log } from '../util/log.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import { qemuArgs } from './qemu.ts';
+import { chooseAccel } from './accel.ts';
+import type { Firmware } from './firmware.ts';
+import { bootReason, bootResult, DEFAULT_MARKER, type ResultBoot } from './result-boot.ts';
 
-export type VmTestOptions = { disk: string; bundle: string; kernel?: string; initrd?: string; memMiB?: number; timeoutMin?: number; keep?: string };
+// boot: false skips booting the result (a disk with no boot loader of its own).
+export type VmTestOptions = {
+  disk: string;
+  bundle: string;
+  kernel?: string;
+  initrd?: string;
+  memMiB?: number;
+  timeoutMin?: number;
+  keep?: string;
+  boot?: boolean;
+  firmware?: Firmware;
+  marker?: RegExp;
+  bootTimeoutS?: number;
+};
 
-export type VmVerdict = { pass: boolean; reason: string; report?: unknown; serialTail: string[] };
+// serialTail: the reimage boot's lines; boot: the result's boot (absent when the reimage failed or boot was off).
+export type VmVerdict = { pass: boolean; reason: string; accel?: string; report?: unknown; serialTail: string[]; boot?: ResultBoot };
+
+export const DEFAULT_BOOT_TIMEOUT_S = 600;
 
 const TARGET_SERIAL = 'VMTEST-TARGET';
 const STICK_LABEL = 'RIMGVMTEST';
@@ -79,6 +101,8 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
   const work = o.keep ? resolve(o.keep) : await mkdtemp(join(tmpdir(), 'reimage-vmtest-'));
   await mkdir(work, { recursive: true });
   try {
+    const { accel, why } = await chooseAccel(work);
+    log.info(`QEMU accelerator: ${accel} (${why})`);
     const initrd = o.initrd ?? (await ownInitrd(work, kernel, log));
     const disk = join(work, 'disk.img');
     await log.step('copy the disk image', () => copySparse(o.disk, disk));
@@ -94,6 +118,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
         { file: stick, serial: 'VMTEST-STICK', usb: true },
       ],
       serialLog,
+      accel,
       ...(o.memMiB ? { memMiB: o.memMiB } : {}),
     });
     await log.step('boot the reimage initrd in QEMU', () => qemuBoot(args, (o.timeoutMin ?? 30) * 60_000).catch((e: Error) => log.warn(e.message)));
@@ -109,7 +134,13 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
     // The binary's own one-line reason, else the glue's summary.
     const failLine = lines.find((l) => /reimage failed: /.test(l))?.replace(/^.*reimage failed: /, '') ?? [...lines].reverse().find((l) => /failed|FAILED/.test(l));
     const reason = pass ? 'the initrd flow reimaged the disk and the report says success' : (failLine ?? (serial ? 'the VM stopped without finishing the reimage' : 'the VM produced no output'));
-    return { pass, reason, ...(report ? { report } : {}), serialTail: lines };
+    const reimaged = { pass, reason, accel, ...(report ? { report } : {}), serialTail: lines };
+    if (!pass || o.boot === false) return reimaged;
+    const timeoutS = o.bootTimeoutS ?? DEFAULT_BOOT_TIMEOUT_S;
+    const boot = await log.step(`boot the reimaged disk (${o.firmware ?? 'bios'}, ${accel})`, () =>
+      bootResult({ disk, work, firmware: o.firmware ?? 'bios', accel, marker: o.marker ?? new RegExp(DEFAULT_MARKER), timeoutS, ...(o.memMiB ? { memMiB: o.memMiB } : {}) }),
+    );
+    return { ...reimaged, pass: boot.outcome === 'reached', reason: bootReason(boot, timeoutS), boot };
   } finally {
     if (!o.keep) await rm(work, { recursive: true, force: true });
   }

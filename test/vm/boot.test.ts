@@ -21,6 +21,7 @@ import {
 } from '../helpers/vm.ts';
 import { attachLoop, describe, detachLoop, flipBytes, getAcl, mount, partNode, sfdiskJson, sh, umount } from '../helpers/sys.ts';
 import { fixtures, writeList } from '../helpers/fixtures.ts';
+import { checkResult } from '../helpers/schema.ts';
 
 const t = suite('vm: reimage initrd in QEMU');
 
@@ -266,16 +267,19 @@ t('initramfs-tools: the same flow from an initrd built by mkinitramfs with a pri
 	});
 });
 
-t('vm-test: a good bundle against a copy of the old disk passes, with the report', () => {
+t('vm-test: the reimage succeeds but the result does not boot (no boot loader): FAIL, exit 12, naming the marker', () => {
+	// (A result that boots is proved on real Debian images in images.test.ts.)
 	const disk = fixtures().oldImg;
 	const before = sha256File(disk);
 	const b = pack('zstd', { retain: fixtures().list, sign: vmKey().key });
-	const r = reimage(['vm-test', '--disk', disk, '--bundle', b, '--initrd', initrd(), '--json']);
-	assert.is(r.status, 0, describe(r));
-	const v = JSON.parse(r.stdout);
-	assert.is(v.pass, true);
-	assert.is(v.report.outcome, 'success');
+	const r = reimage(['vm-test', '--disk', disk, '--bundle', b, '--initrd', initrd(), '--boot-timeout', '120', '--json']);
+	assert.is(r.status, 12, describe(r));
+	const v = checkResult(r.stdout) as Record<string, any>;
+	assert.is(v.pass, false);
+	assert.is(v.report.outcome, 'success', 'the reimage itself worked');
 	assert.is(v.report.entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 19);
+	assert.is(v.boot.outcome, 'stopped', 'SeaBIOS found nothing to boot and QEMU ended at once');
+	assert.match(v.error.message, /^vm-test failed: the reimaged disk stopped after [\d.]+ s without printing the marker \/Reached target/);
 	assert.is(sha256File(disk), before, "the user's disk image itself is never changed");
 });
 

@@ -47,4 +47,20 @@ test('every failure is a document: usage errors, unknown errors (internal), erro
 	assert.equal([t.phase, t.entries, (t.error as { facts: unknown }).facts], ['preflight', [], { size: '10' }]);
 });
 
+test('vm-test documents: a pass with the result boot, a fail with its reason; a bad boot outcome is refused', () => {
+	const boot = { firmware: 'bios', accel: 'tcg', marker: '^M$', outcome: 'reached', seconds: 31.5, line: 'M', serialTail: ['M'] };
+	const pass = { pass: true, reason: 'the reimaged disk booted', accel: 'tcg', serialTail: [], report: { outcome: 'success' }, boot };
+	assert.equal(ok(successDoc('vm-test', pass)), []);
+	const fail = {
+		...failureDoc('vm-test', 'vm-test', new ReimageError('vmTest', 'vm-test failed: x')),
+		...pass,
+		pass: false,
+		boot: { ...boot, outcome: 'timeout' },
+	};
+	assert.equal(ok(fail), []);
+	assert.ok(ok(successDoc('vm-test', { ...pass, boot: { ...boot, outcome: 'booted' } })).length, 'an unknown boot outcome');
+	assert.ok(ok(successDoc('vm-test', { ...pass, reason: undefined })).length, 'a verdict without its reason');
+	assert.ok(ok(successDoc('vm-test', { ...pass, accel: 'hvf' })).length);
+});
+
 test.run();

@@ -1,0 +1,56 @@
+// The real Debian images of the VM tier (test/images/): a bootable disk per
+// kind in a v1 and a v2, built once per machine and cached under /tmp by the
+// scripts themselves; a bundle of an image, packed once per test process;
+// and what the booted system's marker line must say.
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { REPO } from './fixtures.ts';
+import { BIN } from './reimage.ts';
+import { sfdiskJson, sh, tmpDir } from './sys.ts';
+
+export const IMAGES = path.join(REPO, 'test', 'images');
+export const IDENTITY_LIST = path.join(IMAGES, 'identity.list');
+export const IDENTITY = ['/etc/machine-id', '/etc/ssh/ssh_host_ed25519_key', '/etc/ssl/private/reimage-test.pem'] as const;
+
+// A kind is disk.sh's parameters; more kinds are more values here, never a second builder.
+export type ImageKind = { firmware?: 'bios' | 'efi'; table?: 'gpt' | 'mbr'; rootFs?: string };
+
+const kindArgs = (k: ImageKind) => ['--firmware', k.firmware ?? 'bios', '--table', k.table ?? 'gpt', '--root-fs', k.rootFs ?? 'ext4'];
+
+// debianDisk: the cached image of KIND in VERSION (never modify it: copy it first).
+export function debianDisk(kind: ImageKind, version: 1 | 2): string {
+	return sh(path.join(IMAGES, 'disk.sh'), [...kindArgs(kind), '--version', String(version)], { killAfterMs: 30 * 60_000 }).trim();
+}
+
+const bundles = new Map<string, string>();
+
+// debianBundle: KIND's v2 packed (zstd) with the identity list, signed with KEY; shared, never modify it.
+export function debianBundle(kind: ImageKind, key: string): string {
+	const id = JSON.stringify([kindArgs(kind), key]);
+	const have = bundles.get(id);
+	if (have) return have;
+	const out = path.join(tmpDir('reimage-debian-bundle-'), 'bundle');
+	sh(BIN, ['pack', debianDisk(kind, 2), '--out', out, '--codec', 'zstd', '--retain', IDENTITY_LIST, '--sign', key]);
+	bundles.set(id, out);
+	return out;
+}
+
+// identityOf: the sha256 of each identity file of IMG's root (the last partition, ext4), read with debugfs.
+export function identityOf(img: string): Record<(typeof IDENTITY)[number], string> {
+	const root = sfdiskJson(img).partitions.at(-1);
+	if (!root) throw new Error(`${img} has no partitions`);
+	const sum = (p: string) => {
+		const bytes = sh('debugfs', ['-R', `cat ${p}`, `${img}?offset=${root.start * 512}`]);
+		if (!bytes) throw new Error(`${p} is not in ${img}`);
+		return createHash('sha256').update(bytes).digest('hex');
+	};
+	return Object.fromEntries(IDENTITY.map((p) => [p, sum(p)])) as Record<(typeof IDENTITY)[number], string>;
+}
+
+// markerFor: the whole marker line of a system of VERSION whose identity is ID (report: the reimage's outcome, or none).
+export function markerFor(version: 1 | 2, id: Record<(typeof IDENTITY)[number], string>, report = 'success', certVersion = 1): string {
+	return (
+		`^REIMAGE-TEST-MARKER version=${version} machine-id=${id['/etc/machine-id']} ssh-host-key=${id['/etc/ssh/ssh_host_ed25519_key']} ` +
+		`cert=${id['/etc/ssl/private/reimage-test.pem']} cert-meta=kiosk:kiosk:640 cert-xattr=cert-of-v${certVersion} report=${report}$`
+	);
+}
