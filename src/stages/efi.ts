@@ -9,7 +9,7 @@
 // distribution's own entry on the first boot. Nothing here fails the run: the
 // image is written and restored by now; what happened (updated, skipped,
 // failed, and why) goes into the report and the log.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ESP_TYPE, parseBootVars, removableLoader, staleEntries } from '../target/efientries.ts';
 import { efibootmgrCreate, efibootmgrDelete, efibootmgrList, mount, mountEfivars, umount } from '../system/tools.ts';
@@ -62,5 +62,7 @@ async function hasFile(run: Run, node: string, loader: string): Promise<boolean>
     return existsSync(join(dir, ...loader.split('\\').filter(Boolean)));
   } finally {
     await umount(dir, run.sys);
+    // The run directory is removed with rmdir at the end: leave nothing in it.
+    rmdirSync(dir);
   }
 }

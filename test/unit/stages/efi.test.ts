@@ -37,10 +37,6 @@ function setup(s: Setup = {}) {
 	if (uefi && efivarsMounted) f.file('sys/firmware/efi/efivars/BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c', 'x');
 	if (uefi && !efivarsMounted) fs.rmSync(path.join(f.root, 'sys/firmware/efi/efivars/.keep'));
 	const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-efi-'));
-	if (loader) {
-		fs.mkdirSync(path.join(runDir, 'esp/EFI/BOOT'), { recursive: true });
-		fs.writeFileSync(path.join(runDir, 'esp/EFI/BOOT/BOOTX64.EFI'), 'MZ');
-	}
 	const m: Record<string, unknown> & ReturnType<typeof good> = good();
 	m['version'] = '2.0';
 	m.table.partitions = [
@@ -56,7 +52,16 @@ function setup(s: Setup = {}) {
 	const log = createLog({ write: () => {} }, Date.now, true);
 	const run: Run = { o: { efiEntry: true } as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false };
 	const p = { disk: { node: '/dev/vda' }, bundle: { manifest: Manifest.parse(m) } as Bundle } as unknown as Passed;
-	f.script(`mount -t vfat -o ro,nosuid,nodev,noexec /dev/vda1 ${runDir}/esp`).script(`umount ${runDir}/esp`);
+	// The fake mount puts the ESP's files in the mount point, the fake umount takes them away again.
+	const espDir = path.join(runDir, 'esp');
+	f.script(`mount -t vfat -o ro,nosuid,nodev,noexec /dev/vda1 ${espDir}`, () => {
+		if (loader) fs.mkdirSync(path.join(espDir, 'EFI/BOOT'), { recursive: true });
+		if (loader) fs.writeFileSync(path.join(espDir, 'EFI/BOOT/BOOTX64.EFI'), 'MZ');
+		return {};
+	}).script(`umount ${espDir}`, () => {
+		fs.rmSync(path.join(espDir, 'EFI'), { recursive: true, force: true });
+		return {};
+	});
 	return { f, run, p, done: () => (f.done(), fs.rmSync(runDir, { recursive: true, force: true })) };
 }
 
