@@ -31,7 +31,7 @@ installkernel() {
     # Disks and file systems a kiosk, an ATM, a USB stick or a VM may carry.
     hostonly='' instmods virtio_blk virtio_scsi virtio_pci sd_mod ahci ata_piix nvme \
         usb_storage uas xhci_pci xhci_hcd ehci_pci ehci_hcd mmc_block sdhci_pci \
-        ext4 vfat xfs btrfs iso9660 nls_cp437 nls_iso8859_1 nls_utf8 dm_mod
+        ext4 vfat xfs btrfs iso9660 nls_cp437 nls_iso8859_1 nls_utf8 dm_mod efivarfs
 }
 
 # called by dracut
@@ -57,9 +57,10 @@ install() {
     inst_simple "$glue/reimage-entry.sh" /usr/lib/reimage/reimage-entry.sh
 
     # What the binary calls. lbzip2/pigz are faster but optional.
-    inst_multiple sh chmod cat sleep sync setsid sfdisk partx blockdev blkid \
+    inst_multiple sh chmod cat sleep sync setsid sfdisk partx addpart blockdev blkid \
         mount umount getfattr setfattr e2fsck resize2fs xz bzip2 blkdiscard reboot poweroff
-    inst_multiple -o lbzip2 pigz udevadm
+    # efibootmgr: the firmware's boot entry follows the new ESP (src/stages/efi.ts).
+    inst_multiple -o lbzip2 pigz udevadm efibootmgr
     # For a technician at the diagnostic or failure shell: read the log, look at the disks.
     inst_multiple -o grep less tail head ls lsblk dmesg
 

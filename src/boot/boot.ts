@@ -100,6 +100,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         grow: policy.grow,
         verifyRaw: policy.verifyRaw,
         verifyWritten: policy.verifyWritten,
+        // In the initramfs the target is the disk the firmware boots: its UEFI entry follows the new ESP.
+        efiEntry: true,
         unmapped: policy.unmapped,
         ...(policy.fingerprint ? { fingerprint: policy.fingerprint } : {}),
         ...(policy.compatible ? { compatible: policy.compatible } : {}),

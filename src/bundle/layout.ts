@@ -1,6 +1,6 @@
 // Reads a raw disk image's layout without mounting it: the partition table
-// (sfdisk; a GPT made for 4096-byte sectors is parsed from the image's bytes,
-// since sfdisk reads a file as 512-byte sectors), each partition's file system
+// (sfdisk; a table made for 4096-byte sectors — GPT or MBR — is parsed from
+// the image's bytes, since sfdisk reads a file as 512-byte sectors), each partition's file system
 // (blkid at an offset), and the mount plan (from --mount SPEC:PATH, or from
 // the image's own /etc/fstab).
 import { open } from 'node:fs/promises';
@@ -9,27 +9,30 @@ import { blkidProbe, partNumber, sfdiskJson, type SfdiskTable } from '../system/
 import { lvPath, parentsFirst, parseFstab, parseSpec, subvolOptions } from '../util/fstab.ts';
 import { readPv } from '../image/lvm.ts';
 import { canPeek, peek } from './peek.ts';
-import { parseTable } from '../image/table.ts';
+import { isExtended, parseTable, type ImageTable } from '../image/table.ts';
 import { container } from '../util/containers.ts';
 import { readExtInfo } from '../image/extfs.ts';
 import { duplicateMountPath, normaliseMountPath } from '../util/mountpath.ts';
 import type { Mount, Partition, SpecKind, Table } from './manifest.ts';
 
-// gpt4k: the image's GPT when it is made for 4096-byte sectors (its header at byte 4096), else undefined.
-async function gpt4k(image: string): Promise<SfdiskTable | undefined> {
+// fromBytes: the image's table parsed from its own bytes as made for SECTOR-byte
+// sectors (a GPT is also looked for at the other size), EBRs read where the
+// chain leads; undefined when it does not parse.
+async function fromBytes(image: string, sector: number): Promise<ImageTable | undefined> {
   const fh = await open(image, 'r');
   try {
+    const ebrs = new Map<number, Buffer>();
     for (let n = 1 << 20; n <= 16 << 20; ) {
       const { buffer, bytesRead } = await fh.read({ buffer: Buffer.alloc(n), position: 0 });
-      const r = parseTable(buffer.subarray(0, bytesRead), 4096);
-      if ('need' in r && r.need > n && bytesRead === n) {
-        n = r.need;
+      const r = parseTable(buffer.subarray(0, bytesRead), sector, ebrs);
+      if ('table' in r) return r.table;
+      if ('needAt' in r && !ebrs.has(r.needAt) && ebrs.size < 128) {
+        const e = await fh.read({ buffer: Buffer.alloc(512), position: r.needAt });
+        ebrs.set(r.needAt, e.buffer.subarray(0, e.bytesRead));
         continue;
       }
-      if (!('table' in r) || r.table.label !== 'gpt' || r.table.sectorSize !== 4096) return undefined;
-      const t = r.table;
-      const parts = t.partitions.map((p) => ({ node: `${image}${p.number}`, start: p.start, size: p.size, type: p.type.toUpperCase(), uuid: p.uuid, ...(p.name ? { name: p.name } : {}) }));
-      return { label: 'gpt', id: t.id, device: image, sectorsize: 4096, partitions: parts };
+      if (!('need' in r) || r.need <= n || bytesRead < n) return undefined;
+      n = r.need;
     }
     return undefined;
   } finally {
@@ -37,8 +40,49 @@ async function gpt4k(image: string): Promise<SfdiskTable | undefined> {
   }
 }
 
+// asSfdisk: a table parsed here in the shape sfdisk --json gives.
+const asSfdisk = (image: string, t: ImageTable): SfdiskTable => ({
+  label: t.label,
+  id: t.id,
+  device: image,
+  sectorsize: t.sectorSize,
+  partitions: t.partitions.map((p) => ({
+    node: `${image}${p.number}`,
+    start: p.start,
+    size: p.size,
+    type: t.label === 'gpt' ? p.type.toUpperCase() : p.type,
+    ...(p.uuid ? { uuid: p.uuid } : {}),
+    ...(p.name ? { name: p.name } : {}),
+  })),
+});
+
+// fileSystems: how many data partitions of T hold a file system blkid knows, read as SECTOR-byte sectors.
+async function fileSystems(image: string, t: ImageTable | undefined, sector: number): Promise<number> {
+  let n = 0;
+  for (const p of t?.partitions ?? []) {
+    if (isExtended(p.type)) continue;
+    if ((await blkidProbe(image, { offset: p.start * sector, size: p.size * sector })).TYPE) n++;
+  }
+  return n;
+}
+
+// ownTable: the table as sfdisk reads a file (512-byte sectors) unless the
+// image is made for 4096-byte sectors. sfdisk cannot tell from a file: a
+// GPT says so (its header at byte 4096); an MBR does not, so it is read both
+// ways and taken as 4Kn when more of its partitions start with a file system
+// at 4096-byte offsets than at 512.
+async function ownTable(image: string): Promise<SfdiskTable | undefined> {
+  const at4k = await fromBytes(image, 4096);
+  if (at4k?.label === 'gpt' && at4k.sectorSize === 4096) return asSfdisk(image, at4k);
+  if (at4k?.label === 'dos') {
+    const found = await fileSystems(image, at4k, 4096);
+    if (found > 0 && found > (await fileSystems(image, await fromBytes(image, 512), 512))) return asSfdisk(image, at4k);
+  }
+  return sfdiskJson(image);
+}
+
 export async function readTable(image: string): Promise<Table> {
-  const t = (await gpt4k(image)) ?? (await sfdiskJson(image));
+  const t = await ownTable(image);
   if (!t) throw bundleError(`${image} has no partition table: pass a whole-disk image (GPT or MBR), not a file system image`);
   if (t.label !== 'gpt' && t.label !== 'dos') throw bundleError(`${image} has a "${t.label}" partition table: only gpt and dos are supported`);
   const ss = t.sectorsize ?? 512;

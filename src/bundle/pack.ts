@@ -36,6 +36,8 @@ export type PackOptions = {
   version?: string;
   // An existing .bmap (bmaptool create) to use instead of finding the zero blocks.
   bmap?: string;
+  // A compressed IMAGE may decode to at most this many bytes (--max-size; default MAX_DECODED).
+  maxDecoded?: number;
   // --chunks: also a casync-compatible chunk index and store (see bundle/chunked.ts).
   chunks?: ChunkOptions;
   // reimage capture: the mount plan read from the reference disk (its kept
@@ -52,7 +54,7 @@ export async function pack(o: PackOptions, log: Log): Promise<Manifest> {
   // Before anything lands in OUT (a compressed input is decoded there).
   await refuseOut(o.out);
   for (const s of o.keep ?? []) parseSelector(s, `--keep ${s}`);
-  const input = await rawInput(o.image, o.out, log);
+  const input = await rawInput(o.image, o.out, log, o.maxDecoded);
   try {
     return await packRaw({ ...o, image: input.path }, log);
   } finally {

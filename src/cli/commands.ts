@@ -50,6 +50,10 @@ const runFlags: Record<string, Flag> = {
   'no-verify-raw': { type: 'boolean', help: 'skip that pass for a bundle without a block map (its bytes are then checked only as they are written)' },
   keep: { type: 'string', multiple: true, arg: 'SELECTOR', help: 'never write this partition and carry it into the new table: PARTLABEL=name, PARTUUID=guid or TYPE=guid (repeatable)' },
   'keep-dir': { type: 'string', multiple: true, arg: 'DIR', help: 'also save the retained set here before writing (another disk; repeatable); the bundle directory and /run/reimage are always tried' },
+  'efi-entry': {
+    type: 'boolean',
+    help: "after writing, replace the UEFI firmware's boot entries for the old disk's partitions with one for the image's ESP (\\EFI\\BOOT\\BOOTX64.EFI); always on in the initramfs",
+  },
   grow: { type: 'boolean', help: 'grow the last partition and its ext2/3/4 file system to the end of the disk' },
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
   'report-url': { type: 'string', arg: 'URL', help: "POST the JSON report there at the end, whatever the outcome (3 tries; not taken: kept in the new system's outbox)" },
@@ -80,6 +84,7 @@ export const COMMANDS = {
       },
       compatible: { type: 'string', arg: 'STRING', help: 'which machines the image is for (checked against run --compatible / the baked policy)' },
       'image-version': { type: 'string', arg: 'VERSION', help: "the image's version (a lower one than installed is refused as a downgrade)" },
+      'max-size': { type: 'string', arg: 'SIZE', help: 'a compressed IMAGE may decode to at most this many bytes (default 64G); more is refused as it is decoded' },
       bmap: { type: 'string', arg: 'FILE', help: "use this block map (bmaptool create) instead of mapping the image's non-zero blocks; it is checked against the image" },
       json: jsonFlag,
       chunks: { type: 'boolean', help: 'also write a casync-compatible chunk index (image.caibx) and chunk store (default chunks/ in the bundle)' },

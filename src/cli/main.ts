@@ -3,6 +3,7 @@
 import { mediumPlace } from '../boot/keep.ts';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
+import { MAX_DECODED } from '../bundle/input.ts';
 import { CODECS, type CodecName } from '../bundle/manifest.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { keygen, loadTrusted } from '../bundle/sign.ts';
@@ -147,6 +148,7 @@ async function main(argv: string[], st: State): Promise<number> {
           ...(list(v, 'keep').length ? { keep: list(v, 'keep') } : {}),
           ...(opt(v, 'image-version') ? { version: opt(v, 'image-version')! } : {}),
           ...(opt(v, 'bmap') ? { bmap: opt(v, 'bmap')! } : {}),
+          maxDecoded: size(v, 'max-size', MAX_DECODED),
           ...chunkFlags(v),
           mounts: list(v, 'mount'),
         },
@@ -398,6 +400,7 @@ function runOptions(v: Values, name: CommandName) {
     grow: v.grow === true,
     verifyRaw: verifyRawFlag(v),
     verifyWritten: v['verify-written'] === true,
+    efiEntry: v['efi-entry'] === true,
     unmapped: unmappedFlag(opt(v, 'unmapped')),
     ...(opt(v, 'fingerprint') ? { fingerprint: opt(v, 'fingerprint')! } : {}),
     ...(opt(v, 'compatible') ? { compatible: opt(v, 'compatible')! } : {}),

@@ -32,6 +32,8 @@ export type RunOptions = {
   verifyRaw?: boolean;
   // Read the disk back after writing and compare with the raw sha256.
   verifyWritten: boolean;
+  // After restoring, point the UEFI firmware's boot entry at the new ESP (efi.ts); on in the initramfs.
+  efiEntry?: boolean;
   // What happens to the blocks the bundle's block map leaves out (write.ts).
   unmapped?: Unmapped;
   // A recorded layout fingerprint the target must match.
@@ -101,6 +103,9 @@ export type Staged = { image: string; captured: Captured[]; proof: string };
 
 export type Wrote = { bytes: number; written: number; seconds: number; sha256: string; checked: string; unmapped: string; readBack?: 'ok' };
 
+// EfiReport: what happened to the UEFI firmware's boot entries after the write (efi.ts).
+export type EfiReport = { outcome: 'updated' | 'skipped' | 'failed'; reason: string; removed: string[]; created?: string };
+
 export type Restored = { root: string; entries: EntryReport[]; unmount: () => Promise<void> };
 
 // What the run established so far, for the report (a run can stop anywhere).
@@ -118,4 +123,5 @@ export type Trail = {
   saved: readonly Saved[];
   wrote?: Wrote;
   restored?: Restored;
+  efi?: EfiReport;
 };

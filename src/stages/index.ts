@@ -17,6 +17,7 @@ import { withProgress } from '../util/progress.ts';
 import type { Log } from '../util/log.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
+import { bootEntry } from './efi.ts';
 import { finish, REPORT_DIR } from './finish.ts';
 import { markPassed } from './kept.ts';
 import { dropKept, keepReport, keepRetained } from './keep.ts';
@@ -81,6 +82,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     const parts = await timed('settle', () => settle(run, p));
     const restored = await timed('restore', () => restore(run, p, parts));
     t.restored = restored;
+    if (o.efiEntry) t.efi = await timed('boot entry', () => bootEntry(run, p, pre.oldParts, parts));
     const report = await timed('finish', () => finish(run, restored, t));
     const total = (Date.now() - t.started.getTime()) / 1000;
     const d = p.disk;

@@ -79,6 +79,7 @@ export function buildReport(t: Trail, outcome: Outcome, error?: ReportError, pla
     ],
     planned: outcome === 'planned' ? scan?.found.map((f) => ({ path: display(f.path), kind: f.kind, line: f.line })) : undefined,
     plan,
+    efi: t.efi,
     notes: t.notes,
   };
 }

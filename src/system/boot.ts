@@ -1,5 +1,6 @@
-// Boot verbs: grub-editenv, bootctl, dracut, mkinitramfs, and reading one
-// file back out of an initrd (lsinitrd, or unmkinitramfs where dracut is absent).
+// Boot verbs: grub-editenv, bootctl, efibootmgr (and efivarfs), dracut,
+// mkinitramfs, and reading one file back out of an initrd (lsinitrd, or
+// unmkinitramfs where dracut is absent).
 import { runVia, type RunResult, type Via } from './exec.ts';
 
 // grubEnvSet: KEY=VALUE in a grubenv block (exit default: environment).
@@ -50,4 +51,26 @@ export async function lsinitrdCopy(initrd: string, inner: string, copy: string, 
 export async function unmkinitramfsCopy(initrd: string, inner: string, work: string, copy: string, v: Via = {}): Promise<void> {
   await runVia(v)('unmkinitramfs', [initrd, work], { timeoutMs: 600_000, exit: v.exit ?? 'environment' });
   await runVia(v)('sh', ['-c', `cp "$(find "$1" -path "*/${inner}" | head -n 1)" "$2"`, 'sh', work, copy], { exit: v.exit ?? 'environment' });
+}
+
+// mountEfivars: efivarfs on DIR (/sys/firmware/efi/efivars), which an
+// initramfs without systemd does not mount (exit default: afterWrite).
+export async function mountEfivars(dir: string, v: Via = {}): Promise<void> {
+  await runVia(v)('mount', ['-t', 'efivarfs', 'efivarfs', dir], { exit: v.exit ?? 'afterWrite' });
+}
+
+// efibootmgrList: `efibootmgr -v`, the firmware's boot entries with their device paths (exit default: afterWrite).
+export async function efibootmgrList(v: Via = {}): Promise<string> {
+  return (await runVia(v)('efibootmgr', ['-v'], { exit: v.exit ?? 'afterWrite' })).stdout;
+}
+
+// efibootmgrDelete: remove BootNUM (exit default: afterWrite).
+export async function efibootmgrDelete(num: string, v: Via = {}): Promise<void> {
+  await runVia(v)('efibootmgr', ['-b', num, '-B'], { exit: v.exit ?? 'afterWrite' });
+}
+
+// efibootmgrCreate: a new entry LABEL for LOADER on partition PART of DISK,
+// first in BootOrder (efibootmgr -c puts it there). Exit default: afterWrite.
+export async function efibootmgrCreate(disk: string, part: number, label: string, loader: string, v: Via = {}): Promise<void> {
+  await runVia(v)('efibootmgr', ['-c', '-d', disk, '-p', String(part), '-L', label, '-l', loader], { exit: v.exit ?? 'afterWrite' });
 }

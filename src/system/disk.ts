@@ -81,6 +81,12 @@ export async function partxAdd(dev: string, v: Via = {}): Promise<void> {
   await runVia(v)('partx', ['-a', dev], { okCodes: [0, 1], exit: v.exit ?? 'target' });
 }
 
+// addPartition: BLKPG-add partition NUMBER of DEV at START for SIZE, both in
+// 512-byte units (util-linux addpart). Exit default: target.
+export async function addPartition(dev: string, number: number, start: number, size: number, v: Via = {}): Promise<void> {
+  await runVia(v)('addpart', [dev, String(number), String(start), String(size)], { exit: v.exit ?? 'target' });
+}
+
 // rereadPartitions: BLKRRPART; returns false when the kernel says the disk is busy (exit default: environment).
 export async function rereadPartitions(dev: string, v: Via = {}): Promise<boolean> {
   const out = await runVia(v)('blockdev', ['--rereadpt', dev], { okCodes: [0, 1], ...(v.exit ? { exit: v.exit } : {}) });

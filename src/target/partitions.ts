@@ -5,7 +5,7 @@
 // (`partx -u`). Both are tried, with bounded retries for EBUSY.
 import { ReimageError, type ExitName } from '../errors.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
-import { blkidProbe, partxAdd, partxUpdate, rereadPartitions } from '../system/tools.ts';
+import { addPartition, blkidProbe, partxAdd, partxUpdate, rereadPartitions } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 import { kernelPartitions, openers, sysPathOf, type Disk, type KernelPart } from './sysfs.ts';
 
@@ -38,6 +38,14 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
     if (parts.length < expected.length) {
       // Still missing some (the logical partitions of an MBR table, which partx -u leaves out).
       await partxAdd(d.node, sys).catch((e: Error) => log.warn(`partx -a ${d.node}: ${e.message}`));
+      parts = await kernelPartitions(dir);
+    }
+    for (const c of expected.filter((e) => e.container && !parts.some((q) => q.number === e.number))) {
+      // partx adds an MBR extended partition as a 1 KiB stub, which a disk
+      // with larger logical sectors (4Kn) refuses (EINVAL): the kernel's own
+      // parser makes it one logical sector, and so does this.
+      const units = d.sectorSize / 512;
+      await addPartition(d.node, c.number, c.start * units, units, sys).catch((e: Error) => log.warn(`addpart ${d.node} ${c.number}: ${e.message}`));
       parts = await kernelPartitions(dir);
     }
     if (sameParts(parts, expected)) break;

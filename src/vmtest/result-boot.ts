@@ -11,12 +11,13 @@ import { ToolError } from '../errors.ts';
 import { qemuBoot } from '../system/tools.ts';
 import type { Run } from '../system/exec.ts';
 import { ovmf, type Firmware } from './firmware.ts';
-import { qemuArgs, type Accel } from './qemu.ts';
+import { qemuArgs, type Accel, type Ovmf } from './qemu.ts';
 
 // DEFAULT_MARKER: systemd reached its usual boot goal, or a login prompt.
 export const DEFAULT_MARKER = 'Reached target .*(Multi-User System|Graphical Interface)| login:$';
 
-export type ResultBootOptions = { disk: string; work: string; firmware: Firmware; accel: Accel; marker: RegExp; timeoutS: number; memMiB?: number; run?: Run };
+// ovmf: the UEFI variables the reimage itself ran with (its boot entry in them); else a fresh store.
+export type ResultBootOptions = { disk: string; work: string; firmware: Firmware; accel: Accel; marker: RegExp; timeoutS: number; memMiB?: number; run?: Run; ovmf?: Ovmf };
 
 // BootOutcome: reached (the marker's line), stopped (the guest ended first), timeout.
 export type ResultBoot = {
@@ -45,7 +46,7 @@ export async function bootResult(o: ResultBootOptions, now: () => number = Date.
     drives: [{ file: o.disk, serial: 'VMTEST-RESULT' }],
     serialLog,
     accel: o.accel,
-    ...(o.firmware === 'efi' ? { ovmf: await ovmf(o.work) } : {}),
+    ...(o.firmware === 'efi' ? { ovmf: o.ovmf ?? (await ovmf(o.work)) } : {}),
     ...(o.memMiB ? { memMiB: o.memMiB } : {}),
   });
   const read = () => readFile(serialLog, 'utf8').catch(() => '');

@@ -110,6 +110,9 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
     await log.step('copy the disk image', () => copySparse(o.disk, disk));
     const stick = await log.step('put the bundle on a virtual USB stick', () => stickImage(work, o.bundle));
     const serialLog = join(work, 'serial.log');
+    // UEFI: the reimage runs under the same firmware and variable store the
+    // result then boots with, so the boot entry the reimage writes (src/stages/efi.ts) is the one used.
+    const fw = o.firmware === 'efi' ? await ovmf(work) : undefined;
     const args = qemuArgs({
       kernel,
       initrd,
@@ -121,6 +124,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
       ],
       serialLog,
       accel,
+      ...(fw ? { ovmf: fw } : {}),
       ...(o.memMiB ? { memMiB: o.memMiB } : {}),
     });
     await log.step('boot the reimage initrd in QEMU', () => qemuBoot(args, (o.timeoutMin ?? 30) * 60_000).catch((e: Error) => log.warn(e.message)));
@@ -140,7 +144,16 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
     if (!pass || o.boot === false) return reimaged;
     const timeoutS = o.bootTimeoutS ?? DEFAULT_BOOT_TIMEOUT_S;
     const boot = await log.step(`boot the reimaged disk (${o.firmware ?? 'bios'}, ${accel})`, () =>
-      bootResult({ disk, work, firmware: o.firmware ?? 'bios', accel, marker: o.marker ?? new RegExp(DEFAULT_MARKER), timeoutS, ...(o.memMiB ? { memMiB: o.memMiB } : {}) }),
+      bootResult({
+        disk,
+        work,
+        firmware: o.firmware ?? 'bios',
+        accel,
+        marker: o.marker ?? new RegExp(DEFAULT_MARKER),
+        timeoutS,
+        ...(fw ? { ovmf: fw } : {}),
+        ...(o.memMiB ? { memMiB: o.memMiB } : {}),
+      }),
     );
     return { ...reimaged, pass: boot.outcome === 'reached', reason: bootReason(boot, timeoutS), boot };
   } finally {

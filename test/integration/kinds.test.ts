@@ -14,7 +14,7 @@ import { copySparse, describe, exec, getAcl, getCap, getXattr, sh, sha256, tmpDi
 
 const t = suite('image kinds');
 
-type Kind = '4kn' | 'mbr' | 'xfs' | 'btrfs' | 'luks' | 'lvm';
+type Kind = '4kn' | 'mbr' | 'mbr4k' | 'xfs' | 'btrfs' | 'luks' | 'lvm';
 const MAKE = path.join(REPO, 'test', 'fixtures', 'make-kinds.sh');
 const STAMP = Date.parse('2021-03-04T05:06:07Z') / 1000;
 
@@ -135,6 +135,29 @@ t('MBR: extended partition 2 and logical partitions 5 and 6 are packed, written,
 	);
 	reimageKind('mbr', 512, { root: [1, ''], data: [5, ''] });
 });
+
+t(
+	'MBR on 4096-byte sectors: read as 4Kn (not as 512-byte sectors), logical partitions followed, reimages a 4Kn disk; also from .zst',
+	() => {
+		const fx = kind('mbr4k');
+		const table = (b: string) =>
+			(
+				JSON.parse(fs.readFileSync(path.join(b, 'manifest.json'), 'utf8')) as {
+					table: { sectorSize: number; partitions: { number: number; start: number }[] };
+				}
+			).table;
+		const t4k = table(packed(fx.v2));
+		assert.is(t4k.sectorSize, 4096);
+		assert.equal(
+			t4k.partitions.map((p) => `${p.number}@${p.start}`),
+			['1@256', '2@10496', '5@10752', '6@15104'],
+		);
+		const zst = path.join(tmpDir('reimage-kind-mbr4k-'), 'disk.img.zst');
+		sh('zstd', ['-q', '-1', fx.v2, '-o', zst]);
+		assert.equal(table(packed(zst)), t4k);
+		reimageKind('mbr4k', 4096, { root: [1, ''], data: [5, ''] });
+	},
+);
 
 t(
 	'MBR: a logical partition reaching past its extended partition and the image, or overlapping another, is refused by pack -> 3, named',
@@ -387,6 +410,26 @@ t('pack takes a compressed whole-disk image (.xz, .gz, .bz2, .zst), found by its
 		fs.rmSync(file);
 	}
 });
+
+t(
+	'pack of a compressed image that decodes past --max-size (a zero bomb, or a larger image) is stopped there -> 3, named, nothing left',
+	() => {
+		const dir = tmpDir('reimage-kind-bomb-');
+		const bomb = path.join(dir, 'disk.img.zst');
+		// 1 GiB of zeros behind a real MBR: a few KiB compressed.
+		sh('sh', ['-c', `{ head -c 512 '${kind('mbr').v2}'; head -c 1G /dev/zero; } | zstd -q -1 -o '${bomb}'`]);
+		const out = path.join(dir, 'b');
+		const t0 = Date.now();
+		const r = reimage(['pack', bomb, '--out', out, '--max-size', '64M']);
+		assert.is(r.status, 3, describe(r));
+		assert.match(r.stderr, /disk\.img\.zst is zstd-compressed and decodes to more than 64 MiB \(67108864 bytes, the --max-size cap\)/);
+		assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
+		assert.equal(fs.readdirSync(out), []);
+		const r2 = reimage(['pack', bomb, '--out', out, '--max-size', 'lots']);
+		assert.is(r2.status, 2, describe(r2));
+		assert.match(r2.stderr, /--max-size lots is not a size/);
+	},
+);
 
 t('pack of a compressed file that is not a whole-disk image (a compressed file system) -> 3, named', () => {
 	const dir = tmpDir('reimage-kind-notdisk-');

@@ -40,6 +40,14 @@ for (const firmware of ['bios', 'efi'] as const) {
 		assert.is(v.pass, true);
 		assert.is(v.report.outcome, 'success');
 		assert.is(v.report.entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 3);
+		// UEFI: the reimage ran under the same OVMF variables; its entry for the new ESP is what the result booted by.
+		if (firmware === 'efi')
+			assert.equal(
+				[v.report.efi?.outcome, v.report.efi?.created],
+				['updated', 'reimage \\EFI\\BOOT\\BOOTX64.EFI'],
+				JSON.stringify(v.report.efi),
+			);
+		else assert.is(v.report.efi?.outcome, 'skipped', JSON.stringify(v.report.efi));
 		assert.is(v.boot.firmware, firmware);
 		assert.is(v.boot.outcome, 'reached');
 		assert.match(v.boot.line, /^REIMAGE-TEST-MARKER version=2 .* cert-meta=kiosk:kiosk:640 cert-xattr=cert-of-v1 report=success$/);
