@@ -32,14 +32,16 @@ import { bakedTrust, loadConfig, narrow, CA_FILE, CONFIG_DIR } from './config.ts
 import { saveLog } from './locate.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { selectTarget, wholeDisks } from './select.ts';
+import type { CompactReport } from '../chunks/compact.ts';
 import { bootPlaces } from './keep.ts';
 
 export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
 
 // What a bundle source gives the initramfs flow: a private copy in RAM, and the block device it came from, when it did.
-export type Fetched = { dir: string; device?: { source: string; disk?: string } };
+export type Fetched = { dir: string; device?: { source: string; disk?: string }; assembly?: CompactReport };
 // BRING: the bundle at SPEC copied into RAM (a source kind: src/sources/ram.ts), signed by a key of TRUST, a site CA applied.
-export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; signal?: AbortSignal }) => Promise<Fetched>;
+// seedTarget: the target disk when it is chosen before the bundle comes (a URL): a chunked bundle is assembled from it.
+export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; signal?: AbortSignal; seedTarget?: string }) => Promise<Fetched>;
 
 export type BootOptions = { cmdline: string; configDir: string; runBase: string; confirm: (q: string) => Promise<boolean>; bring: Bring; signal?: AbortSignal };
 
@@ -70,8 +72,16 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
     // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
     const ca = join(o.configDir, CA_FILE);
-    fetched = await o.bring(policy.bundle, { cleanup, trust: baked.trust, ...((await exists(ca)) ? { ca } : {}), ...(o.signal ? { signal: o.signal } : {}) });
-    const disk = await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks());
+    // A bundle URL is on no local disk: the target is chosen first, and seeds a chunked bundle (read only, before the point of no return).
+    const early = /^https?:\/\//i.test(policy.bundle) ? await selectTarget(policy.targets, undefined, await wholeDisks()) : undefined;
+    fetched = await o.bring(policy.bundle, {
+      cleanup,
+      trust: baked.trust,
+      ...((await exists(ca)) ? { ca } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(early ? { seedTarget: early.node } : {}),
+    });
+    const disk = early ?? (await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks()));
     target = disk.name;
     log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
     const report = await runFlow(
@@ -105,7 +115,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       log,
       policy.mode === 'plan',
     );
-    await sendReport(policy, report, o.configDir, log);
+    const assembly = fetched.assembly;
+    await sendReport(policy, assembly ? { ...report, assembly } : report, o.configDir, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {

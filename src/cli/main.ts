@@ -29,6 +29,9 @@ import { ASSEMBLED_FILE, type ChunkOptions, parseChunkSize } from '../bundle/chu
 import { DEFAULT_SIZES } from '../chunks/chunker.ts';
 import { assembleCommand, describeAssembly, seedsFrom } from './assemble.ts';
 import { fetchSeededBundle } from '../sources/seeded.ts';
+import type { Seeding } from '../sources/assembled.ts';
+import { CHUNK_CACHE, dropChunkCache } from '../sources/cache.ts';
+import { targetSeeds } from '../sources/kept.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
 import { parse, type Values } from './args.ts';
 import { failureDoc, successDoc, toJson } from './result.ts';
@@ -301,9 +304,16 @@ async function main(argv: string[], st: State): Promise<number> {
       await checkTargetPath(o.target, 'target');
       const trusted = await loadTrusted(o.trust);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
+      // A chunked bundle URL is assembled from the target disk (read only, before anything is written) and any --seed.
+      const extra = await seedsFrom(list(v, 'seed'), list(v, 'seed-index'));
+      const seeding: Seeding = { seeds: async () => [...(await targetSeeds(o.target, o.runBase, log)), ...extra], jobs: count(v, 'jobs', 8), cache: join(o.runBase, CHUNK_CACHE) };
       const report = await withSignals(log, (signal) =>
-        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
-          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan'),
+        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, (src) =>
+          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan').then(async (r) => {
+            // The chunks downloaded stay for a rerun (or the run after a plan) until the image is written.
+            if (name === 'run') await dropChunkCache(seeding.cache);
+            return src.assembly ? { ...r, assembly: src.assembly } : r;
+          }),
         ).then(
           async (r) => {
             await sendReport(opt(v, 'report-url'), netFlags(v), r, log);
