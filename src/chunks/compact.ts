@@ -93,6 +93,7 @@ export async function assembleCompressed(o: CompactOptions): Promise<CompactRepo
 
   const handles = new Map<number, FileHandle | undefined>();
   const stale = new Set<string>();
+  const recounted = new Set<string>();
   const zeros = new Map<number, Buffer>();
   const seedRead = async (seed: number, at: number, size: number): Promise<Buffer | undefined> => {
     if (!handles.has(seed)) handles.set(seed, await open((o.seeds[seed] as Seed).path, 'r').catch(() => undefined));
@@ -120,8 +121,17 @@ export async function assembleCompressed(o: CompactOptions): Promise<CompactRepo
       o.info?.(`chunk ${hexOf(k)} no longer matches at ${t.offset} of ${(o.seeds[t.seed] as Seed).path}: fetching it instead`);
     }
     const have = await fromCache(k);
-    if (have) return have;
+    if (have) {
+      // A changed seed chunk an earlier run (or a plan) downloaded already.
+      if (stale.has(k) && !recounted.has(k)) {
+        recounted.add(k);
+        report.cached.chunks++;
+        report.cached.bytes += size;
+      }
+      return have;
+    }
     await fetchAll(o, plan, [k], keep, report);
+    recounted.add(k);
     const got = await fromCache(k);
     if (!got) throw bundleError(`chunk ${hexOf(k)} could not be kept in ${o.cache}: check the free RAM`);
     return got;
