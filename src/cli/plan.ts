@@ -83,7 +83,8 @@ function entries(r: PlanReport): string[] {
 // chunkLines: where a chunked bundle's image came from: each seed, zeros, the chunks downloaded (as fetch --dry-run says it).
 function chunkLines(a: NonNullable<PlanReport['assembly']>): string[] {
   const out = ['', ...wrap(`chunks (the image assembled from seeds, ${a.chunks} chunks, ${human(a.size)})`, '', 2)];
-  for (const s of a.seeds) out.push(...row(`seed ${s.name}: ${s.chunks} chunks, ${human(s.bytes)}${s.stale ? ` (${s.stale} changed since, downloaded)` : ''}${s.error ? ` (unreadable: ${s.error})` : ''}`));
+  for (const s of a.seeds)
+    out.push(...row(`seed ${s.name}: ${s.chunks} chunks, ${human(s.bytes)}${s.stale ? ` (${s.stale} changed since, downloaded)` : ''}${s.error ? ` (unreadable: ${s.error})` : ''}`));
   out.push(...row(`zeros: ${a.zero.chunks} chunks, ${human(a.zero.bytes)}`));
   out.push(...row(`download: ${a.missing.chunks} chunks, ${human(a.missing.bytes)} raw; ${a.fetched.chunks} downloaded (${human(a.fetched.wire)} over the wire), ${a.cached.chunks} already on hand`));
   out.push(...row(`in RAM: ${human(a.image.size)} (seekable zstd)`));

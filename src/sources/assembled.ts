@@ -34,7 +34,10 @@ export async function assembleBundle(spec: string, r: Reader, t: Trusted, dir: s
   if (!c) throw bundleError(`bundle ${r.where} has no chunk index`);
   const small = [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }, ...bundleFiles(t.manifest).slice(1)];
   const sizes = await Promise.all(small.map(async (f) => ('size' in f.expect ? f.expect.size : undefined) ?? (await r.size(f.name)) ?? 1 << 20));
-  const bytes = ramFor(t, sizes.reduce((a, b) => a + b, 0));
+  const bytes = ramFor(
+    t,
+    sizes.reduce((a, b) => a + b, 0),
+  );
   await o.room(bytes);
   for (const f of small) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
   const index = parseIndex(await readFile(join(dir, c.index.file)));
@@ -54,7 +57,10 @@ export async function assembleBundle(spec: string, r: Reader, t: Trusted, dir: s
     info: o.log.info,
   }).catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-    throw new ReimageError('environment', `the image assembled from chunks does not fit the ${human(bytes)} RAM stage (${human(t.manifest.image.size)} compressed by pack): free RAM, or fetch the compressed image instead (a bundle URL of the same image without chunks)`);
+    throw new ReimageError(
+      'environment',
+      `the image assembled from chunks does not fit the ${human(bytes)} RAM stage (${human(t.manifest.image.size)} compressed by pack): free RAM, or fetch the compressed image instead (a bundle URL of the same image without chunks)`,
+    );
   });
   for (const s of report.seeds) o.log.info(`seed ${s.name}: ${s.chunks} chunks (${human(s.bytes)})${s.stale ? `, ${s.stale} changed since and fetched` : ''}${s.error ? ` (${s.error})` : ''}`);
   o.log.info(

@@ -14,7 +14,6 @@ import type { Seed } from '../chunks/plan.ts';
 import { debugfsDump, sfdiskJson } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 
-
 // keptIndexSeed: the index kept on DISK by the last run, as a seed over DISK; undefined when there is none (a warning when one is unreadable).
 export async function keptIndexSeed(disk: string, tmpBase: string, log: Log): Promise<Seed | undefined> {
   const table = await sfdiskJson(disk).catch(() => undefined);
