@@ -73,7 +73,13 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
     const ca = join(o.configDir, CA_FILE);
     // A bundle URL is on no local disk: the target is chosen first, and seeds a chunked bundle (read only, before the point of no return).
-    const early = /^https?:\/\//i.test(policy.bundle) ? await selectTarget(policy.targets, undefined, await wholeDisks()) : undefined;
+    // When none can be chosen yet, the bundle still comes first (its trust is reported first) and the choice below says why.
+    const targets = policy.targets;
+    const early = /^https?:\/\//i.test(policy.bundle)
+      ? await wholeDisks()
+          .then((d) => selectTarget(targets, undefined, d))
+          .catch(() => undefined)
+      : undefined;
     fetched = await o.bring(policy.bundle, {
       cleanup,
       trust: baked.trust,

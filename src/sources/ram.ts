@@ -44,7 +44,7 @@ export async function bundleInRam(spec: string, o: RamOptions): Promise<InRam> {
       // A page of slack per file and 1 MiB for the manifest, signatures and rounding.
       await mount('tmpfs', dir, 'tmpfs', `size=${bytes + (2 << 20)},mode=0700`);
       o.cleanup.push(`umount ${dir}`, () => umount(dir));
-      o.log.info(`bring the bundle from ${r.where} into RAM (${bytes} bytes)`);
+      o.log.info(`copy the bundle from ${r.where} into RAM (${bytes} bytes)`);
     };
     // Seeds serve a chunked bundle only when it would otherwise cross a network (a local medium is read as fast as a seed).
     if (o.seeding && r.local === undefined && r.device === undefined) {
