@@ -110,6 +110,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         trust: baked.trust,
         runBase: o.runBase,
         bundleInRam: true,
+        ...(fetched.assembly ? { assembly: fetched.assembly } : {}),
         confirm: o.confirm,
         ...(o.signal ? { signal: o.signal } : {}),
         // The bundle's medium (when it is not the target) and RAM; a rerun finds the set there.
@@ -121,8 +122,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       log,
       policy.mode === 'plan',
     );
-    const assembly = fetched.assembly;
-    await sendReport(policy, assembly ? { ...report, assembly } : report, o.configDir, log);
+    await sendReport(policy, report, o.configDir, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {

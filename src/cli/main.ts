@@ -309,10 +309,10 @@ async function main(argv: string[], st: State): Promise<number> {
       const seeding: Seeding = { seeds: async () => [...(await targetSeeds(o.target, o.runBase, log)), ...extra], jobs: count(v, 'jobs', 8), cache: join(o.runBase, CHUNK_CACHE) };
       const report = await withSignals(log, (signal) =>
         withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, (src) =>
-          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal }, log, name === 'plan').then(async (r) => {
+          runFlow({ ...o, bundle: src.dir, bundleInRam: src.inRam, signal, ...(src.assembly ? { assembly: src.assembly } : {}) }, log, name === 'plan').then(async (r) => {
             // The chunks downloaded stay for a rerun (or the run after a plan) until the image is written.
             if (name === 'run') await dropChunkCache(seeding.cache);
-            return src.assembly ? { ...r, assembly: src.assembly } : r;
+            return r;
           }),
         ).then(
           async (r) => {

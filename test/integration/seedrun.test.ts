@@ -15,6 +15,7 @@ import { chunker } from '../../src/chunks/chunker.ts';
 import { scanChunks } from '../../src/chunks/scan.ts';
 import { REPO } from '../helpers/fixtures.ts';
 import { BIN, reimage } from '../helpers/reimage.ts';
+import { checkResult } from '../helpers/schema.ts';
 import { attachLoop, describe, detachLoop, flipBytes, rmTmp, sh, tmpDir } from '../helpers/sys.ts';
 import { reimageAsync, startNginx, startProxy, type FaultProxy, type Nginx } from '../helpers/web.ts';
 
@@ -72,7 +73,7 @@ t(
 			const raw = JSON.parse(fs.readFileSync(path.join(www, 'b2', 'manifest.json'), 'utf8')).raw.sha256 as string;
 			const r = await run(dev);
 			assert.is(r.status, 0, r.stderr);
-			const a = JSON.parse(r.stdout).assembly as Assembly;
+			const a = checkResult(r.stdout).assembly as Assembly;
 			if (process.env.SEEDRUN_LOG) console.log(r.stderr);
 			assert.ok(!proxy.served.has('/b2/image.raw.zst'), 'the compressed image is never asked for');
 			assert.is(a.seeds[0]?.name, dev, 'the target disk is the seed');
