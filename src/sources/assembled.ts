@@ -58,7 +58,7 @@ export async function assembleBundle(spec: string, r: Reader, t: Trusted, dir: s
   }).catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
     throw new ReimageError(
-      'environment',
+      'memory',
       `the image assembled from chunks does not fit the ${human(bytes)} RAM stage (${human(t.manifest.image.size)} compressed by pack): free RAM, or fetch the compressed image instead (a bundle URL of the same image without chunks)`,
     );
   });
