@@ -58,7 +58,7 @@ install() {
 
     # What the binary calls. lbzip2/pigz are faster but optional.
     inst_multiple sh chmod cat sleep sync setsid sfdisk partx addpart blockdev blkid \
-        mount umount getfattr setfattr e2fsck resize2fs xz bzip2 blkdiscard reboot poweroff
+        mount umount getfattr setfattr e2fsck resize2fs debugfs xz bzip2 blkdiscard reboot poweroff
     # efibootmgr: the firmware's boot entry follows the new ESP (src/stages/efi.ts).
     inst_multiple -o lbzip2 pigz udevadm efibootmgr
     # For a technician at the diagnostic or failure shell: read the log, look at the disks.

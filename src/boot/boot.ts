@@ -34,14 +34,16 @@ import { bakedTrust, loadConfig, narrow, CA_FILE, CONFIG_DIR } from './config.ts
 import { saveLog } from './locate.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { selectTarget, wholeDisks } from './select.ts';
+import type { CompactReport } from '../chunks/compact.ts';
 import { bootPlaces } from './keep.ts';
 
 export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
 
 // What a bundle source gives the initramfs flow: a private copy in RAM, and the block device it came from, when it did.
-export type Fetched = { dir: string; device?: { source: string; disk?: string } };
+export type Fetched = { dir: string; device?: { source: string; disk?: string }; assembly?: CompactReport };
 // BRING: the bundle at SPEC copied into RAM (a source kind: src/sources/ram.ts), signed by a key of TRUST, a site CA applied.
-export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; limits?: NetFlags; signal?: AbortSignal }) => Promise<Fetched>;
+// seedTarget: the target disk when it is chosen before the bundle comes (a URL): a chunked bundle is assembled from it.
+export type Bring = (spec: string, b: { cleanup: Cleanup; trust: readonly string[]; ca?: string; limits?: NetFlags; signal?: AbortSignal; seedTarget?: string }) => Promise<Fetched>;
 
 // failureDoc: the --json document of a failure the flow never saw (the bundle could not be fetched), so the fleet hears of it too.
 export type BootOptions = {
@@ -81,9 +83,24 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     log.info(baked.allowUnsigned ? 'reimage: no trusted keys baked; unsigned bundles accepted (allowUnsigned)' : `reimage: bundles must be signed by ${baked.keys.join(' or ')}`);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
     // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
-    const ca = (await exists(join(o.configDir, CA_FILE))) ? join(o.configDir, CA_FILE) : undefined;
-    fetched = await o.bring(policy.bundle, { cleanup, trust: baked.trust, ...(ca ? { ca } : {}), limits: limitsAsFlags(policy), ...(o.signal ? { signal: o.signal } : {}) });
-    const disk = await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks());
+    const ca = join(o.configDir, CA_FILE);
+    // A bundle URL is on no local disk: the target is chosen first, and seeds a chunked bundle (read only, before the point of no return).
+    // When none can be chosen yet, the bundle still comes first (its trust is reported first) and the choice below says why.
+    const targets = policy.targets;
+    const early = /^https?:\/\//i.test(policy.bundle)
+      ? await wholeDisks()
+          .then((d) => selectTarget(targets, undefined, d))
+          .catch(() => undefined)
+      : undefined;
+    fetched = await o.bring(policy.bundle, {
+      cleanup,
+      trust: baked.trust,
+      ...((await exists(ca)) ? { ca } : {}),
+      limits: limitsAsFlags(policy),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(early ? { seedTarget: early.node } : {}),
+    });
+    const disk = early ?? (await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks()));
     target = disk.name;
     const reportUrl = policy.reportUrl;
     // The finish stage sends the report, and keeps it in the new system when the endpoint does not take it.
@@ -115,6 +132,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         trust: baked.trust,
         runBase: o.runBase,
         bundleInRam: true,
+        ...(fetched.assembly ? { assembly: fetched.assembly } : {}),
         confirm: o.confirm,
         ...(o.signal ? { signal: o.signal } : {}),
         // The bundle's medium (a kept partition when it is on the target) and RAM; a rerun finds the set there.

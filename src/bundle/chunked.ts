@@ -25,6 +25,13 @@ export const STORE_DIR = 'chunks';
 // Where `fetch --seed` assembles the raw image, next to the signed manifest
 // (which stays as signed: the raw sha256 it states covers every byte of it).
 export const ASSEMBLED_FILE = 'assembled.img';
+// Where a run assembles a chunked bundle's image in RAM from seeds: a seekable
+// zstd file (sources/assembled.ts), with its own size and sha256 in
+// COMPACT_SUM beside it (the raw sha256 it decodes to is the signed one).
+export const COMPACT_FILE = 'assembled.zst';
+export const COMPACT_SUM = 'assembled.zst.sum';
+// Where a run keeps a chunked bundle's index in the new system (stages/finish.ts), for the next update to seed from (sources/kept.ts).
+export const KEPT_INDEX = '/var/lib/reimage/last.caibx';
 // casync's own zstd level; a chunk is compressed alone, so higher levels gain little.
 const LEVEL = 3;
 
@@ -166,4 +173,17 @@ export async function readBroughtIndex(dir: string, c: Chunks, where: string): P
 // bytes and signature stay as the packer made them.
 export function asAssembled(m: Manifest): Manifest {
   return { ...m, image: { file: ASSEMBLED_FILE, codec: 'none', size: m.raw.size, sha256: m.raw.sha256 } };
+}
+
+// asCompacted: the same for an image assembled into RAM as seekable zstd
+// (COMPACT_FILE): its size and sha256 are the assembler's (SUM), and the run
+// proves the raw bytes against the signed raw sha256 before writing.
+export function asCompacted(m: Manifest, sum: { size: number; sha256: string }): Manifest {
+  return { ...m, image: { file: COMPACT_FILE, codec: 'zstd', size: sum.size, sha256: sum.sha256 } };
+}
+
+// readCompactSum: COMPACT_SUM in DIR ("SHA256 SIZE"), or undefined when absent or malformed.
+export async function readCompactSum(dir: string): Promise<{ size: number; sha256: string } | undefined> {
+  const m = /^([0-9a-f]{64}) ([0-9]+)\n?$/.exec((await readFile(join(dir, COMPACT_SUM), 'utf8').catch(() => '')) ?? '');
+  return m ? { sha256: m[1] as string, size: Number(m[2]) } : undefined;
 }

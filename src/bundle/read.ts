@@ -11,7 +11,7 @@ import type { TrustedKey } from './sign.ts';
 import { readSigned } from './signed.ts';
 import { createHash } from 'node:crypto';
 import { parseBmap, type BlockMap } from '../bmap/format.ts';
-import { ASSEMBLED_FILE, asAssembled } from './chunked.ts';
+import { ASSEMBLED_FILE, asAssembled, asCompacted, readCompactSum } from './chunked.ts';
 
 export type Bundle = {
   dir: string;
@@ -31,7 +31,8 @@ export async function loadBundle(where: string, trusted: TrustedKey[] = []): Pro
   // A chunked bundle fetched with --seed holds the assembled raw image instead of the compressed one.
   const packed = await stat(join(dir, signed.image.file)).catch(() => undefined);
   const assembled = !packed?.isFile() && signed.chunks !== undefined && (await stat(join(dir, ASSEMBLED_FILE)).catch(() => undefined))?.isFile() === true;
-  const manifest = assembled ? asAssembled(signed) : signed;
+  const compacted = !packed?.isFile() && !assembled && signed.chunks !== undefined ? await readCompactSum(dir) : undefined;
+  const manifest = assembled ? asAssembled(signed) : compacted ? asCompacted(signed, compacted) : signed;
   const imagePath = join(dir, manifest.image.file);
   const st = await stat(imagePath).catch(() => undefined);
   if (!st?.isFile()) throw bundleError(`bundle image ${imagePath} is missing: copy the whole bundle directory`);

@@ -131,7 +131,13 @@ export async function assemble(o: AssembleOptions): Promise<AssembleReport> {
 const keyOfBuf = (b: Buffer) => b.toString('latin1');
 
 // fetchAll: the chunks no seed held, from the source, source.parallel at a time.
-async function fetchAll(o: AssembleOptions, plan: Plan, keys: string[], put: (k: string, d: Buffer) => Promise<void>, report: AssembleReport): Promise<void> {
+export async function fetchAll(
+  o: Pick<AssembleOptions, 'index' | 'source' | 'signal' | 'info'>,
+  plan: Pick<Plan, 'wanted'>,
+  keys: string[],
+  put: (k: string, d: Buffer, stored: Buffer) => Promise<void>,
+  report: Pick<AssembleReport, 'fetched'>,
+): Promise<void> {
   const source = o.source;
   if (!source) throw bundleError(`${keys.length} chunks (first ${hexOf(keys[0] as string)}) are in no seed and no chunk store was given: pass --store`);
   let next = 0;
@@ -143,7 +149,7 @@ async function fetchAll(o: AssembleOptions, plan: Plan, keys: string[], put: (k:
       if (!stored) throw bundleError(`${source.name} lacks chunk ${id} (${size} bytes): the store is incomplete; copy it again or make it with reimage pack --chunks`);
       const data = decompressChunk(stored, size);
       if (data && data.length === size && keyOfBuf(chunkId(data)) === k) {
-        await put(k, data);
+        await put(k, data, stored);
         report.fetched.chunks++;
         report.fetched.bytes += size;
         report.fetched.wire += stored.length;

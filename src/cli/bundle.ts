@@ -8,11 +8,13 @@ import { loadNetOptions, type NetFlags } from '../net/options.ts';
 import { postJson } from '../net/post.ts';
 import { type ReportFormat, shapeReport } from '../net/hawkbit.ts';
 import type { Deliver } from '../stages/outbox.ts';
+import type { Seeding } from '../sources/assembled.ts';
+import { chunkSeeding } from '../sources/cache.ts';
 import { bundleInRam, type InRam } from '../sources/ram.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 
-export type BundleOptions = { log: Log; signal: AbortSignal; runBase: string; net: NetFlags; trusted: readonly TrustedKey[]; ram?: (n: number) => Promise<unknown> };
+export type BundleOptions = { log: Log; signal: AbortSignal; runBase: string; net: NetFlags; trusted: readonly TrustedKey[]; ram?: (n: number) => Promise<unknown>; seeding?: Seeding };
 
 // withBundle: SPEC as a local directory for FN; whatever the source mounted or copied is undone afterwards.
 export async function withBundle<T>(spec: string, o: BundleOptions, fn: (src: InRam) => Promise<T>): Promise<T> {
@@ -39,6 +41,8 @@ export const ramBring =
       tty: false,
       ram: (n) => checkRam(n),
       always: true,
+      // The target disk, chosen before the bundle is brought when it comes over a network, seeds a chunked bundle.
+      ...(b.seedTarget ? { seeding: chunkSeeding(b.seedTarget, runBase, log) } : {}),
       ...(b.signal ? { signal: b.signal } : {}),
     });
 

@@ -58,6 +58,9 @@ const runFlags: Record<string, Flag> = {
   yes: { type: 'boolean', help: 'do not ask for confirmation' },
   'report-url': { type: 'string', arg: 'URL', help: "POST the JSON report there at the end, whatever the outcome (3 tries; not taken: kept in the new system's outbox)" },
   'report-format': { type: 'string', arg: 'FORMAT', help: 'reimage (the --json document, default) or hawkbit (hawkBit DDI action feedback)' },
+  seed: { type: 'string', multiple: true, arg: 'PATH', help: 'chunked bundle URL: also take chunks from this file or block device (the target disk always seeds) (repeatable)' },
+  'seed-index': { type: 'string', multiple: true, arg: 'INDEX:FILE', help: 'chunked bundle URL: a .caibx and the file it describes, as a seed (repeatable)' },
+  jobs: { type: 'string', arg: 'N', help: 'chunked bundle URL: chunks downloaded at once (default 8)' },
   ...netFlags,
   json: jsonFlag,
 };

@@ -33,6 +33,9 @@ import { ASSEMBLED_FILE, type ChunkOptions, parseChunkSize } from '../bundle/chu
 import { DEFAULT_SIZES } from '../chunks/chunker.ts';
 import { assembleCommand, describeAssembly, seedsFrom } from './assemble.ts';
 import { fetchSeededBundle } from '../sources/seeded.ts';
+import type { Seeding } from '../sources/assembled.ts';
+import { CHUNK_CACHE, dropChunkCache } from '../sources/cache.ts';
+import { targetSeeds } from '../sources/kept.ts';
 import { COMMANDS, helpText, type CommandName, type Flag } from './commands.ts';
 import { bashCompletion } from './completion.ts';
 import { manPage } from './man.ts';
@@ -339,8 +342,11 @@ async function main(argv: string[], st: State): Promise<number> {
       const send = async (doc: unknown) => {
         if (!deliver?.tried) await sendReport(opt(v, 'report-url'), netFlags(v), doc, log, format);
       };
+      // A chunked bundle URL is assembled from the target disk (read only, before anything is written) and any --seed.
+      const extra = await seedsFrom(list(v, 'seed'), list(v, 'seed-index'));
+      const seeding: Seeding = { seeds: async () => [...(await targetSeeds(o.target, o.runBase, log)), ...extra], jobs: count(v, 'jobs', 8), cache: join(o.runBase, CHUNK_CACHE) };
       const report = await withSignals(log, (signal) =>
-        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n) }, (src) =>
+        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, (src) =>
           runFlow(
             {
               ...o,
@@ -348,13 +354,18 @@ async function main(argv: string[], st: State): Promise<number> {
               bundleInRam: src.inRam,
               signal,
               ...(deliver ? { deliver } : {}),
+              ...(src.assembly ? { assembly: src.assembly } : {}),
               bundleLocation: o.bundle,
               // A bundle read from a partition (a device source): kept when that is on the target, and a lasting place for the retained set.
               ...(src.device ? { bundlePart: src.device.source, keep: [mediumPlace(src.device, o.bundle, o.runBase), ...o.keep] } : {}),
             },
             log,
             name === 'plan',
-          ),
+          ).then(async (r) => {
+            // The chunks downloaded stay for a rerun (or the run after a plan) until the image is written.
+            if (name === 'run') await dropChunkCache(seeding.cache);
+            return r;
+          }),
         ).then(
           async (r) => {
             await send(r);

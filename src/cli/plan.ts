@@ -3,6 +3,7 @@
 // disk, its partitions now and after, both mount plans, every retained entry
 // (kept, optional and missing, skipped and why), the bytes to write and how
 // they are proven, the RAM needed and available, the disk's unused end.
+import type { CompactReport } from '../chunks/compact.ts';
 import type { PlanFacts } from '../stages/report.ts';
 import { human } from '../util/bytes.ts';
 import { wrap } from './help.ts';
@@ -16,6 +17,8 @@ export type PlanReport = {
   entries: readonly { path: string; line?: number; outcome: string; reason?: string; kind?: string }[];
   planned?: readonly { path: string; kind: string; line: number }[] | undefined;
   plan?: PlanFacts | undefined;
+  // A chunked bundle URL assembled from seeds (sources/assembled.ts).
+  assembly?: Pick<CompactReport, 'chunks' | 'size' | 'zero' | 'seeds' | 'missing' | 'fetched' | 'cached' | 'image'> | undefined;
 };
 
 const row = (text: string): string[] => wrap(text, '  ', 4);
@@ -47,6 +50,7 @@ export function renderPlan(r: PlanReport): string {
     for (const m of p.mountsNew) out.push(...row(`${m.path.padEnd(12)} ${m.spec} (partition ${m.partition}, ${m.fstype})`));
   }
   out.push(...entries(r));
+  if (r.assembly) out.push(...chunkLines(r.assembly));
   if (p) {
     head('write');
     const mapped = p.write.mappedBytes < p.write.imageBytes ? `, ${human(p.write.mappedBytes)} of it data (the block map)` : '';
@@ -74,5 +78,16 @@ function entries(r: PlanReport): string[] {
   for (const e of missing) out.push(...wrap(`${e.path} (line ${e.line ?? '?'}: optional, not on the old system)`, '  missing  ', 11));
   for (const e of skipped) out.push(...wrap(`${e.path} (line ${e.line ?? '?'}: ${e.reason ?? 'skipped'})`, '  skipped  ', 11));
   if (!planned.length && !missing.length && !skipped.length) out.push('  (none: nothing of the old system is kept)');
+  return out;
+}
+
+// chunkLines: where a chunked bundle's image came from: each seed, zeros, the chunks downloaded (as fetch --dry-run says it).
+function chunkLines(a: NonNullable<PlanReport['assembly']>): string[] {
+  const out = ['', ...wrap(`chunks (the image assembled from seeds, ${a.chunks} chunks, ${human(a.size)})`, '', 2)];
+  for (const s of a.seeds)
+    out.push(...row(`seed ${s.name}: ${s.chunks} chunks, ${human(s.bytes)}${s.stale ? ` (${s.stale} changed since, downloaded)` : ''}${s.error ? ` (unreadable: ${s.error})` : ''}`));
+  out.push(...row(`zeros: ${a.zero.chunks} chunks, ${human(a.zero.bytes)}`));
+  out.push(...row(`download: ${a.missing.chunks} chunks, ${human(a.missing.bytes)} raw; ${a.fetched.chunks} downloaded (${human(a.fetched.wire)} over the wire), ${a.cached.chunks} already on hand`));
+  out.push(...row(`in RAM: ${human(a.image.size)} (seekable zstd)`));
   return out;
 }

@@ -58,15 +58,34 @@ const compress = promisify(zstdCompress);
 // (level 9, one frame per core at a time) and the seek table.
 export async function encodeSeekable(image: string, out: string, level = 9, tick?: (n: number) => void): Promise<void> {
   const src = await open(image, 'r');
-  const dst = await open(out, 'w');
   try {
     const size = (await src.stat()).size;
+    let at = 0;
+    const next = async () => {
+      if (at >= size) return undefined;
+      const n = Math.min(FRAME, size - at);
+      const raw = Buffer.allocUnsafe(n);
+      const { bytesRead } = await src.read(raw, 0, n, at);
+      if (bytesRead !== n) throw new Error(`${image} shrank while it was compressed`);
+      at += n;
+      return raw;
+    };
+    await writeSeekable(next, out, level, tick);
+  } finally {
+    await src.close();
+  }
+}
+
+// writeSeekable: the raw frames NEXT yields (undefined: the end) compressed
+// into OUT concurrently, one frame per core at a time, written in order, then
+// the seek table; returns the bytes written.
+export async function writeSeekable(next: () => Promise<Buffer | undefined>, out: string, level: number, tick?: (n: number) => void): Promise<number> {
+  const dst = await open(out, 'w');
+  try {
     const sizes: [number, number][] = [];
     const lanes = Math.max(1, availableParallelism());
     const pending: { job: Promise<Buffer>; raw: number }[] = [];
-    let at = 0;
     let written = 0;
-    // Frames are compressed concurrently and written in order.
     const drain = async () => {
       const { job, raw } = pending.shift()!;
       const c = await job;
@@ -76,13 +95,8 @@ export async function encodeSeekable(image: string, out: string, level = 9, tick
       tick?.(raw);
     };
     try {
-      while (at < size) {
-        const n = Math.min(FRAME, size - at);
-        const raw = Buffer.allocUnsafe(n);
-        const { bytesRead } = await src.read(raw, 0, n, at);
-        if (bytesRead !== n) throw new Error(`${image} shrank while it was compressed`);
-        pending.push({ job: compress(raw, { params: { [constants.ZSTD_c_compressionLevel]: level } }), raw: n });
-        at += n;
+      for (let raw = await next(); raw; raw = await next()) {
+        pending.push({ job: compress(raw, { params: { [constants.ZSTD_c_compressionLevel]: level } }), raw: raw.length });
         if (pending.length >= lanes * 2) await drain();
       }
       while (pending.length) await drain();
@@ -101,8 +115,8 @@ export async function encodeSeekable(image: string, out: string, level = 9, tick
     table.writeUInt32LE(sizes.length, table.length - FOOTER);
     table.writeUInt32LE(SEEKABLE_MAGIC, table.length - 4);
     await dst.write(table, 0, table.length, written);
+    return written + table.length;
   } finally {
-    await src.close();
     await dst.close();
   }
 }

@@ -72,7 +72,7 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
 }
 
 // storeOf: the bundle's chunk store where R found the bundle: a URL below it, or a local directory.
-async function storeOf(spec: string, r: Reader, store: string | undefined, o: SeededOptions): Promise<ChunkSource> {
+export async function storeOf(spec: string, r: Reader, store: string | undefined, o: Pick<SeededOptions, 'net' | 'log' | 'cleanup' | 'retries' | 'jobs'>): Promise<ChunkSource> {
   if (!store) throw bundleError(`bundle ${r.where} names no chunk store inside it: pack it with reimage pack --chunks (the store in the bundle directory)`);
   if (r.local) return dirSource(join((await stat(r.local).catch(() => undefined))?.isFile() ? dirname(r.local) : r.local, store), o.jobs);
   if (!/^https?:\/\//i.test(spec)) throw usageError(`--seed needs a bundle URL (https://…) or directory, not ${spec}`);

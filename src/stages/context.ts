@@ -6,6 +6,7 @@
 // reads a Trail: what the run established so far (any part may be missing,
 // because a run can stop anywhere).
 import type { Unmapped } from '../bmap/format.ts';
+import type { CompactReport } from '../chunks/compact.ts';
 import type { Bundle } from '../bundle/read.ts';
 import type { Archive, KeepPlace } from '../retention/archive.ts';
 import type { Captured } from '../retention/capture.ts';
@@ -47,6 +48,8 @@ export type RunOptions = {
   trust: readonly string[];
   // The bundle directory is already a private copy in RAM (initramfs): hash it in place.
   bundleInRam?: boolean;
+  // Where a chunked bundle's image came from when it was assembled from seeds (sources/assembled.ts), for the report.
+  assembly?: CompactReport;
   // Overrides for finding the old system: SPEC:PATH, as for pack --mount.
   oldMounts: readonly string[];
   // Parent of this run's private working directory (mounts, RAM stage).
@@ -121,6 +124,7 @@ export type Trail = {
   proof?: string;
   staged?: Staged;
   saved: readonly Saved[];
+  assembly?: CompactReport;
   wrote?: Wrote;
   restored?: Restored;
   efi?: EfiReport;

@@ -35,7 +35,7 @@ export type { Report } from './report.ts';
 // runFlow: the whole flow (or its first half for plan) on SYS, the host's OS unless a test gives another.
 export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: Sys = hostSys): Promise<Report> {
   const cleanup = createCleanup(log);
-  const t: Trail = { command: planOnly ? 'plan' : 'run', started: new Date(), timings: [], notes: [], saved: [] };
+  const t: Trail = { command: planOnly ? 'plan' : 'run', started: new Date(), timings: [], notes: [], saved: [], ...(o.assembly ? { assembly: o.assembly } : {}) };
   // Each stage starts only if no signal came (long stages also check inside).
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     checkpoint(o.signal);

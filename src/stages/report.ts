@@ -52,6 +52,7 @@ export function buildReport(t: Trail, outcome: Outcome, error?: ReportError, pla
     started: t.started.toISOString(),
     finished: new Date().toISOString(),
     stages: t.timings,
+    ...(t.assembly ? { assembly: t.assembly } : {}),
     bundle:
       m && b
         ? {

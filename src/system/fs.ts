@@ -55,3 +55,9 @@ export async function copySparse(from: string, to: string, v: Via = {}): Promise
 export async function mkfsExt4(node: string, label: string, uuid: string, v: Via = {}): Promise<void> {
   await runVia(v)('mkfs.ext4', ['-q', '-F', '-L', label, '-U', uuid, node], { timeoutMs: 600_000, exit: v.exit ?? 'environment' });
 }
+
+// debugfsDump: a file of an ext2/3/4 file system at OFFSET of IMAGE copied out byte-exact to DEST, without mounting; false when it is not there.
+export async function debugfsDump(image: string, offset: number, path: string, dest: string, v: Via = {}): Promise<boolean> {
+  const out = await runVia(v)('debugfs', ['-R', `dump ${path} ${dest}`, `${image}?offset=${offset}`], { okCodes: [0, 1], exit: v.exit ?? 'environment' });
+  return out.exitCode === 0 && !/not found|Bad magic|Couldn't|error/i.test(out.stderr);
+}

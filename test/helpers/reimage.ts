@@ -46,6 +46,8 @@ export interface PackOptions {
 	mounts?: readonly string[];
 	/** A private key (reimage keygen) to sign the bundle with. */
 	sign?: string;
+	/** Also write a chunk index and store (pack --chunks). */
+	chunks?: boolean;
 }
 
 /** Pack new.img into a fresh directory; throws (with reimage's output) on failure. */
@@ -54,6 +56,7 @@ export function pack(codec: Codec, opts: PackOptions = {}): string {
 	const args = ['pack', fixtures().newImg, '--out', out, '--codec', codec];
 	if (opts.retain) args.push('--retain', opts.retain);
 	if (opts.sign) args.push('--sign', opts.sign);
+	if (opts.chunks) args.push('--chunks');
 	for (const m of opts.mounts ?? MOUNTS) args.push('--mount', m);
 	const r = reimage(args);
 	if (r.status !== 0) throw new Error(`reimage ${args.join(' ')}: ${describe(r)}`);

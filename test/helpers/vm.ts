@@ -120,8 +120,8 @@ export function stick(label: string, contentDir: string, mib = 64): string {
 
 // bundleTree: a directory with `bundle/` (a packed new.img, signed by the test key
 // unless SIGN is false), ready to become a file system.
-export function bundleTree(edit?: (bundleDir: string) => void, codec: 'zstd' | 'none' = 'zstd', sign = true): string {
-	const b = pack(codec, { retain: fixtures().list, ...(sign ? { sign: vmKey().key } : {}) });
+export function bundleTree(edit?: (bundleDir: string) => void, codec: 'zstd' | 'none' = 'zstd', sign = true, chunks = false): string {
+	const b = pack(codec, { retain: fixtures().list, ...(sign ? { sign: vmKey().key } : {}), chunks });
 	if (edit) edit(b);
 	const root = tmpDir('reimage-bundlefs-');
 	fs.cpSync(b, path.join(root, 'bundle'), { recursive: true });

@@ -17,10 +17,13 @@ import { startNginx } from '../helpers/web.ts';
 const t = suite('vm: bundle by URL');
 
 t(
-	'PXE (iPXE over TFTP + HTTP), rd.reimage.bundle=http://10.0.2.2:PORT/bundle/: downloaded into RAM, the disk reimaged, the report POSTed',
+	'PXE (iPXE over TFTP + HTTP), rd.reimage.bundle=http://10.0.2.2:PORT/bundle/ of a chunked bundle: assembled into RAM from the target disk, only missing chunks downloaded, the disk reimaged, the index kept, the report POSTed',
 	async () => {
-		const web = await startNginx(bundleTree());
-		const got: { outcome: string }[] = [];
+		const web = await startNginx(bundleTree(undefined, 'zstd', true, true));
+		const got: {
+			outcome: string;
+			assembly?: { chunks: number; seeds: { name: string; chunks: number }[]; fetched: { chunks: number } };
+		}[] = [];
 		const endpoint = http.createServer((req, res) => {
 			let body = '';
 			req.on('data', (c: Buffer) => (body += c.toString()));
@@ -41,11 +44,19 @@ t(
 			assert.ok(fs.existsSync(path.join(web.root, 'pxe/initrd.img')));
 			assert.match(vm.serial, /Command line: console=ttyS0 panic=-1 .*rd\.reimage\.bundle=http:\/\/10\.0\.2\.2/);
 			assert.match(vm.serial, /copy the bundle from http:\/\/10\.0\.2\.2:\d+\/bundle\/ into RAM/);
+			assert.match(vm.serial, /assemble the image from \/dev\/\w+ and chunk store http:\/\/10\.0\.2\.2:\d+\/bundle\/chunks\//);
+			assert.match(vm.serial, /assembled .* raw sha256 ok/);
 			assert.match(vm.serial, /reimage: done; rebooting into the new system/, vm.serial.slice(-3000));
 			inspectDisk(disk, (root) => {
 				assert.is(JSON.parse(fs.readFileSync(path.join(root, 'var/log/reimage/report.json'), 'utf8')).outcome, 'success');
+				assert.ok(fs.statSync(path.join(root, 'var/lib/reimage/last.caibx')).size > 0, 'the index is kept for the next update');
 			});
 			assert.is(got[0]?.outcome, 'success', 'the report reached the endpoint');
+			const a = got[0]?.assembly;
+			assert.ok(
+				a && (a.seeds[0]?.chunks ?? 0) > 0 && a.fetched.chunks < a.chunks,
+				`the old disk seeded the image: ${JSON.stringify(a?.seeds)}`,
+			);
 		} finally {
 			endpoint.close();
 			await web.stop();

@@ -1,0 +1,72 @@
+// A chunked bundle brought for a run (reimage run --bundle https://…, or
+// rd.reimage.bundle= in the initramfs) without its compressed image: trust
+// first (manifest and signature, then the index checked against its signed
+// sha256), then the image assembled into the RAM stage as seekable zstd from
+// the seeds — the target disk, still untouched (its kept index when it has
+// one, else the whole disk chunked on the fly), and any --seed — with only
+// the chunks no seed holds downloaded (chunks/compact.ts). The RAM stage holds
+// a compressed image, never a reference to the disk the write overwrites.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { COMPACT_FILE, COMPACT_SUM } from '../bundle/chunked.ts';
+import { parseIndex } from '../chunks/caibx.ts';
+import { assembleCompressed, type CompactReport } from '../chunks/compact.ts';
+import type { Seed } from '../chunks/plan.ts';
+import { bundleError, ReimageError } from '../errors.ts';
+import { human } from '../util/bytes.ts';
+import { bundleFiles, type readTrusted, writeTrusted } from './bring.ts';
+import { storeOf } from './seeded.ts';
+import type { Reader, SourceEnv } from './types.ts';
+
+// What a run seeds from: SEEDS decided once the bundle is known to be chunked (the target disk is only read then).
+export type Seeding = { seeds: () => Promise<Seed[]>; jobs: number; cache: string };
+
+export type Trusted = Awaited<ReturnType<typeof readTrusted>>;
+
+// ramFor: the tmpfs a chunked bundle's assembly needs: the compressed image
+// with a quarter more (the frames are compressed at level 3, pack's at 9;
+// measured in the README), the index and the small files.
+export const ramFor = (t: Trusted, small: number) => t.manifest.image.size + Math.ceil(t.manifest.image.size / 4) + small + (4 << 20);
+
+// assembleBundle: the chunked bundle T (read from R at SPEC) into DIR (a tmpfs made by ROOM): small files, then the assembled image.
+export async function assembleBundle(spec: string, r: Reader, t: Trusted, dir: string, o: SourceEnv & { seeding: Seeding; room: (bytes: number) => Promise<void> }): Promise<CompactReport> {
+  const c = t.manifest.chunks;
+  if (!c) throw bundleError(`bundle ${r.where} has no chunk index`);
+  const small = [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }, ...bundleFiles(t.manifest).slice(1)];
+  const sizes = await Promise.all(small.map(async (f) => ('size' in f.expect ? f.expect.size : undefined) ?? (await r.size(f.name)) ?? 1 << 20));
+  const bytes = ramFor(
+    t,
+    sizes.reduce((a, b) => a + b, 0),
+  );
+  await o.room(bytes);
+  for (const f of small) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
+  const index = parseIndex(await readFile(join(dir, c.index.file)));
+  if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${r.where} ${index}: pack the bundle again`);
+  const seeds = await o.seeding.seeds();
+  const source = await storeOf(spec, r, c.store, { ...o, jobs: o.seeding.jobs });
+  const out = join(dir, COMPACT_FILE);
+  o.log.info(`assemble the image from ${seeds.map((s) => s.path).join(', ') || 'no seed'} and ${source.name} into RAM (at most ${human(bytes)})`);
+  const report = await assembleCompressed({
+    index,
+    out,
+    seeds,
+    source,
+    cache: o.seeding.cache,
+    sha256: t.manifest.raw.sha256,
+    ...(o.signal ? { signal: o.signal } : {}),
+    info: o.log.info,
+  }).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    throw new ReimageError(
+      'memory',
+      `the image assembled from chunks does not fit the ${human(bytes)} RAM stage (${human(t.manifest.image.size)} compressed by pack): free RAM, or fetch the compressed image instead (a bundle URL of the same image without chunks)`,
+    );
+  });
+  for (const s of report.seeds) o.log.info(`seed ${s.name}: ${s.chunks} chunks (${human(s.bytes)})${s.stale ? `, ${s.stale} changed since and fetched` : ''}${s.error ? ` (${s.error})` : ''}`);
+  o.log.info(
+    `assembled ${human(report.size)} from seeds and ${report.fetched.chunks} downloaded chunks (${human(report.fetched.wire)} over the wire, ${report.cached.chunks} already on hand): ${human(report.image.size)} in RAM, raw sha256 ok`,
+  );
+  await writeFile(join(dir, COMPACT_SUM), `${report.image.sha256} ${report.image.size}\n`);
+  await writeTrusted(dir, t);
+  return report;
+}

@@ -1,0 +1,186 @@
+// `reimage run --bundle http://…` of a chunked bundle served by a real nginx
+// behind the fault proxy that counts what it passed: the image is assembled
+// in RAM from the target disk (a loop device holding v1) and only the chunks
+// v1 lacks cross the wire, never the compressed image; the run keeps the
+// index in the new system and the next run seeds from it without chunking
+// the disk, fetching (not using) what changed on the disk since; a run
+// killed mid-way writes nothing and its rerun moves no chunk twice.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { idHex, indexCount, parseIndex } from '../../src/chunks/caibx.ts';
+import { chunker } from '../../src/chunks/chunker.ts';
+import { scanChunks } from '../../src/chunks/scan.ts';
+import { REPO } from '../helpers/fixtures.ts';
+import { BIN, reimage } from '../helpers/reimage.ts';
+import { checkResult } from '../helpers/schema.ts';
+import { attachLoop, describe, detachLoop, flipBytes, rmTmp, sh, tmpDir } from '../helpers/sys.ts';
+import { reimageAsync, startNginx, startProxy, type FaultProxy, type Nginx } from '../helpers/web.ts';
+
+const t = suite('seedrun');
+const dir = tmpDir('reimage-seedrun-');
+const v1 = path.join(dir, 'v1.img');
+const v2 = path.join(dir, 'v2.img');
+let web: Nginx;
+let proxy: FaultProxy;
+let www = '';
+const KEPT = '/var/lib/reimage/last.caibx';
+
+const run = (dev: string, ...more: string[]) =>
+	reimageAsync(BIN, ['run', '--bundle', proxy.url('/b2/'), '--target', dev, '--no-retain', '--yes', '--json', ...more]);
+const chunkPaths = () => [...proxy.served.keys()].filter((p) => p.startsWith('/b2/chunks/'));
+const chunkBytes = () => chunkPaths().reduce((n, p) => n + (proxy.served.get(p) ?? 0), 0);
+type Assembly = {
+	chunks: number;
+	seeds: { name: string; chunks: number; stale: number; scanned: number }[];
+	missing: { chunks: number };
+	fetched: { chunks: number; wire: number };
+	cached: { chunks: number };
+	image: { size: number };
+	sha256: string;
+};
+
+t.before(async () => {
+	sh('bash', [path.join(REPO, 'test', 'bench', 'make-pair.sh'), '/usr/lib/x86_64-linux-gnu/gconv', '16', dir]);
+	www = tmpDir('reimage-seedrun-www-');
+	const p = reimage(['pack', v2, '--out', path.join(www, 'b2'), '--chunks', '--mount', 'PARTLABEL=root:/']);
+	assert.is(p.status, 0, describe(p));
+	web = await startNginx(www);
+	proxy = await startProxy(web.port);
+});
+t.after(async () => {
+	await proxy.stop();
+	await web.stop();
+	rmTmp(dir);
+	rmTmp(www);
+});
+t.before.each(() => {
+	proxy.fault = {};
+	proxy.served.clear();
+	proxy.requests.length = 0;
+});
+
+t(
+	'run of a chunked bundle URL seeds from the target disk: only missing chunks cross the wire; the kept index seeds the next run, a changed chunk is fetched, not used',
+	async () => {
+		const disk = path.join(dir, 'disk.img');
+		fs.copyFileSync(v1, disk);
+		const dev = attachLoop(disk);
+		try {
+			const zst = fs.statSync(path.join(www, 'b2', 'image.raw.zst')).size;
+			const raw = JSON.parse(fs.readFileSync(path.join(www, 'b2', 'manifest.json'), 'utf8')).raw.sha256 as string;
+			const r = await run(dev);
+			assert.is(r.status, 0, r.stderr);
+			const a = checkResult(r.stdout).assembly as Assembly;
+			if (process.env.SEEDRUN_LOG) console.log(r.stderr);
+			assert.ok(!proxy.served.has('/b2/image.raw.zst'), 'the compressed image is never asked for');
+			assert.is(a.seeds[0]?.name, dev, 'the target disk is the seed');
+			assert.ok(a.seeds[0]!.chunks > 0 && a.seeds[0]!.scanned > 0, 'the whole disk was chunked (no kept index yet)');
+			assert.is(a.fetched.chunks, a.missing.chunks);
+			assert.is(chunkPaths().length, a.missing.chunks, 'one request per missing chunk');
+			assert.is(chunkBytes(), a.fetched.wire);
+			assert.ok(chunkBytes() * 4 < zst, `far fewer bytes than the compressed image (${chunkBytes()} vs ${zst})`);
+			assert.is(a.sha256, raw, 'the assembled image is the signed raw image');
+			console.log(`seedrun: ${chunkBytes()} chunk bytes over the wire vs ${zst} compressed image; ${a.image.size} bytes in RAM`);
+			// The index is kept in the new system.
+			const kept = path.join(dir, 'kept.caibx');
+			sh('debugfs', ['-R', `dump ${KEPT} ${kept}`, `${dev}?offset=1048576`]);
+			assert.ok(fs.readFileSync(kept).equals(fs.readFileSync(path.join(www, 'b2', 'image.caibx'))), 'the kept index is the bundle index');
+
+			// The disk changed since (three chunks' bytes flipped): the next run reads the kept index, checks each chunk it takes, and fetches the changed ones.
+			const index = parseIndex(fs.readFileSync(kept));
+			if (typeof index === 'string') throw new Error(index);
+			const v2bytes = fs.readFileSync(v2);
+			const flipped: number[] = [];
+			for (let i = Math.floor(indexCount(index) / 3); flipped.length < 3 && i < indexCount(index); i += 7) {
+				const at = (index.ends[i - 1] as number) + 8;
+				if (v2bytes.subarray(at, at + 16).some((b) => b !== 0)) {
+					flipBytes(disk, at);
+					flipped.push(i);
+				}
+			}
+			sh('blockdev', ['--flushbufs', dev]);
+			proxy.served.clear();
+			// plan says where the chunks come from (as fetch --dry-run does); the chunks it brought stay for the run.
+			const plan = await reimageAsync(BIN, ['plan', '--bundle', proxy.url('/b2/'), '--target', dev, '--no-retain']);
+			assert.is(plan.status, 0, plan.stderr);
+			assert.match(plan.stderr, /the index kept by the last run \(\/var\/lib\/reimage\/last\.caibx/);
+			const stale = Number(/seed \/dev\/loop\d+: \d+ chunks, .* \((\d+) changed since, downloaded\)/.exec(plan.stdout)?.[1]);
+			assert.ok(stale >= 1, `the changed chunks were found stale:\n${plan.stdout}`);
+			assert.match(plan.stdout, new RegExp(`download: \\d+ chunks, .* raw; ${stale} downloaded \\(`));
+			for (const i of flipped.slice(0, 1))
+				assert.ok(
+					proxy.served.has(`/b2/chunks/${idHex(index, i).slice(0, 4)}/${idHex(index, i)}.cacnk`),
+					'a changed chunk came from the server',
+				);
+			proxy.served.clear();
+			const again = await run(dev);
+			assert.is(again.status, 0, again.stderr);
+			const b = JSON.parse(again.stdout).assembly as Assembly;
+			assert.is(b.seeds[0]?.scanned ?? 0, 0, 'the disk was not chunked');
+			assert.is(b.seeds[0]?.stale, stale, 'each changed chunk read, found changed, not used');
+			assert.is(b.fetched.chunks, 0, 'what the plan downloaded is not downloaded again');
+			assert.is(b.cached.chunks, stale);
+			assert.is(chunkBytes(), 0);
+			assert.is(b.sha256, raw);
+		} finally {
+			detachLoop(dev);
+		}
+	},
+);
+
+t('a run killed mid-way writes nothing, and its rerun moves no chunk twice', async () => {
+	const disk = path.join(dir, 'disk2.img');
+	fs.copyFileSync(v1, disk);
+	const dev = attachLoop(disk);
+	try {
+		const store = path.join(www, 'b2', 'chunks');
+		const file = (id: string) => path.join(store, id.slice(0, 4), `${id}.cacnk`);
+		const index = parseIndex(fs.readFileSync(path.join(www, 'b2', 'image.caibx')));
+		if (typeof index === 'string') throw new Error(index);
+		// The chunks v1 lacks: those the run downloads.
+		const inV1 = new Set<string>();
+		await scanChunks(v1, chunker(index.sizes), (c) => void inV1.add(c.id.toString('hex')));
+		const ids = [...new Set(Array.from({ length: indexCount(index) }, (_, i) => idHex(index, i)))].filter(
+			(id) => !inV1.has(id) && fs.statSync(file(id)).size > 100,
+		);
+		const stalled = ids[Math.floor(ids.length / 2)] as string;
+		const key = `/b2/chunks/${stalled.slice(0, 4)}/${stalled}.cacnk`;
+		proxy.fault = { path: key, stallAt: 0 };
+		const child = spawn(BIN, ['run', '--bundle', proxy.url('/b2/'), '--target', dev, '--no-retain', '--yes', '--jobs', '1'], {
+			stdio: 'ignore',
+		});
+		const gone = new Promise((r) => child.on('exit', r));
+		for (let i = 0; i < 400 && !proxy.requests.some((q) => q.path === key); i++) await new Promise((r) => setTimeout(r, 50));
+		assert.ok(
+			proxy.requests.some((q) => q.path === key),
+			'the run reached the stalled chunk',
+		);
+		const k0 = Date.now();
+		child.kill('SIGTERM');
+		await gone;
+		console.log(`seedrun: killed run ended in ${Date.now() - k0} ms`);
+		assert.ok(fs.readFileSync(disk).equals(fs.readFileSync(v1)), 'the killed run wrote nothing');
+		const first = new Map(proxy.served);
+		assert.ok(chunkPaths().length > 1, `some chunks came before the kill (${chunkPaths().length})`);
+
+		proxy.fault = {};
+		proxy.served.clear();
+		const r = await run(dev);
+		assert.is(r.status, 0, r.stderr);
+		const a = JSON.parse(r.stdout).assembly as Assembly;
+		assert.ok(a.cached.chunks > 0, 'the chunks of the killed run were on hand');
+		const twice = chunkPaths().filter((p) => (first.get(p) ?? 0) > 0 && p !== key);
+		assert.equal(twice, [], 'no chunk served by both runs');
+		for (const id of ids) {
+			const p = `/b2/chunks/${id.slice(0, 4)}/${id}.cacnk`;
+			if (p !== key) assert.is((first.get(p) ?? 0) + (proxy.served.get(p) ?? 0), fs.statSync(file(id)).size, `chunk ${id} crossed once`);
+		}
+	} finally {
+		detachLoop(dev);
+	}
+});
+
+t.run();
