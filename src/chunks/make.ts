@@ -4,6 +4,7 @@
 import { open } from 'node:fs/promises';
 import { BLOB_FLAGS, type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
 import { type ChunkSizes, chunker } from './chunker.ts';
+import { IdList } from './idlist.ts';
 import { scanIds } from './parallel.ts';
 import { chunkId, scanChunks } from './scan.ts';
 import { chunkWriter } from './store.ts';
@@ -18,23 +19,11 @@ export async function makeIndex(path: string, sizes: ChunkSizes, store?: { dir: 
     const got = await scanIds(path, chunker(sizes));
     return { index: { flags: BLOB_FLAGS, sizes, ends: got.ends, ids: got.ids }, bytes: got.bytes, stored: { chunks: 0, bytes: 0 }, seconds: (performance.now() - t0) / 1000 };
   }
-  let ends = new Float64Array(1024);
-  let ids = Buffer.alloc(32 * 1024);
-  let n = 0;
+  const list = new IdList();
   const stored = { chunks: 0, bytes: 0 };
   const put = store ? chunkWriter(store.dir, store.level, sizes.max) : undefined;
   const bytes = await scanChunks(path, chunker(sizes), (ch) => {
-    if (n === ends.length) {
-      const e = new Float64Array(n * 2);
-      e.set(ends);
-      ends = e;
-      const d = Buffer.alloc(64 * n);
-      ids.copy(d);
-      ids = d;
-    }
-    ends[n] = ch.start + ch.size;
-    ch.id.copy(ids, 32 * n);
-    n++;
+    list.push(ch.start + ch.size, ch.id);
     if (put) {
       const w = put(ch.id.toString('hex'), ch.data);
       if (w) {
@@ -43,7 +32,7 @@ export async function makeIndex(path: string, sizes: ChunkSizes, store?: { dir: 
       }
     }
   });
-  const index: ChunkIndex = { flags: BLOB_FLAGS, sizes, ends: ends.slice(0, n), ids: Buffer.from(ids.subarray(0, 32 * n)) };
+  const index: ChunkIndex = { flags: BLOB_FLAGS, sizes, ...list.done() };
   return { index, bytes, stored, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { checkpoint } from '../util/interrupt.ts';
 import { type Chunker, cutLength } from './chunker.ts';
+import { IdList } from './idlist.ts';
 import { scanChunks } from './scan.ts';
 
 // regions: how many the file was cut into (1: one pass here); stitched: chunks cut here while the chains had not met.
@@ -104,29 +105,9 @@ export type ScanTally = { bytes: number; regions: number; stitched: number };
 
 // scanIds: every chunk end and id of PATH, collected (see forEachId).
 export async function scanIds(path: string, c: Chunker, signal?: AbortSignal, o: ParallelOptions = {}): Promise<ScannedIds> {
-  let ends = new Float64Array(1024);
-  let ids = Buffer.alloc(32 * 1024);
-  let n = 0;
-  const t = await forEachId(
-    path,
-    c,
-    (end, id) => {
-      if (n === ends.length) {
-        const e = new Float64Array(n * 2);
-        e.set(ends);
-        ends = e;
-        const d = Buffer.alloc(64 * n);
-        ids.copy(d);
-        ids = d;
-      }
-      ends[n] = end;
-      ids.set(id, 32 * n);
-      n++;
-    },
-    signal,
-    o,
-  );
-  return { ends: ends.slice(0, n), ids: Buffer.from(ids.subarray(0, 32 * n)), ...t };
+  const list = new IdList();
+  const t = await forEachId(path, c, (end, id) => list.push(end, id), signal, o);
+  return { ...list.done(), ...t };
 }
 
 // forEachId: every chunk of PATH in order, the same as scanChunks gives, on
