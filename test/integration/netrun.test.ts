@@ -3,11 +3,10 @@
 // into the RAM stage and checked, and only then is the loop device written.
 // A bad signature or corrupt bytes on the server write nothing.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { BIN, pack, readManifest, reimage } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, flipBytes, sha256, sh, tmpDir } from '../helpers/sys.ts';
@@ -53,17 +52,9 @@ t('run --bundle http://…/ reimages a loop device end to end; verify and plan t
 		const plan = reimage(['plan', '--bundle', web.url('/good/'), '--target', dev, '--trust', `${key}.pub`]);
 		assert.is(plan.status, 0, describe(plan));
 		// The report goes to a test endpoint too (--report-url).
-		const got: { outcome: string }[] = [];
-		const endpoint = http.createServer((req, res) => {
-			let body = '';
-			req.on('data', (c: Buffer) => (body += c.toString()));
-			req.on('end', () => {
-				got.push(JSON.parse(body));
-				res.writeHead(204).end();
-			});
-		});
-		await new Promise<void>((res) => endpoint.listen(0, '127.0.0.1', res));
-		const reportUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/report`;
+		const endpoint = await startEndpoint<{ outcome: string }>();
+		const got = endpoint.got;
+		const reportUrl = endpoint.url();
 		const r = await reimageAsync(BIN, [
 			'run',
 			'--bundle',
@@ -77,7 +68,7 @@ t('run --bundle http://…/ reimages a loop device end to end; verify and plan t
 			'--report-url',
 			reportUrl,
 		]);
-		endpoint.close();
+		await endpoint.stop();
 		assert.is(r.status, 0, describe(r));
 		assert.is(got.length, 1, 'the report arrived once');
 		assert.is(got[0]?.outcome, 'success');

@@ -4,11 +4,10 @@
 // that cannot be fetched (exit 9) still sends its --json document. `run`
 // takes the download limits of `fetch`.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { BIN, pack, reimage } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, mount, partNode, sha256, sh, tmpDir, umount } from '../helpers/sys.ts';
@@ -18,8 +17,7 @@ const t = suite('report outbox');
 let web: Nginx;
 let key = '';
 type Doc = { outcome: string; exitCode: number; command: string; written: boolean; phase: string };
-const endpoint = { answer: 500, got: [] as Doc[], url: '' };
-let server: http.Server;
+let endpoint: Endpoint<Doc>;
 
 t.before(async () => {
 	const keys = tmpDir('reimage-keys-');
@@ -28,19 +26,10 @@ t.before(async () => {
 	const root = tmpDir('reimage-www-');
 	sh('cp', ['-a', pack('zstd', { sign: `${key}.key`, retain: fixtures().list }), path.join(root, 'good')]);
 	web = await startNginx(root);
-	server = http.createServer((req, res) => {
-		let body = '';
-		req.on('data', (c: Buffer) => (body += c.toString()));
-		req.on('end', () => {
-			endpoint.got.push(JSON.parse(body));
-			res.writeHead(endpoint.answer).end();
-		});
-	});
-	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-	endpoint.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/report`;
+	endpoint = await startEndpoint<Doc>(500);
 });
 t.after(async () => {
-	server.close();
+	await endpoint.stop();
 	await web.stop();
 });
 
@@ -50,7 +39,7 @@ t('the endpoint answers 500: the report is kept in the new system, and its sende
 	const dev = attachLoop(freshOldDisk());
 	let root = '';
 	try {
-		const args = ['run', '--bundle', web.url('/good/'), '--target', dev, '--trust', `${key}.pub`, '--yes', '--report-url', endpoint.url];
+		const args = ['run', '--bundle', web.url('/good/'), '--target', dev, '--trust', `${key}.pub`, '--yes', '--report-url', endpoint.url()];
 		const r = await reimageAsync(BIN, [...args, '--stall-timeout', '30', '--deadline', '600', '--retries', '2']);
 		assert.is(r.status, 0, describe(r));
 		assert.is(endpoint.got.length, 3, 'three tries');
@@ -107,7 +96,7 @@ t('the bundle cannot be fetched (server down, exit 9): the --json document is pr
 			'0',
 			'--json',
 			'--report-url',
-			endpoint.url,
+			endpoint.url(),
 		]);
 		assert.is(r.status, 9, describe(r));
 		const doc = JSON.parse(r.stdout) as Doc;

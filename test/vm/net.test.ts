@@ -6,10 +6,9 @@
 // bundle URL and the target; the bundle comes from the same nginx, the disk is
 // reimaged, and the report is POSTed to a test endpoint on the host.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { suite } from 'uvu';
+import { startEndpoint } from '../helpers/endpoint.ts';
 import * as assert from 'uvu/assert';
 import { armedArgs, bootVm, bundleTree, inspectDisk, oldDiskCopy, vmConfig } from '../helpers/vm.ts';
 import { startNginx } from '../helpers/web.ts';
@@ -20,22 +19,13 @@ t(
 	'PXE (iPXE over TFTP + HTTP), rd.reimage.bundle=http://10.0.2.2:PORT/bundle/ of a chunked bundle: assembled into RAM from the target disk, only missing chunks downloaded, the disk reimaged, the index kept, the report POSTed',
 	async () => {
 		const web = await startNginx(bundleTree(undefined, 'zstd', true, true));
-		const got: {
+		const endpoint = await startEndpoint<{
 			outcome: string;
 			assembly?: { chunks: number; seeds: { name: string; chunks: number }[]; fetched: { chunks: number } };
-		}[] = [];
-		const endpoint = http.createServer((req, res) => {
-			let body = '';
-			req.on('data', (c: Buffer) => (body += c.toString()));
-			req.on('end', () => {
-				got.push(JSON.parse(body));
-				res.writeHead(204).end();
-			});
-		});
-		await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+		}>();
+		const got = endpoint.got;
 		try {
-			const port = (endpoint.address() as AddressInfo).port;
-			const configDir = vmConfig({ reportUrl: `http://10.0.2.2:${port}/report` });
+			const configDir = vmConfig({ reportUrl: endpoint.url('/report', '10.0.2.2') });
 			const disk = oldDiskCopy();
 			const append = await armedArgs('auto', `http://10.0.2.2:${web.port}/bundle/`, 'serial:KIOSK42', configDir);
 			assert.match(append, /rd\.neednet=1 ip=dhcp/);
@@ -58,7 +48,7 @@ t(
 				`the old disk seeded the image: ${JSON.stringify(a?.seeds)}`,
 			);
 		} finally {
-			endpoint.close();
+			await endpoint.stop();
 			await web.stop();
 		}
 	},

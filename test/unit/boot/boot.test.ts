@@ -8,8 +8,7 @@ import * as assert from 'uvu/assert';
 import { afterWriteAction, boot, continueOrReboot } from '../../../src/boot/boot.ts';
 import { createLog } from '../../../src/util/log.ts';
 import { sourceError } from '../../../src/errors.ts';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startEndpoint } from '../../helpers/endpoint.ts';
 
 const quietLog = () => createLog({ write: () => {} }, Date.now, true);
 
@@ -58,18 +57,9 @@ test('after the point of no return: never reboot into a half-written disk', () =
 });
 
 test('the bundle could not be fetched (exit 9): the failure document still reaches reportUrl, and the machine reboots', async () => {
-	const got: { exitCode: number }[] = [];
-	const server = http.createServer((req, res) => {
-		let body = '';
-		req.on('data', (c: Buffer) => (body += c.toString()));
-		req.on('end', () => {
-			got.push(JSON.parse(body));
-			res.writeHead(204).end();
-		});
-	});
-	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+	const endpoint = await startEndpoint<{ exitCode: number }>();
 	try {
-		const reportUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/r`;
+		const reportUrl = endpoint.url('/r');
 		const s = setup('rd.reimage rd.reimage.bundle=http://10.0.2.2:1/b/\n', { allowUnsigned: true, reportUrl });
 		const bring = async () => {
 			throw sourceError('fetching manifest.json from http://10.0.2.2:1/b/ failed');
@@ -79,9 +69,9 @@ test('the bundle could not be fetched (exit 9): the failure document still reach
 			quietLog(),
 		);
 		assert.equal(r, { action: 'reboot', code: 9 });
-		assert.equal(got, [{ exitCode: 9, outcome: 'refused' }]);
+		assert.equal(endpoint.got, [{ exitCode: 9, outcome: 'refused' }]);
 	} finally {
-		server.close();
+		await endpoint.stop();
 	}
 });
 

@@ -6,32 +6,20 @@ import * as assert from 'uvu/assert';
 import { loadNetOptions } from '../../../src/net/options.ts';
 import { postJson } from '../../../src/net/post.ts';
 import { createLog } from '../../../src/util/log.ts';
+import { startEndpoint } from '../../helpers/endpoint.ts';
 
 test('a 503 is retried; the JSON arrives once the endpoint answers', async () => {
-	const got: unknown[] = [];
-	let fail = 1;
-	const server = http.createServer((req, res) => {
-		let body = '';
-		req.on('data', (c: Buffer) => (body += c.toString()));
-		req.on('end', () => {
-			if (fail-- > 0) return res.writeHead(503).end();
-			got.push(JSON.parse(body));
-			res.writeHead(204).end();
-		});
-	});
-	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+	const endpoint = await startEndpoint((before) => (before === 0 ? 503 : 204));
 	const net = await loadNetOptions();
 	const lines: string[] = [];
 	const log = createLog({ write: (l) => void lines.push(l) });
 	try {
-		const ok = await postJson(`http://127.0.0.1:${(server.address() as AddressInfo).port}/r`, { outcome: 'success' }, net, log, {
-			backoffMs: 10,
-		});
+		const ok = await postJson(endpoint.url('/r'), { outcome: 'success' }, net, log, { backoffMs: 10 });
 		assert.is(ok, true);
-		assert.equal(got, [{ outcome: 'success' }]);
+		assert.equal(endpoint.got, [{ outcome: 'success' }, { outcome: 'success' }], 'the 503, then the one taken');
 	} finally {
 		net.http.destroy();
-		server.close();
+		await endpoint.stop();
 	}
 });
 
