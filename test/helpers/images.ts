@@ -19,7 +19,8 @@ const kindArgs = (k: ImageKind) => ['--firmware', k.firmware ?? 'bios', '--table
 
 // debianDisk: the cached image of KIND in VERSION (never modify it: copy it first).
 export function debianDisk(kind: ImageKind, version: 1 | 2): string {
-	const build = () => sh(path.join(IMAGES, 'disk.sh'), [...kindArgs(kind), '--version', String(version)], { killAfterMs: 30 * 60_000 }).trim();
+	const build = () =>
+		sh(path.join(IMAGES, 'disk.sh'), [...kindArgs(kind), '--version', String(version)], { killAfterMs: 30 * 60_000 }).trim();
 	// The first build downloads Debian's packages: a mirror hiccup gets one more try (what was fetched is cached).
 	try {
 		return build();

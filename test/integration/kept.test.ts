@@ -3,7 +3,7 @@
 // at the same place with the same identity; an image that would land in one
 // is refused with nothing written; a bundle read from a partition of the
 // target keeps that partition and the retained set is saved on it.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
@@ -19,8 +19,9 @@ const MiB = 1 << 20;
 // /home and a vendor recovery type (any GUID the image does not use).
 const HOME_TYPE = '933AC7E1-2EB4-4F13-B844-0E14E2AEF915';
 const RECOVERY_TYPE = '3B8F8425-20E0-4F3B-907F-1A25A76F98E8';
-const HOME_UUID = '6a1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
-const RECOVERY_UUID = '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9';
+// Fresh per test process: two disks with one PARTUUID on a machine (another run's) would make PARTUUID= ambiguous.
+const HOME_UUID = randomUUID();
+const RECOVERY_UUID = randomUUID();
 
 /** The 320 MiB old disk grown to 400 MiB with home (3, ext4 with a file) and recovery (4, random bytes) after it. */
 function diskWithKept(): string {

@@ -332,7 +332,7 @@ t('stdout and stderr closed early (a pipe into head): the run finishes, exit 0, 
 		assert.is(
 			exec('findmnt', ['-rn', '-o', 'TARGET'])
 				.stdout.split('\n')
-				.filter((m) => m.startsWith(RUNDIR))
+				.filter((m) => m.startsWith(`${RUNDIR}/`))
 				.join(' '),
 			'',
 			'nothing left mounted',
@@ -359,7 +359,7 @@ t('SIGTERM before the point of no return: 7, target byte-identical, nothing left
 		assert.is(
 			exec('findmnt', ['-rn', '-o', 'TARGET'])
 				.stdout.split('\n')
-				.filter((m) => m.startsWith(RUNDIR))
+				.filter((m) => m.startsWith(`${RUNDIR}/`))
 				.join(' '),
 			'',
 			'nothing left mounted',
