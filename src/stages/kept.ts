@@ -76,6 +76,20 @@ export const keptRanges = (kept: readonly KeptPart[]): [number, number][] => kep
 // writable: [from, to) less the kept ranges.
 export const writable = (from: number, to: number, kept: readonly KeptPart[]) => clip(from, to, keptRanges(kept));
 
+// keptOnlyTable: right after the write stage cleared the old tables, a GPT
+// holding only the kept partitions (same numbers, places and identities), so a
+// power cut during the write leaves the bundle's partition findable by its
+// PARTUUID for the re-entry, and nothing of the old system to boot. The image's
+// first MiB, written last, replaces it; addKept then adds them to that table.
+// A failure only costs that path: warned about, the write goes on.
+export async function keptOnlyTable(disk: Disk, kept: readonly KeptPart[], log: Log, sys: Sys): Promise<void> {
+  if (!kept.length) return;
+  const lines = kept.map((k) => keptLine(k, disk.node, k.number));
+  await rewriteTable(disk.node, `label: gpt\n${lines.join('\n')}\n`, { ...sys, exit: 'writeFailed' }).catch((e: Error) =>
+    log.warn(`could not write a table of the kept partitions alone on ${disk.node} (${e.message}): a power cut before the new table lands leaves them without one`),
+  );
+}
+
 // addKept: after the image's table is on DISK (and its backup GPT at the disk's
 // end), the kept entries added to it in one sfdisk run; each must then be there.
 export async function addKept(disk: Disk, bundle: Bundle, kept: readonly KeptPart[], log: Log, sys: Sys): Promise<void> {

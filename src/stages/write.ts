@@ -26,6 +26,7 @@ import type { Log } from '../util/log.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
+import { keptOnlyTable } from './kept.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
 import { extents, type BlockMap } from '../bmap/format.ts';
@@ -47,7 +48,9 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
   try {
     const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
     log.info(plan.why);
-    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept);
+    // Kept partitions stay findable (the bundle's, for a re-entry after a power cut) while the disk has no other table.
+    const keptOnly = () => keptOnlyTable(disk, p.kept, log, run.sys);
+    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly);
     const got = await once();
     if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
@@ -85,10 +88,13 @@ async function writeImage(
   sys: Sys,
   signal?: AbortSignal,
   kept: readonly [number, number][] = [],
+  afterClear: () => Promise<void> = async () => {},
 ): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
-  // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
+  // Make the disk unbootable first: from here until the new first MiB lands, it
+  // has no table but one of the kept partitions alone (nothing in it boots).
   await clearTables(w, disk.size);
+  await afterClear();
   let mappedOnly = plan.mappedOnly;
   if (plan.blank) {
     const length = m.raw.size - (m.raw.size % disk.sectorSize);

@@ -2,6 +2,7 @@
 // target is cut (SIGKILL) after its point of no return; a second run with the
 // same bundle finds the re-entry record there, takes the retained set from the
 // saved archive (never from the half-written disk), writes again and restores.
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
@@ -14,21 +15,22 @@ import { attachLoop, describe, detachLoop, getXattr, mount, partNode, partNumber
 const t = suite('power-loss re-entry');
 const MiB = 1 << 20;
 const HOME_TYPE = '933AC7E1-2EB4-4F13-B844-0E14E2AEF915';
-const HOME_UUID = '6a1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 
 /** The old disk grown by a /home partition (3) that carries BUNDLE in /bundle. */
 function diskWithBundle(bundle: string): { file: string; dev: string; spec: string } {
+	// A fresh PARTUUID: another disk carrying the same one would make the bundle location ambiguous.
+	const uuid = randomUUID();
 	const file = freshOldDisk();
 	fs.truncateSync(file, 400 * MiB);
 	sh('sfdisk', ['-q', '--relocate', 'gpt-bak-std', file]);
-	sh('sfdisk', ['-q', '--append', file], { input: `start=${320 * 2048}, size=${60 * 2048}, type=${HOME_TYPE}, uuid=${HOME_UUID}, name=home\n` });
+	sh('sfdisk', ['-q', '--append', file], { input: `start=${320 * 2048}, size=${60 * 2048}, type=${HOME_TYPE}, uuid=${uuid}, name=home\n` });
 	sh('mkfs.ext4', ['-q', '-F', '-L', 'home', '-E', `offset=${320 * MiB}`, file, `${60 * 1024}k`]);
 	const dev = attachLoop(file);
 	const home = mount(partNode(dev, 3), { rw: true });
 	sh('cp', ['-a', bundle, path.join(home, 'bundle')]);
 	umount(home);
-	return { file, dev, spec: `PARTUUID=${HOME_UUID}:/bundle` };
+	return { file, dev, spec: `PARTUUID=${uuid}:/bundle` };
 }
 
 const runMounts = () =>
