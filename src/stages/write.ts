@@ -27,6 +27,7 @@ import type { Sys } from '../system/sys.ts';
 import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
 import { keptOnlyTable } from './kept.ts';
+import { testCut } from '../util/testcut.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
 import { extents, type BlockMap } from '../bmap/format.ts';
@@ -94,7 +95,6 @@ async function writeImage(
   // Make the disk unbootable first: from here until the new first MiB lands, it
   // has no table but one of the kept partitions alone (nothing in it boots).
   await clearTables(w, disk.size);
-  await afterClear();
   let mappedOnly = plan.mappedOnly;
   if (plan.blank) {
     const length = m.raw.size - (m.raw.size % disk.sectorSize);
@@ -111,6 +111,8 @@ async function writeImage(
       if (plan.blank === 'zero') mappedOnly = false;
     }
   }
+  // After the blanking (which covers the first MiB too), before the image's bytes.
+  await afterClear();
   // Progress measures the write itself: the bytes handed to the disk.
   const total = mappedOnly && map ? extents(map).reduce((n, e) => n + e.end - e.start, 0) : m.raw.size;
   const progress = createProgress('writing', total, log, process.stderr.isTTY === true);
@@ -124,6 +126,8 @@ async function writeImage(
     }
     if (buf.length) await w.write(buf, at);
     written += buf.length;
+    // Power-cut tests: the process dies once half the image is on the disk (util/testcut.ts).
+    if (written * 2 >= total) testCut('write', (l) => log.warn(l));
   };
   const sink: Sink = async (block, offset, covered) => {
     // A signal stops the write here; the caller invalidates the disk.
