@@ -50,10 +50,21 @@ async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = proces
 		(pid) => {
 			process.kill(pid, 'SIGKILL');
 			return () => {
-				for (const m of [...runMounts()].filter((x) => !before.has(x)).reverse()) {
-					sh('umount', [m]);
-					for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
+				const left = [...runMounts()].filter((x) => !before.has(x)).reverse();
+				for (const m of left) {
+					// The killed process may still be going away: its mounts are busy for a moment.
+					for (let i = 0; ; i++) {
+						try {
+							sh('umount', [m]);
+							break;
+						} catch (e) {
+							if (i >= 30) throw e;
+							Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+						}
+					}
 				}
+				// Only when nothing is mounted below any more.
+				for (const m of left) for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
 			};
 		},
 		env,
