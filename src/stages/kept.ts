@@ -114,13 +114,7 @@ export { REENTRY_FILE, REENTRY_FORMAT } from './reentry.ts';
 
 // markPassed: the re-entry record into each place on a kept partition that holds
 // the saved set; ATTEMPT counts the runs that passed the point of no return for it.
-export async function markPassed(
-  run: Pick<Run, 'o' | 'log'>,
-  pre: Pick<Preflight, 'bundle' | 'disk' | 'kept' | 'keep'>,
-  saved: readonly Saved[],
-  now: Date = new Date(),
-  attempt = 1,
-): Promise<void> {
+export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Preflight, 'bundle' | 'disk' | 'kept' | 'keep'>, saved: readonly Saved[], now: Date = new Date(), attempt = 1): Promise<void> {
   const { o, log } = run;
   const places = pre.keep.places.filter((p) => p.device !== undefined && p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE) || attempt > 1));
   if (!places.length || (!saved.length && attempt === 1)) return;
@@ -139,7 +133,13 @@ export async function markPassed(
     try {
       opened = await p.open();
       const dir = opened.dir;
-      if (await stat(join(dir, pre.keep.key, 'retained.json')).then(() => true, () => false)) await writeRecord(dir, pre.keep.key, record);
+      if (
+        await stat(join(dir, pre.keep.key, 'retained.json')).then(
+          () => true,
+          () => false,
+        )
+      )
+        await writeRecord(dir, pre.keep.key, record);
     } catch (e) {
       log.warn(`could not write the re-entry record in ${p.name}: ${(e as Error).message}`);
     } finally {

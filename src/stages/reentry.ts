@@ -13,11 +13,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Bundle } from '../bundle/read.ts';
 import { ReimageError } from '../errors.ts';
-import { readArchive, syncPath, type KeepPlace } from '../retention/archive.ts';
+import { readArchive, syncPath, type Archive, type KeepPlace } from '../retention/archive.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { KeptPart } from '../target/kept.ts';
 import type { Log } from '../util/log.ts';
-import type { Resumed } from './context.ts';
 
 export const REENTRY_FILE = 'reentry.json';
 export const REENTRY_FORMAT = 'reimage-reentry/1';
@@ -40,10 +39,14 @@ const Record = z.object({
 export type ReentryRecord = z.infer<typeof Record>;
 
 // A re-entry found for this run: the record, where it is, and the archive beside it.
-export type Reentry = { record: ReentryRecord; where: string; place: KeepPlace; resumed: Resumed };
+// resumed is the archive as stages/keep.ts restores it (context.ts Resumed).
+export type Reentry = { record: ReentryRecord; where: string; place: KeepPlace; resumed: { place: KeepPlace; archive: Archive } };
 
 // manifestSha256: the sha256 of the bundle's manifest.json as read (the signed bytes).
-export const manifestSha256 = async (bundle: Pick<Bundle, 'dir'>): Promise<string> => createHash('sha256').update(await readFile(join(bundle.dir, 'manifest.json'))).digest('hex');
+export const manifestSha256 = async (bundle: Pick<Bundle, 'dir'>): Promise<string> =>
+  createHash('sha256')
+    .update(await readFile(join(bundle.dir, 'manifest.json')))
+    .digest('hex');
 
 // findReentry: the record for BUNDLE on DISK in one of PLACES, with its archive
 // checked against the record. A record for another bundle or disk, or one
@@ -100,7 +103,9 @@ export async function findReentry(places: readonly KeepPlace[], key: string, bun
       const archive = await readArchive(join(opened.dir, key)).catch((e: Error) => {
         throw refuse(`is unreadable (${e.message})`);
       });
-      log.warn(`re-entry: attempt ${r.attempt + 1} of a reimage with this bundle that passed its point of no return on ${r.passed}; the retained set comes from ${join(p.name, key)}, not from the disk`);
+      log.warn(
+        `re-entry: attempt ${r.attempt + 1} of a reimage with this bundle that passed its point of no return on ${r.passed}; the retained set comes from ${join(p.name, key)}, not from the disk`,
+      );
       return { record: r, where, place: p, resumed: { place: p, archive: { ...archive, from: join(p.name, key) } } };
     } finally {
       await opened.close().catch(() => {});

@@ -10,7 +10,19 @@ import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
 import { checkResult } from '../helpers/schema.ts';
-import { attachLoop, describe, detachLoop, getXattr, mount, partNode, partNumberByName, partxUpdate, sfdiskJson, sh, umount } from '../helpers/sys.ts';
+import {
+	attachLoop,
+	describe,
+	detachLoop,
+	getXattr,
+	mount,
+	partNode,
+	partNumberByName,
+	partxUpdate,
+	sfdiskJson,
+	sh,
+	umount,
+} from '../helpers/sys.ts';
 
 const t = suite('power-loss re-entry');
 const MiB = 1 << 20;
@@ -64,7 +76,8 @@ async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = proces
 					}
 				}
 				// Only when nothing is mounted below any more.
-				for (const m of left) for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
+				for (const m of left)
+					for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
 			};
 		},
 		env,
@@ -161,7 +174,10 @@ t('a corrupt archive is exit 11 with the reason, the record kept; a record for a
 		const index = onKept(dev, (d) => {
 			const f = path.join(d, 'retained.json');
 			const text = fs.readFileSync(f, 'utf8');
-			fs.writeFileSync(f, text.replace('"entries"', '"entries" ').replace(/"mode": (\d+)/, (_m, n: string) => `"mode": ${Number(n) ^ 0o7}`));
+			fs.writeFileSync(
+				f,
+				text.replace('"entries"', '"entries" ').replace(/"mode": (\d+)/, (_m, n: string) => `"mode": ${Number(n) ^ 0o7}`),
+			);
 			return text;
 		});
 		const bad = reimage(args);
