@@ -2,7 +2,7 @@
 // partition) when it is not the target disk, mounted read-write only for the
 // moment the retained set is written, found or removed; and the run directory
 // in RAM, which does not survive a reboot but serves a rerun in the same boot.
-import { lstat, mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { dirPlace, type KeepPlace } from '../retention/archive.ts';
 import { blkidProbe, mount, syncAll, umount } from '../system/tools.ts';
@@ -37,6 +37,7 @@ export function mediumPlace(fetched: { source: string }, bundleText: string, run
       const close = async () => {
         await syncAll();
         await umount(mnt);
+        await rmdir(mnt).catch(() => {});
       };
       try {
         // Resolved inside the medium (links stop at its root), and the set's own

@@ -58,8 +58,10 @@ const runMounts = () =>
 			.map((l) => l.split(' ')[1] ?? '')
 			.filter((m) => m.startsWith(`${RUNDIR}/`)),
 	);
-/** What a killed run left mounted under the run directory (its RAM stage, the bundle in RAM): unmounted, its directories removed. */
+const runEntries = () => new Set(fs.existsSync(RUNDIR) ? fs.readdirSync(RUNDIR).map((e) => path.join(RUNDIR, e)) : []);
+/** What a killed run left under the run directory (its RAM stage and the bundle in RAM mounted, its locks): unmounted and removed. */
 function dropRunMounts(before: Set<string>): void {
+	for (const e of [...runEntries()].filter((x) => !before.has(x) && /\/lock-/.test(x))) fs.rmSync(e, { force: true });
 	for (const m of [...runMounts()].filter((x) => !before.has(x)).reverse()) {
 		sh('umount', [m]);
 		for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
@@ -192,7 +194,7 @@ t(
 				umount(after);
 			}
 			// Again, killed as the write begins: what is on the kept partition then is what a power cut leaves.
-			const before = runMounts();
+			const before = new Set([...runMounts(), ...runEntries()]);
 			const r = await runActing(args, /== write/, (pid) => {
 				process.kill(pid, 'SIGKILL');
 				return () => dropRunMounts(before);
