@@ -55,7 +55,8 @@ const runMounts = () =>
 	);
 /** Kill the run when its log matches WHEN; undo what the killed run left mounted. */
 async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = process.env) {
-	const before = runMounts();
+	const entries = () => new Set(fs.existsSync(RUNDIR) ? fs.readdirSync(RUNDIR).map((e) => path.join(RUNDIR, e)) : []);
+	const before = new Set([...runMounts(), ...entries()]);
 	const r = await runActing(
 		args,
 		when,
@@ -75,6 +76,8 @@ async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = proces
 						}
 					}
 				}
+				// The killed run's locks (nobody holds them now).
+				for (const e of [...entries()].filter((x) => !before.has(x) && /\/lock-/.test(x))) fs.rmSync(e, { force: true });
 				// Only when nothing is mounted below any more.
 				for (const m of left)
 					for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
