@@ -212,7 +212,8 @@ async function copyFile(c: Captured, to: string): Promise<void> {
   }
 }
 
-async function syncPath(p: string): Promise<void> {
+// syncPath: fsync one file or directory.
+export async function syncPath(p: string): Promise<void> {
   const fh = await open(p, 'r');
   try {
     await fh.sync();

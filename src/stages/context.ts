@@ -18,6 +18,7 @@ import type { PartIdentity } from '../target/partitions.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { KeptPart } from '../target/kept.ts';
+import type { Reentry } from './reentry.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Deliver } from './outbox.ts';
@@ -95,7 +96,8 @@ export type Resumed = { place: KeepPlace; archive: Archive };
 export type Saved = { where: string; survivesReboot: boolean };
 
 // kept: the partitions the run never writes (stages/kept.ts).
-export type Preflight = { bundle: Bundle; disk: Disk; list: RetentionList; oldParts: PartIdentity[]; keep: KeepAt; kept: KeptPart[] };
+// reentry: a run with this bundle passed its point of no return on this disk before (stages/reentry.ts).
+export type Preflight = { bundle: Bundle; disk: Disk; list: RetentionList; oldParts: PartIdentity[]; keep: KeepAt; kept: KeptPart[]; reentry?: Reentry };
 
 // What the old system gives: its users and groups (for mapping owners by
 // name), what the list found in it, or the saved set to restore instead.

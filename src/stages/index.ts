@@ -7,7 +7,7 @@
 // picks the exit by whether that value exists, so no step can report
 // "nothing written" after writing.
 import { verifyPacked, verifyRaw } from '../bundle/verify.ts';
-import { ReimageError } from '../errors.ts';
+import { EXIT, ReimageError } from '../errors.ts';
 import { checkImageTable } from '../image/head.ts';
 import { describeDisk } from '../target/check.ts';
 import { human } from '../util/bytes.ts';
@@ -20,6 +20,7 @@ import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
 import { bootEntry } from './efi.ts';
 import { finish, REPORT_DIR } from './finish.ts';
 import { markPassed } from './kept.ts';
+import { markDone } from './reentry.ts';
 import { dropKept, keepReport, keepRetained } from './keep.ts';
 import { type Passed, phaseError, pointOfNoReturn } from './phase.ts';
 import { openRun, preflight } from './preflight.ts';
@@ -52,6 +53,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     run.notes = t.notes;
     const pre = await timed('preflight', () => preflight(run));
     t.pre = pre;
+    if (pre.reentry) t.notes.push(`re-entry: attempt ${pre.reentry.record.attempt + 1}; retained entries from ${pre.reentry.resumed.archive.from} (record ${pre.reentry.where})`);
     const scanned = await timed('scan', () => scanOld(run, pre));
     t.scanned = scanned;
     const { resumed } = scanned;
@@ -75,7 +77,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     t.saved = await timed('keep', () => keepRetained(run, pre, scanned, staged));
     const p = await pointOfNoReturn(run, { disk: pre.disk, bundle: pre.bundle, image: staged.image, captured: staged.captured, ids: scanned.ids, kept: pre.kept });
     passed = p;
-    await markPassed(run, pre, t.saved);
+    await markPassed(run, pre, t.saved, new Date(), (pre.reentry?.record.attempt ?? 0) + 1);
 
     const wrote = await timed('write', () => write(run, p));
     t.wrote = wrote;
@@ -92,10 +94,14 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
         `(write ${(wrote.bytes / 2 ** 20 / Math.max(wrote.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${entries.filter((e) => e.outcome === 'restored').length}/${entries.length} entries restored`,
     );
     if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);
+    await markDone(pre.keep.places, pre.keep.key, log);
     await dropKept(log, pre.keep, t.saved, resumed);
     return report;
   } catch (e) {
-    const err = phaseError(e, { passed: passed !== undefined, node: t.pre?.disk.node, signal: o.signal, saved: t.saved, entries: t.staged?.captured.length ?? 0 });
+    // A re-entry run works on a disk an earlier run already wrote: every failure is "written" (10+).
+    const reentered = t.pre?.reentry !== undefined || (e instanceof ReimageError && e.facts['reentry'] === true);
+    const own = reentered && !passed && e instanceof ReimageError && e.code >= EXIT.writeFailed;
+    const err = own ? e : phaseError(e, { passed: passed !== undefined || reentered, node: t.pre?.disk.node, signal: o.signal, saved: t.saved, entries: t.staged?.captured.length ?? 0 });
     if (err instanceof ReimageError) {
       err.report = buildReport(t, passed ? 'failed' : 'refused', { message: err.message, code: err.code });
       if (passed && t.pre) await keepReport(log, t.pre.keep, t.saved, err.report);

@@ -32,9 +32,11 @@ export async function keepPlaces(o: Pick<RunOptions, 'keep' | 'keepInBundle' | '
 // failed past its point of no return, when it is the answer to this run.
 export async function findResumable(log: Log, pre: Preflight, sys: Sys): Promise<Resumed | undefined> {
   const { bundle, oldParts, list } = pre;
-  const hit = await findArchive(pre.keep.places, pre.keep.key, log);
+  // A re-entry record names its archive, already checked: the disk is not looked at.
+  const hit = pre.reentry?.resumed ?? (await findArchive(pre.keep.places, pre.keep.key, log));
   if (!hit) return undefined;
   const a = hit.archive;
+  if (pre.reentry) return checkCovered(hit, list);
   // A saved set is only the answer to a run that failed after writing: then the
   // disk holds no table (invalidated) or the new image's file systems. An
   // intact other system means the set is stale (or planted): it is not used.
@@ -57,17 +59,23 @@ export async function findResumable(log: Log, pre: Preflight, sys: Sys): Promise
     );
     return undefined;
   }
-  // Its bytes are not signed: it may only bring back what the list in use names.
+  checkCovered(hit, list);
+  log.warn(
+    `found the retained set an earlier run saved on ${a.created} before it failed after its point of no return (${a.entries.length} entries, list ${a.list}) in ${a.from}: ` +
+      `it is restored instead of reading the disk (whose old system is gone); delete that directory to capture afresh`,
+  );
+  return hit;
+}
+
+// checkCovered: a saved set's bytes are not signed: it may only bring back what the list in use names.
+function checkCovered(hit: Resumed, list: Preflight['list']): Resumed {
+  const a = hit.archive;
   const stray = a.entries.find((e) => !coveredBy(list.entries, e.path));
   if (stray) {
     throw retentionError(
       `the retained set saved in ${a.from} holds ${display(stray.path)}, which the retention list in use (${list.name}) does not name: nothing was written; run with the list it was saved with (${a.list}), or delete ${a.from} to read the disk afresh`,
     );
   }
-  log.warn(
-    `found the retained set an earlier run saved on ${a.created} before it failed after its point of no return (${a.entries.length} entries, list ${a.list}) in ${a.from}: ` +
-      `it is restored instead of reading the disk (whose old system is gone); delete that directory to capture afresh`,
-  );
   return hit;
 }
 

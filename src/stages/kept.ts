@@ -18,7 +18,9 @@ import { dumpTable, rewriteTable, sfdiskJson, type SfdiskTable } from '../system
 import type { Sys } from '../system/sys.ts';
 import type { Log } from '../util/log.ts';
 import type { Preflight, Run, RunOptions, Saved } from './context.ts';
-import { annotate } from '../retention/archive.ts';
+import type { KeepPlace } from '../retention/archive.ts';
+import { join } from 'node:path';
+import { manifestSha256, REENTRY_FORMAT, writeRecord } from './reentry.ts';
 
 export type { KeptPart } from '../target/kept.ts';
 
@@ -74,6 +76,20 @@ export const keptRanges = (kept: readonly KeptPart[]): [number, number][] => kep
 // writable: [from, to) less the kept ranges.
 export const writable = (from: number, to: number, kept: readonly KeptPart[]) => clip(from, to, keptRanges(kept));
 
+// keptOnlyTable: right after the write stage cleared the old tables, a GPT
+// holding only the kept partitions (same numbers, places and identities), so a
+// power cut during the write leaves the bundle's partition findable by its
+// PARTUUID for the re-entry, and nothing of the old system to boot. The image's
+// first MiB, written last, replaces it; addKept then adds them to that table.
+// A failure only costs that path: warned about, the write goes on.
+export async function keptOnlyTable(disk: Disk, kept: readonly KeptPart[], log: Log, sys: Sys): Promise<void> {
+  if (!kept.length) return;
+  const lines = kept.map((k) => keptLine(k, disk.node, k.number));
+  await rewriteTable(disk.node, `label: gpt\n${lines.join('\n')}\n`, { ...sys, exit: 'writeFailed' }).catch((e: Error) =>
+    log.warn(`could not write a table of the kept partitions alone on ${disk.node} (${e.message}): a power cut before the new table lands leaves them without one`),
+  );
+}
+
 // addKept: after the image's table is on DISK (and its backup GPT at the disk's
 // end), the kept entries added to it in one sfdisk run; each must then be there.
 export async function addKept(disk: Disk, bundle: Bundle, kept: readonly KeptPart[], log: Log, sys: Sys): Promise<void> {
@@ -91,27 +107,45 @@ export async function addKept(disk: Disk, bundle: Bundle, kept: readonly KeptPar
   }
 }
 
-// The re-entry record, written beside the retained set when that set is on a
-// kept partition of the target (the bundle's own), right after the point of
-// no return: what a boot after a power cut needs to finish the job.
-export const REENTRY_FILE = 'reentry.json';
-export const REENTRY_FORMAT = 'reimage-reentry/1';
+// The re-entry record (stages/reentry.ts), written beside the retained set
+// when that set is on a kept partition of the target (the bundle's own), right
+// after the point of no return: what a boot after a power cut needs to finish the job.
+export { REENTRY_FILE, REENTRY_FORMAT } from './reentry.ts';
 
-// markPassed: the re-entry record into each place on a kept partition that holds the saved set.
-export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Preflight, 'bundle' | 'disk' | 'kept' | 'keep'>, saved: readonly Saved[], now: Date = new Date()): Promise<void> {
+// markPassed: the re-entry record into each place on a kept partition that holds
+// the saved set; ATTEMPT counts the runs that passed the point of no return for it.
+export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Preflight, 'bundle' | 'disk' | 'kept' | 'keep'>, saved: readonly Saved[], now: Date = new Date(), attempt = 1): Promise<void> {
   const { o, log } = run;
-  const places = pre.keep.places.filter((p) => p.device !== undefined && p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE)));
-  if (!places.length || !saved.length) return;
+  const places = pre.keep.places.filter((p) => p.device !== undefined && p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE) || attempt > 1));
+  if (!places.length || (!saved.length && attempt === 1)) return;
   const m = pre.bundle.manifest;
   const record = {
     format: REENTRY_FORMAT,
     passed: now.toISOString(),
-    bundle: { location: o.bundleLocation ?? pre.bundle.dir, rawSha256: m.raw.sha256, ...(m.version ? { version: m.version } : {}) },
+    attempt,
+    bundle: { location: o.bundleLocation ?? pre.bundle.dir, rawSha256: m.raw.sha256, manifestSha256: await manifestSha256(pre.bundle), ...(m.version ? { version: m.version } : {}) },
     archive: pre.keep.key,
     disk: { node: pre.disk.node, serial: pre.disk.serial, wwn: pre.disk.wwn, size: pre.disk.size },
     kept: pre.kept.map((k) => ({ number: k.number, start: k.start, size: k.size, type: k.type, partuuid: k.uuid, ...(k.name ? { name: k.name } : {}), ...(k.attrs ? { attrs: k.attrs } : {}) })),
-  };
-  await annotate(places, pre.keep.key, REENTRY_FILE, JSON.stringify(record, null, 2) + '\n', log);
+  } as const;
+  for (const p of places) {
+    let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
+    try {
+      opened = await p.open();
+      const dir = opened.dir;
+      if (
+        await stat(join(dir, pre.keep.key, 'retained.json')).then(
+          () => true,
+          () => false,
+        )
+      )
+        await writeRecord(dir, pre.keep.key, record);
+    } catch (e) {
+      log.warn(`could not write the re-entry record in ${p.name}: ${(e as Error).message}`);
+    } finally {
+      await opened?.close().catch(() => {});
+    }
+  }
 }
 
 // growBytes: the disk size --grow can count on. The last partition grows up

@@ -26,6 +26,7 @@ import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces } from './keep.ts';
 import { checkLvm } from './lvm.ts';
 import { keptParts, refuseMountedBundle } from './kept.ts';
+import { findReentry, keptFromRecord } from './reentry.ts';
 
 // openRun: the run's private directory (root only), undone by the cleanup stack.
 export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan'): Promise<Run> {
@@ -63,6 +64,17 @@ export async function preflight(run: Run): Promise<Preflight> {
     const pid = await lockHolder(lock);
     if (pid !== undefined) log.warn(`another reimage (pid ${pid}) is running on ${disk.node} (lock ${lock}): this plan reads a disk that is being rewritten; plan again when it has finished`);
   }
+  const keep = { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) };
+  // A run with this bundle that passed its point of no return on this disk
+  // (reentry.ts): the disk may hold any mix of old and new bytes, so nothing
+  // below reads the old system for it; bundle and disk identity were checked above.
+  const reentry = await findReentry(keep.places, keep.key, bundle, disk, log);
+  if (reentry) {
+    if (o.fingerprint) log.warn(`re-entry: the layout fingerprint is not checked (the disk's table is half rewritten by the earlier run)`);
+    await checkRam(m.image.size);
+    const oldParts = await oldPartitions(disk, undefined, log, sys);
+    return { bundle, disk, list, oldParts, keep, kept: keptFromRecord(reentry.record, disk.node, m.table.sectorSize), reentry };
+  }
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
   // A captured factory image fits only the layout it was taken from ("refuse if the layout changed").
   if (m.layout) await checkLayout(disk, m.layout, sys);
@@ -72,7 +84,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   const oldParts = await oldPartitions(disk, needed, log, sys);
   await checkLvm(m, oldParts, sys);
   const kept = await keptParts(o, bundle, disk, log, sys);
-  return { bundle, disk, list, oldParts, keep: { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) }, kept };
+  return { bundle, disk, list, oldParts, keep, kept };
 }
 
 // retentionList: --retain, else the bundle's own list, else none.

@@ -73,6 +73,9 @@ export function buildReport(t: Trail, outcome: Outcome, error?: ReportError, pla
     retainedSaved: t.saved.map((s) => s.where),
     kept: t.pre?.kept.length ? keptFacts(t.pre) : undefined,
     restoredFrom: t.scanned?.resumed?.archive.from,
+    reentry: t.pre?.reentry
+      ? { attempt: t.pre.reentry.record.attempt + 1, firstPassed: t.pre.reentry.record.passed, record: t.pre.reentry.where, retainedFrom: t.pre.reentry.resumed.archive.from }
+      : undefined,
     entries: [
       ...(t.restored?.entries ?? notRestored(t, outcome, error)),
       ...(scan?.missingOptional ?? []).map((e) => ({ path: e.text.replace(/^\?\s*/, ''), line: e.line, outcome: 'missing-optional' as const })),

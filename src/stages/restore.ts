@@ -9,6 +9,7 @@ import type { PartIdentity } from '../target/partitions.ts';
 import type { Restored, Run } from './context.ts';
 import type { Passed } from './phase.ts';
 import { mountPlan, newPlan } from './mounts.ts';
+import { cutArmed, testCut } from '../util/testcut.ts';
 
 export async function restore(run: Run, p: Passed, parts: PartIdentity[]): Promise<Restored> {
   const { cleanup, log } = run;
@@ -22,7 +23,13 @@ export async function restore(run: Run, p: Passed, parts: PartIdentity[]): Promi
     );
   }
   const { users, groups } = await readIds(base, (w) => log.warn(`new system: ${w}`));
-  const entries = await restoreEntries(p.captured, base, { oldUsers: p.ids.users, oldGroups: p.ids.groups, newUsers: users, newGroups: groups });
+  const ids = { oldUsers: p.ids.users, oldGroups: p.ids.groups, newUsers: users, newGroups: groups };
+  // Power-cut tests: the first entry back, then the process dies (util/testcut.ts).
+  if (cutArmed('restore')) {
+    await restoreEntries(p.captured.slice(0, 1), base, ids);
+    testCut('restore', (l) => log.warn(l));
+  }
+  const entries = await restoreEntries(p.captured, base, ids);
   const bad = entries.filter((e) => e.outcome !== 'restored');
   log.info(`restored ${entries.length - bad.length} of ${entries.length} retained entries${bad.length ? `; ${bad.length} not fully: see the report` : ''}`);
   return { root: base, entries, unmount: umountAll };

@@ -26,6 +26,8 @@ import type { Log } from '../util/log.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
+import { keptOnlyTable } from './kept.ts';
+import { testCut } from '../util/testcut.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
 import { extents, type BlockMap } from '../bmap/format.ts';
@@ -47,7 +49,9 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
   try {
     const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
     log.info(plan.why);
-    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept);
+    // Kept partitions stay findable (the bundle's, for a re-entry after a power cut) while the disk has no other table.
+    const keptOnly = () => keptOnlyTable(disk, p.kept, log, run.sys);
+    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly);
     const got = await once();
     if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
@@ -85,9 +89,11 @@ async function writeImage(
   sys: Sys,
   signal?: AbortSignal,
   kept: readonly [number, number][] = [],
+  afterClear: () => Promise<void> = async () => {},
 ): Promise<{ written: number; checked: string }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
-  // Make the disk unbootable first: from here until the new first MiB lands, it has no table.
+  // Make the disk unbootable first: from here until the new first MiB lands, it
+  // has no table but one of the kept partitions alone (nothing in it boots).
   await clearTables(w, disk.size);
   let mappedOnly = plan.mappedOnly;
   if (plan.blank) {
@@ -105,6 +111,8 @@ async function writeImage(
       if (plan.blank === 'zero') mappedOnly = false;
     }
   }
+  // After the blanking (which covers the first MiB too), before the image's bytes.
+  await afterClear();
   // Progress measures the write itself: the bytes handed to the disk.
   const total = mappedOnly && map ? extents(map).reduce((n, e) => n + e.end - e.start, 0) : m.raw.size;
   const progress = createProgress('writing', total, log, process.stderr.isTTY === true);
@@ -118,6 +126,8 @@ async function writeImage(
     }
     if (buf.length) await w.write(buf, at);
     written += buf.length;
+    // Power-cut tests: the process dies once half the image is on the disk (util/testcut.ts).
+    if (written * 2 >= total) testCut('write', (l) => log.warn(l));
   };
   const sink: Sink = async (block, offset, covered) => {
     // A signal stops the write here; the caller invalidates the disk.

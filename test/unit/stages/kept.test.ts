@@ -3,6 +3,7 @@
 // (one sfdisk run, before the kernel is told), and each must then be there;
 // the re-entry record beside a retained set on the bundle's kept partition;
 // how far --grow may count.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -94,9 +95,12 @@ test('markPassed: the re-entry record beside the retained set on the kept partit
 		fs.mkdirSync(path.join(d, 'disk-k'));
 		fs.writeFileSync(path.join(d, 'disk-k', 'retained.json'), '{}');
 	}
+	// The record names the bundle by its manifest's sha256.
+	const bdir = fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-reentry-bundle-'));
+	fs.writeFileSync(path.join(bdir, 'manifest.json'), '{"m":1}');
 	const places = [{ ...dirPlace(dir, true), device: '/dev/loop9p3' }, dirPlace(other, true)];
 	const o = { bundlePart: '/dev/loop9p3', bundleLocation: 'PARTLABEL=home:/bundle' } as RunOptions;
-	const pre = { bundle, disk, kept: [kept], keep: { places, key: 'disk-k' } };
+	const pre = { bundle: { ...bundle, dir: bdir }, disk, kept: [kept], keep: { places, key: 'disk-k' } };
 	await markPassed({ o, log: quiet() }, pre, [{ where: dir, survivesReboot: true }], new Date('2026-01-02T03:04:05Z'));
 	const rec = JSON.parse(fs.readFileSync(path.join(dir, 'disk-k', REENTRY_FILE), 'utf8')) as Record<string, unknown>;
 	assert.equal(
@@ -107,12 +111,17 @@ test('markPassed: the re-entry record beside the retained set on the kept partit
 		(rec.kept as { partuuid: string }[]).map((k) => k.partuuid),
 		[kept.uuid],
 	);
+	// The bundle's manifest and the archive index by sha256, the first attempt.
+	assert.equal(
+		[(rec.bundle as { manifestSha256: string }).manifestSha256, rec.archiveSha256, rec.attempt],
+		[createHash('sha256').update('{"m":1}').digest('hex'), createHash('sha256').update('{}').digest('hex'), 1],
+	);
 	assert.not.ok(fs.existsSync(path.join(other, 'disk-k', REENTRY_FILE)), 'written to a place that is not the kept partition');
 	// Kept, but not holding the bundle (a /home): no record.
 	fs.rmSync(path.join(dir, 'disk-k', REENTRY_FILE));
 	await markPassed({ o, log: quiet() }, { ...pre, kept: [{ ...kept, why: ['PARTLABEL=home'] }] }, [{ where: dir, survivesReboot: true }]);
 	assert.not.ok(fs.existsSync(path.join(dir, 'disk-k', REENTRY_FILE)));
-	for (const d of [dir, other]) fs.rmSync(d, { recursive: true });
+	for (const d of [dir, other, bdir]) fs.rmSync(d, { recursive: true });
 	f.done();
 });
 

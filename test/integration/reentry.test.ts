@@ -1,0 +1,206 @@
+// Power-loss re-entry: a run whose bundle is on a kept partition of the
+// target is cut (SIGKILL) after its point of no return; a second run with the
+// same bundle finds the re-entry record there, takes the retained set from the
+// saved archive (never from the half-written disk), writes again and restores.
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
+import { reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
+import { checkResult } from '../helpers/schema.ts';
+import {
+	attachLoop,
+	describe,
+	detachLoop,
+	getXattr,
+	mount,
+	partNode,
+	partNumberByName,
+	partxUpdate,
+	sfdiskJson,
+	sh,
+	umount,
+} from '../helpers/sys.ts';
+
+const t = suite('power-loss re-entry');
+const MiB = 1 << 20;
+const HOME_TYPE = '933AC7E1-2EB4-4F13-B844-0E14E2AEF915';
+const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
+
+/** The old disk grown by a /home partition (3) that carries BUNDLE in /bundle. */
+function diskWithBundle(bundle: string): { file: string; dev: string; spec: string } {
+	// A fresh PARTUUID: another disk carrying the same one would make the bundle location ambiguous.
+	const uuid = randomUUID();
+	const file = freshOldDisk();
+	fs.truncateSync(file, 400 * MiB);
+	sh('sfdisk', ['-q', '--relocate', 'gpt-bak-std', file]);
+	sh('sfdisk', ['-q', '--append', file], { input: `start=${320 * 2048}, size=${60 * 2048}, type=${HOME_TYPE}, uuid=${uuid}, name=home\n` });
+	sh('mkfs.ext4', ['-q', '-F', '-L', 'home', '-E', `offset=${320 * MiB}`, file, `${60 * 1024}k`]);
+	const dev = attachLoop(file);
+	const home = mount(partNode(dev, 3), { rw: true });
+	sh('cp', ['-a', bundle, path.join(home, 'bundle')]);
+	umount(home);
+	return { file, dev, spec: `PARTUUID=${uuid}:/bundle` };
+}
+
+const runMounts = () =>
+	new Set(
+		fs
+			.readFileSync('/proc/self/mounts', 'utf8')
+			.split('\n')
+			.map((l) => l.split(' ')[1] ?? '')
+			.filter((m) => m.startsWith(`${RUNDIR}/`)),
+	);
+/** Kill the run when its log matches WHEN; undo what the killed run left mounted. */
+async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = process.env) {
+	const entries = () => new Set(fs.existsSync(RUNDIR) ? fs.readdirSync(RUNDIR).map((e) => path.join(RUNDIR, e)) : []);
+	const before = new Set([...runMounts(), ...entries()]);
+	const r = await runActing(
+		args,
+		when,
+		(pid) => {
+			process.kill(pid, 'SIGKILL');
+			return () => {
+				const left = [...runMounts()].filter((x) => !before.has(x)).reverse();
+				for (const m of left) {
+					// The killed process may still be going away: its mounts are busy for a moment.
+					for (let i = 0; ; i++) {
+						try {
+							sh('umount', [m]);
+							break;
+						} catch (e) {
+							if (i >= 30) throw e;
+							Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+						}
+					}
+				}
+				// The killed run's locks (nobody holds them now).
+				for (const e of [...entries()].filter((x) => !before.has(x) && /\/lock-/.test(x))) fs.rmSync(e, { force: true });
+				// Only when nothing is mounted below any more.
+				for (const m of left)
+					for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
+			};
+		},
+		env,
+	);
+	assert.ok(r.acted, r.stderr);
+	assert.is(r.status, null, 'the run was not killed');
+	return r;
+}
+
+/** The re-entry directory on the kept partition: FN gets it (mounted read-write). */
+function onKept<T>(dev: string, fn: (dir: string) => T): T {
+	partxUpdate(dev);
+	const dir = mount(partNode(dev, 3), { rw: true });
+	try {
+		const kept = path.join(dir, 'bundle', 'reimage-retained');
+		const [key] = fs.existsSync(kept) ? fs.readdirSync(kept) : [];
+		return fn(key ? path.join(kept, key) : '');
+	} finally {
+		umount(dir);
+	}
+}
+
+/** The new system carries the old identity: bytes, mode, owner mapped by name, xattrs. */
+function checkIdentity(dev: string, machineId: string): void {
+	partxUpdate(dev);
+	const root = mount(partNode(dev, partNumberByName(sfdiskJson(dev), 'root')));
+	try {
+		assert.is(fs.readFileSync(path.join(root, 'etc/machine-id'), 'utf8'), machineId);
+		const key = path.join(root, 'etc/ssl/private/site.key');
+		const st = fs.lstatSync(key);
+		assert.is((st.mode & 0o7777).toString(8), '640');
+		assert.equal([st.uid, st.gid], [0, 1200]);
+		assert.is(getXattr(key, 'user.reimage.test')?.toString(), 'hello');
+		assert.ok(fs.existsSync(path.join(root, 'etc/ssh')));
+	} finally {
+		umount(root);
+	}
+}
+
+function oldMachineId(dev: string): string {
+	const root = mount(partNode(dev, partNumberByName(sfdiskJson(dev), 'root')));
+	try {
+		return fs.readFileSync(path.join(root, 'etc/machine-id'), 'utf8');
+	} finally {
+		umount(root);
+	}
+}
+
+t('cut during the write: the second run writes again and restores every entry from the saved archive', async () => {
+	const fx = fixtures();
+	const { file, dev, spec } = diskWithBundle(sharedBundle('zstd'));
+	try {
+		const id = oldMachineId(dev);
+		const args = ['run', '--bundle', spec, '--target', dev, '--retain', fx.list, '--yes'];
+		await cut(args, /write cut point reached/, { ...process.env, REIMAGE_TEST_CUT: 'write' });
+		const again = reimage([...args, '--json']);
+		assert.is(again.status, 0, describe(again));
+		assert.match(again.stderr, /re-entry: .*attempt 2/);
+		const r = checkResult(again.stdout) as { reentry?: { attempt: number; retainedFrom: string } };
+		assert.is(r.reentry?.attempt, 2);
+		assert.match(r.reentry?.retainedFrom ?? '', /reimage-retained/);
+		checkIdentity(dev, id);
+		onKept(dev, (d) => assert.is(d, '', 'the record and set were not removed after the restore'));
+	} finally {
+		detachLoop(dev);
+	}
+	fs.rmSync(path.dirname(file), { recursive: true });
+});
+
+t('cut during the restore, after the first entry: the second run completes from the archive', async () => {
+	const fx = fixtures();
+	const { file, dev, spec } = diskWithBundle(sharedBundle('zstd'));
+	try {
+		const id = oldMachineId(dev);
+		const args = ['run', '--bundle', spec, '--target', dev, '--retain', fx.list, '--yes'];
+		await cut(args, /restore cut point reached/, { ...process.env, REIMAGE_TEST_CUT: 'restore' });
+		const again = reimage([...args, '--json']);
+		assert.is(again.status, 0, describe(again));
+		const r = checkResult(again.stdout) as { reentry?: { attempt: number } };
+		assert.is(r.reentry?.attempt, 2);
+		checkIdentity(dev, id);
+	} finally {
+		detachLoop(dev);
+	}
+	fs.rmSync(path.dirname(file), { recursive: true });
+});
+
+t('a corrupt archive is exit 11 with the reason, the record kept; a record for another bundle is ignored', async () => {
+	const fx = fixtures();
+	const { file, dev, spec } = diskWithBundle(sharedBundle('zstd'));
+	try {
+		const args = ['run', '--bundle', spec, '--target', dev, '--retain', fx.list, '--yes'];
+		await cut(args, /write cut point reached/, { ...process.env, REIMAGE_TEST_CUT: 'write' });
+		const index = onKept(dev, (d) => {
+			const f = path.join(d, 'retained.json');
+			const text = fs.readFileSync(f, 'utf8');
+			fs.writeFileSync(
+				f,
+				text.replace('"entries"', '"entries" ').replace(/"mode": (\d+)/, (_m, n: string) => `"mode": ${Number(n) ^ 0o7}`),
+			);
+			return text;
+		});
+		const bad = reimage(args);
+		assert.is(bad.status, 11, describe(bad));
+		assert.match(bad.stderr, /re-entry record .* archive .* sha256 .*: nothing is restored from it/);
+		onKept(dev, (d) => {
+			assert.ok(fs.existsSync(path.join(d, 'reentry.json')), 'the record was dropped');
+			fs.writeFileSync(path.join(d, 'retained.json'), index);
+			// The record now names another bundle: it is ignored with a warning.
+			const rec = JSON.parse(fs.readFileSync(path.join(d, 'reentry.json'), 'utf8')) as { bundle: { manifestSha256: string } };
+			rec.bundle.manifestSha256 = '0'.repeat(64);
+			fs.writeFileSync(path.join(d, 'reentry.json'), JSON.stringify(rec));
+		});
+		const other = reimage(args);
+		assert.match(other.stderr, /re-entry record .* is for another bundle .*: ignored/);
+		assert.not.match(other.stderr, /re-entry: .*attempt/);
+	} finally {
+		detachLoop(dev);
+	}
+	fs.rmSync(path.dirname(file), { recursive: true });
+});
+
+t.run();
