@@ -82,7 +82,7 @@ if [[ -f $out ]]; then
 	exit 0
 fi
 stage=$(mktemp -d "$cache/.stage.XXXXXX")
-mnt= loop=
+mnt="" loop=""
 cleanup() {
 	[[ -z $mnt ]] || umount "$mnt" 2>/dev/null || true
 	[[ -z $loop ]] || losetup -d "$loop" 2>/dev/null || true
@@ -123,7 +123,7 @@ test certificate of image v$version
 setfattr -n user.reimage-test -v "cert-of-v$version" "$tree/etc/ssl/private/reimage-test.pem"
 put "$tree/etc/hostname" 0644 root:root "reimage-test-v$version"$'\n'
 # sub: where the system is inside the root file system, as GRUB sees it.
-sub= rootflags=
+sub="" rootflags=""
 case $root_fs in
 btrfs)
 	sub=/@ rootflags=' rootflags=subvol=@'
@@ -208,7 +208,7 @@ fi
 	else
 		printf 'size=%sMiB,type=83,bootable\n' "$root_mib"
 	fi
-} | sfdisk -q "$table_dev"
+} | sfdisk -q --no-reread "$table_dev"
 parts=$(sfdisk --json "$table_dev")
 if [[ -n $loop ]]; then
 	losetup -d "$loop"
@@ -246,8 +246,8 @@ fill_subvols() { # @ holds the system but /home, @home holds /home
 	tar -C "$tree" --exclude='./home/*' --xattrs --xattrs-include='*' --acls -cf - . | tar -C "$1/@" --xattrs --xattrs-include='*' --acls -xpf -
 	cp -a "$tree/home/." "$1/@home/"
 }
-root_xfs() { filled "$1" "$2" fill_plain mkfs.xfs -q -L root -m uuid=0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a1$version -f; }
-root_btrfs() { filled "$1" "$2" fill_subvols mkfs.btrfs -q -L root -U 0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a2$version -f; }
+root_xfs() { filled "$1" "$2" fill_plain mkfs.xfs -q -L root -m uuid=0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a1"$version" -f; }
+root_btrfs() { filled "$1" "$2" fill_subvols mkfs.btrfs -q -L root -U 0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a2"$version" -f; }
 declare -F "root_$root_fs" >/dev/null || die "--root-fs $root_fs: not supported (write root_$root_fs in disk.sh)"
 "root_$root_fs" "$(($(pstart "$rootn") * ss))" "$(($(psize "$rootn") * ss))"
 
