@@ -36,15 +36,11 @@ const KINDS: Scenario[] = [
 ];
 // REIMAGE_VM_KINDS=1 adds them to the default two; =only runs them alone.
 const kinds = process.env.REIMAGE_VM_KINDS;
-const SCENARIOS: Scenario[] = [
-	...(kinds === 'only'
-		? []
-		: [
-				{ name: 'bios', kind: { firmware: 'bios' }, root: 'GPT, ext4' },
-				{ name: 'efi', kind: { firmware: 'efi' }, root: 'GPT, ext4' },
-			]),
-	...(kinds === '1' || kinds === 'only' ? KINDS : []),
-] satisfies Scenario[];
+const BASE: Scenario[] = [
+	{ name: 'bios', kind: { firmware: 'bios' }, root: 'GPT, ext4' },
+	{ name: 'efi', kind: { firmware: 'efi' }, root: 'GPT, ext4' },
+];
+const SCENARIOS = [...(kinds === 'only' ? [] : BASE), ...(kinds === '1' || kinds === 'only' ? KINDS : [])];
 
 for (const { name, kind, root } of SCENARIOS) {
 	const firmware = kind.firmware ?? 'bios';
