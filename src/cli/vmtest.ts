@@ -29,11 +29,9 @@ export function vmBootOptions(v: Values): BootOptions {
   if (timeout !== undefined && !/^[1-9]\d*$/.test(timeout)) throw usageError(`--boot-timeout ${timeout} is not a whole number of seconds: write e.g. --boot-timeout 300`);
   const noBoot = v['no-boot'] === true;
   const sector = text(v, 'sector-size');
-  if (sector !== undefined && sector !== '512' && sector !== '4096')
-    throw usageError(`--sector-size ${sector} is not a disk sector size: write --sector-size 512 or --sector-size 4096 (4Kn)`);
+  if (sector !== undefined && sector !== '512' && sector !== '4096') throw usageError(`--sector-size ${sector} is not a disk sector size: write --sector-size 512 or --sector-size 4096 (4Kn)`);
   // SeaBIOS reads disks through 512-byte BIOS calls only.
-  if (sector === '4096' && !noBoot && firmware !== 'efi')
-    throw usageError('--sector-size 4096 with BIOS firmware: SeaBIOS cannot boot a 4Kn disk, so add --firmware efi (or --no-boot)');
+  if (sector === '4096' && !noBoot && firmware !== 'efi') throw usageError('--sector-size 4096 with BIOS firmware: SeaBIOS cannot boot a 4Kn disk, so add --firmware efi (or --no-boot)');
   const given = ['firmware', 'marker', 'boot-timeout'].filter((k) => v[k] !== undefined);
   if (noBoot && given.length) throw usageError(`--no-boot with --${given[0]}: the result is not booted, so drop one of them`);
   return {
