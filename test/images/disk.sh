@@ -279,8 +279,8 @@ efi)
 	grub-mkimage -O x86_64-efi -d "$tree/usr/lib/grub/x86_64-efi" -c "$stage/early.cfg" -p /boot/grub -o "$stage/BOOTX64.EFI" "${mods[@]}"
 	esp=$stage/esp.img
 	truncate -s "$(($(psize 1) * ss))" "$esp"
-	fat_ss=() # mformat -S N: sectors of 128 << N bytes, the disk's own
-	[[ $ss == 512 ]] || fat_ss=(-S 5)
+	fat_ss=() # mformat -S N: sectors of 128 << N bytes, the disk's own; -T: how many (it counts 512-byte ones)
+	[[ $ss == 512 ]] || fat_ss=(-S 5 -T "$(psize 1)")
 	mformat -i "$esp" -v ESP -N 52454954 "${fat_ss[@]}" ::
 	mmd -i "$esp" ::/EFI ::/EFI/BOOT
 	mcopy -i "$esp" "$stage/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
