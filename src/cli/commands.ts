@@ -212,6 +212,7 @@ export const COMMANDS = {
       firmware: { type: 'string', arg: 'bios|efi', help: 'boot the result with SeaBIOS (default) or OVMF (UEFI)' },
       marker: { type: 'string', arg: 'REGEX', help: 'console line the booted result must print (default: systemd reached multi-user, or a login prompt)' },
       'boot-timeout': { type: 'string', arg: 'S', help: 'seconds the result may take to print the marker (default 600)' },
+      'sector-size': { type: 'string', arg: '512|4096', help: "the target disk's logical sector size (4096: a 4Kn disk, booted with --firmware efi)" },
       'no-boot': { type: 'boolean', help: 'only reimage, do not boot the result (a disk with no boot loader)' },
       junit: { type: 'string', arg: 'FILE', help: 'also write the verdict as JUnit XML to FILE, for CI test reports' },
       json: jsonFlag,

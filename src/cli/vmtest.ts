@@ -1,12 +1,12 @@
 // vm-test's options for booting the result (--firmware, --marker,
-// --boot-timeout, --no-boot), checked once here: each bad value gets its
+// --boot-timeout, --no-boot) and the target's --sector-size, checked once here: each bad value gets its
 // sentence before any VM starts.
 import { usageError } from '../errors.ts';
 import { FIRMWARES, type Firmware } from '../vmtest/firmware.ts';
 import type { VmTestOptions } from '../vmtest/run.ts';
 import type { Values } from './args.ts';
 
-type BootOptions = Pick<VmTestOptions, 'boot' | 'firmware' | 'marker' | 'bootTimeoutS'>;
+type BootOptions = Pick<VmTestOptions, 'boot' | 'firmware' | 'marker' | 'bootTimeoutS' | 'sectorSize'>;
 
 const text = (v: Values, k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
 
@@ -28,6 +28,10 @@ export function vmBootOptions(v: Values): BootOptions {
   const timeout = text(v, 'boot-timeout');
   if (timeout !== undefined && !/^[1-9]\d*$/.test(timeout)) throw usageError(`--boot-timeout ${timeout} is not a whole number of seconds: write e.g. --boot-timeout 300`);
   const noBoot = v['no-boot'] === true;
+  const sector = text(v, 'sector-size');
+  if (sector !== undefined && sector !== '512' && sector !== '4096') throw usageError(`--sector-size ${sector} is not a disk sector size: write --sector-size 512 or --sector-size 4096 (4Kn)`);
+  // SeaBIOS reads disks through 512-byte BIOS calls only.
+  if (sector === '4096' && !noBoot && firmware !== 'efi') throw usageError('--sector-size 4096 with BIOS firmware: SeaBIOS cannot boot a 4Kn disk, so add --firmware efi (or --no-boot)');
   const given = ['firmware', 'marker', 'boot-timeout'].filter((k) => v[k] !== undefined);
   if (noBoot && given.length) throw usageError(`--no-boot with --${given[0]}: the result is not booted, so drop one of them`);
   return {
@@ -35,5 +39,6 @@ export function vmBootOptions(v: Values): BootOptions {
     ...(firmware ? { firmware: firmware as Firmware } : {}),
     ...(re ? { marker: re } : {}),
     ...(timeout ? { bootTimeoutS: Number(timeout) } : {}),
+    ...(sector ? { sectorSize: Number(sector) as 512 | 4096 } : {}),
   };
 }

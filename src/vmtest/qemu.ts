@@ -6,7 +6,8 @@
 // blkdebug: a QEMU blkdebug rules file injecting I/O errors into this drive.
 // serialSocket: the console is also a Unix socket (QEMU listens), so a test can
 // type at it; everything the guest prints still goes to serialLog.
-export type Drive = { file: string; serial: string; usb?: boolean; blkdebug?: string };
+// sectorSize: the disk's logical (and physical) sector size; 4096 is a 4Kn disk (virtio only).
+export type Drive = { file: string; serial: string; usb?: boolean; blkdebug?: string; sectorSize?: number };
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -57,7 +58,8 @@ export function qemuArgs(v: VmSpec): string[] {
     const file = d.blkdebug ? `file.driver=blkdebug,file.config=${d.blkdebug},file.image.filename=${d.file}` : `file=${d.file}`;
     args.push('-drive', `${file},format=raw,if=none,id=d${i}`);
     const boot = !v.kernel && i === 0 ? ',bootindex=0' : '';
-    args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on${boot}` : `virtio-blk-pci,drive=d${i},serial=${d.serial}${boot}`);
+    const blocks = d.sectorSize && d.sectorSize !== 512 ? `,logical_block_size=${d.sectorSize},physical_block_size=${d.sectorSize}` : '';
+    args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=d${i},serial=${d.serial},removable=on${boot}` : `virtio-blk-pci,drive=d${i},serial=${d.serial}${blocks}${boot}`);
   });
   return args;
 }

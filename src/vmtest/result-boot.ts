@@ -17,7 +17,7 @@ import { qemuArgs, type Accel, type Ovmf } from './qemu.ts';
 export const DEFAULT_MARKER = 'Reached target .*(Multi-User System|Graphical Interface)| login:$';
 
 // ovmf: the UEFI variables the reimage itself ran with (its boot entry in them); else a fresh store.
-export type ResultBootOptions = { disk: string; work: string; firmware: Firmware; accel: Accel; marker: RegExp; timeoutS: number; memMiB?: number; run?: Run; ovmf?: Ovmf };
+export type ResultBootOptions = { disk: string; work: string; firmware: Firmware; accel: Accel; marker: RegExp; timeoutS: number; memMiB?: number; run?: Run; ovmf?: Ovmf; sectorSize?: number };
 
 // BootOutcome: reached (the marker's line), stopped (the guest ended first), timeout.
 export type ResultBoot = {
@@ -43,7 +43,7 @@ export const markerLine = (serial: string, marker: RegExp): string | undefined =
 export async function bootResult(o: ResultBootOptions, now: () => number = Date.now): Promise<ResultBoot> {
   const serialLog = join(o.work, 'result-serial.log');
   const args = qemuArgs({
-    drives: [{ file: o.disk, serial: 'VMTEST-RESULT' }],
+    drives: [{ file: o.disk, serial: 'VMTEST-RESULT', ...(o.sectorSize ? { sectorSize: o.sectorSize } : {}) }],
     serialLog,
     accel: o.accel,
     ...(o.firmware === 'efi' ? { ovmf: o.ovmf ?? (await ovmf(o.work)) } : {}),

@@ -13,7 +13,8 @@ import { join, resolve } from 'node:path';
 import { armSpec, kernelArgs } from '../arm/entry.ts';
 import { loadBundle } from '../bundle/read.ts';
 import { ReimageError, usageError } from '../errors.ts';
-import { copySparse, debugfsCat, mkfsExtFrom, qemuBoot, sfdiskJson, writeTable } from '../system/tools.ts';
+import { peek } from '../bundle/peek.ts';
+import { copySparse, mkfsExtFrom, qemuBoot, writeTable } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import { qemuArgs } from './qemu.ts';
@@ -34,6 +35,7 @@ export type VmTestOptions = {
   firmware?: Firmware;
   marker?: RegExp;
   bootTimeoutS?: number;
+  sectorSize?: 512 | 4096;
 };
 
 // serialTail: the reimage boot's lines; boot: the result's boot (absent when the reimage failed or boot was off).
@@ -68,15 +70,25 @@ async function stickImage(dir: string, bundleDir: string): Promise<string> {
   return img;
 }
 
-// readReport: /var/log/reimage/report.json from the reimaged copy, via debugfs (no root, no mount).
+// readReport: /var/log/reimage/report.json from the reimaged copy, at the
+// place the bundle's own table says (the disk now holds exactly that table, in
+// its own sector size: sfdisk would read a 4Kn file as 512-byte sectors). ext:
+// debugfs, no root; XFS and btrfs (the subvolume found one level down): a
+// read-only mount without log recovery (bundle/peek.ts).
 async function readReport(disk: string, bundleDir: string): Promise<unknown> {
   const { manifest } = await loadBundle(bundleDir);
   const want = '/var/log/reimage/report.json';
   const m = [...manifest.mounts].filter((x) => want.startsWith(x.path === '/' ? '/' : `${x.path}/`)).sort((a, b) => b.path.length - a.path.length)[0];
-  const table = await sfdiskJson(disk);
-  const part = table?.partitions.find((p) => Number(/(\d+)$/.exec(p.node)?.[1]) === m?.partition);
+  const ss = manifest.table.sectorSize;
+  const part = manifest.table.partitions.find((p) => p.number === m?.partition);
   if (!m || !part) return undefined;
-  const text = await debugfsCat(disk, part.start * (table?.sectorsize ?? 512), m.path === '/' ? want : want.slice(m.path.length));
+  // A root on a logical volume: one linear run of extents at a known offset in its partition.
+  const lv = m.lv ? part.lvm?.lvs.find((l) => l.name === m.lv) : undefined;
+  if (m.lv && !lv) return undefined;
+  const at = lv
+    ? { number: part.number, offset: part.start * ss + lv.offset, size: lv.size, fstype: lv.fs.type ?? m.fstype }
+    : { number: part.number, offset: part.start * ss, size: part.size * ss, fstype: part.fs.type ?? m.fstype };
+  const text = await peek(disk, at, m.path === '/' ? want : want.slice(m.path.length));
   try {
     return text ? JSON.parse(text) : undefined;
   } catch {
@@ -119,7 +131,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
       // What `reimage arm` writes for its armed entry (the console comes from qemuArgs, not the host).
       append: kernelArgs(await armSpec(`LABEL=${STICK_LABEL}:/bundle`, `serial:${TARGET_SERIAL}`, { kver: kernel.replace(/^.*vmlinuz-/, ''), cmdline: '/dev/null' }), 'auto'),
       drives: [
-        { file: disk, serial: TARGET_SERIAL },
+        { file: disk, serial: TARGET_SERIAL, ...(o.sectorSize ? { sectorSize: o.sectorSize } : {}) },
         { file: stick, serial: 'VMTEST-STICK', usb: true },
       ],
       serialLog,
@@ -152,6 +164,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
         marker: o.marker ?? new RegExp(DEFAULT_MARKER),
         timeoutS,
         ...(fw ? { ovmf: fw } : {}),
+        ...(o.sectorSize ? { sectorSize: o.sectorSize } : {}),
         ...(o.memMiB ? { memMiB: o.memMiB } : {}),
       }),
     );

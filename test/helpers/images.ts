@@ -3,6 +3,7 @@
 // scripts themselves; a bundle of an image, packed once per test process;
 // and what the booted system's marker line must say.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO } from './fixtures.ts';
 import { BIN } from './reimage.ts';
@@ -13,9 +14,18 @@ export const IDENTITY_LIST = path.join(IMAGES, 'identity.list');
 export const IDENTITY = ['/etc/machine-id', '/etc/ssh/ssh_host_ed25519_key', '/etc/ssl/private/reimage-test.pem'] as const;
 
 // A kind is disk.sh's parameters; more kinds are more values here, never a second builder.
-export type ImageKind = { firmware?: 'bios' | 'efi'; table?: 'gpt' | 'mbr'; rootFs?: string };
+export type ImageKind = {
+	firmware?: 'bios' | 'efi';
+	table?: 'gpt' | 'mbr';
+	rootFs?: 'ext4' | 'xfs' | 'btrfs';
+	rootPart?: 'primary' | 'logical';
+	sectorSize?: 512 | 4096;
+};
 
-const kindArgs = (k: ImageKind) => ['--firmware', k.firmware ?? 'bios', '--table', k.table ?? 'gpt', '--root-fs', k.rootFs ?? 'ext4'];
+const kindArgs = (k: ImageKind) => [
+	...['--firmware', k.firmware ?? 'bios', '--table', k.table ?? 'gpt', '--root-fs', k.rootFs ?? 'ext4'],
+	...['--root-part', k.rootPart ?? 'primary', '--sector-size', String(k.sectorSize ?? 512)],
+];
 
 // debianDisk: the cached image of KIND in VERSION (never modify it: copy it first).
 export function debianDisk(kind: ImageKind, version: 1 | 2): string {
@@ -42,16 +52,50 @@ export function debianBundle(kind: ImageKind, key: string): string {
 	return out;
 }
 
-// identityOf: the sha256 of each identity file of IMG's root (the last partition, ext4), read with debugfs.
-export function identityOf(img: string): Record<(typeof IDENTITY)[number], string> {
-	const root = sfdiskJson(img).partitions.at(-1);
+// rootPart: the root's (the last partition's) byte range in IMG, a disk of KIND's
+// sector size (a 4Kn table is read through a read-only loop device with 4096-byte sectors).
+function rootPart(img: string, kind: ImageKind): { offset: number; size: number } {
+	const ss = kind.sectorSize ?? 512;
+	const read = (dev: string) => sfdiskJson(dev).partitions.at(-1);
+	let root: ReturnType<typeof read>;
+	if (ss === 512) root = read(img);
+	else {
+		const dev = sh('losetup', ['-f', '--show', '-r', '--sector-size', String(ss), img]).trim();
+		try {
+			root = read(dev);
+		} finally {
+			sh('losetup', ['-d', dev]);
+		}
+	}
 	if (!root) throw new Error(`${img} has no partitions`);
-	const sum = (p: string) => {
-		const bytes = sh('debugfs', ['-R', `cat ${p}`, `${img}?offset=${root.start * 512}`]);
-		if (!bytes) throw new Error(`${p} is not in ${img}`);
-		return createHash('sha256').update(bytes).digest('hex');
-	};
-	return Object.fromEntries(IDENTITY.map((p) => [p, sum(p)])) as Record<(typeof IDENTITY)[number], string>;
+	return { offset: root.start * ss, size: root.size * ss };
+}
+
+// identityOf: the sha256 of each identity file of IMG's root (the last partition): ext4 read
+// with debugfs; XFS and btrfs (subvolume @) mounted read-only, without log recovery, for the read.
+export function identityOf(img: string, kind: ImageKind = {}): Record<(typeof IDENTITY)[number], string> {
+	const root = rootPart(img, kind);
+	const fs = kind.rootFs ?? 'ext4';
+	const digest = (bytes: string | Buffer) => createHash('sha256').update(bytes).digest('hex');
+	if (fs === 'ext4') {
+		const sum = (p: string) => {
+			const bytes = sh('debugfs', ['-R', `cat ${p}`, `${img}?offset=${root.offset}`]);
+			if (!bytes) throw new Error(`${p} is not in ${img}`);
+			return digest(bytes);
+		};
+		return Object.fromEntries(IDENTITY.map((p) => [p, sum(p)])) as Record<(typeof IDENTITY)[number], string>;
+	}
+	const dir = tmpDir('reimage-identity-');
+	const how = fs === 'xfs' ? 'ro,norecovery' : 'ro,rescue=nologreplay,subvol=@';
+	sh('mount', ['-t', fs, '-o', `${how},loop,offset=${root.offset},sizelimit=${root.size}`, img, dir]);
+	try {
+		return Object.fromEntries(IDENTITY.map((p) => [p, digest(readFileSync(path.join(dir, p)))])) as Record<
+			(typeof IDENTITY)[number],
+			string
+		>;
+	} finally {
+		sh('umount', [dir]);
+	}
 }
 
 // markerFor: the whole marker line of a system of VERSION whose identity is ID (report: the reimage's outcome, or none).

@@ -2,7 +2,8 @@
 # A bootable disk image of a real Debian 12 system (rootfs.sh), in a v1 or a
 # v2, each with its own identity to keep.
 #
-#   test/images/disk.sh [--firmware bios|efi] [--table gpt|mbr] [--root-fs ext4]
+#   test/images/disk.sh [--firmware bios|efi] [--table gpt|mbr] [--root-fs ext4|xfs|btrfs]
+#                       [--root-part primary|logical] [--sector-size 512|4096]
 #                       --version 1|2            prints the path of the cached image
 #
 # Layouts (one code path; a kind is a parameter, never a copy):
@@ -10,12 +11,21 @@
 #   efi  + gpt: 1 ESP (FAT, made with mtools: no vfat needed on the host)
 #               holding the removable-media loader EFI/BOOT/BOOTX64.EFI, 2 root
 #   bios + mbr: 1 root (primary); core.img in the gap before it
+#               --root-part logical: 1 extended, 5 root (logical) inside it
+# --sector-size 4096 (efi + gpt): a 4Kn disk; the table is written through a
+# loop device with 4096-byte sectors (sfdisk takes a file as 512-byte sectors)
+# and the ESP's FAT has 4096-byte sectors. QEMU: logical_block_size=4096.
+# Root file systems: ext4 (mkfs.ext4 -d, no mount); xfs and btrfs are made in
+# a file of their own, filled through a loop mount (mkfs.xfs 6.1 has no
+# directory import, mkfs.btrfs 6.2 no --subvol), then copied into place. btrfs
+# has subvolumes @ (/) and @home (/home), mounted by fstab subvol= and the
+# kernel's rootflags=subvol=@; GRUB reads the top level, so its paths are /@/….
 # GRUB is put on the disk without grub-install (no loop device, no mount):
 # grub-mkimage builds the loader from the image's own GRUB modules with an
 # early config that finds /boot/grub/grub.cfg on any partition, and for BIOS
 # boot.img and core.img are patched as grub-bios-setup would (the sector of
 # core.img in boot.img, core.img's own block list). The root file system is
-# made by mkfs.ext4 -d with LABEL=root (fstab and root= use the label, so a
+# made with LABEL=root (fstab and root= use the label, so a
 # reimage keeps working without flags). To add a root file system kind,
 # write root_<fs> below (the partition is given as offset and size).
 #
@@ -34,12 +44,14 @@ die() {
 	exit 1
 }
 
-firmware=bios table=gpt root_fs=ext4 version=
+firmware=bios table=gpt root_fs=ext4 root_part=primary ss=512 version=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--firmware) firmware=$2 ;;
 	--table) table=$2 ;;
 	--root-fs) root_fs=$2 ;;
+	--root-part) root_part=$2 ;;
+	--sector-size) ss=$2 ;;
 	--version) version=$2 ;;
 	*) die "unknown option $1" ;;
 	esac
@@ -49,13 +61,15 @@ done
 [[ $firmware == bios || $firmware == efi ]] || die "--firmware $firmware: bios or efi"
 [[ $table == gpt || $table == mbr ]] || die "--table $table: gpt or mbr"
 [[ $firmware/$table != efi/mbr ]] || die "--firmware efi needs --table gpt"
+[[ $root_part == primary || $root_part/$table == logical/mbr ]] || die "--root-part $root_part: primary, or logical with --table mbr"
+[[ $ss == 512 || $ss/$firmware/$table == 4096/efi/gpt ]] || die "--sector-size $ss: 512, or 4096 with --firmware efi --table gpt"
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
 here=$(cd "$(dirname "$0")" && pwd)
 rootfs=$("$here/rootfs.sh")
 key=$(cat "$here/rootfs.sh" "$here/disk.sh" | sha256sum | cut -c1-16)
 cache=/tmp/reimage-disks-$key
-out=$cache/$firmware-$table-$root_fs-v$version.img
+out=$cache/$firmware-$table-$root_part-$ss-$root_fs-v$version.img
 if [[ -f $out ]]; then
 	printf '%s\n' "$out"
 	exit 0
@@ -68,7 +82,13 @@ if [[ -f $out ]]; then
 	exit 0
 fi
 stage=$(mktemp -d "$cache/.stage.XXXXXX")
-trap 'rm -rf "$stage" "$out.tmp" "$out.lock"' EXIT
+mnt="" loop=""
+cleanup() {
+	[[ -z $mnt ]] || umount "$mnt" 2>/dev/null || true
+	[[ -z $loop ]] || losetup -d "$loop" 2>/dev/null || true
+	rm -rf "$stage" "$out.tmp" "$out.lock"
+}
+trap cleanup EXIT
 kver=$(cat "$rootfs/.kver")
 MiB=$((1024 * 1024))
 
@@ -102,7 +122,18 @@ test certificate of image v$version
 "
 setfattr -n user.reimage-test -v "cert-of-v$version" "$tree/etc/ssl/private/reimage-test.pem"
 put "$tree/etc/hostname" 0644 root:root "reimage-test-v$version"$'\n'
-put "$tree/etc/fstab" 0644 root:root "LABEL=root / $root_fs errors=remount-ro 0 0"$'\n'
+# sub: where the system is inside the root file system, as GRUB sees it.
+sub="" rootflags=""
+case $root_fs in
+btrfs)
+	sub=/@ rootflags=' rootflags=subvol=@'
+	put "$tree/etc/fstab" 0644 root:root "LABEL=root / btrfs subvol=@ 0 0
+LABEL=root /home btrfs subvol=@home 0 0
+"
+	;;
+xfs) put "$tree/etc/fstab" 0644 root:root "LABEL=root / xfs defaults 0 0"$'\n' ;;
+*) put "$tree/etc/fstab" 0644 root:root "LABEL=root / $root_fs errors=remount-ro 0 0"$'\n' ;;
+esac
 
 # The marker: the only unit the boot waits for; it powers the machine off.
 # shellcheck disable=SC2016 # the script is written as is
@@ -145,8 +176,8 @@ terminal_input serial console
 terminal_output serial console
 set timeout=0
 menuentry 'Debian 12 reimage test image v$version' {
-	linux /boot/vmlinuz-$kver root=LABEL=root ro console=ttyS0 panic=-1 systemd.show_status=0
-	initrd /boot/initrd.img-$kver
+	linux $sub/boot/vmlinuz-$kver root=LABEL=root$rootflags ro console=ttyS0 panic=-1 systemd.show_status=0
+	initrd $sub/boot/initrd.img-$kver
 }
 "
 
@@ -157,28 +188,72 @@ bios/gpt) first_mib=1 first="size=1MiB,type=21686148-6453-6F6E-744E-656564454649
 efi/gpt) first_mib=32 first="size=32MiB,type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B,name=esp" ;;
 bios/mbr) first_mib=0 first= ;;
 esac
+[[ $root_part == primary ]] || first_mib=1 # the extended partition's first EBR and alignment
 total_mib=$((1 + first_mib + root_mib + 1))
 truncate -s "$((total_mib * MiB))" "$out.tmp"
+s1=$((MiB / ss)) # the first MiB, in sectors
+table_dev=$out.tmp
+if [[ $ss != 512 ]]; then
+	loop=$(losetup -f --show --sector-size "$ss" "$out.tmp")
+	table_dev=$loop
+fi
 {
 	printf 'label: %s\n' "$table"
-	[[ -n $first ]] && printf 'start=2048,%s\n' "$first"
-	if [[ $table == gpt ]]; then printf 'size=%sMiB,type=L,name=root\n' "$root_mib"; else printf 'size=%sMiB,type=83,bootable\n' "$root_mib"; fi
-} | sfdisk -q "$out.tmp"
-parts=$(sfdisk --json "$out.tmp")
+	[[ -n $first ]] && printf 'start=%s,%s\n' "$s1" "$first"
+	if [[ $table == gpt ]]; then
+		printf 'size=%sMiB,type=L,name=root\n' "$root_mib"
+	elif [[ $root_part == logical ]]; then
+		printf 'start=%s,type=5\n' "$s1" # the extended partition fills the rest; 5, the root, is inside it
+		printf 'start=%s,size=%sMiB,type=83\n' "$((2 * s1))" "$root_mib"
+	else
+		printf 'size=%sMiB,type=83,bootable\n' "$root_mib"
+	fi
+} | sfdisk -q --no-reread "$table_dev"
+parts=$(sfdisk --json "$table_dev")
+if [[ -n $loop ]]; then
+	losetup -d "$loop"
+	loop=
+fi
 pstart() { printf '%s' "$parts" | grep -o '"start": *[0-9]*' | sed -n "${1}p" | grep -o '[0-9]*$'; }
 psize() { printf '%s' "$parts" | grep -o '"size": *[0-9]*' | sed -n "${1}p" | grep -o '[0-9]*$'; }
-rootn=$([[ -n $first ]] && echo 2 || echo 1)
+rootn=$([[ -n $first || $root_part == logical ]] && echo 2 || echo 1) # its place in sfdisk's list
 
 root_ext4() { # OFFSET_BYTES SIZE_BYTES
 	mkfs.ext4 -q -L root -U "$(printf 'reimage-test-root' | md5sum | sed -E 's/(.{8})(.{4})(.{4})(.{4})(.{12}).*/\1-\2-\3-\4-\5/')" \
 		-E "offset=$1" -d "$tree" "$out.tmp" "$(($2 / 1024))k"
 }
+# filled: a file system made by mkfs ARGS... in a file of SIZE bytes, filled
+# from the tree through a loop mount by FILL (run in the mounted directory),
+# then copied to OFFSET of the disk.
+filled() { # OFFSET SIZE FILL MKFS ARGS...
+	local off=$1 size=$2 fill=$3 fs=$stage/root.fs
+	shift 3
+	truncate -s "$size" "$fs"
+	"$@" "$fs" >/dev/null
+	mnt=$stage/mnt
+	mkdir -p "$mnt"
+	mount -o loop "$fs" "$mnt"
+	"$fill" "$mnt"
+	umount "$mnt"
+	mnt=
+	dd if="$fs" of="$out.tmp" bs=1M seek="$off" oflag=seek_bytes conv=notrunc,sparse status=none
+	rm -f "$fs"
+}
+fill_plain() { cp -a "$tree/." "$1/"; }
+fill_subvols() { # @ holds the system but /home, @home holds /home
+	btrfs -q subvolume create "$1/@"
+	btrfs -q subvolume create "$1/@home"
+	tar -C "$tree" --exclude='./home/*' --xattrs --xattrs-include='*' --acls -cf - . | tar -C "$1/@" --xattrs --xattrs-include='*' --acls -xpf -
+	cp -a "$tree/home/." "$1/@home/"
+}
+root_xfs() { filled "$1" "$2" fill_plain mkfs.xfs -q -L root -m uuid=0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a1"$version" -f; }
+root_btrfs() { filled "$1" "$2" fill_subvols mkfs.btrfs -q -L root -U 0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a2"$version" -f; }
 declare -F "root_$root_fs" >/dev/null || die "--root-fs $root_fs: not supported (write root_$root_fs in disk.sh)"
-"root_$root_fs" "$(($(pstart "$rootn") * 512))" "$(($(psize "$rootn") * 512))"
+"root_$root_fs" "$(($(pstart "$rootn") * ss))" "$(($(psize "$rootn") * ss))"
 
 # GRUB: one early config for both firmwares, the modules a root needs built in.
 # shellcheck disable=SC2016 # GRUB expands these
-printf '%s\n' 'search --no-floppy --file --set=root /boot/grub/grub.cfg' 'set prefix=($root)/boot/grub' \
+printf '%s\n' "search --no-floppy --file --set=root $sub/boot/grub/grub.cfg" "set prefix=(\$root)$sub/boot/grub" \
 	'configfile $prefix/grub.cfg' >"$stage/early.cfg"
 mods=(part_gpt part_msdos ext2 xfs btrfs lvm search search_fs_file configfile normal linux serial terminal echo test)
 case $firmware in
@@ -203,11 +278,13 @@ bios)
 efi)
 	grub-mkimage -O x86_64-efi -d "$tree/usr/lib/grub/x86_64-efi" -c "$stage/early.cfg" -p /boot/grub -o "$stage/BOOTX64.EFI" "${mods[@]}"
 	esp=$stage/esp.img
-	truncate -s "$(($(psize 1) * 512))" "$esp"
-	mformat -i "$esp" -v ESP -N 52454954 ::
+	truncate -s "$(($(psize 1) * ss))" "$esp"
+	fat_ss=() # mformat -S N: sectors of 128 << N bytes, the disk's own; -T: how many (it counts 512-byte ones)
+	[[ $ss == 512 ]] || fat_ss=(-S 5 -T "$(psize 1)")
+	mformat -i "$esp" -v ESP -N 52454954 "${fat_ss[@]}" ::
 	mmd -i "$esp" ::/EFI ::/EFI/BOOT
 	mcopy -i "$esp" "$stage/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
-	dd if="$esp" of="$out.tmp" bs=1M seek="$(($(pstart 1) * 512))" oflag=seek_bytes conv=notrunc,sparse status=none
+	dd if="$esp" of="$out.tmp" bs=1M seek="$(($(pstart 1) * ss))" oflag=seek_bytes conv=notrunc,sparse status=none
 	;;
 esac
 mv "$out.tmp" "$out"

@@ -46,3 +46,18 @@ test('each bad boot option is one sentence naming it and the fix', () => {
 });
 
 test.run();
+
+test('vm-test --sector-size: 512 or 4096; a 4Kn disk is booted by OVMF, never SeaBIOS', () => {
+	assert.equal(vmBootOptions({ 'sector-size': '4096', firmware: 'efi' }).sectorSize, 4096);
+	assert.equal(vmBootOptions({ 'sector-size': '4096', 'no-boot': true }), { boot: false, sectorSize: 4096 });
+	assert.equal(vmBootOptions({ 'sector-size': '512' }), { sectorSize: 512 });
+	assert.is(
+		msg(() => vmBootOptions({ 'sector-size': '4k' })),
+		'--sector-size 4k is not a disk sector size: write --sector-size 512 or --sector-size 4096 (4Kn)',
+	);
+	for (const firmware of [undefined, 'bios'])
+		assert.is(
+			msg(() => vmBootOptions({ 'sector-size': '4096', ...(firmware ? { firmware } : {}) })),
+			'--sector-size 4096 with BIOS firmware: SeaBIOS cannot boot a 4Kn disk, so add --firmware efi (or --no-boot)',
+		);
+});
