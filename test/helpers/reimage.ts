@@ -75,11 +75,20 @@ export function sharedBundle(codec: Codec): string {
 	return b;
 }
 
+/**
+ * The bundle's own files copied from SRC to DST, without the retained sets that
+ * earlier runs saved in it (the bundle directory is a keep place: a failed run
+ * of another test leaves its set there, and a copy would carry it along).
+ */
+export function copyBundleFiles(src: string, dst: string): void {
+	sh('cp', ['-a', src, dst]);
+	fs.rmSync(path.join(dst, 'reimage-retained'), { recursive: true, force: true });
+}
+
 /** A private, modifiable copy of a shared bundle. */
 export function copyBundle(codec: Codec): string {
-	const src = sharedBundle(codec);
 	const dst = path.join(tmpDir('reimage-bundle-copy-'), 'bundle');
-	sh('cp', ['-a', src, dst]);
+	copyBundleFiles(sharedBundle(codec), dst);
 	return dst;
 }
 

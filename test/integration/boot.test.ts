@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reimage, sharedBundle } from '../helpers/reimage.ts';
+import { copyBundleFiles, reimage, sharedBundle } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, sh, tmpDir } from '../helpers/sys.ts';
 
 const t = suite('boot: trust and the bundle location');
@@ -16,7 +16,7 @@ const NO_DISK = `serial:NO-SUCH-DISK-${process.pid}`;
 /** A 64 MiB ext4 file system labelled LABEL holding the shared bundle as /bundle. */
 function medium(label: string): string {
 	const tree = tmpDir('reimage-medium-tree-');
-	fs.cpSync(sharedBundle('zstd'), path.join(tree, 'bundle'), { recursive: true });
+	copyBundleFiles(sharedBundle('zstd'), path.join(tree, 'bundle'));
 	const img = path.join(tmpDir('reimage-medium-'), 'medium.img');
 	fs.writeFileSync(img, '');
 	fs.truncateSync(img, 64 * 2 ** 20);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
+import { copyBundleFiles, reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
 import { checkResult } from '../helpers/schema.ts';
 import { attachLoop, describe, detachLoop, mount, partNode, partxUpdate, sfdiskJson, sh, sha256, umount } from '../helpers/sys.ts';
 
@@ -177,7 +177,7 @@ t(
 		const dev = attachLoop(file);
 		try {
 			const home = mount(partNode(dev, 3), { rw: true });
-			sh('cp', ['-a', sharedBundle('zstd'), path.join(home, 'bundle')]);
+			copyBundleFiles(sharedBundle('zstd'), path.join(home, 'bundle'));
 			umount(home);
 			const spec = `PARTUUID=${HOME_UUID}:/bundle`;
 			const args = ['run', '--bundle', spec, '--target', dev, '--retain', fx.list, '--yes'];
@@ -247,7 +247,7 @@ t('a bundle directory on a mounted partition of the target is refused with the r
 	try {
 		const home = mount(partNode(dev, 3), { rw: true });
 		try {
-			sh('cp', ['-a', sharedBundle('zstd'), path.join(home, 'bundle')]);
+			copyBundleFiles(sharedBundle('zstd'), path.join(home, 'bundle'));
 			const r = reimage(['run', '--bundle', path.join(home, 'bundle'), '--target', dev, '--retain', fx.list, '--yes']);
 			assert.is(r.status, 4, describe(r));
 			assert.match(r.stderr, /is on \/dev\/loop\d+p3, a mounted partition of the target .*--bundle PARTUUID=/);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
+import { copyBundleFiles, reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
 import { checkResult } from '../helpers/schema.ts';
 import {
 	attachLoop,
@@ -40,7 +40,7 @@ function diskWithBundle(bundle: string): { file: string; dev: string; spec: stri
 	sh('mkfs.ext4', ['-q', '-F', '-L', 'home', '-E', `offset=${320 * MiB}`, file, `${60 * 1024}k`]);
 	const dev = attachLoop(file);
 	const home = mount(partNode(dev, 3), { rw: true });
-	sh('cp', ['-a', bundle, path.join(home, 'bundle')]);
+	copyBundleFiles(bundle, path.join(home, 'bundle'));
 	umount(home);
 	return { file, dev, spec: `PARTUUID=${uuid}:/bundle` };
 }
