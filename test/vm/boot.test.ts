@@ -54,7 +54,8 @@ t('1: bundle on a partition of the very disk being reimaged (kiosk case)', async
 	assert.match(vm.serial, /point of no return: replacing everything on \/dev\/vda/);
 	assert.match(vm.serial, /reimaged \/dev\/vda \(no model, serial KIOSK42\) with 192 MiB .* sha256 ok, 19\/19 entries restored/);
 	assert.match(vm.serial, /reimage: done; rebooting into the new system/);
-	assert.equal(diskTable(disk), newTable());
+	// The image's table, and the bundle's partition kept after it (a bundle on the target keeps its partition).
+	assert.equal(diskTable(disk).slice(0, newTable().length), newTable());
 	inspectDisk(disk, (root, data) => {
 		assert.match(fs.readFileSync(path.join(root, 'etc/os-release'), 'utf8'), /NEW_IMAGE=1/);
 		assert.is(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8').trim(), 'kiosk-old-42');
@@ -300,7 +301,8 @@ t('vm-test: the reimage succeeds but the result does not boot (no boot loader): 
 	assert.is(v.pass, false);
 	assert.is(v.report.outcome, 'success', 'the reimage itself worked');
 	assert.is(v.report.entries.filter((e: { outcome: string }) => e.outcome === 'restored').length, 19);
-	assert.is(v.boot.outcome, 'stopped', 'SeaBIOS found nothing to boot and QEMU ended at once');
+	// SeaBIOS finds nothing to boot: QEMU ends, or the boot times out (both: the marker never came).
+	assert.ok(['stopped', 'timeout'].includes(v.boot.outcome), v.boot.outcome);
 	assert.match(v.error.message, /^vm-test failed: the reimaged disk stopped after [\d.]+ s without printing the marker \/Reached target/);
 	assert.is(sha256File(disk), before, "the user's disk image itself is never changed");
 });
