@@ -80,7 +80,7 @@ export type RunOptions = {
 // runBase, the OS it works on (processes, /sys, /proc: fakes in unit tests),
 // and whether it is a plan (reads only, takes no lock).
 // notes: lines for the report (the trail's), e.g. which LVM volume groups were activated.
-export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys; plan: boolean; notes?: string[] };
+export type Run = { o: RunOptions; log: Log; cleanup: Cleanup; runDir: string; sys: Sys; plan: boolean; notes: string[] };
 
 export type RetentionList = { name: string; entries: ListEntry[] };
 export type Ids = { users: IdMap; groups: IdMap };

@@ -49,8 +49,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
   };
   let passed: Passed | undefined;
   try {
-    const run = await openRun(o, log, cleanup, sys, t.command);
-    run.notes = t.notes;
+    const run = await openRun(o, log, cleanup, sys, t.command, t.notes);
     const pre = await timed('preflight', () => preflight(run));
     t.pre = pre;
     if (pre.reentry) t.notes.push(`re-entry: attempt ${pre.reentry.record.attempt + 1}; retained entries from ${pre.reentry.resumed.archive.from} (record ${pre.reentry.where})`);

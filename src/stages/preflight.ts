@@ -28,8 +28,9 @@ import { checkLvm } from './lvm.ts';
 import { keptParts, refuseMountedBundle } from './kept.ts';
 import { findReentry, keptFromRecord } from './reentry.ts';
 
-// openRun: the run's private directory (root only), undone by the cleanup stack.
-export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan'): Promise<Run> {
+// openRun: the run's private directory (root only), undone by the cleanup stack;
+// NOTES is the trail's list the stages add report lines to.
+export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sys, command: 'run' | 'plan', notes: string[]): Promise<Run> {
   if (process.getuid?.() !== 0) throw new ReimageError('environment', `reimage ${command} needs root (it opens the disk and mounts file systems): run it as root`);
   await mkdir(o.runBase, { recursive: true, mode: 0o700 });
   const runDir = await mkdtemp(join(o.runBase, 'run-'));
@@ -38,7 +39,7 @@ export async function openRun(o: RunOptions, log: Log, cleanup: Cleanup, sys: Sy
     for (const d of ['old', 'new', 'stage']) await rmdir(join(runDir, d)).catch(() => {});
     await rmdir(runDir);
   });
-  return { o, log, cleanup, runDir, sys, plan: command === 'plan' };
+  return { o, log, cleanup, runDir, sys, plan: command === 'plan', notes };
 }
 
 // preflight: the bundle (manifest, signature), the retention list, the target

@@ -50,7 +50,7 @@ function setup(s: Setup = {}) {
 		} as (typeof m.table.partitions)[number],
 	];
 	const log = createLog({ write: () => {} }, Date.now, true);
-	const run: Run = { o: { efiEntry: true } as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false };
+	const run: Run = { o: { efiEntry: true } as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false, notes: [] };
 	const p = { disk: { node: '/dev/vda' }, bundle: { manifest: Manifest.parse(m) } as Bundle } as unknown as Passed;
 	// The fake mount puts the ESP's files in the mount point, the fake umount takes them away again.
 	const espDir = path.join(runDir, 'esp');

@@ -42,6 +42,7 @@ async function setup(
 		runDir: '/nonexistent',
 		sys: f,
 		plan: false,
+		notes: [],
 	};
 	const p = {
 		disk,
