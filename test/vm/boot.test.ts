@@ -295,7 +295,7 @@ t('vm-test: the reimage succeeds but the result does not boot (no boot loader): 
 	const disk = fixtures().oldImg;
 	const before = sha256File(disk);
 	const b = pack('zstd', { retain: fixtures().list, sign: vmKey().key });
-	const r = reimage(['vm-test', '--disk', disk, '--bundle', b, '--initrd', initrd(), '--boot-timeout', '120', '--json']);
+	const r = reimage(['vm-test', '--disk', disk, '--bundle', b, '--initrd', initrd(), '--boot-timeout', '30', '--json']);
 	assert.is(r.status, 12, describe(r));
 	const v = checkResult(r.stdout) as Record<string, any>;
 	assert.is(v.pass, false);
@@ -305,7 +305,7 @@ t('vm-test: the reimage succeeds but the result does not boot (no boot loader): 
 	assert.ok(['stopped', 'timeout'].includes(v.boot.outcome), v.boot.outcome);
 	assert.match(
 		v.error.message,
-		/^vm-test failed: the reimaged disk (stopped after [\d.]+ s without printing|did not print) the marker \/Reached target.*\/ (within 120 s )?\(BIOS \(SeaBIOS\)/,
+		/^vm-test failed: the reimaged disk (stopped after [\d.]+ s without printing|did not print) the marker \/Reached target.*\/ (within 30 s )?\(BIOS \(SeaBIOS\)/,
 	);
 	assert.is(sha256File(disk), before, "the user's disk image itself is never changed");
 });
