@@ -60,7 +60,7 @@ export function initrd(spec: InitrdSpec = {}): string {
 		const args = [
 			'initrd',
 			'--out',
-			`${out}.tmp`,
+			`${out}.${process.pid}.tmp`,
 			'--kver',
 			kernel().kver,
 			'--generator',
@@ -70,8 +70,9 @@ export function initrd(spec: InitrdSpec = {}): string {
 			...(noSystemd ? ['--no-systemd'] : []),
 			...dracutAdd.flatMap((m) => ['--add', m]),
 		];
+		// (Each process builds under its own name: VM test files run side by side.)
 		sh(BIN, args);
-		fs.renameSync(`${out}.tmp`, out);
+		fs.renameSync(`${out}.${process.pid}.tmp`, out);
 	}
 	return out;
 }
@@ -79,11 +80,17 @@ export function initrd(spec: InitrdSpec = {}): string {
 // vmKey: the test fleet's signing key, made once and kept under /tmp so the
 // initrds that bake its public half stay cached between runs.
 export function vmKey(): { key: string; pub: string } {
-	const prefix = '/tmp/reimage-vm-key/fleet';
+	const dir = '/tmp/reimage-vm-key';
+	const prefix = `${dir}/fleet`;
 	if (!fs.existsSync(`${prefix}.pub`)) {
-		fs.rmSync(path.dirname(prefix), { recursive: true, force: true });
-		fs.mkdirSync(path.dirname(prefix));
-		sh(BIN, ['keygen', '--out', prefix]);
+		// Made aside and renamed into place whole: a process running beside this one takes whichever landed first.
+		const aside = fs.mkdtempSync(`${dir}.new-`);
+		sh(BIN, ['keygen', '--out', `${aside}/fleet`]);
+		try {
+			fs.renameSync(aside, dir);
+		} catch {
+			fs.rmSync(aside, { recursive: true, force: true });
+		}
 	}
 	return { key: `${prefix}.key`, pub: `${prefix}.pub` };
 }
