@@ -33,6 +33,8 @@ export type CompactOptions = {
   // The signed sha256 of the raw image.
   sha256: string;
   level?: number;
+  // Called once the chunks to download are known, before any is: BYTES bounds what the cache will grow by.
+  beforeFetch?: (bytes: number, chunks: number) => Promise<void>;
   signal?: AbortSignal;
   info?: (line: string) => void;
 };
@@ -88,7 +90,12 @@ export async function assembleCompressed(o: CompactOptions): Promise<CompactRepo
       report.cached.bytes += chunkSize(index, first(k));
     } else toFetch.push(k);
   }
-  if (toFetch.length) o.info?.(`fetch ${toFetch.length} chunks from ${o.source.name}`);
+  if (toFetch.length) {
+    // A stored chunk is one zstd frame: at most its raw size, 1/128 more and a header when it does not compress.
+    const raw = toFetch.reduce((n, k) => n + chunkSize(index, first(k)), 0);
+    await o.beforeFetch?.(raw + Math.ceil(raw / 128) + 64 * toFetch.length, toFetch.length);
+    o.info?.(`fetch ${toFetch.length} chunks from ${o.source.name}`);
+  }
   await fetchAll(o, plan, toFetch, keep, report);
 
   const handles = new Map<number, FileHandle | undefined>();

@@ -29,7 +29,16 @@ export type Trusted = Awaited<ReturnType<typeof readTrusted>>;
 export const ramFor = (t: Trusted, small: number) => t.manifest.image.size + Math.ceil(t.manifest.image.size / 4) + small + (4 << 20);
 
 // assembleBundle: the chunked bundle T (read from R at SPEC) into DIR (a tmpfs made by ROOM): small files, then the assembled image.
-export async function assembleBundle(spec: string, r: Reader, t: Trusted, dir: string, o: SourceEnv & { seeding: Seeding; room: (bytes: number) => Promise<void> }): Promise<CompactReport> {
+// RAM (the run's RAM check) is asked again once the chunks to download are
+// known: they wait in the chunk cache (seeding.cache, RAM in the initramfs)
+// until the image is written, beside the stage.
+export async function assembleBundle(
+  spec: string,
+  r: Reader,
+  t: Trusted,
+  dir: string,
+  o: SourceEnv & { seeding: Seeding; room: (bytes: number) => Promise<void>; ram?: (bytes: number) => Promise<unknown> },
+): Promise<CompactReport> {
   const c = t.manifest.chunks;
   if (!c) throw bundleError(`bundle ${r.where} has no chunk index`);
   const small = [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }, ...bundleFiles(t.manifest).slice(1)];
@@ -53,6 +62,19 @@ export async function assembleBundle(spec: string, r: Reader, t: Trusted, dir: s
     source,
     cache: o.seeding.cache,
     sha256: t.manifest.raw.sha256,
+    beforeFetch: async (cacheBytes, chunks) => {
+      const ram = o.ram;
+      if (!ram) return;
+      await ram(bytes + cacheBytes).catch((e: unknown) => {
+        if (!(e instanceof ReimageError) || e.exit !== 'memory') throw e;
+        const { need, avail } = e.facts as { need: number; avail: number };
+        throw new ReimageError(
+          'memory',
+          `assembling the image needs ${human(need)} of RAM (the ${human(bytes)} stage, up to ${human(cacheBytes)} for the ${chunks} chunks to download, kept in ${o.seeding.cache} until the image is written, the decoder and the runtime) but only ${human(avail)} is available: add RAM, or fetch the bundle to local storage first (reimage fetch) and run from there`,
+          e.facts,
+        );
+      });
+    },
     ...(o.signal ? { signal: o.signal } : {}),
     info: o.log.info,
   }).catch((e: unknown) => {
