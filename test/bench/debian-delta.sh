@@ -50,6 +50,12 @@ upgraded=$(grep -c '^Unpacking .*(.*) over (' "$work/apt.log" || true)
 added=$(grep -c '^Unpacking ' "$work/apt.log" || true)
 echo "v2 = v1 + $((added - upgraded)) packages added, $upgraded upgraded ($(cd "$work" && { diff -rq v1 v2 2>/dev/null || true; } | wc -l) paths differ)"
 
+# The floor: v2's files that v1 lacks or has otherwise, as one solid tar | zstd -19
+# (no delta method moves less than the update's own new bytes, compressed well).
+floor=$(cd "$work/v2" && find . -type f -print0 | while IFS= read -r -d '' f; do cmp -s "$f" "../v1/$f" || printf '%s\0' "$f"; done |
+	tar --null -T - -cf - 2>/dev/null | zstd -19 -T0 -q -c | wc -c)
+echo "floor: v2's changed and new files, tar | zstd -19: $floor B"
+
 for v in v1 v2; do
 	img=$work/$v.img
 	if [ ! -f "$img" ]; then
@@ -108,22 +114,24 @@ chunks=$(sum '^/v2/chunks/')
 index=$(sum '^/v2/image\.caibx')
 all=$(sum '^/v2/')
 pct() { echo "scale=2; 100 * $1 / $2" | bc; }
-echo "compressed v2 image: $zst B (raw $raw B)"
+echo "compressed v2 image: $zst B (raw $raw B); the floor is $(pct "$floor" "$zst") % of it"
 echo "v1→v2 fetch, v1 disk as seed: chunks $chunks B = $(pct "$chunks" "$zst") %, index $index B = $(pct "$index" "$zst") %, everything $all B = $(pct "$all" "$zst") % of the compressed image ($t s)"
 
-# On a slowed link (nginx limit_rate SLOW_RATE): the whole compressed image
-# with curl, against the seeded fetch (the v1 disk chunked on the fly, then
-# the missing chunks), each timed from start to a checked result.
+# On a slowed link (nginx limit_rate SLOW_RATE, which limits each connection):
+# the whole compressed image with curl, against the seeded fetch (the v1 disk
+# chunked on the fly, then the missing chunks) over one connection too
+# (--jobs 1: the link's whole rate, as on a real slow line), each timed from
+# start to a checked result.
 file=$("$node" -e "console.log(JSON.parse(require('fs').readFileSync('$work/www/v2/manifest.json','utf8')).image.file)")
 t0=$(date +%s.%N)
 curl -sf -o "$work/full.zst" "http://127.0.0.1:$port/slow/v2/$file"
 tfull=$(echo "$(date +%s.%N) - $t0" | bc)
 rm -f "$work/full.zst" && rm -rf "$work/got3"
 t0=$(date +%s.%N)
-"$bin" fetch "http://127.0.0.1:$port/slow/v2/" --out "$work/got3" --seed "$work/v1.img" >/dev/null 2>&1
+"$bin" fetch "http://127.0.0.1:$port/slow/v2/" --out "$work/got3" --seed "$work/v1.img" --jobs 1 >/dev/null 2>&1
 tseed=$(echo "$(date +%s.%N) - $t0" | bc)
 cmp "$work/got3/assembled.img" "$work/v2.img" && rm -rf "$work/got3"
-echo "at limit_rate ${SLOW_RATE:-1m}: curl of the compressed image $tfull s; reimage fetch --seed v1.img $tseed s"
+echo "at limit_rate ${SLOW_RATE:-1m}: curl of the compressed image $tfull s; reimage fetch --seed v1.img --jobs 1 $tseed s"
 
 # Killed half-way on a slowed link, then run again.
 rm -rf "$work/got2" && : >"$ng/access.log"
