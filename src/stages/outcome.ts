@@ -26,7 +26,12 @@ export async function deliver(d: Deliver | undefined, report: unknown, log: Log,
   if (await d.send(body)) return;
   const inSystem = newRoot ? await keepInSystem(newRoot, body, d, log) : undefined;
   const where = inSystem ?? (await keepOnMedium(d, body, log));
-  note(report, where ? `the report could not be sent to ${d.url}: kept as ${where}, sent by the next ${inSystem ? 'boot' : 'reimage run'}` : `the report could not be sent to ${d.url} and could not be kept (${lost(d)}): it is in this output and the log only`);
+  note(
+    report,
+    where
+      ? `the report could not be sent to ${d.url}: kept as ${where}, sent by the next ${inSystem ? 'boot' : 'reimage run'}`
+      : `the report could not be sent to ${d.url} and could not be kept (${lost(d)}): it is in this output and the log only`,
+  );
 }
 
 // keepOnMedium: BODY written to the medium's outbox; where (for messages), or undefined after saying why not.

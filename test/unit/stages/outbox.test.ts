@@ -45,7 +45,12 @@ test('not taken: the report, its URL, the CA, the sender and the enabled unit in
 test('taken (2xx): nothing is written into the new root', async () => {
 	const r = root();
 	const sent: unknown[] = [];
-	await deliver({ url: 'http://x/r', send: async (doc) => (sent.push(doc), true) }, { outcome: 'success' }, createLog({ write: () => {} }), r);
+	await deliver(
+		{ url: 'http://x/r', send: async (doc) => (sent.push(doc), true) },
+		{ outcome: 'success' },
+		createLog({ write: () => {} }),
+		r,
+	);
 	assert.equal(sent, [{ outcome: 'success' }]);
 	assert.equal(fs.readdirSync(r), []);
 });

@@ -28,7 +28,10 @@ test('refused, not taken: kept on the medium (0700 dir, 0600 files); the next ru
 	assert.is(files.length, 2);
 	for (const f of files) assert.is(fs.statSync(path.join(box, f)).mode & 0o777, 0o600);
 	assert.equal(JSON.parse(fs.readFileSync(path.join(box, files[0]!), 'utf8')), { outcome: 'refused', notes: [] });
-	assert.match(report.notes[0] ?? '', /could not be sent to http:\/\/x\/r: kept as .*reimage-outbox\/.*\.json, sent by the next reimage run/);
+	assert.match(
+		report.notes[0] ?? '',
+		/could not be sent to http:\/\/x\/r: kept as .*reimage-outbox\/.*\.json, sent by the next reimage run/,
+	);
 	await deliver(d, { outcome: 'again' }, quiet);
 	assert.is(fs.readdirSync(box).length, 2, 'once per run');
 	const got: [unknown, string | undefined][] = [];
