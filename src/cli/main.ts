@@ -341,8 +341,9 @@ async function main(argv: string[], st: State): Promise<number> {
       if (deliver) deliver.medium = await localMedium(o.bundle);
       await sendKept(deliver, log);
       const failed = async (e: unknown): Promise<never> => {
-        // A failure before the flow began (the bundle could not be fetched: exit 9) has no report of its own: its --json document is sent.
-        const doc = e instanceof ReimageError && e.report !== undefined ? e.report : failureDoc(name, st.phase, e);
+        // The --json document is sent: the flow's report with the error described in full, or (a failure
+        // before the flow began, e.g. the bundle could not be fetched: exit 9) the document alone.
+        const doc = failureDoc(name, st.phase, e);
         // The document printed for --json is then the one sent.
         if (e instanceof ReimageError) e.report = doc;
         await deliverOutcome(deliver, doc, log);
