@@ -338,7 +338,7 @@ async function main(argv: string[], st: State): Promise<number> {
       // every other ending here (kept on the bundle's medium when the endpoint does not take it).
       const deliver = await deliverTo(opt(v, 'report-url'), netFlags(v), log, reportFormat(opt(v, 'report-format')));
       // A local bundle directory is the medium: what earlier runs kept there goes first.
-      if (deliver) deliver.medium = await localMedium(o.bundle);
+      if (deliver) deliver.medium = await localMedium(o.bundle, o.target, log);
       await sendKept(deliver, log);
       const failed = async (e: unknown): Promise<never> => {
         // The --json document is sent: the flow's report with the error described in full, or (a failure

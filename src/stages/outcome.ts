@@ -9,7 +9,8 @@
 //     The next run (reimage run, or the initramfs) sends those first, oldest
 //     first, and removes each one the endpoint took (sendKept);
 //   - else nowhere, and the log and the report's own notes say so.
-import { chmod, lstat, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { disksBelow } from '../target/sysfs.ts';
 import { join } from 'node:path';
 import { dirPlace, syncPath, type KeepPlace } from '../retention/archive.ts';
 import type { Log } from '../util/log.ts';
@@ -95,12 +96,21 @@ export async function sendKept(d: Deliver | undefined, log: Log): Promise<void> 
   }
 }
 
-// localMedium: a bundle given as a local directory (or its manifest.json) keeps reports beside it.
-export async function localMedium(spec: string): Promise<KeepPlace | undefined> {
+// localMedium: a bundle given as a local directory (or its manifest.json)
+// keeps reports beside it, unless that directory is on the TARGET disk
+// (nothing is written to it before the point of no return).
+export async function localMedium(spec: string, target: string, log: Log): Promise<KeepPlace | undefined> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || spec.includes(':')) return undefined;
   const dir = spec.replace(/\/manifest\.json$/, '');
-  const st = await lstat(dir).catch(() => undefined);
-  return st?.isDirectory() ? dirPlace(join(dir, MEDIUM_OUTBOX), true) : undefined;
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) return undefined;
+  const t = await stat(target).catch(() => undefined);
+  const targetDisks = t?.isBlockDevice() ? await disksBelow(t.rdev) : [];
+  if (targetDisks.length && (await disksBelow(st.dev)).some((x) => targetDisks.includes(x))) {
+    log.info(`the bundle directory ${dir} is on the target disk: a report the endpoint does not take is not kept there`);
+    return undefined;
+  }
+  return dirPlace(join(dir, MEDIUM_OUTBOX), true);
 }
 
 const lost = (d: Deliver) =>

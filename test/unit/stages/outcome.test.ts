@@ -18,7 +18,7 @@ const quiet = createLog({ write: () => {} });
 test('refused, not taken: kept on the medium (0700 dir, 0600 files); the next run sends it first and removes it', async () => {
 	const bundle = tmp();
 	const box = path.join(bundle, 'reimage-outbox');
-	const medium = await localMedium(bundle);
+	const medium = await localMedium(bundle, '/nonexistent-target', quiet);
 	assert.is(medium?.path, box);
 	const report = { outcome: 'refused', notes: [] as string[] };
 	const d: Deliver = { url: 'http://x/r', send: async () => false, ...(medium ? { medium } : {}) };
@@ -64,8 +64,8 @@ test('no medium (a URL bundle) or an unwritable one: kept nowhere, and the log a
 	const r2 = { notes: [] as string[] };
 	await deliver({ url: 'http://x/r', send: async () => false, medium: dirPlace(path.join(file, 'reimage-outbox'), true) }, r2, log);
 	assert.match(r2.notes[0] ?? '', /could not be kept \(the bundle's medium .* is not writable\)/);
-	assert.is(await localMedium('https://h/b/'), undefined);
-	assert.is(await localMedium('LABEL=usb:/b'), undefined);
+	assert.is(await localMedium('https://h/b/', '/dev/null', quiet), undefined);
+	assert.is(await localMedium('LABEL=usb:/b', '/dev/null', quiet), undefined);
 });
 
 test.run();
