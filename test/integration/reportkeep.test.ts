@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { copyBundle, runActing } from '../helpers/reimage.ts';
-import { attachLoop, describe, detachLoop, sha256, tmpDir } from '../helpers/sys.ts';
+import { attachLoop, describe, detachLoop, mount, partNode, sha256, tmpDir, umount } from '../helpers/sys.ts';
 import { reimageAsync } from '../helpers/web.ts';
 import { BIN } from '../helpers/reimage.ts';
 
@@ -132,6 +132,26 @@ t('failed after writing (SIGTERM past the point of no return: 10), endpoint down
 		assert.is(box.length, 1);
 		assert.equal([box[0]!.doc.outcome, box[0]!.doc.exitCode, box[0]!.doc.written], ['failed', r.status, true]);
 	} finally {
+		detachLoop(dev);
+	}
+});
+
+t('a bundle directory on the target disk is no place for a kept report: refused, nothing written there, and the log says why', async () => {
+	const dev = attachLoop(freshOldDisk());
+	let mnt = '';
+	try {
+		mnt = mount(partNode(dev, 2), { rw: true });
+		const bundle = path.join(mnt, 'bundle');
+		fs.mkdirSync(bundle);
+		fs.copyFileSync(path.join(copyBundle('zstd'), 'manifest.json'), path.join(bundle, 'manifest.json'));
+		const r = await down(() => reimageAsync(BIN, refusedRun(bundle, dev)));
+		assert.ok(r.status !== null && r.status > 0 && r.status < 10, describe(r));
+		assert.match(r.stderr, /the bundle directory .*bundle is on the target disk: a report the endpoint does not take is not kept there/);
+		assert.match(r.stderr, /the report could not be sent to http:\/\/127\.0\.0\.1:\d+\/report and is kept nowhere/);
+		assert.equal(fs.readdirSync(bundle), ['manifest.json'], 'nothing written beside the bundle on the target');
+		assert.match((JSON.parse(r.stdout) as Doc).notes.at(-1) ?? '', /could not be kept/);
+	} finally {
+		if (mnt) umount(mnt);
 		detachLoop(dev);
 	}
 });
