@@ -35,7 +35,8 @@ import { saveLog } from './locate.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { selectTarget, wholeDisks } from './select.ts';
 import type { CompactReport } from '../chunks/compact.ts';
-import { bootPlaces } from './keep.ts';
+import { bootPlaces, mediumPlace } from './keep.ts';
+import { deliver as deliverOutcome, MEDIUM_OUTBOX, sendKept } from '../stages/outcome.ts';
 
 export type Action = 'continue' | 'reboot' | 'poweroff' | 'shell' | 'halt';
 
@@ -84,6 +85,10 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
     // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
     const ca = join(o.configDir, CA_FILE);
+    // Every outcome's report leaves through stages/outcome.ts (the finish stage, or the catch below).
+    const url = policy.reportUrl;
+    const format = policy.reportFormat;
+    deliver = url ? { url, send: (body, to) => sendReport(to ?? url, body, o.configDir, log), shape: (r) => shapeReport(format, r), ...((await exists(ca)) ? { ca } : {}) } : undefined;
     // A bundle URL is on no local disk: the target is chosen first, and seeds a chunked bundle (read only, before the point of no return).
     // When none can be chosen yet, the bundle still comes first (its trust is reported first) and the choice below says why.
     const targets = policy.targets;
@@ -100,12 +105,13 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       ...(o.signal ? { signal: o.signal } : {}),
       ...(early ? { seedTarget: early.node } : {}),
     });
+    // The bundle's medium keeps the reports the endpoint did not take; what earlier runs kept there goes first.
+    if (deliver && fetched.device) {
+      deliver.medium = mediumPlace(fetched.device, policy.bundle, o.runBase, MEDIUM_OUTBOX);
+      await sendKept(deliver, log);
+    }
     const disk = early ?? (await selectTarget(policy.targets, fetched.device?.disk, await wholeDisks()));
     target = disk.name;
-    const reportUrl = policy.reportUrl;
-    // The finish stage sends the report, and keeps it in the new system when the endpoint does not take it.
-    const format = policy.reportFormat;
-    deliver = reportUrl ? { url: reportUrl, send: (body) => sendReport(policy, body, o.configDir, log), shape: (r) => shapeReport(format, r), ...(ca ? { ca } : {}) } : undefined;
     log.info(`reimage: target ${disk.node} (serial ${disk.serial || '-'})`);
     const report = await runFlow(
       {
@@ -146,14 +152,14 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
       log,
       policy.mode === 'plan',
     );
-    if (!deliver?.tried) await sendReport(policy, shapeReport(policy.reportFormat, report), o.configDir, log);
+    await deliverOutcome(deliver, report, log);
     if (report.outcome === 'planned') return continueOrReboot(text, log);
     return { action: policy.after, code: EXIT.ok };
   } catch (e) {
     const d = describe(e);
     log.warn(`reimage failed: ${d.line}`);
     const doc = e instanceof ReimageError && e.report !== undefined ? e.report : o.failureDoc?.(e);
-    if (doc !== undefined && !deliver?.tried) await sendReport(policy, shapeReport(policy?.reportFormat, doc), o.configDir, log);
+    if (doc !== undefined) await deliverOutcome(deliver, doc, log);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.
@@ -170,13 +176,12 @@ const exists = (f: string) =>
     () => false,
   );
 
-// sendReport: the report to the policy's reportUrl (bounded: three tries, 5 s each), the baked site CA applied.
-async function sendReport(policy: { reportUrl?: string } | undefined, report: unknown, configDir: string, log: Log): Promise<boolean> {
-  if (!policy?.reportUrl) return false;
+// sendReport: BODY to URL (bounded: three tries, 5 s each), the baked site CA applied.
+async function sendReport(url: string, body: unknown, configDir: string, log: Log): Promise<boolean> {
   const ca = join(configDir, CA_FILE);
   const net = await loadNetOptions((await exists(ca)) ? { ca } : {});
   try {
-    return await postJson(policy.reportUrl, report, net, log);
+    return await postJson(url, body, net, log);
   } finally {
     net.https.destroy();
     net.http.destroy();

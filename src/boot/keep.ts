@@ -19,11 +19,13 @@ export function bootPlaces(fetched: { source: string; disk?: string } | undefine
   return fetched ? [mediumPlace(fetched, bundleText, runBase), ram] : [ram];
 }
 
-// mediumPlace: the bundle's medium (a partition), mounted read-write only while the set is written, found or removed.
-export function mediumPlace(fetched: { source: string }, bundleText: string, runBase: string): KeepPlace {
+// mediumPlace: the bundle's medium (a partition), mounted read-write only while
+// the set is written, found or removed; SUB beside the bundle (reimage-outbox
+// for the reports kept there: stages/outcome.ts).
+export function mediumPlace(fetched: { source: string }, bundleText: string, runBase: string, sub = 'reimage-retained'): KeepPlace {
   const loc = parseLocation(bundleText);
   // The name is for messages; where it really is on the medium is settled when it is opened.
-  const shown = join(/\/manifest\.json$/.test(loc.path) ? dirname(loc.path) : loc.path, 'reimage-retained');
+  const shown = join(/\/manifest\.json$/.test(loc.path) ? dirname(loc.path) : loc.path, sub);
   return {
     name: `${fetched.source}:${shown}`,
     survivesReboot: true,
@@ -47,7 +49,7 @@ export function mediumPlace(fetched: { source: string }, bundleText: string, run
           (s) => s.isDirectory(),
           () => false,
         );
-        const dir = join(isDir ? where : dirname(where), 'reimage-retained');
+        const dir = join(isDir ? where : dirname(where), sub);
         const st = await lstat(dir).catch(() => undefined);
         if (st && !st.isDirectory()) throw new Error(`${dir.slice(mnt.length)} on ${fetched.source} is not a directory (a link?): remove it`);
         return { dir, close };

@@ -46,18 +46,25 @@ export const ramBring =
       ...(b.signal ? { signal: b.signal } : {}),
     });
 
-// sendReport: REPORT to URL, when one is given (bounded retries; a failure is a warning); true when the endpoint took it.
-export async function sendReport(url: string | undefined, net: NetFlags, report: unknown, log: Log, format?: ReportFormat): Promise<boolean> {
-  if (!url) return false;
+// sendReport: BODY (the report as shaped) to URL (bounded retries; a failure is a warning); true when the endpoint took it.
+async function sendReport(url: string, net: NetFlags, body: unknown, log: Log): Promise<boolean> {
   const agents = await loadNetOptions(net);
   try {
-    return await postJson(url, shapeReport(format, report), agents, log);
+    return await postJson(url, body, agents, log);
   } finally {
     agents.https.destroy();
     agents.http.destroy();
   }
 }
 
-// deliverTo: the report endpoint handed to the flow (its finish stage sends the report, or keeps it in the new system).
-export const deliverTo = (url: string | undefined, net: NetFlags, log: Log, format?: ReportFormat): Deliver | undefined =>
-  url ? { url, send: (body) => sendReport(url, net, body, log), shape: (r) => shapeReport(format, r), ...(net.ca ? { ca: net.ca } : {}) } : undefined;
+// deliverTo: the report endpoint (stages/outcome.ts sends every outcome through
+// it). The credentials go only to URL's origin, a kept report's too; they are
+// read here once, so a bad --auth-file is refused before anything happens.
+export async function deliverTo(url: string | undefined, net: NetFlags, log: Log, format?: ReportFormat): Promise<Deliver | undefined> {
+  if (!url) return undefined;
+  const { auth } = await loadNetOptions(net);
+  const origin = new URL(url).origin;
+  const { authFile: _, ...bare } = net;
+  const send = (body: unknown, to = url) => sendReport(to, new URL(to).origin === origin ? net : bare, body, log);
+  return { url, send, shape: (r) => shapeReport(format, r), ...(net.ca ? { ca: net.ca } : {}), ...(auth ? { auth } : {}) };
+}

@@ -50,7 +50,8 @@ import { fetchBundle } from '../sources/fetch.ts';
 import { netLimitFlags, type NetFlags } from '../net/options.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../net/hawkbit.ts';
 import { tmpdir } from 'node:os';
-import { deliverTo, ramBring, sendReport, withBundle } from './bundle.ts';
+import { deliverTo, ramBring, withBundle } from './bundle.ts';
+import { deliver as deliverOutcome, localMedium, MEDIUM_OUTBOX, sendKept } from '../stages/outcome.ts';
 
 const str = (v: Values, k: string, cmd: string): string => {
   const x = v[k];
@@ -333,21 +334,35 @@ async function main(argv: string[], st: State): Promise<number> {
     case 'plan': {
       const o = runOptions(v, name);
       st.phase = 'preflight';
-      await checkTargetPath(o.target, 'target');
-      const trusted = await loadTrusted(o.trust);
-      // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
-      // A run's finish stage sends the report itself (kept in the new system when the endpoint does not take it); every other ending is sent here.
-      const format = reportFormat(opt(v, 'report-format'));
-      const deliver = name === 'run' ? deliverTo(opt(v, 'report-url'), netFlags(v), log, format) : undefined;
-      const send = async (doc: unknown) => {
-        if (!deliver?.tried) await sendReport(opt(v, 'report-url'), netFlags(v), doc, log, format);
+      // Every outcome's report leaves through stages/outcome.ts: a run's finish stage sends it (or keeps it in the new system),
+      // every other ending here (kept on the bundle's medium when the endpoint does not take it).
+      const deliver = await deliverTo(opt(v, 'report-url'), netFlags(v), log, reportFormat(opt(v, 'report-format')));
+      // A local bundle directory is the medium: what earlier runs kept there goes first.
+      if (deliver) deliver.medium = await localMedium(o.bundle, o.target, log);
+      await sendKept(deliver, log);
+      const failed = async (e: unknown): Promise<never> => {
+        // The --json document is sent: the flow's report with the error described in full, or (a failure
+        // before the flow began, e.g. the bundle could not be fetched: exit 9) the document alone.
+        const doc = failureDoc(name, st.phase, e);
+        // The document printed for --json is then the one sent.
+        if (e instanceof ReimageError) e.report = doc;
+        await deliverOutcome(deliver, doc, log);
+        throw e;
       };
+      await checkTargetPath(o.target, 'target').catch(failed);
+      const trusted = await loadTrusted(o.trust).catch(failed);
+      // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       // A chunked bundle URL is assembled from the target disk (read only, before anything is written) and any --seed.
       const extra = await seedsFrom(list(v, 'seed'), list(v, 'seed-index'));
       const seeding: Seeding = { seeds: async () => [...(await targetSeeds(o.target, o.runBase, log)), ...extra], jobs: count(v, 'jobs', 8), cache: join(o.runBase, CHUNK_CACHE) };
       const report = await withSignals(log, (signal) =>
-        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, (src) =>
-          runFlow(
+        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, async (src) => {
+          // A bundle read from a partition: that partition is the medium.
+          if (deliver && src.device) {
+            deliver.medium = mediumPlace(src.device, o.bundle, o.runBase, MEDIUM_OUTBOX);
+            await sendKept(deliver, log);
+          }
+          return runFlow(
             {
               ...o,
               bundle: src.dir,
@@ -365,21 +380,11 @@ async function main(argv: string[], st: State): Promise<number> {
             // The chunks downloaded stay for a rerun (or the run after a plan) until the image is written.
             if (name === 'run') await dropChunkCache(seeding.cache);
             return r;
-          }),
-        ).then(
-          async (r) => {
-            await send(r);
-            return r;
-          },
-          async (e: unknown) => {
-            // A failure before the flow began (the bundle could not be fetched: exit 9) has no report of its own: its --json document is sent.
-            const doc = e instanceof ReimageError && e.report !== undefined ? e.report : failureDoc(name, st.phase, e);
-            // The document printed for --json is then the one sent.
-            if (e instanceof ReimageError) e.report = doc;
-            await send(doc);
-            throw e;
-          },
-        ),
+          });
+        }).then(async (r) => {
+          await deliverOutcome(deliver, r, log);
+          return r;
+        }, failed),
       );
       out(report, name === 'plan' ? renderPlan(report).trimEnd() : `reimage finished: ${report.outcome}`);
       return EXIT.ok;

@@ -11,7 +11,7 @@ import { EXIT } from '../errors.ts';
 import type { BPath } from '../util/bytes.ts';
 import type { Restored, Run, Trail } from './context.ts';
 import { buildReport, type Report } from './report.ts';
-import { deliverOrKeep } from './outbox.ts';
+import { deliver } from './outcome.ts';
 
 export const REPORT_DIR = '/var/log/reimage';
 
@@ -28,7 +28,7 @@ export async function finish(run: Run, restored: Restored, t: Trail): Promise<Re
   log.info(`report written to ${REPORT_DIR}/report.json in the new system`);
   await writeInRoot(restored.root, `${REPORT_DIR}/reimage.log` as BPath, log.lines().join('\n') + '\n', 0o644);
   // Sent while the new system is mounted, so a report the endpoint does not take is kept there for its next boot.
-  if (run.o.deliver) await deliverOrKeep(restored.root, report, run.o.deliver, log);
+  await deliver(run.o.deliver, report, log, restored.root);
   await restored.unmount();
   await syncAll(run.sys);
   return report;

@@ -6,7 +6,9 @@ import { readFile, readdir, readlink, realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { hostSys, type Sys } from '../system/sys.ts';
 
-export { major, minor } from '../system/sys.ts';
+import { major, minor } from '../system/sys.ts';
+
+export { major, minor };
 
 export type KernelPart = { name: string; number: number; start: number; size: number; dev: string };
 
@@ -87,6 +89,25 @@ export async function kernelPartitions(sysPath: string): Promise<KernelPart[]> {
 // sysPathOf: the disk's directory in sysfs (/sys/devices/…/block/NAME).
 export async function sysPathOf(d: Disk, sys: Sys = hostSys): Promise<string> {
   return realpath(`${sys.sysRoot}/dev/block/${d.dev}`);
+}
+
+// disksBelow: the whole disks (kernel names) a file system's device DEV (stat's dev) lives on:
+// a partition's disk, and through device-mapper or MD the disks below it; none for a tmpfs or overlay.
+export async function disksBelow(dev: number, sys: Sys = hostSys): Promise<string[]> {
+  const at = async (path: string): Promise<string[]> => {
+    const real = await realpath(path).catch(() => undefined);
+    if (!real) return [];
+    const disk = (await readFile(`${real}/partition`).then(
+      () => true,
+      () => false,
+    ))
+      ? real.slice(0, real.lastIndexOf('/'))
+      : real;
+    const slaves = await readdir(`${disk}/slaves`).catch(() => [] as string[]);
+    if (!slaves.length) return [basename(disk)];
+    return (await Promise.all(slaves.map((s) => at(`${disk}/slaves/${s}`)))).flat();
+  };
+  return at(`${sys.sysRoot}/dev/block/${major(dev)}:${minor(dev)}`);
 }
 
 // holders: device-mapper, MD or other stacked devices built on the disk or its partitions.

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 
 export type Endpoint<T> = {
 	got: T[];
+	// The Authorization header of each request in `got` ('' when it had none).
+	auth: string[];
 	answer: number | ((before: number) => number);
 	port: number;
 	// url: the endpoint's URL on 127.0.0.1 (or HOST, e.g. 10.0.2.2 from a QEMU guest) with PATH.
@@ -13,9 +15,10 @@ export type Endpoint<T> = {
 	stop: () => Promise<void>;
 };
 
-export async function startEndpoint<T = unknown>(answer: Endpoint<T>['answer'] = 204): Promise<Endpoint<T>> {
+// PORT: listen there (0: any free port); a test stops an endpoint and starts it again on its port to make it unreachable for a while.
+export async function startEndpoint<T = unknown>(answer: Endpoint<T>['answer'] = 204, port = 0): Promise<Endpoint<T>> {
 	let seen = 0;
-	const e = { got: [] as T[], answer } as Endpoint<T>;
+	const e = { got: [] as T[], auth: [] as string[], answer } as Endpoint<T>;
 	const server = http.createServer((req, res) => {
 		let body = '';
 		req.on('data', (c: Buffer) => (body += c.toString()));
@@ -23,10 +26,11 @@ export async function startEndpoint<T = unknown>(answer: Endpoint<T>['answer'] =
 			const status = typeof e.answer === 'number' ? e.answer : e.answer(seen);
 			seen++;
 			e.got.push(JSON.parse(body) as T);
+			e.auth.push(req.headers.authorization ?? '');
 			res.writeHead(status).end();
 		});
 	});
-	await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+	await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
 	e.port = (server.address() as AddressInfo).port;
 	e.url = (p = '/report', host = '127.0.0.1') => `http://${host}:${e.port}${p}`;
 	e.stop = () => new Promise<void>((r) => server.close(() => r()));

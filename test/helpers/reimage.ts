@@ -83,6 +83,7 @@ export function sharedBundle(codec: Codec): string {
 export function copyBundleFiles(src: string, dst: string): void {
 	sh('cp', ['-a', src, dst]);
 	fs.rmSync(path.join(dst, 'reimage-retained'), { recursive: true, force: true });
+	fs.rmSync(path.join(dst, 'reimage-outbox'), { recursive: true, force: true });
 }
 
 /** A private, modifiable copy of a shared bundle. */

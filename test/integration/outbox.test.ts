@@ -39,10 +39,26 @@ t('the endpoint answers 500: the report is kept in the new system, and its sende
 	const dev = attachLoop(freshOldDisk());
 	let root = '';
 	try {
-		const args = ['run', '--bundle', web.url('/good/'), '--target', dev, '--trust', `${key}.pub`, '--yes', '--report-url', endpoint.url()];
+		const auth = path.join(tmpDir('reimage-auth-'), 'auth');
+		fs.writeFileSync(auth, 'bearer outbox-t0ken\n', { mode: 0o600 });
+		const args = [
+			'run',
+			'--bundle',
+			web.url('/good/'),
+			'--target',
+			dev,
+			'--trust',
+			`${key}.pub`,
+			'--yes',
+			'--report-url',
+			endpoint.url(),
+			'--auth-file',
+			auth,
+		];
 		const r = await reimageAsync(BIN, [...args, '--stall-timeout', '30', '--deadline', '600', '--retries', '2']);
 		assert.is(r.status, 0, describe(r));
 		assert.is(endpoint.got.length, 3, 'three tries');
+		assert.equal(endpoint.auth, Array(3).fill('Bearer outbox-t0ken'), 'the run sends the credentials');
 		assert.match(
 			r.stderr,
 			/the report is kept in the new system as \/var\/lib\/reimage\/outbox\/[^ ]+\.json: reimage-report\.service \(curl\) sends it/,
@@ -52,6 +68,12 @@ t('the endpoint answers 500: the report is kept in the new system, and its sende
 		const kept = fs.readdirSync(box).filter((f) => f.endsWith('.json'));
 		assert.is(kept.length, 1);
 		assert.is(JSON.parse(fs.readFileSync(path.join(box, kept[0]!), 'utf8')).outcome, 'success');
+		// The endpoint's credentials, for the sender: a root-only header file, in neither the report nor the unit (FAULTS 153).
+		const authKept = path.join(box, kept[0]!.replace(/\.json$/, '.auth'));
+		assert.is(fs.readFileSync(authKept, 'utf8'), 'Authorization: Bearer outbox-t0ken\n');
+		assert.is(fs.statSync(authKept).mode & 0o777, 0o600);
+		assert.not.match(fs.readFileSync(path.join(box, kept[0]!), 'utf8'), /outbox-t0ken/);
+		assert.not.match(fs.readFileSync(path.join(root, 'etc/systemd/system/reimage-report.service'), 'utf8'), /t0ken/);
 		assert.is(
 			fs.readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/reimage-report.service')),
 			'/etc/systemd/system/reimage-report.service',
@@ -66,9 +88,11 @@ t('the endpoint answers 500: the report is kept in the new system, and its sende
 		assert.ok(fs.existsSync(path.join(copy, kept[0]!)), 'kept while the endpoint answers 500');
 		endpoint.answer = 204;
 		endpoint.got = [];
+		endpoint.auth = [];
 		const sent = await reimageAsync('sh', [sender]);
 		assert.is(sent.status, 0, describe(sent));
 		assert.is(endpoint.got[0]?.outcome, 'success');
+		assert.equal(endpoint.auth, ['Bearer outbox-t0ken'], 'the sender sends the credentials');
 		assert.equal(fs.readdirSync(copy), [], 'removed once taken');
 	} finally {
 		delete process.env.REIMAGE_OUTBOX;
