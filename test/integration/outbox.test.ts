@@ -68,7 +68,7 @@ t('the endpoint answers 500: the report is kept in the new system, and its sende
 		const kept = fs.readdirSync(box).filter((f) => f.endsWith('.json'));
 		assert.is(kept.length, 1);
 		assert.is(JSON.parse(fs.readFileSync(path.join(box, kept[0]!), 'utf8')).outcome, 'success');
-		// The endpoint's credentials, for the sender: a root-only header file, in neither the report nor the unit (FAULTS 153).
+		// The endpoint's credentials, for the sender: a root-only header file, in neither the report nor the unit (FAULTS 333).
 		const authKept = path.join(box, kept[0]!.replace(/\.json$/, '.auth'));
 		assert.is(fs.readFileSync(authKept, 'utf8'), 'Authorization: Bearer outbox-t0ken\n');
 		assert.is(fs.statSync(authKept).mode & 0o777, 0o600);

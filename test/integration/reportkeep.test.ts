@@ -2,7 +2,7 @@
 // writing, or one that failed after writing, keeps its report on the bundle's
 // medium (reimage-outbox/ beside the bundle, 0700, the report 0600), never on
 // the target; the next run sends it first, with the endpoint's credentials,
-// then its own, and removes it (FAULTS 150-152).
+// then its own, and removes it (FAULTS 330-332).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
