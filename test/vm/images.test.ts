@@ -90,7 +90,7 @@ for (const { name, kind, root } of SCENARIOS) {
 		assert.match(fs.readFileSync(junit, 'utf8'), /<testsuites tests="1" failures="0"/);
 		assert.is(sha256File(v1), before, "the user's disk image itself is never changed");
 		const s = (a: number, b = Date.now()) => ((b - a) / 1000).toFixed(0);
-		const stages = (v.report.timings as { stage: string; seconds: number }[]).map((x) => `${x.stage} ${x.seconds.toFixed(0)}`).join(', ');
+		const stages = (v.report.stages as { stage: string; seconds: number }[]).map((x) => `${x.stage} ${x.seconds.toFixed(0)}`).join(', ');
 		console.log(
 			`  ${name}: images and bundle ${s(t0, t1)} s, vm-test ${s(t1)} s (the reimage's stages in s: ${stages}; the result booted to the marker in ${v.boot.seconds} s)`,
 		);
