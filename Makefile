@@ -64,8 +64,8 @@ integration: deps bin
 vm: deps bin
 	$(NODE) test/run.mjs vm
 
-# The VM tier's other image kinds (MBR + logical XFS root, 4Kn + btrfs @/@home):
-# minutes each under TCG, so not part of `make test` unless REIMAGE_VM_KINDS=1 (here: =only, these alone).
+# The VM tier's extra real-image variants (GPT + ext4 under BIOS and UEFI; every image kind is
+# already in `make test`): minutes each under TCG, so only with REIMAGE_VM_KINDS=1 (here: =only, these alone).
 vm-kinds: deps bin
 	REIMAGE_VM_KINDS=only $(NODE) node_modules/uvu/bin.js test/vm '^images\.test\.ts$$' -c false
 

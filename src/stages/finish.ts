@@ -16,7 +16,8 @@ import { deliver } from './outcome.ts';
 export const REPORT_DIR = '/var/log/reimage';
 
 // finish: the report decided by the entries (a partial one fails the run),
-// written with the log into the new system; then unmount and sync.
+// written with the log into the new system; then unmount (what that did to
+// LVM volume groups is logged: it comes after the report) and sync.
 export async function finish(run: Run, restored: Restored, t: Trail): Promise<Report> {
   const { log } = run;
   // A partial entry (its bytes back, some metadata not) is not back: the run fails and the saved set stays.
@@ -29,7 +30,10 @@ export async function finish(run: Run, restored: Restored, t: Trail): Promise<Re
   await writeInRoot(restored.root, `${REPORT_DIR}/reimage.log` as BPath, log.lines().join('\n') + '\n', 0o644);
   // Sent while the new system is mounted, so a report the endpoint does not take is kept there for its next boot.
   await deliver(run.o.deliver, report, log, restored.root);
+  // The new system's volume groups are taken down after the report is written: said on the console instead.
+  const before = t.notes.length;
   await restored.unmount();
+  for (const n of t.notes.slice(before)) log.info(`${n} (the new system, before the reboot)`);
   await syncAll(run.sys);
   return report;
 }

@@ -143,7 +143,7 @@ export async function vmTest(o: VmTestOptions, log: Log): Promise<VmVerdict> {
     const serial = await readFile(serialLog, 'utf8').catch(() => '');
     const lines = serial
       .split(/\r?\n|\r/)
-      .filter((l) => /reimage|point of no return|warning:/.test(l))
+      .filter((l) => /reimage|point of no return|warning:|LVM:/.test(l))
       .slice(-15);
     const report = await readReport(disk, o.bundle).catch(() => undefined);
     const done = /reimage: done; rebooting into the new system/.test(serial);

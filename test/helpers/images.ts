@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO } from './fixtures.ts';
 import { BIN } from './reimage.ts';
-import { sfdiskJson, sh, tmpDir } from './sys.ts';
+import { sh, tmpDir } from './sys.ts';
 
 export const IMAGES = path.join(REPO, 'test', 'images');
 export const IDENTITY_LIST = path.join(IMAGES, 'identity.list');
@@ -20,11 +20,13 @@ export type ImageKind = {
 	rootFs?: 'ext4' | 'xfs' | 'btrfs';
 	rootPart?: 'primary' | 'logical';
 	sectorSize?: 512 | 4096;
+	// The root partition an LVM PV of volume group vgkiosk (the same name in v1 and v2), the root its LV "root".
+	lvm?: boolean;
 };
 
 const kindArgs = (k: ImageKind) => [
 	...['--firmware', k.firmware ?? 'bios', '--table', k.table ?? 'gpt', '--root-fs', k.rootFs ?? 'ext4'],
-	...['--root-part', k.rootPart ?? 'primary', '--sector-size', String(k.sectorSize ?? 512)],
+	...['--root-part', k.rootPart ?? 'primary', '--sector-size', String(k.sectorSize ?? 512), '--lvm', k.lvm ? 'yes' : 'no'],
 ];
 
 // debianDisk: the cached image of KIND in VERSION (never modify it: copy it first).
@@ -52,29 +54,18 @@ export function debianBundle(kind: ImageKind, key: string): string {
 	return out;
 }
 
-// rootPart: the root's (the last partition's) byte range in IMG, a disk of KIND's
-// sector size (a 4Kn table is read through a read-only loop device with 4096-byte sectors).
-function rootPart(img: string, kind: ImageKind): { offset: number; size: number } {
-	const ss = kind.sectorSize ?? 512;
-	const read = (dev: string) => sfdiskJson(dev).partitions.at(-1);
-	let root: ReturnType<typeof read>;
-	if (ss === 512) root = read(img);
-	else {
-		const dev = sh('losetup', ['-f', '--show', '-r', '--sector-size', String(ss), img]).trim();
-		try {
-			root = read(dev);
-		} finally {
-			sh('losetup', ['-d', dev]);
-		}
-	}
-	if (!root) throw new Error(`${img} has no partitions`);
-	return { offset: root.start * ss, size: root.size * ss };
+// rootPart: the root file system's byte range in IMG, as disk.sh wrote it beside the image (IMG.root):
+// a partition, or the extents of a logical volume inside one.
+function rootPart(img: string): { offset: number; size: number } {
+	const [offset, size] = readFileSync(`${img}.root`, 'utf8').trim().split(/\s+/).map(Number);
+	if (!offset || !size) throw new Error(`${img}.root does not say where the root file system is`);
+	return { offset, size };
 }
 
-// identityOf: the sha256 of each identity file of IMG's root (the last partition): ext4 read
+// identityOf: the sha256 of each identity file of IMG's root file system: ext4 read
 // with debugfs; XFS and btrfs (subvolume @) mounted read-only, without log recovery, for the read.
 export function identityOf(img: string, kind: ImageKind = {}): Record<(typeof IDENTITY)[number], string> {
-	const root = rootPart(img, kind);
+	const root = rootPart(img);
 	const fs = kind.rootFs ?? 'ext4';
 	const digest = (bytes: string | Buffer) => createHash('sha256').update(bytes).digest('hex');
 	if (fs === 'ext4') {

@@ -3,8 +3,9 @@
 # v2, each with its own identity to keep.
 #
 #   test/images/disk.sh [--firmware bios|efi] [--table gpt|mbr] [--root-fs ext4|xfs|btrfs]
-#                       [--root-part primary|logical] [--sector-size 512|4096]
+#                       [--root-part primary|logical] [--sector-size 512|4096] [--lvm yes|no]
 #                       --version 1|2            prints the path of the cached image
+#                       (and IMAGE.root beside it: the root file system's byte offset and size)
 #
 # Layouts (one code path; a kind is a parameter, never a copy):
 #   bios + gpt: 1 BIOS boot partition (GRUB's core.img), 2 root
@@ -26,7 +27,15 @@
 # boot.img and core.img are patched as grub-bios-setup would (the sector of
 # core.img in boot.img, core.img's own block list). The root file system is
 # made with LABEL=root (fstab and root= use the label, so a
-# reimage keeps working without flags). To add a root file system kind,
+# reimage keeps working without flags).
+# --lvm yes: the root partition (GPT type LVM, MBR 8e) is an LVM physical
+# volume of volume group "vgkiosk" with one logical volume "root" holding the
+# root file system, named /dev/mapper/vgkiosk-root in fstab and root= (a
+# RHEL-like kiosk). v1 and v2 use the same group name (two builds of one
+# product), each with its own UUID. Made with lvm's activation off (the host
+# may have no device-mapper): metadata only, the file system written at the
+# LV's extents. The image's initramfs-tools lvm2 hook activates it at boot;
+# GRUB reads it with its lvm module. To add a root file system kind,
 # write root_<fs> below (the partition is given as offset and size).
 #
 # Each version has the identity a reimage must keep (identity.list): a
@@ -44,7 +53,7 @@ die() {
 	exit 1
 }
 
-firmware=bios table=gpt root_fs=ext4 root_part=primary ss=512 version=
+firmware=bios table=gpt root_fs=ext4 root_part=primary ss=512 lvm=no version=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--firmware) firmware=$2 ;;
@@ -52,6 +61,7 @@ while [[ $# -gt 0 ]]; do
 	--root-fs) root_fs=$2 ;;
 	--root-part) root_part=$2 ;;
 	--sector-size) ss=$2 ;;
+	--lvm) lvm=$2 ;;
 	--version) version=$2 ;;
 	*) die "unknown option $1" ;;
 	esac
@@ -63,13 +73,14 @@ done
 [[ $firmware/$table != efi/mbr ]] || die "--firmware efi needs --table gpt"
 [[ $root_part == primary || $root_part/$table == logical/mbr ]] || die "--root-part $root_part: primary, or logical with --table mbr"
 [[ $ss == 512 || $ss/$firmware/$table == 4096/efi/gpt ]] || die "--sector-size $ss: 512, or 4096 with --firmware efi --table gpt"
+[[ $lvm == yes || $lvm == no ]] || die "--lvm $lvm: yes or no"
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
 here=$(cd "$(dirname "$0")" && pwd)
 rootfs=$("$here/rootfs.sh")
 key=$(cat "$here/rootfs.sh" "$here/disk.sh" | sha256sum | cut -c1-16)
 cache=/tmp/reimage-disks-$key
-out=$cache/$firmware-$table-$root_part-$ss-$root_fs-v$version.img
+out=$cache/$firmware-$table-$root_part-$ss-$root_fs$([[ $lvm == no ]] || echo -lvm)-v$version.img
 if [[ -f $out ]]; then
 	printf '%s\n' "$out"
 	exit 0
@@ -87,6 +98,7 @@ cleanup() {
 	[[ -z $mnt ]] || umount "$mnt" 2>/dev/null || true
 	[[ -z $loop ]] || losetup -d "$loop" 2>/dev/null || true
 	rm -rf "$stage" "$out.tmp" "$out.lock"
+	[[ -f $out ]] || rm -f "$out.root"
 }
 trap cleanup EXIT
 kver=$(cat "$rootfs/.kver")
@@ -123,16 +135,17 @@ test certificate of image v$version
 setfattr -n user.reimage-test -v "cert-of-v$version" "$tree/etc/ssl/private/reimage-test.pem"
 put "$tree/etc/hostname" 0644 root:root "reimage-test-v$version"$'\n'
 # sub: where the system is inside the root file system, as GRUB sees it.
-sub="" rootflags=""
+sub="" rootflags="" rootdev=LABEL=root
+[[ $lvm == no ]] || rootdev=/dev/mapper/vgkiosk-root
 case $root_fs in
 btrfs)
 	sub=/@ rootflags=' rootflags=subvol=@'
-	put "$tree/etc/fstab" 0644 root:root "LABEL=root / btrfs subvol=@ 0 0
-LABEL=root /home btrfs subvol=@home 0 0
+	put "$tree/etc/fstab" 0644 root:root "$rootdev / btrfs subvol=@ 0 0
+$rootdev /home btrfs subvol=@home 0 0
 "
 	;;
-xfs) put "$tree/etc/fstab" 0644 root:root "LABEL=root / xfs defaults 0 0"$'\n' ;;
-*) put "$tree/etc/fstab" 0644 root:root "LABEL=root / $root_fs errors=remount-ro 0 0"$'\n' ;;
+xfs) put "$tree/etc/fstab" 0644 root:root "$rootdev / xfs defaults 0 0"$'\n' ;;
+*) put "$tree/etc/fstab" 0644 root:root "$rootdev / $root_fs errors=remount-ro 0 0"$'\n' ;;
 esac
 
 # The marker: the only unit the boot waits for; it powers the machine off.
@@ -176,13 +189,14 @@ terminal_input serial console
 terminal_output serial console
 set timeout=0
 menuentry 'Debian 12 reimage test image v$version' {
-	linux $sub/boot/vmlinuz-$kver root=LABEL=root$rootflags ro console=ttyS0 panic=-1 systemd.show_status=0
+	linux $sub/boot/vmlinuz-$kver root=$rootdev$rootflags ro console=ttyS0 panic=-1 systemd.show_status=0
 	initrd $sub/boot/initrd.img-$kver
 }
 "
 
 # --- the disk -------------------------------------------------------------------
 root_mib=$(($(du -sm "$tree" | cut -f1) * 5 / 4 + 64))
+[[ $lvm == no ]] || root_mib=$((root_mib + 8)) # the PV's label, metadata area and extent rounding
 case $firmware/$table in
 bios/gpt) first_mib=1 first="size=1MiB,type=21686148-6453-6F6E-744E-656564454649,name=bios" ;;
 efi/gpt) first_mib=32 first="size=32MiB,type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B,name=esp" ;;
@@ -191,6 +205,7 @@ esac
 [[ $root_part == primary ]] || first_mib=1 # the extended partition's first EBR and alignment
 total_mib=$((1 + first_mib + root_mib + 1))
 truncate -s "$((total_mib * MiB))" "$out.tmp"
+mbr_type=$([[ $lvm == yes ]] && echo 8e || echo 83)
 s1=$((MiB / ss)) # the first MiB, in sectors
 table_dev=$out.tmp
 if [[ $ss != 512 ]]; then
@@ -201,12 +216,12 @@ fi
 	printf 'label: %s\n' "$table"
 	[[ -n $first ]] && printf 'start=%s,%s\n' "$s1" "$first"
 	if [[ $table == gpt ]]; then
-		printf 'size=%sMiB,type=L,name=root\n' "$root_mib"
+		printf 'size=%sMiB,type=%s,name=root\n' "$root_mib" "$([[ $lvm == yes ]] && echo E6D6D379-F507-44C2-A23C-238F2A3DF928 || echo L)"
 	elif [[ $root_part == logical ]]; then
 		printf 'start=%s,type=5\n' "$s1" # the extended partition fills the rest; 5, the root, is inside it
-		printf 'start=%s,size=%sMiB,type=83\n' "$((2 * s1))" "$root_mib"
+		printf 'start=%s,size=%sMiB,type=%s\n' "$((2 * s1))" "$root_mib" "$mbr_type"
 	else
-		printf 'size=%sMiB,type=83,bootable\n' "$root_mib"
+		printf 'size=%sMiB,type=%s,bootable\n' "$root_mib" "$mbr_type"
 	fi
 } | sfdisk -q --no-reread "$table_dev"
 parts=$(sfdisk --json "$table_dev")
@@ -248,8 +263,32 @@ fill_subvols() { # @ holds the system but /home, @home holds /home
 }
 root_xfs() { filled "$1" "$2" fill_plain mkfs.xfs -q -L root -m uuid=0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a1"$version" -f; }
 root_btrfs() { filled "$1" "$2" fill_subvols mkfs.btrfs -q -L root -U 0ca5e6f0-1d2c-4f3a-9b8e-7a6d5c4b3a2"$version" -f; }
+# lvm_root PART_OFFSET PART_SIZE: the root partition made a PV of vgkiosk
+# with LV root filling it; root_at becomes the LV's byte offset and size on the disk.
+lvm_root() {
+	local cfg='global{activation=0} devices{obtain_device_list_from_udev=0 external_device_info_source="none"}' pe first size
+	loop=$(losetup -f --show --sector-size "$ss" -o "$1" --sizelimit "$2" "$out.tmp")
+	local on=(--config "$cfg" --devices "$loop")
+	{
+		pvcreate -q "${on[@]}" -y "$loop"
+		vgcreate -q "${on[@]}" vgkiosk "$loop"
+		lvcreate -q "${on[@]}" -an -Zn -y -l 100%FREE -n root vgkiosk
+	} >"$stage/lvm.log" 2>&1 || die "lvm: $(grep -v leaked "$stage/lvm.log" | tail -3)"
+	pe=$(pvs "${on[@]}" --noheadings --units b --nosuffix -o pe_start "$loop" 2>/dev/null | tr -d ' ')
+	read -r first size < <(lvs "${on[@]}" --noheadings --units b --nosuffix -o seg_pe_ranges,lv_size vgkiosk/root 2>/dev/null | sed 's/.*:\([0-9]*\)-[0-9]* */\1 /')
+	local extent
+	extent=$(vgs "${on[@]}" --noheadings --units b --nosuffix -o vg_extent_size vgkiosk 2>/dev/null | tr -d ' ')
+	losetup -d "$loop"
+	loop=
+	root_at="$(($1 + pe + first * extent)) $size"
+}
+export LVM_SUPPRESS_FD_WARNINGS=1
 declare -F "root_$root_fs" >/dev/null || die "--root-fs $root_fs: not supported (write root_$root_fs in disk.sh)"
-"root_$root_fs" "$(($(pstart "$rootn") * ss))" "$(($(psize "$rootn") * ss))"
+root_at="$(($(pstart "$rootn") * ss)) $(($(psize "$rootn") * ss))"
+# shellcheck disable=SC2086 # two numbers
+[[ $lvm == no ]] || lvm_root $root_at
+# shellcheck disable=SC2086 # two numbers
+"root_$root_fs" $root_at
 
 # GRUB: one early config for both firmwares, the modules a root needs built in.
 # shellcheck disable=SC2016 # GRUB expands these
@@ -287,5 +326,6 @@ efi)
 	dd if="$esp" of="$out.tmp" bs=1M seek="$(($(pstart 1) * ss))" oflag=seek_bytes conv=notrunc,sparse status=none
 	;;
 esac
+printf '%s\n' "$root_at" >"$out.root"
 mv "$out.tmp" "$out"
 printf '%s\n' "$out"
