@@ -140,36 +140,34 @@ test('an index that does not describe the signed image is refused by its sha256'
 });
 
 test('the chunks to download are announced (a bound on what the cache grows by) before any is fetched; a refusal there fetches none', async () => {
-	const d = fresh();
+	// v2 assembled in a fresh directory, v1 the seed, BEFORE the hook.
+	const withHook = (src: ChunkSource, beforeFetch: (bytes: number, chunks: number) => Promise<void>) => {
+		const d = fresh();
+		const cache = path.join(d, 'cache');
+		const run = assembleCompressed({
+			index: made.index,
+			out: path.join(d, 'img.zst'),
+			seeds: [{ kind: 'file', path: v1 }],
+			source: src,
+			cache,
+			sha256,
+			beforeFetch,
+		});
+		return { run, cache };
+	};
 	const src = counting();
 	const asked: { bytes: number; chunks: number; gets: number }[] = [];
-	const r = await assembleCompressed({
-		index: made.index,
-		out: path.join(d, 'img.zst'),
-		seeds: [{ kind: 'file', path: v1 }],
-		source: src,
-		cache: path.join(d, 'cache'),
-		sha256,
-		beforeFetch: async (bytes, chunks) => void asked.push({ bytes, chunks, gets: src.gets.size }),
-	});
+	const ok = withHook(src, async (bytes, chunks) => void asked.push({ bytes, chunks, gets: src.gets.size }));
+	const r = await ok.run;
 	assert.is(asked.length, 1);
 	assert.equal(asked[0], { bytes: asked[0]?.bytes ?? 0, chunks: r.fetched.chunks, gets: 0 });
-	const cached = fs.readdirSync(path.join(d, 'cache')).reduce((n, f) => n + fs.statSync(path.join(d, 'cache', f)).size, 0);
+	const cached = fs.readdirSync(ok.cache).reduce((n, f) => n + fs.statSync(path.join(ok.cache, f)).size, 0);
 	assert.ok((asked[0]?.bytes ?? 0) >= cached, `bound ${asked[0]?.bytes} < ${cached} bytes in the cache`);
 
-	const d2 = fresh();
 	const src2 = counting();
-	const refused = await assembleCompressed({
-		index: made.index,
-		out: path.join(d2, 'img.zst'),
-		seeds: [{ kind: 'file', path: v1 }],
-		source: src2,
-		cache: path.join(d2, 'cache'),
-		sha256,
-		beforeFetch: async () => {
-			throw new Error('no RAM for the cache');
-		},
-	}).catch((e: Error) => e.message);
+	const refused = await withHook(src2, async () => {
+		throw new Error('no RAM for the cache');
+	}).run.catch((e: Error) => e.message);
 	assert.is(refused, 'no RAM for the cache');
 	assert.is(src2.gets.size, 0, 'nothing was downloaded');
 });
