@@ -18,9 +18,8 @@ import { VERSION } from '../version.ts';
 import { access, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EXIT, ReimageError, describe, usageError } from '../errors.ts';
-import { limitsAsFlags, loadNetOptions, type NetFlags } from '../net/options.ts';
-import { postJson } from '../net/post.ts';
-import { shapeReport } from '../net/hawkbit.ts';
+import { limitsAsFlags, type NetFlags } from '../net/options.ts';
+import { deliverTo } from '../net/deliver.ts';
 import { runFlow } from '../stages/index.ts';
 import type { Deliver } from '../stages/outbox.ts';
 import { createCleanup } from '../util/cleanup.ts';
@@ -30,7 +29,7 @@ import { memAvailable } from '../target/sysfs.ts';
 import { human } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { parseCmdline, splitCmdline } from './cmdline.ts';
-import { bakedTrust, loadConfig, narrow, CA_FILE, CONFIG_DIR } from './config.ts';
+import { bakedTrust, loadConfig, narrow, AUTH_FILE, CA_FILE, CONFIG_DIR } from './config.ts';
 import { saveLog } from './locate.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { selectTarget, wholeDisks } from './select.ts';
@@ -83,12 +82,12 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     const baked = await bakedTrust(o.configDir, policy);
     log.info(baked.allowUnsigned ? 'reimage: no trusted keys baked; unsigned bundles accepted (allowUnsigned)' : `reimage: bundles must be signed by ${baked.keys.join(' or ')}`);
     if (!policy.bundle) throw usageError('no bundle location: give rd.reimage.bundle= or bake "bundle" into the initrd config');
-    // A site CA baked next to config.json (reimage initrd --ca) applies to every download.
-    const ca = join(o.configDir, CA_FILE);
+    // A site CA and credentials baked next to config.json (reimage initrd --ca, --auth-file) apply to every download and the report.
+    const net = await bakedNet(o.configDir);
     // Every outcome's report leaves through stages/outcome.ts (the finish stage, or the catch below).
     const url = policy.reportUrl;
     const format = policy.reportFormat;
-    deliver = url ? { url, send: (body, to) => sendReport(to ?? url, body, o.configDir, log), shape: (r) => shapeReport(format, r), ...((await exists(ca)) ? { ca } : {}) } : undefined;
+    deliver = await deliverTo(url, net, log, format);
     // A bundle URL is on no local disk: the target is chosen first, and seeds a chunked bundle (read only, before the point of no return).
     // When none can be chosen yet, the bundle still comes first (its trust is reported first) and the choice below says why.
     const targets = policy.targets;
@@ -100,8 +99,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     fetched = await o.bring(policy.bundle, {
       cleanup,
       trust: baked.trust,
-      ...((await exists(ca)) ? { ca } : {}),
-      limits: limitsAsFlags(policy),
+      ...(net.ca ? { ca: net.ca } : {}),
+      limits: { ...limitsAsFlags(policy), ...(net.authFile ? { authFile: net.authFile } : {}) },
       ...(o.signal ? { signal: o.signal } : {}),
       ...(early ? { seedTarget: early.node } : {}),
     });
@@ -176,16 +175,11 @@ const exists = (f: string) =>
     () => false,
   );
 
-// sendReport: BODY to URL (bounded: three tries, 5 s each), the baked site CA applied.
-async function sendReport(url: string, body: unknown, configDir: string, log: Log): Promise<boolean> {
+// bakedNet: the site CA and credentials baked next to config.json (reimage initrd --ca, --auth-file), those that are there.
+async function bakedNet(configDir: string): Promise<NetFlags> {
   const ca = join(configDir, CA_FILE);
-  const net = await loadNetOptions((await exists(ca)) ? { ca } : {});
-  try {
-    return await postJson(url, body, net, log);
-  } finally {
-    net.https.destroy();
-    net.http.destroy();
-  }
+  const authFile = join(configDir, AUTH_FILE);
+  return { ...((await exists(ca)) ? { ca } : {}), ...((await exists(authFile)) ? { authFile } : {}) };
 }
 
 // afterWriteAction: what a failure past the point of no return leads to

@@ -66,6 +66,9 @@ export type Config = z.infer<typeof Config>;
 export const CONFIG_DIR = '/etc/reimage';
 // A site CA (PEM) baked next to config.json by reimage initrd --ca: trusted for every https:// download.
 export const CA_FILE = 'ca.pem';
+// Credentials (one line, as for --auth-file) baked next to config.json by reimage initrd
+// --auth-file (0600): sent with every download and the report POST.
+export const AUTH_FILE = 'auth';
 
 export async function loadConfig(dir = CONFIG_DIR): Promise<Config> {
   const path = `${dir}/config.json`;

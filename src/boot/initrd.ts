@@ -6,7 +6,7 @@
 // which corrupts a Node single-executable); this is checked after the build.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ReimageError, usageError } from '../errors.ts';
@@ -14,7 +14,7 @@ import { firstToolSync } from '../system/exec.ts';
 import { dracutBuild, lsinitrdCopy, mkinitramfs, unmkinitramfsCopy } from '../system/tools.ts';
 import { hashFile } from '../util/hash.ts';
 import { loadConfig } from './config.ts';
-import { checkNetworkModule, networkBuild, wantsNetwork, withCa } from './network.ts';
+import { checkNetworkModule, networkBuild, wantsNetwork, withBaked } from './network.ts';
 import { lockdownArgs } from './lockdown.ts';
 import type { Log } from '../util/log.ts';
 import { loadKeyDir } from '../bundle/sign.ts';
@@ -47,7 +47,7 @@ const LVM_BINS = ['/usr/sbin/lvm', '/sbin/lvm'];
 export const GENERATORS = ['dracut', 'initramfs-tools'] as const;
 export type Generator = (typeof GENERATORS)[number];
 
-export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean; add?: readonly string[]; network?: boolean; ca?: string };
+export type InitrdOptions = { out: string; kver?: string; config?: string; generator?: Generator; noSystemd?: boolean; add?: readonly string[]; network?: boolean; ca?: string; authFile?: string };
 
 type Build = { kver: string; out: string; bin: string; module: string; glue: string; env: Record<string, string>; noSystemd: boolean; add: readonly string[] };
 
@@ -68,7 +68,8 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
   const net = networkBuild(generator, wantsNetwork(o.network === true, policy ?? { network: false }));
   if (generator === 'dracut') checkNetworkModule(join(DRACUT_BASE, 'modules.d'), net.add.length > 0);
   if (o.ca && !o.config) throw usageError('--ca bakes a CA next to the policy: give --config DIR too');
-  const config = o.config && o.ca ? await withCa(o.config, o.ca) : undefined;
+  if (o.authFile && !o.config) throw usageError('--auth-file bakes credentials next to the policy: give --config DIR too');
+  const config = o.config && (o.ca || o.authFile) ? await withBaked(o.config, { ...(o.ca ? { ca: o.ca } : {}), ...(o.authFile ? { authFile: o.authFile } : {}) }) : undefined;
   // Baked kernel arguments: the shell lockdown (empty when the policy allows a shell), then the network's.
   const baked = [...lockdownArgs(policy?.allowShell ?? false), ...net.args].join(' ');
   const env = { REIMAGE_BIN: bin, REIMAGE_GLUE: glue, REIMAGE_LOCKDOWN: baked, ...net.env, ...(o.config ? { REIMAGE_CONFIG: resolve(config?.dir ?? o.config) } : {}) };
@@ -81,6 +82,8 @@ export async function buildInitrd(o: InitrdOptions, log: Log): Promise<{ out: st
     await config?.remove();
   }
   await log.step('check the binary inside the initrd is byte-identical', () => checkBinary(b.out, bin));
+  // An initrd that holds credentials is readable by root alone (/boot is often world-readable).
+  if (o.authFile) await chmod(b.out, 0o600);
   return { out: b.out, trust };
 }
 

@@ -1,13 +1,10 @@
 // The CLI's side of bundle sources and reports: --bundle handed to the flow as
 // a local directory (brought by its source kind, into RAM when it cannot be
-// read in place, released afterwards), and the report POSTed to --report-url.
+// read in place, released afterwards).
 import type { Bring } from '../boot/boot.ts';
 import { loadTrusted, type TrustedKey } from '../bundle/sign.ts';
 import { checkRam } from '../stages/budget.ts';
-import { loadNetOptions, type NetFlags } from '../net/options.ts';
-import { postJson } from '../net/post.ts';
-import { type ReportFormat, shapeReport } from '../net/hawkbit.ts';
-import type { Deliver } from '../stages/outbox.ts';
+import type { NetFlags } from '../net/options.ts';
 import type { Seeding } from '../sources/assembled.ts';
 import { chunkSeeding } from '../sources/cache.ts';
 import { bundleInRam, type InRam } from '../sources/ram.ts';
@@ -45,26 +42,3 @@ export const ramBring =
       ...(b.seedTarget ? { seeding: chunkSeeding(b.seedTarget, runBase, log) } : {}),
       ...(b.signal ? { signal: b.signal } : {}),
     });
-
-// sendReport: BODY (the report as shaped) to URL (bounded retries; a failure is a warning); true when the endpoint took it.
-async function sendReport(url: string, net: NetFlags, body: unknown, log: Log): Promise<boolean> {
-  const agents = await loadNetOptions(net);
-  try {
-    return await postJson(url, body, agents, log);
-  } finally {
-    agents.https.destroy();
-    agents.http.destroy();
-  }
-}
-
-// deliverTo: the report endpoint (stages/outcome.ts sends every outcome through
-// it). The credentials go only to URL's origin, a kept report's too; they are
-// read here once, so a bad --auth-file is refused before anything happens.
-export async function deliverTo(url: string | undefined, net: NetFlags, log: Log, format?: ReportFormat): Promise<Deliver | undefined> {
-  if (!url) return undefined;
-  const { auth } = await loadNetOptions(net);
-  const origin = new URL(url).origin;
-  const { authFile: _, ...bare } = net;
-  const send = (body: unknown, to = url) => sendReport(to, new URL(to).origin === origin ? net : bare, body, log);
-  return { url, send, shape: (r) => shapeReport(format, r), ...(net.ca ? { ca: net.ca } : {}), ...(auth ? { auth } : {}) };
-}

@@ -180,6 +180,7 @@ export const COMMANDS = {
       add: { type: 'string', multiple: true, arg: 'MODULE', help: 'dracut: also add this dracut module, e.g. dm or network (repeatable)' },
       network: { type: 'boolean', help: 'dracut: bring the network up (the network module, rd.neednet=1 ip=dhcp) for rd.reimage.bundle=https://…' },
       ca: { type: 'string', arg: 'FILE', help: 'bake this site CA (PEM) in: trusted for every https:// download besides the built-in CAs' },
+      'auth-file': { type: 'string', arg: 'FILE', help: 'bake these credentials in ("basic USER:PASSWORD" or "bearer TOKEN"): sent with every download and the report; the initrd is then 0600' },
     },
   },
   arm: {

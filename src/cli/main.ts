@@ -50,7 +50,8 @@ import { fetchBundle } from '../sources/fetch.ts';
 import { netLimitFlags, type NetFlags } from '../net/options.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../net/hawkbit.ts';
 import { tmpdir } from 'node:os';
-import { deliverTo, ramBring, withBundle } from './bundle.ts';
+import { ramBring, withBundle } from './bundle.ts';
+import { deliverTo } from '../net/deliver.ts';
 import { deliver as deliverOutcome, localMedium, MEDIUM_OUTBOX, sendKept } from '../stages/outcome.ts';
 
 const str = (v: Values, k: string, cmd: string): string => {
@@ -278,6 +279,7 @@ async function main(argv: string[], st: State): Promise<number> {
           add: list(v, 'add'),
           network: v.network === true,
           ...(opt(v, 'ca') ? { ca: opt(v, 'ca')! } : {}),
+          ...(opt(v, 'auth-file') ? { authFile: opt(v, 'auth-file')! } : {}),
         },
         log,
       );

@@ -94,9 +94,16 @@ export function makeTls(): Tls {
 
 export type Nginx = { root: string; port: number; tlsPort?: number; url: (p: string) => string; stop: () => Promise<void> };
 
-/** nginx serving ROOT on a free port (and TLS on another); /slow/ is ROOT at `slowRate` bytes/s. */
-export async function startNginx(root: string, opts: { tls?: Tls; slowRate?: string } = {}): Promise<Nginx> {
+/** nginx serving ROOT on a free port (and TLS on another); /slow/ is ROOT at `slowRate` bytes/s; /private/ is ROOT behind HTTP basic auth as `basicAuth`. */
+export async function startNginx(
+	root: string,
+	opts: { tls?: Tls; slowRate?: string; basicAuth?: { user: string; password: string } } = {},
+): Promise<Nginx> {
 	const d = tmpDir('reimage-nginx-');
+	if (opts.basicAuth) {
+		const hash = sh('openssl', ['passwd', '-apr1', opts.basicAuth.password]).trim();
+		fs.writeFileSync(path.join(d, 'htpasswd'), `${opts.basicAuth.user}:${hash}\n`);
+	}
 	const port = await freePort();
 	const tlsPort = opts.tls ? await freePort() : undefined;
 	const tls = opts.tls
@@ -116,6 +123,7 @@ http {
     listen 127.0.0.1:${port};
     root ${root};
     location /slow/ { alias ${root}/; limit_rate ${opts.slowRate ?? '256k'}; }
+    ${opts.basicAuth ? `location /private/ { alias ${root}/; auth_basic "reimage test"; auth_basic_user_file ${d}/htpasswd; }` : ''}
   }
   ${tls}
 }`;

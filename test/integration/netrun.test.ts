@@ -35,7 +35,7 @@ t.before(async () => {
 	sh('cp', ['-a', b, path.join(root, 'corrupt')]);
 	flipBytes(path.join(root, 'corrupt', readManifest(b).image.file), 4096);
 	tls = makeTls();
-	web = await startNginx(root, { tls });
+	web = await startNginx(root, { tls, basicAuth: { user: 'fleet', password: 's3cret' } });
 	proxy = await startProxy(web.port);
 });
 t.after(async () => {
@@ -146,5 +146,38 @@ t('the initramfs flow with rd.reimage.bundle=https://…: the baked site CA (ca.
 		'nothing left mounted',
 	);
 });
+
+t(
+	'a private store (HTTP basic auth on a real nginx): the initramfs sends the credentials baked next to its policy (auth), run sends --auth-file; without them exit 9 naming the 401',
+	() => {
+		const RUNDIR = process.env.REIMAGE_RUNDIR || '/run/reimage';
+		const creds = path.join(tmpDir('reimage-auth-'), 'auth');
+		fs.writeFileSync(creds, 'basic fleet:s3cret\n', { mode: 0o600 });
+		const boot = (baked: boolean) => {
+			const d = tmpDir('reimage-boot-');
+			const cfg = path.join(d, 'config');
+			fs.mkdirSync(cfg);
+			fs.copyFileSync(`${key}.pub`, path.join(cfg, 'fleet.pub'));
+			if (baked) fs.copyFileSync(creds, path.join(cfg, 'auth'));
+			fs.writeFileSync(
+				path.join(d, 'cmdline'),
+				`rd.reimage rd.reimage.bundle=${web.url('/private/good/')} rd.reimage.target=serial:NO-SUCH-DISK-${process.pid}\n`,
+			);
+			return reimage(['boot', '--cmdline', path.join(d, 'cmdline'), '--config', cfg], { env: { ...process.env, REIMAGE_RUNDIR: RUNDIR } });
+		};
+		const ok = boot(true);
+		assert.is(ok.status, 4, describe(ok));
+		assert.match(ok.stderr, /bundle signature by trusted key [0-9a-f]{16} verified/);
+		assert.match(ok.stderr, /no disk matches the target selector serial:NO-SUCH-DISK/);
+		const no = boot(false);
+		assert.is(no.status, 9, describe(no));
+		assert.match(no.stderr, /401/);
+		const plan = (...extra: string[]) => reimage(['verify', '--bundle', web.url('/private/good/'), '--trust', `${key}.pub`, ...extra]);
+		assert.is(plan('--auth-file', creds).status, 0, describe(plan('--auth-file', creds)));
+		const refused = plan();
+		assert.is(refused.status, 9, describe(refused));
+		assert.match(refused.stderr, /401/);
+	},
+);
 
 t.run();

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseCmdline } from '../../../src/boot/cmdline.ts';
 import { Config, narrow } from '../../../src/boot/config.ts';
-import { checkNetworkModule, NETWORK_ARGS, networkBuild, wantsNetwork } from '../../../src/boot/network.ts';
+import { checkNetworkModule, NETWORK_ARGS, networkBuild, wantsNetwork, withBaked } from '../../../src/boot/network.ts';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -46,6 +46,31 @@ test('reportUrl must be an http(s) URL', () => {
 	assert.is(Config.parse({ reportUrl: 'https://fleet.example/r' }).reportUrl, 'https://fleet.example/r');
 	assert.throws(() => Config.parse({ reportUrl: 'ftp://fleet.example/r' }));
 	assert.throws(() => Config.parse({ reportUrl: 'not a url' }));
+});
+
+test('withBaked: the credentials go next to config.json as auth (0600), checked first; the config directory is not changed', async () => {
+	const d = fs.mkdtempSync(path.join(os.tmpdir(), 'baked-'));
+	const cfg = path.join(d, 'cfg');
+	fs.mkdirSync(cfg);
+	fs.writeFileSync(path.join(cfg, 'config.json'), '{}\n');
+	const good = path.join(d, 'good');
+	fs.writeFileSync(good, 'bearer t0ken\n', { mode: 0o644 });
+	const b = await withBaked(cfg, { authFile: good });
+	try {
+		assert.is(fs.readFileSync(path.join(b.dir, 'auth'), 'utf8'), 'bearer t0ken\n');
+		assert.is(fs.statSync(path.join(b.dir, 'auth')).mode & 0o777, 0o600);
+		assert.ok(fs.existsSync(path.join(b.dir, 'config.json')));
+		assert.equal(fs.readdirSync(cfg), ['config.json'], 'the given directory is left as it was');
+	} finally {
+		await b.remove();
+	}
+	const bad = path.join(d, 'bad');
+	fs.writeFileSync(bad, 'basic no-colon\n');
+	await withBaked(cfg, { authFile: bad }).then(
+		() => assert.unreachable('a malformed auth file was baked'),
+		(e: Error) => assert.match(e.message, /auth file .*bad: basic credentials must be USER:PASSWORD/),
+	);
+	fs.rmSync(d, { recursive: true, force: true });
 });
 
 test.run();
