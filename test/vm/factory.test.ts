@@ -5,7 +5,7 @@
 // next_entry in /boot/grub/grubenv, what grub-reboot writes), the disk booted
 // by the firmware alone, the confirmation answered at the serial console;
 // the result is booted and its marker read, /home and the recovery partition
-// checked on the host; then the same again (the second reset).
+// checked on the host; then the same again (the second reset, checked on the host).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
@@ -141,7 +141,6 @@ t(
 		const recovery = recoveryFiles(img);
 		const table = sfdiskJson(img).partitions.map((p) => [p.start, p.size, p.uuid, p.name]);
 		const timings: string[] = [`prepare+capture ${((Date.now() - t0) / 1000).toFixed(0)} s`];
-		console.log(`  ${timings[0]}`);
 		for (const round of [1, 2]) {
 			// The user changes the system (a new machine-id, a file) and puts a file in /home; the reset is chosen for the next boot.
 			withRoot(img, (root) => {
@@ -162,19 +161,27 @@ t(
 			assert.match(s, /KEPT as they are, never written: [^\n]*\/dev\/vda3 \(home\)[^\n]*\/dev\/vda4 \(reimage-recovery\)/);
 			assert.match(s, /reimage: done; rebooting into the new system/, s.slice(-3000));
 			const t2 = Date.now();
-			console.log(`  reset ${round}: ${((t2 - t1) / 1000).toFixed(0)} s`);
-			const boot = await bootVm('', [{ file: img, serial: 'FACTORY1' }], { firmware: true });
-			const marker = boot.serial.split(/\r?\n/).find((l) => l.startsWith('REIMAGE-TEST-MARKER'));
-			assert.ok(marker, `round ${round}: the factory system booted and printed its marker\n${boot.serial.slice(-3000)}`);
-			assert.match(
-				marker,
-				new RegExp(`^REIMAGE-TEST-MARKER version=1 machine-id=${factoryId['/etc/machine-id']} `),
-				`round ${round}: the factory machine-id, not the user's`,
+			// The reset's result is booted once (round 1); round 2 is checked on the host only (the budget: each TCG boot is a minute).
+			if (round === 1) {
+				const boot = await bootVm('', [{ file: img, serial: 'FACTORY1' }], { firmware: true });
+				const marker = boot.serial.split(/\r?\n/).find((l) => l.startsWith('REIMAGE-TEST-MARKER'));
+				assert.ok(marker, `the factory system booted and printed its marker\n${boot.serial.slice(-3000)}`);
+				assert.match(
+					marker,
+					new RegExp(`^REIMAGE-TEST-MARKER version=1 machine-id=${factoryId['/etc/machine-id']} `),
+					"the factory machine-id, not the user's",
+				);
+			}
+			timings.push(
+				`reset ${round} ${((t2 - t1) / 1000).toFixed(0)} s${round === 1 ? ` + boot ${((Date.now() - t2) / 1000).toFixed(0)} s` : ''}`,
 			);
-			timings.push(`reset ${round} ${((t2 - t1) / 1000).toFixed(0)} s + boot ${((Date.now() - t2) / 1000).toFixed(0)} s`);
 			// On the host: the change is gone, the entry is still there, /home and the recovery partition are as they were.
 			withRoot(img, (root) => {
 				assert.not.ok(fs.existsSync(path.join(root, 'etc/changed')), `round ${round}: the change is gone`);
+				const id = createHash('sha256')
+					.update(fs.readFileSync(path.join(root, 'etc/machine-id')))
+					.digest('hex');
+				assert.is(id, factoryId['/etc/machine-id'], `round ${round}: the factory machine-id`);
 				assert.ok(fs.existsSync(path.join(root, 'etc/grub.d/42_reimage_factory')), 'the grub.d script is in the factory system');
 				assert.match(fs.readFileSync(path.join(root, 'boot/grub/grub.cfg'), 'utf8'), /--id reimage-factory \{/);
 			});
