@@ -103,7 +103,13 @@ export async function capture(o: CaptureOptions, log: Log): Promise<Captured> {
       if (probe.TYPE && probe.TYPE !== 'ext4')
         throw usageError(`recovery partition ${rec.node} holds ${probe.TYPE}, not ext4: reformat it (mkfs.ext4 -L ${RECOVERY_LABEL} ${rec.node}) or leave it empty`);
       recFs = probe.UUID ? { uuid: probe.UUID, fresh: false } : { uuid: randomUUID(), fresh: true };
-      const spec = await entrySpec({ bundle: `PARTUUID=${rec.uuid?.toLowerCase()}:/${BUNDLE_DIR}`, target: `partuuid:${rec.uuid?.toLowerCase()}`, ...(o.config ? { config: o.config } : {}) });
+      // No words of this host's command line (/dev/null): the entry's console is the captured system's (install.ts).
+      const spec = await entrySpec({
+        bundle: `PARTUUID=${rec.uuid?.toLowerCase()}:/${BUNDLE_DIR}`,
+        target: `partuuid:${rec.uuid?.toLowerCase()}`,
+        cmdline: '/dev/null',
+        ...(o.config ? { config: o.config } : {}),
+      });
       const boot = { fsUuid: recFs.uuid, kernel: `/${BOOT_DIR}/vmlinuz`, initrd: `/${BOOT_DIR}/initrd.img` };
       const done = await log.step('install the "Restore factory state" entry into the image', () => installEntry(raw, table, plan, spec, boot, { kernel: o.kernel!, initrd: o.initrd! }, cleanup));
       loaders = done.loaders;

@@ -15,6 +15,7 @@ import type { ArmSpec } from '../arm/entry.ts';
 import type { Mount, Table } from '../bundle/manifest.ts';
 import { ReimageError } from '../errors.ts';
 import { mount, umount } from '../system/tools.ts';
+import { consoleWords } from './console.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 
 // The mounts the boot entries live on.
@@ -45,6 +46,10 @@ export async function installEntry(raw: string, table: Table, plan: readonly Mou
       mounted.push({ path: m.path, undo: cleanup.push(`unmount ${dir}`, () => umount(dir)) });
     }
     const loaders: Installed['loaders'] = [];
+    const text = (p: string) => readFile(join(root, p), 'utf8').catch(() => undefined);
+    // The captured system's console, not the capturing host's (capture/console.ts).
+    const consoles = consoleWords(await text('boot/grub/grub.cfg'), await text('etc/default/grub'), await text('etc/kernel/cmdline'));
+    s = { ...s, extra: [...s.extra.filter((w) => !/^(console|earlycon)=/.test(w)), ...consoles] };
     if (await isDir(join(root, 'etc/grub.d'))) {
       const script = join(root, 'etc/grub.d', GRUB_SCRIPT);
       await writeFile(script, grubScript(s, b));

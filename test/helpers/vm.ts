@@ -159,6 +159,8 @@ export type BootOptions = InitrdSpec & {
 	answer?: { when: RegExp; text: string };
 	net?: boolean;
 	pxe?: { root: string; port: number };
+	// firmware: no -kernel: the firmware (SeaBIOS) boots the first drive, its boot loader chooses (a machine's own boot).
+	firmware?: boolean;
 };
 
 // pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
@@ -205,9 +207,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	const log = path.join(dir, 'serial.log');
 	const sock = path.join(dir, 'console.sock');
 	const args = qemuArgs({
-		kernel: kernel().vmlinuz,
-		initrd: initrd(opts),
-		append,
+		...(opts.firmware ? {} : { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),

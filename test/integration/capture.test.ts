@@ -40,7 +40,7 @@ function referenceDisk(o: DiskOpts = {}): string {
 	fs.writeFileSync(path.join(tree, 'etc/hostname'), 'factory\n');
 	fs.writeFileSync(
 		path.join(tree, 'boot/grub/grub.cfg'),
-		"### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Debian' {\n\tlinux /vmlinuz\n}\n### END /etc/grub.d/10_linux ###\n",
+		"### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Debian' {\n\tlinux /vmlinuz root=PARTLABEL=root ro console=ttyS1,57600 quiet\n}\n### END /etc/grub.d/10_linux ###\n",
 	);
 	if (o.rootRandomMiB) fs.writeFileSync(path.join(tree, 'etc/blob'), randomBytes(o.rootRandomMiB * MiB));
 	sh('mkfs.ext4', ['-q', '-L', 'root', '-d', tree, '-E', `offset=${MiB}`, img, '24M']);
@@ -167,6 +167,10 @@ t(
 				),
 			);
 			assert.match(cfg, /initrd \/reimage\/initrd\.img/);
+			// The captured system's console (its grub.cfg), never the words of the host that ran capture (its /proc/cmdline).
+			const line = cfg.split('\n').find((l) => l.includes('linux /reimage/vmlinuz')) ?? '';
+			assert.match(line, / console=ttyS1,57600$/);
+			assert.not.match(line, /console=(?!ttyS1,57600)| quiet/);
 
 			for (const round of [1, 2]) {
 				// The user changes the system and puts files on the data partition.
