@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
 import { attachLoop, copySparse, detachLoop, mount, partNode, sh, tmpDir, umount } from './sys.ts';
-import { CONSOLE_ARGS, ipxeScript, qemuArgs, type Drive, type Pxe } from '../../src/vmtest/qemu.ts';
+import { CONSOLE_ARGS, ipxeScript, qemuArgs, type Drive, type Ovmf, type Pxe } from '../../src/vmtest/qemu.ts';
 import { entrySpec } from '../../src/arm/index.ts';
 import { kernelArgs } from '../../src/arm/entry.ts';
 
@@ -152,6 +152,8 @@ export type BootOptions = InitrdSpec & {
 	answer?: { when: RegExp; text: string };
 	net?: boolean;
 	pxe?: { root: string; port: number };
+	// firmware: no -kernel/-initrd: the firmware boots the first drive (SeaBIOS, or OVMF with these flash images), as after a power cut.
+	firmware?: { ovmf?: Ovmf };
 };
 
 // pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
@@ -198,9 +200,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	const log = path.join(dir, 'serial.log');
 	const sock = path.join(dir, 'console.sock');
 	const args = qemuArgs({
-		kernel: kernel().vmlinuz,
-		initrd: initrd(opts),
-		append,
+		...(opts.firmware ? (opts.firmware.ovmf ? { ovmf: opts.firmware.ovmf } : {}) : { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),
