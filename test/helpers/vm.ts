@@ -97,12 +97,16 @@ export function vmConfig(config: object = {}): string {
 	return dir;
 }
 
-// An ext4 file system holding DIR's contents, as a partition appended to IMG (grown by MiB).
-export function appendPartition(img: string, label: string, contentDir: string, mib: number): void {
+// An ext4 file system holding DIR's contents, as a partition appended to IMG
+// (grown by MiB); AFTERIMAGE: it starts 1 MiB past IMG's old end (a reimage
+// with an image of that size must not overlap it).
+export function appendPartition(img: string, label: string, contentDir: string, mib: number, afterImage = false): void {
 	const size = fs.statSync(img).size;
-	fs.truncateSync(img, size + (mib + 2) * 2 ** 20);
+	const gap = afterImage ? 2 : 0;
+	fs.truncateSync(img, size + (mib + 2 + gap) * 2 ** 20);
 	sh('sfdisk', ['-q', '--relocate', 'gpt-bak-std', img]);
-	sh('sfdisk', ['-q', '--append', img], { input: `size=${mib}M,type=L,name=${label}\n` });
+	const at = afterImage ? `start=${(Math.ceil(size / 2 ** 20) + 1) * 2048},` : '';
+	sh('sfdisk', ['-q', '--append', img], { input: `${at}size=${mib}M,type=L,name=${label}\n` });
 	const t = JSON.parse(sh('sfdisk', ['--json', img])) as { partitiontable: { partitions: { start: number }[] } };
 	const start = t.partitiontable.partitions.at(-1)!.start;
 	sh('mkfs.ext4', ['-q', '-L', label, '-d', contentDir, '-E', `offset=${start * 512}`, img, `${mib}M`]);

@@ -36,7 +36,7 @@ function kioskDisk(kind: ImageKind): { disk: string; id: ReturnType<typeof ident
 	copySparse(v1, disk);
 	const tree = path.join(work, 'tree');
 	fs.cpSync(debianBundle(kind, vmKey().key), path.join(tree, 'bundle'), { recursive: true });
-	appendPartition(disk, 'REIMAGE', tree, 256);
+	appendPartition(disk, 'REIMAGE', tree, 256, true);
 	const cmdline = path.join(work, 'cmdline');
 	fs.writeFileSync(cmdline, 'console=ttyS0\n');
 	const dev = attachLoop(disk);
@@ -64,10 +64,15 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 	const drives = [{ file: disk, serial: 'KIOSK42' }];
 	const t1 = Date.now();
 	const times: string[] = [];
-	const took = (name: string, a: number) => times.push(`${name} ${((Date.now() - a) / 1000).toFixed(0)} s`);
+	const took = (name: string, a: number) => {
+		times.push(`${name} ${((Date.now() - a) / 1000).toFixed(0)} s`);
+		if (process.env.REIMAGE_VM_KEEP_SERIAL) fs.writeFileSync(`${process.env.REIMAGE_VM_KEEP_SERIAL}-${times.length}.log`, vm.serial);
+	};
 	// The armed initrd, cut early in the write.
 	let a = Date.now();
-	let vm = await bootUntil(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), drives, (s) => percent(s) >= 10);
+	// eslint-disable-next-line prefer-const
+	let vm: Awaited<ReturnType<typeof bootUntil>>;
+	vm = await bootUntil(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), drives, (s) => percent(s) >= 10);
 	took('early write', a);
 	assert.ok(vm.killed, 'cut during the write');
 	assert.match(vm.serial, /boot kit \/dev\/vda3:\/reimage-kit checked on the disk/);
