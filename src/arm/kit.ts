@@ -24,7 +24,7 @@ import { entrySpec } from './index.ts';
 export type KitOptions = { part: string; bundle: string; target?: string; initrd?: string; config?: string; kver?: string; cmdline?: string; bootDir: string };
 
 const BOOT_IMG = '/usr/lib/grub/i386-pc/boot.img';
-const CORE_MODULES = ['biosdisk', 'linux', 'echo', 'boot'];
+const CORE_MODULES = ['biosdisk', 'linux', 'echo', 'boot', 'serial', 'terminal'];
 
 // makeKit: the kit on the partition O.part (see the top of this file); returns a one-line summary.
 export async function makeKit(o: KitOptions, log: Log): Promise<string> {

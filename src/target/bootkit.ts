@@ -96,7 +96,12 @@ export function pointCore(core: Buffer, coreLba: number): Buffer {
 }
 
 // kitScript: the GRUB script embedded in the core image: the kernel and the initrd by block list on the boot disk, with ARGS.
+// GRUB reads a block list of several pieces short ("premature end of file", seen with GRUB 2.06 on a
+// 5-piece initrd): the kernel must be one piece, and each piece of the initrd is given as a file of its
+// own (GRUB's initrd concatenates its files; each piece is whole sectors, so no padding goes between).
 export function kitScript(kernel: readonly [number, number][], initrd: readonly [number, number][], args: string): string {
+  if (kernel.length !== 1) throw new Error(`the kernel lies in ${kernel.length} pieces on the disk: GRUB's block list loads it from one`);
   if (/[\n'\\$;]/.test(args)) throw new Error(`the kernel arguments "${args}" hold a character the kit's GRUB script cannot carry (newline, quote, backslash, $ or ;)`);
-  return ['echo reimage: power-loss boot kit: booting the reimage initrd', `linux ${blocklist('($root)', kernel)} ${args}`, `initrd ${blocklist('($root)', initrd)}`, 'boot', ''].join('\n');
+  // GRUB's own messages (an error reading a block list) also go to the first serial port, where a kiosk's console often is.
+  return ['serial --unit=0 --speed=115200', 'terminal_output --append serial', 'echo reimage: power-loss boot kit: booting the reimage initrd', `linux ${blocklist('($root)', kernel)} ${args}`, `initrd ${initrd.map((x) => blocklist('($root)', [x])).join(' ')}`, 'boot', ''].join('\n');
 }

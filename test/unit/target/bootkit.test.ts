@@ -75,9 +75,10 @@ test("pointCore: the core's first blocklist starts at its second sector; a core 
 test('kitScript: linux and initrd by block list on the boot disk with the arguments; an argument GRUB would misread is refused', () => {
 	const s = kitScript([[100, 8]], [[200, 16], [300, 2]], 'rd.reimage rd.reimage.bundle=LABEL=R:/bundle');
 	assert.match(s, /^linux \(\$root\)100\+8 rd\.reimage rd\.reimage\.bundle=LABEL=R:\/bundle$/m);
-	assert.match(s, /^initrd \(\$root\)200\+16,300\+2$/m);
+	assert.match(s, /^initrd \(\$root\)200\+16 \(\$root\)300\+2$/m, 'one file per piece (GRUB concatenates them)');
 	assert.match(s, /^boot$/m);
 	assert.throws(() => kitScript([[1, 1]], [[2, 1]], 'a=$x'), /cannot carry/);
+	assert.throws(() => kitScript([[1, 1], [5, 1]], [[2, 1]], 'a'), /the kernel lies in 2 pieces/);
 });
 
 test.run();
