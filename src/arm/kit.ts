@@ -59,13 +59,20 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
       const k = await placed(dir, 'vmlinuz', await readFile(kernel), partStart);
       const i = await placed(dir, 'initrd.img', await readFile(initrd), partStart);
       const script = join(work, 'kit.cfg');
-      await writeFile(script, kitScript(k.extents, i.extents, args));
+      let text: string;
+      try {
+        text = kitScript(k.extents, i.extents, args);
+      } catch (e) {
+        throw new ReimageError('environment', `no kit on ${node}: ${(e as Error).message}; free space on ${node} (or fix the arguments) and make the kit again`);
+      }
+      await writeFile(script, text);
       await grubMkimage('i386-pc', join(work, 'core.img'), script, CORE_MODULES);
       const raw = await readFile(join(work, 'core.img'));
       // Placed once to learn its sector, then its own blocklist pointed there (rewritten in place: the place stays).
       const first = await placed(dir, 'core.img', raw, partStart);
       const [one, more] = first.extents;
-      if (!one || more) throw new ReimageError('environment', `the file system on ${node} gave core.img ${first.extents.length} pieces: GRUB's boot sector loads one; free space on ${node} and make the kit again`);
+      if (!one || more)
+        throw new ReimageError('environment', `the file system on ${node} gave core.img ${first.extents.length} pieces: GRUB's boot sector loads one; free space on ${node} and make the kit again`);
       const core = await placed(dir, 'core.img', pointCore(raw, one[0]), partStart, true);
       if (JSON.stringify(core.extents) !== JSON.stringify(first.extents)) throw new ReimageError('environment', `core.img moved on ${node} while it was rewritten in place: make the kit again`);
       const code = bootCode(await readFile(BOOT_IMG), one[0]);
@@ -104,7 +111,12 @@ async function placed(dir: string, name: string, bytes: Buffer, partStart: numbe
   } finally {
     await fh.close();
   }
-  const extents = absolute(parseFilefrag(await filefrag(file), file), partStart, bytes.length);
+  const map = await filefrag(file);
+  let extents: [number, number][];
+  try {
+    extents = absolute(parseFilefrag(map, file), partStart, bytes.length);
+  } catch (e) {
+    throw new ReimageError('environment', `no kit: ${(e as Error).message}; make the kit again on a file system that maps files to fixed blocks (ext4, vfat)`);
+  }
   return { file: name, size: bytes.length, sha256: createHash('sha256').update(padded).digest('hex'), extents };
 }
-

@@ -96,7 +96,10 @@ export async function restoreBootCode(node: string, kit: BootKit): Promise<void>
     await fh.write(kit.imageCode, 0, BOOT_CODE, 0);
     await fh.datasync();
   } catch (e) {
-    throw new ReimageError('afterWrite', `could not write the image's boot code into sector 0 of ${node} after the restore (${(e as Error).message}): the disk still boots the reimage initrd, which finishes the job again`);
+    throw new ReimageError(
+      'afterWrite',
+      `could not write the image's boot code into sector 0 of ${node} after the restore (${(e as Error).message}): the disk still boots the reimage initrd, which finishes the job again`,
+    );
   } finally {
     await fh.close();
   }

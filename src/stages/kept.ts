@@ -166,7 +166,15 @@ export function growBytes(kept: readonly KeptPart[], imageEnd: number, diskSize:
 // of DISK: so the table that lands with the first MiB never lacks the bundle's
 // partition (a re-entry after a cut right then still finds it by PARTUUID).
 // Undefined (settle adds them as before) when it cannot be made.
-export async function mergedHead(disk: Disk, bundle: Bundle, kept: readonly KeptPart[], head: Buffer, dir: string, log: Log, sys: Sys): Promise<{ head: Buffer; tail: Buffer; from: number } | undefined> {
+export async function mergedHead(
+  disk: Disk,
+  bundle: Bundle,
+  kept: readonly KeptPart[],
+  head: Buffer,
+  dir: string,
+  log: Log,
+  sys: Sys,
+): Promise<{ head: Buffer; tail: Buffer; from: number } | undefined> {
   const m = bundle.manifest;
   if (!kept.length || m.table.label !== 'gpt' || disk.sectorSize !== 512 || disk.size <= m.raw.size) return undefined;
   const scratch = join(dir, 'table.img');

@@ -103,5 +103,13 @@ export function kitScript(kernel: readonly [number, number][], initrd: readonly 
   if (kernel.length !== 1) throw new Error(`the kernel lies in ${kernel.length} pieces on the disk: GRUB's block list loads it from one`);
   if (/[\n'\\$;]/.test(args)) throw new Error(`the kernel arguments "${args}" hold a character the kit's GRUB script cannot carry (newline, quote, backslash, $ or ;)`);
   // GRUB's own messages (an error reading a block list) also go to the first serial port, where a kiosk's console often is.
-  return ['serial --unit=0 --speed=115200', 'terminal_output --append serial', 'echo reimage: power-loss boot kit: booting the reimage initrd', `linux ${blocklist('($root)', kernel)} ${args}`, `initrd ${initrd.map((x) => blocklist('($root)', [x])).join(' ')}`, 'boot', ''].join('\n');
+  return [
+    'serial --unit=0 --speed=115200',
+    'terminal_output --append serial',
+    'echo reimage: power-loss boot kit: booting the reimage initrd',
+    `linux ${blocklist('($root)', kernel)} ${args}`,
+    `initrd ${initrd.map((x) => blocklist('($root)', [x])).join(' ')}`,
+    'boot',
+    '',
+  ].join('\n');
 }

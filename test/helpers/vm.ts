@@ -204,7 +204,11 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	const log = path.join(dir, 'serial.log');
 	const sock = path.join(dir, 'console.sock');
 	const args = qemuArgs({
-		...(opts.firmware ? (opts.firmware.ovmf ? { ovmf: opts.firmware.ovmf } : {}) : { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
+		...(opts.firmware
+			? opts.firmware.ovmf
+				? { ovmf: opts.firmware.ovmf }
+				: {}
+			: { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),

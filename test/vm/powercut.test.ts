@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reimage } from '../helpers/reimage.ts';
-import { appendPartition, armedArgs, bootUntil, initrd, kernel, vmKey, type BootOptions } from '../helpers/vm.ts';
+import { appendPartition, armedArgs, bootUntil, initrd, kernel, vmKey, type Boot, type BootOptions } from '../helpers/vm.ts';
 import { attachLoop, copySparse, describe, detachLoop, partNode, sfdiskJson, sh, tmpDir } from '../helpers/sys.ts';
 import { debianBundle, debianDisk, identityOf, markerFor, type ImageKind } from '../helpers/images.ts';
 
@@ -66,12 +66,12 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 	const times: string[] = [];
 	const took = (name: string, a: number) => {
 		times.push(`${name} ${((Date.now() - a) / 1000).toFixed(0)} s`);
-		if (process.env.REIMAGE_VM_KEEP_SERIAL) fs.writeFileSync(`${process.env.REIMAGE_VM_KEEP_SERIAL}-${times.length}.log`, vm.serial);
+		// REIMAGE_VM_KEEP_SERIAL=PREFIX keeps each boot's console as PREFIX-N.log (for a failure's post-mortem).
+		if (process.env.REIMAGE_VM_KEEP_SERIAL && vm) fs.writeFileSync(`${process.env.REIMAGE_VM_KEEP_SERIAL}-${times.length}.log`, vm.serial);
 	};
 	// The armed initrd, cut early in the write.
 	let a = Date.now();
-	// eslint-disable-next-line prefer-const
-	let vm: Awaited<ReturnType<typeof bootUntil>>;
+	let vm: Boot | undefined;
 	vm = await bootUntil(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), drives, (s) => percent(s) >= 10);
 	took('early write', a);
 	assert.ok(vm.killed, 'cut during the write');
@@ -103,8 +103,11 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 	console.log(`  ${kind.firmware}: disk and kit ${((t1 - t0) / 1000).toFixed(0)} s; ${times.join(', ')}`);
 }
 
-t('SeaBIOS: cut early in the write, late in the write, in settle and in restore; each time the disk boots the kit with no input, and the last run ends in v2 with v1 identity', async () => {
-	await chain({ firmware: 'bios' }, BIOS_CUTS);
-});
+t(
+	'SeaBIOS: cut early in the write, late in the write, in settle and in restore; each time the disk boots the kit with no input, and the last run ends in v2 with v1 identity',
+	async () => {
+		await chain({ firmware: 'bios' }, BIOS_CUTS);
+	},
+);
 
 t.run();

@@ -21,7 +21,10 @@ test('parseFilefrag: each extent in 512-byte sectors, with or without the expect
 
 test('parseFilefrag: an extent not yet at a fixed place (delayed, unwritten, inline) or no extent at all is refused, naming the file', () => {
 	const unwritten = FILEFRAG.replace('last,eof', 'last,unwritten,eof');
-	assert.throws(() => parseFilefrag(unwritten, 'initrd.img'), /initrd\.img has an extent that is not at a fixed place on the disk \(filefrag flags: last,unwritten,eof\)/);
+	assert.throws(
+		() => parseFilefrag(unwritten, 'initrd.img'),
+		/initrd\.img has an extent that is not at a fixed place on the disk \(filefrag flags: last,unwritten,eof\)/,
+	);
 	assert.throws(() => parseFilefrag('Filesystem type is: ef53\n', 'core.img'), /filefrag found no extents for core\.img/);
 });
 
@@ -45,7 +48,13 @@ test('absolute: the partition start added, adjacent pieces merged, the last cut 
 	);
 	assert.throws(() => absolute([{ logical: 8, physical: 100, length: 8 }], 0, 512), /hole at sector 0/);
 	assert.throws(() => absolute([{ logical: 0, physical: 100, length: 8 }], 0, 20 * 512), /cover 8 of the file's 20 sectors/);
-	assert.is(blocklist('($root)', [[36864, 512], [43008, 80]]), '($root)36864+512,43008+80');
+	assert.is(
+		blocklist('($root)', [
+			[36864, 512],
+			[43008, 80],
+		]),
+		'($root)36864+512,43008+80',
+	);
 });
 
 test("bootCode: boot.img's first 440 bytes, the core's sector at 0x5c (64-bit LE) and the drive check made a no-op; not a boot sector is refused", () => {
@@ -73,12 +82,30 @@ test("pointCore: the core's first blocklist starts at its second sector; a core 
 });
 
 test('kitScript: linux and initrd by block list on the boot disk with the arguments; an argument GRUB would misread is refused', () => {
-	const s = kitScript([[100, 8]], [[200, 16], [300, 2]], 'rd.reimage rd.reimage.bundle=LABEL=R:/bundle');
+	const s = kitScript(
+		[[100, 8]],
+		[
+			[200, 16],
+			[300, 2],
+		],
+		'rd.reimage rd.reimage.bundle=LABEL=R:/bundle',
+	);
 	assert.match(s, /^linux \(\$root\)100\+8 rd\.reimage rd\.reimage\.bundle=LABEL=R:\/bundle$/m);
 	assert.match(s, /^initrd \(\$root\)200\+16 \(\$root\)300\+2$/m, 'one file per piece (GRUB concatenates them)');
 	assert.match(s, /^boot$/m);
 	assert.throws(() => kitScript([[1, 1]], [[2, 1]], 'a=$x'), /cannot carry/);
-	assert.throws(() => kitScript([[1, 1], [5, 1]], [[2, 1]], 'a'), /the kernel lies in 2 pieces/);
+	assert.throws(
+		() =>
+			kitScript(
+				[
+					[1, 1],
+					[5, 1],
+				],
+				[[2, 1]],
+				'a',
+			),
+		/the kernel lies in 2 pieces/,
+	);
 });
 
 test.run();
