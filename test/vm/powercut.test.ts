@@ -103,7 +103,11 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 	console.log(`  ${kind.firmware}: disk and kit ${((t1 - t0) / 1000).toFixed(0)} s; ${times.join(', ')}`);
 }
 
-t(
+// About 14 minutes under TCG (six boots of a 500 MiB Debian disk, measured
+// 2026-12-03 on the shared 2-core machine): only with REIMAGE_VM_POWERCUT=1.
+const maybe = process.env.REIMAGE_VM_POWERCUT === '1' ? t : t.skip;
+
+maybe(
 	'SeaBIOS: cut early in the write, late in the write, in settle and in restore; each time the disk boots the kit with no input, and the last run ends in v2 with v1 identity',
 	async () => {
 		await chain({ firmware: 'bios' }, BIOS_CUTS);
