@@ -10,7 +10,7 @@ APT_PKGS := zstd casync xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2f
 # What `make demo` needs, and nothing more (no kernel, QEMU or dracut on the user's host).
 DEMO_PKGS := zstd xz-utils lbzip2 pigz attr acl fdisk e2fsprogs util-linux udev
 
-.PHONY: all deps apt apt-demo npm bin typecheck lint test unit integration vm vm-kinds demo bench man clean
+.PHONY: all deps apt apt-demo npm bin typecheck lint test unit integration vm vm-kinds vm-powercut demo bench man clean
 
 all: bin
 
@@ -68,6 +68,10 @@ vm: deps bin
 # already in `make test`): minutes each under TCG, so only with REIMAGE_VM_KINDS=1 (here: =only, these alone).
 vm-kinds: deps bin
 	REIMAGE_VM_KINDS=only $(NODE) node_modules/uvu/bin.js test/vm '^images\.test\.ts$$' -c false
+
+# The power-cut chain through the boot kit (about 14 min under TCG), not part of `make test`.
+vm-powercut: deps bin
+	REIMAGE_VM_POWERCUT=1 $(NODE) node_modules/uvu/bin.js test/vm '^powercut\.test\.ts$$' -c false
 
 # Every test: typecheck, shell lint, unit tests, the built binary on real loop
 # devices, then the real initrd in QEMU.

@@ -195,6 +195,20 @@ export const COMMANDS = {
       'boot-dir': { type: 'string', arg: 'DIR', help: 'boot directory (default /boot)' },
     },
   },
+  kit: {
+    summary: 'put the power-loss boot kit (kernel, reimage initrd, GRUB BIOS loader) on the partition that holds the bundle',
+    positionals: [],
+    flags: {
+      part: { type: 'string', arg: 'DEVICE', required: true, help: 'the partition of the target that holds the bundle, e.g. /dev/sda3 (kept by every reimage reading the bundle from it)' },
+      bundle: { type: 'string', arg: 'LOCATION', required: true, help: 'where the initrd finds the bundle, e.g. PARTUUID=…:/bundle (see rd.reimage.bundle)' },
+      target: { type: 'string', arg: 'SELECTOR', help: 'target disk, e.g. serial:KIOSK42 (see rd.reimage.target)' },
+      initrd: { type: 'string', arg: 'FILE', help: 'a reimage initrd to use (default: build one with reimage initrd)' },
+      config: { type: 'string', arg: 'DIR', help: 'policy directory baked into a built initrd' },
+      kver: { type: 'string', arg: 'VERSION', help: 'kernel to boot (default: the running one)' },
+      'boot-dir': { type: 'string', arg: 'DIR', help: 'where vmlinuz-VERSION is (default /boot)' },
+      cmdline: { type: 'string', arg: 'FILE', help: 'take console= and loglevel= from this kernel command line (default /proc/cmdline)' },
+    },
+  },
   disarm: {
     summary: 'remove the "Reimage" boot entries, the one-shot and the reimage initrd',
     positionals: [],

@@ -24,6 +24,7 @@ import { vmTest } from '../vmtest/run.ts';
 import { junitXml } from '../vmtest/junit.ts';
 import { vmBootOptions } from './vmtest.ts';
 import { arm, disarm } from '../arm/index.ts';
+import { makeKit } from '../arm/kit.ts';
 import { capture } from '../capture/index.ts';
 import { createLog } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -299,6 +300,23 @@ async function main(argv: string[], st: State): Promise<number> {
         log,
       );
       process.stdout.write(`armed: ${line}\n`);
+      return EXIT.ok;
+    }
+    case 'kit': {
+      const line = await makeKit(
+        {
+          part: str(v, 'part', name),
+          bundle: str(v, 'bundle', name),
+          bootDir: opt(v, 'boot-dir') ?? '/boot',
+          ...(opt(v, 'target') ? { target: opt(v, 'target')! } : {}),
+          ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
+          ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}),
+          ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}),
+          ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}),
+        },
+        log,
+      );
+      process.stdout.write(`${line}\n`);
       return EXIT.ok;
     }
     case 'disarm': {

@@ -7,14 +7,14 @@
 // written last by the write stage), then one sfdisk run rewrites that table
 // with the kept entries added at their old place, with their old type,
 // PARTUUID, name and attributes, before the kernel is told (settle).
-import { stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { extents } from '../bmap/format.ts';
 import type { Bundle } from '../bundle/read.ts';
 import { ReimageError, targetError } from '../errors.ts';
 import { clip, HOLDS_BUNDLE, keptLine, keptNumbers, keptOverlap, resolveKept, type KeptPart } from '../target/kept.ts';
 import { parseSelector } from '../bundle/keepspec.ts';
 import { inspect, kernelPartitions, major, minor, sysPathOf, type Disk } from '../target/sysfs.ts';
-import { dumpTable, rewriteTable, sfdiskJson, type SfdiskTable } from '../system/disk.ts';
+import { dumpTable, relocateBackupGpt, rewriteTable, sfdiskJson, type SfdiskTable } from '../system/disk.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Log } from '../util/log.ts';
 import type { Preflight, Run, RunOptions, Saved } from './context.ts';
@@ -94,6 +94,9 @@ export async function keptOnlyTable(disk: Disk, kept: readonly KeptPart[], log: 
 // end), the kept entries added to it in one sfdisk run; each must then be there.
 export async function addKept(disk: Disk, bundle: Bundle, kept: readonly KeptPart[], log: Log, sys: Sys): Promise<void> {
   if (!kept.length) return;
+  // The write stage's first MiB may already carry them (mergedHead): nothing to add then.
+  const before = await sfdiskJson(disk.node, { ...sys, exit: 'afterWrite' });
+  if (kept.every((k) => before?.partitions.some((q) => q.start === k.start && q.size === k.size && (q.uuid ?? '').toLowerCase() === k.uuid.toLowerCase()))) return;
   const numbers = keptNumbers(kept, bundle.manifest.table);
   await log.step(`put the ${kept.length} kept partition${kept.length === 1 ? '' : 's'} back into the new table`, async () => {
     const script = await dumpTable(disk.node, sys);
@@ -155,4 +158,56 @@ export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Prefligh
 export function growBytes(kept: readonly KeptPart[], imageEnd: number, diskSize: number): number {
   const next = kept.map((k) => k.bytes[0]).filter((s) => s >= imageEnd);
   return next.length ? Math.min(...next) + (1 << 20) : diskSize;
+}
+
+// mergedHead: the image's first MiB HEAD with the kept entries already in its
+// GPT, and the matching backup GPT for the disk's last MiB (from FROM on),
+// made by the same sfdisk runs as settle's on a sparse scratch file the size
+// of DISK: so the table that lands with the first MiB never lacks the bundle's
+// partition (a re-entry after a cut right then still finds it by PARTUUID).
+// Undefined (settle adds them as before) when it cannot be made.
+export async function mergedHead(
+  disk: Disk,
+  bundle: Bundle,
+  kept: readonly KeptPart[],
+  head: Buffer,
+  dir: string,
+  log: Log,
+  sys: Sys,
+): Promise<{ head: Buffer; tail: Buffer; from: number } | undefined> {
+  const m = bundle.manifest;
+  if (!kept.length || m.table.label !== 'gpt' || disk.sectorSize !== 512 || disk.size <= m.raw.size) return undefined;
+  const scratch = join(dir, 'table.img');
+  try {
+    const fh = await open(scratch, 'w+');
+    try {
+      await fh.truncate(disk.size);
+      await fh.write(head, 0, head.length, 0);
+    } finally {
+      await fh.close();
+    }
+    const via = { ...sys, exit: 'writeFailed' as const };
+    await relocateBackupGpt(scratch, via);
+    const numbers = keptNumbers(kept, m.table);
+    const script = await dumpTable(scratch, via);
+    const lines = kept.map((k) => keptLine(k, scratch, numbers.get(k) ?? k.number));
+    await rewriteTable(scratch, `${script.trimEnd()}\n${lines.join('\n')}\n`, via);
+    const from = Math.max(m.raw.size, disk.size - (1 << 20));
+    const out = { head: Buffer.alloc(head.length), tail: Buffer.alloc(disk.size - from), from };
+    const r = await open(scratch, 'r');
+    try {
+      await r.read(out.head, 0, head.length, 0);
+      await r.read(out.tail, 0, out.tail.length, from);
+    } finally {
+      await r.close();
+    }
+    // The boot code is the caller's (the image's, or a boot kit's): only the table comes from here.
+    head.copy(out.head, 0, 0, 440);
+    return out;
+  } catch (e) {
+    log.warn(`could not put the kept partitions into the image's table ahead of its first MiB (${(e as Error).message}): settle adds them; a power cut between the two leaves them out of the table`);
+    return undefined;
+  } finally {
+    await rm(scratch, { force: true });
+  }
 }

@@ -7,6 +7,7 @@
 // again finishes the job.
 // The point of no return is a value: pointOfNoReturn is the only maker of a
 // Passed, and every stage that writes takes one, so none can run before it.
+import type { BootKit } from './bootkit.ts';
 import type { Bundle } from '../bundle/read.ts';
 import { describe, EXIT, ReimageError } from '../errors.ts';
 import type { Captured } from '../retention/capture.ts';
@@ -29,6 +30,8 @@ export type Passed = {
   ids: Ids;
   // Partitions whose bytes are never written and which the new table carries again.
   kept: KeptPart[];
+  // The power-loss boot kit, when the bundle's kept partition holds one (bootkit.ts).
+  kit?: BootKit;
 };
 
 // pointOfNoReturn: the last look at the disk (staging may have taken a while),

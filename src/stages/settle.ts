@@ -10,11 +10,14 @@ import { identify, settle as settleParts, type PartIdentity } from '../target/pa
 import type { Run } from './context.ts';
 import type { Passed } from './phase.ts';
 import { addKept } from './kept.ts';
+import { testCut } from '../util/testcut.ts';
 
 export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
   const { log, o, sys } = run;
   const { disk } = p;
   const m = p.bundle.manifest;
+  // Power-cut tests: the image's first MiB is on the disk, settle has not begun (util/testcut.ts).
+  testCut('settle', (l) => log.warn(l));
   if (m.table.label === 'gpt' && disk.size > m.raw.size) {
     await log.step('move the backup GPT to the end of the disk', () => relocateBackupGpt(disk.node, sys));
   }

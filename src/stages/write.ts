@@ -26,7 +26,9 @@ import type { Log } from '../util/log.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
-import { keptOnlyTable } from './kept.ts';
+import { keptOnlyTable, mergedHead } from './kept.ts';
+import { layBootCode } from './bootkit.ts';
+import { BOOT_CODE } from '../target/bootkit.ts';
 import { testCut } from '../util/testcut.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
@@ -50,13 +52,20 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
     const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
     log.info(plan.why);
     // Kept partitions stay findable (the bundle's, for a re-entry after a power cut) while the disk has no other table.
-    const keptOnly = () => keptOnlyTable(disk, p.kept, log, run.sys);
-    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly);
+    // With a boot kit, LBA 0 boots the reimage initrd from then on (stages/bootkit.ts).
+    const kit = p.kit;
+    const keptOnly = async () => {
+      await keptOnlyTable(disk, p.kept, log, run.sys);
+      if (kit) await layBootCode(w, disk.node, kit.code);
+    };
+    const merge = (head: Buffer) => mergedHead(disk, p.bundle, p.kept, head, run.runDir, log, run.sys);
+    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly, { merge, ...(kit ? { code: kit.code } : {}) });
     const got = await once();
-    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys))) {
+    if (kit && got.imageHead) kit.imageCode = Buffer.from(got.imageHead.subarray(0, BOOT_CODE));
+    if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys, got.imageHead))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
       await once();
-      if (!(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys)))
+      if (!(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys, got.imageHead)))
         throw new Error(`what ${disk.node} returns differs from what was written, twice: the disk is failing`);
     }
     const seconds = (Date.now() - t0) / 1000;
@@ -90,7 +99,8 @@ async function writeImage(
   signal?: AbortSignal,
   kept: readonly [number, number][] = [],
   afterClear: () => Promise<void> = async () => {},
-): Promise<{ written: number; checked: string }> {
+  head1?: { code?: Buffer; merge?: (head: Buffer) => Promise<{ head: Buffer; tail: Buffer; from: number } | undefined> },
+): Promise<{ written: number; checked: string; imageHead?: Buffer }> {
   const head = Buffer.alloc(Math.min(HEAD, m.raw.size));
   // Make the disk unbootable first: from here until the new first MiB lands, it
   // has no table but one of the kept partitions alone (nothing in it boots).
@@ -144,9 +154,22 @@ async function writeImage(
   // Whatever lies beyond the image in the last MiB of the disk (an old backup GPT) goes.
   if (disk.size > m.raw.size) await zeroRange(w, Math.max(m.raw.size, disk.size - HEAD), disk.size);
   await w.sync();
+  // Power-cut tests: everything but the first MiB is on the disk (util/testcut.ts).
+  testCut('head', (l) => log.warn(l));
+  // What lands may differ from the image's first MiB: the kept entries in its table, a boot kit's boot code.
+  const imageHead = Buffer.from(head);
+  const merged = await head1?.merge?.(head);
+  if (merged) {
+    merged.head.copy(head);
+    await w.write(merged.tail, merged.from);
+    await w.sync();
+  }
+  // The image's boot code waits for the end of the restore; the kit's stays (stages/bootkit.ts).
+  if (head1?.code) head1.code.copy(head, 0, 0, BOOT_CODE);
   await w.write(head, 0);
   await w.sync();
-  return { written: written + head.length, checked: `${got.checked}${got.frames ? ', decoded on every core' : ''}` };
+  const changed = !head.equals(imageHead);
+  return { written: written + head.length, checked: `${got.checked}${got.frames ? ', decoded on every core' : ''}`, ...(changed ? { imageHead } : {}) };
 }
 
 // coalesce: [start, end) pieces merged across gaps up to GAP bytes.
@@ -163,7 +186,7 @@ export function coalesce(pieces: readonly [number, number][], gap: number): [num
 // readBackOk: the disk read back past the page cache and checked like the
 // decoded image: all of it when the disk should equal the image, else only
 // what the block map covers.
-async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wholeImage: boolean, log: Log, sys: Sys): Promise<boolean> {
+async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wholeImage: boolean, log: Log, sys: Sys, imageHead?: Buffer): Promise<boolean> {
   await flushBuffers(disk.node, sys);
   const { list, hash } = checkList(m, map);
   const checker = makeChecker(list, hash, createHash, wholeImage);
@@ -186,6 +209,8 @@ async function readBackOk(disk: Disk, m: Manifest, map: BlockMap | undefined, wh
       for (let at = a; at < b; ) {
         const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, b - at), at);
         if (bytesRead === 0) return false;
+        // The first MiB on the disk may differ on purpose (kept entries, a boot kit's code): the image's is compared.
+        if (imageHead && at < imageHead.length) imageHead.copy(buf, 0, at, Math.min(imageHead.length, at + bytesRead));
         checker.feed(buf.subarray(0, bytesRead), at);
         at += bytesRead;
         progress.add(bytesRead);

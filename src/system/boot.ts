@@ -74,3 +74,18 @@ export async function efibootmgrDelete(num: string, v: Via = {}): Promise<void> 
 export async function efibootmgrCreate(disk: string, part: number, label: string, loader: string, v: Via = {}): Promise<void> {
   await runVia(v)('efibootmgr', ['-c', '-d', disk, '-p', String(part), '-L', label, '-l', loader], { exit: v.exit ?? 'afterWrite' });
 }
+
+// grubMkimage: a GRUB image of FORMAT (i386-pc, x86_64-efi) at OUT with MODULES and the embedded config CONFIG (exit default: environment).
+export async function grubMkimage(format: string, out: string, config: string, modules: readonly string[], v: Via = {}): Promise<void> {
+  await runVia(v)('grub-mkimage', ['-O', format, '-o', out, '-p', '/reimage-kit', '-c', config, ...modules], { exit: v.exit ?? 'environment' });
+}
+
+// filefrag: `filefrag -v -b512 FILE`, the file's extents in 512-byte units (exit default: environment).
+export async function filefrag(file: string, v: Via = {}): Promise<string> {
+  return (await runVia(v)('filefrag', ['-v', '-b512', file], { exit: v.exit ?? 'environment' })).stdout;
+}
+
+// fallocate: SIZE bytes reserved for FILE, in as few extents as the file system gives (exit default: environment).
+export async function fallocate(file: string, size: number, v: Via = {}): Promise<void> {
+  await runVia(v)('fallocate', ['-l', String(size), file], { exit: v.exit ?? 'environment' });
+}

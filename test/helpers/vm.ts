@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
 import { BIN, pack } from './reimage.ts';
 import { attachLoop, copySparse, detachLoop, mount, partNode, sh, tmpDir, umount } from './sys.ts';
-import { CONSOLE_ARGS, ipxeScript, qemuArgs, type Drive, type Pxe } from '../../src/vmtest/qemu.ts';
+import { CONSOLE_ARGS, ipxeScript, qemuArgs, type Drive, type Ovmf, type Pxe } from '../../src/vmtest/qemu.ts';
 import { entrySpec } from '../../src/arm/index.ts';
 import { kernelArgs } from '../../src/arm/entry.ts';
 
@@ -104,12 +104,16 @@ export function vmConfig(config: object = {}): string {
 	return dir;
 }
 
-// An ext4 file system holding DIR's contents, as a partition appended to IMG (grown by MiB).
-export function appendPartition(img: string, label: string, contentDir: string, mib: number): void {
+// An ext4 file system holding DIR's contents, as a partition appended to IMG
+// (grown by MiB); AFTERIMAGE: it starts 1 MiB past IMG's old end (a reimage
+// with an image of that size must not overlap it).
+export function appendPartition(img: string, label: string, contentDir: string, mib: number, afterImage = false): void {
 	const size = fs.statSync(img).size;
-	fs.truncateSync(img, size + (mib + 2) * 2 ** 20);
+	const gap = afterImage ? 2 : 0;
+	fs.truncateSync(img, size + (mib + 2 + gap) * 2 ** 20);
 	sh('sfdisk', ['-q', '--relocate', 'gpt-bak-std', img]);
-	sh('sfdisk', ['-q', '--append', img], { input: `size=${mib}M,type=L,name=${label}\n` });
+	const at = afterImage ? `start=${(Math.ceil(size / 2 ** 20) + 1) * 2048},` : '';
+	sh('sfdisk', ['-q', '--append', img], { input: `${at}size=${mib}M,type=L,name=${label}\n` });
 	const t = JSON.parse(sh('sfdisk', ['--json', img])) as { partitiontable: { partitions: { start: number }[] } };
 	const start = t.partitiontable.partitions.at(-1)!.start;
 	sh('mkfs.ext4', ['-q', '-L', label, '-d', contentDir, '-E', `offset=${start * 512}`, img, `${mib}M`]);
@@ -159,8 +163,8 @@ export type BootOptions = InitrdSpec & {
 	answer?: { when: RegExp; text: string };
 	net?: boolean;
 	pxe?: { root: string; port: number };
-	// firmware: no -kernel: the firmware (SeaBIOS) boots the first drive, its boot loader chooses (a machine's own boot).
-	firmware?: boolean;
+	// firmware: no -kernel/-initrd: the firmware boots the first drive (SeaBIOS, or OVMF with these flash images), as after a power cut.
+	firmware?: { ovmf?: Ovmf };
 };
 
 // pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
@@ -207,7 +211,11 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	const log = path.join(dir, 'serial.log');
 	const sock = path.join(dir, 'console.sock');
 	const args = qemuArgs({
-		...(opts.firmware ? {} : { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
+		...(opts.firmware
+			? opts.firmware.ovmf
+				? { ovmf: opts.firmware.ovmf }
+				: {}
+			: { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),

@@ -150,6 +150,33 @@ t('cut during the write: the second run writes again and restores every entry fr
 	fs.rmSync(path.dirname(file), { recursive: true });
 });
 
+t(
+	'cut after the first MiB landed, before settle: the table on the disk already carries the kept partition, so the second run finds its bundle by PARTUUID',
+	async () => {
+		const fx = fixtures();
+		const { file, dev, spec } = diskWithBundle(sharedBundle('zstd'));
+		try {
+			const id = oldMachineId(dev);
+			const uuid = spec.slice('PARTUUID='.length, spec.indexOf(':'));
+			const args = ['run', '--bundle', spec, '--target', dev, '--retain', fx.list, '--yes'];
+			await cut(args, /settle cut point reached/, { ...process.env, REIMAGE_TEST_CUT: 'settle' });
+			const table = sfdiskJson(file);
+			assert.ok(
+				table.partitions.some((p) => (p.uuid ?? '').toLowerCase() === uuid && p.start === 320 * 2048),
+				`the kept partition is in the table that landed with the first MiB: ${JSON.stringify(table.partitions)}`,
+			);
+			assert.ok(table.partitions.length >= 2, "the image's own partitions are there too");
+			const again = reimage([...args, '--json']);
+			assert.is(again.status, 0, describe(again));
+			assert.is((checkResult(again.stdout) as { reentry?: { attempt: number } }).reentry?.attempt, 2);
+			checkIdentity(dev, id);
+		} finally {
+			detachLoop(dev);
+		}
+		fs.rmSync(path.dirname(file), { recursive: true });
+	},
+);
+
 t('cut during the restore, after the first entry: the second run completes from the archive', async () => {
 	const fx = fixtures();
 	const { file, dev, spec } = diskWithBundle(sharedBundle('zstd'));

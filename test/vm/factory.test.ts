@@ -151,7 +151,7 @@ t(
 			withPart(img, 3, (home) => fs.writeFileSync(path.join(home, `kiosk/mine-${round}.txt`), `round ${round}\n`));
 			const t1 = Date.now();
 			const reset = await bootVm('', [{ file: img, serial: 'FACTORY1' }], {
-				firmware: true,
+				firmware: {},
 				memMiB: 2048,
 				answer: { when: /Type "yes" to continue: /, text: 'yes\n' },
 			});
@@ -163,7 +163,7 @@ t(
 			const t2 = Date.now();
 			// The reset's result is booted once (round 1); round 2 is checked on the host only (the budget: each TCG boot is a minute).
 			if (round === 1) {
-				const boot = await bootVm('', [{ file: img, serial: 'FACTORY1' }], { firmware: true });
+				const boot = await bootVm('', [{ file: img, serial: 'FACTORY1' }], { firmware: {} });
 				const marker = boot.serial.split(/\r?\n/).find((l) => l.startsWith('REIMAGE-TEST-MARKER'));
 				assert.ok(marker, `the factory system booted and printed its marker\n${boot.serial.slice(-3000)}`);
 				assert.match(

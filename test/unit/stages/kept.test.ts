@@ -57,16 +57,36 @@ test('addKept: the table dumped and written back whole with each kept entry at i
 			written = String(c.opts.input);
 			return {};
 		})
-		.script(
-			'sfdisk --json /dev/loop9',
-			json([{ node: '/dev/loop9p3', start: 100000, size: 8192, type: HOME, uuid: kept.uuid, name: 'home' }]),
+		// Before: the image's table alone; after: the kept entry in it.
+		.script('sfdisk --json /dev/loop9', () =>
+			json(
+				f.calls.includes('sfdisk -q --no-reread --no-tell-kernel /dev/loop9')
+					? [{ node: '/dev/loop9p3', start: 100000, size: 8192, type: HOME, uuid: kept.uuid, name: 'home' }]
+					: [],
+			),
 		);
 	await addKept(disk, bundle, [kept], quiet(), f);
 	assert.is(
 		written,
 		`${DUMP}/dev/loop9p3 : start=100000, size=8192, type=${HOME}, uuid=${kept.uuid}, name="home", attrs="RequiredPartition"\n`,
 	);
-	assert.equal(f.calls, ['sfdisk --dump /dev/loop9', 'sfdisk -q --no-reread --no-tell-kernel /dev/loop9', 'sfdisk --json /dev/loop9']);
+	assert.equal(f.calls, [
+		'sfdisk --json /dev/loop9',
+		'sfdisk --dump /dev/loop9',
+		'sfdisk -q --no-reread --no-tell-kernel /dev/loop9',
+		'sfdisk --json /dev/loop9',
+	]);
+	f.done();
+});
+
+test('addKept: a table that already carries every kept entry (the write stage merged them into the first MiB) is left alone', async () => {
+	const { f, disk, bundle } = await setup();
+	f.script(
+		'sfdisk --json /dev/loop9',
+		json([{ node: '/dev/loop9p3', start: 100000, size: 8192, type: HOME, uuid: kept.uuid, name: 'home' }]),
+	);
+	await addKept(disk, bundle, [kept], quiet(), f);
+	assert.equal(f.calls, ['sfdisk --json /dev/loop9']);
 	f.done();
 });
 

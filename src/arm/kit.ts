@@ -1,0 +1,122 @@
+// `reimage kit`: the power-loss boot kit, made ahead of time on the partition
+// of the target that holds the bundle (kept by every reimage that reads the
+// bundle from it). reimage-kit/ holds the kernel, the reimage initrd and a
+// GRUB i386-pc core image whose embedded script boots them by block list with
+// the armed kernel arguments, and kit.json: the boot sector (GRUB's boot.img
+// pointed at the core's absolute sector) and where each file lies on the disk
+// with its sha256. The run lays that boot sector on the disk at its point of
+// no return (stages/bootkit.ts). Files are preallocated and written in place,
+// so a later write to the partition does not move them; a run checks the
+// disk's bytes against kit.json before it relies on them.
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, open, readFile, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ReimageError, usageError } from '../errors.ts';
+import { buildInitrd } from '../boot/initrd.ts';
+import { blkidProbe, fallocate, filefrag, grubMkimage, mount, syncAll, umount } from '../system/tools.ts';
+import { absolute, bootCode, KIT_DIR, KIT_FORMAT, kitScript, parseFilefrag, pointCore, type Kit, type Pieces } from '../target/bootkit.ts';
+import type { Log } from '../util/log.ts';
+import { kernelArgs } from './entry.ts';
+import { entrySpec } from './index.ts';
+
+export type KitOptions = { part: string; bundle: string; target?: string; initrd?: string; config?: string; kver?: string; cmdline?: string; bootDir: string };
+
+const BOOT_IMG = '/usr/lib/grub/i386-pc/boot.img';
+const CORE_MODULES = ['biosdisk', 'linux', 'echo', 'boot', 'serial', 'terminal'];
+
+// makeKit: the kit on the partition O.part (see the top of this file); returns a one-line summary.
+export async function makeKit(o: KitOptions, log: Log): Promise<string> {
+  const node = await realpath(o.part).catch(() => {
+    throw usageError(`--part ${o.part} does not exist: give the partition that holds the bundle, e.g. /dev/sda3`);
+  });
+  const name = basename(node);
+  const startText = await readFile(`/sys/class/block/${name}/start`, 'utf8').catch(() => undefined);
+  if (startText === undefined) throw usageError(`--part ${o.part} is not a partition (no /sys/class/block/${name}/start): give the partition that holds the bundle`);
+  const partStart = Number(startText.trim());
+  if (!existsSync(BOOT_IMG)) throw new ReimageError('environment', `${BOOT_IMG} is missing: install grub-pc-bin (GRUB's BIOS images) to make a kit`);
+  const spec = await entrySpec(o);
+  const kernel = `${o.bootDir}/vmlinuz-${spec.kver}`;
+  if (!existsSync(kernel)) throw usageError(`${kernel} does not exist: give --kver of an installed kernel`);
+  const args = kernelArgs(spec, 'auto');
+  const work = await mkdtemp(join(tmpdir(), 'reimage-kit-'));
+  const mnt = join(work, 'part');
+  await mkdir(mnt);
+  try {
+    let initrd = o.initrd;
+    if (!initrd) {
+      initrd = join(work, 'initrd.img');
+      await buildInitrd({ out: initrd, kver: spec.kver, network: false, ...(o.config ? { config: o.config } : {}) }, log);
+    }
+    const fs = (await blkidProbe(node)).TYPE;
+    if (!fs) throw usageError(`${node} has no file system: the kit goes on the file system that holds the bundle`);
+    await mount(node, mnt, fs, 'rw,nosuid,nodev,noexec');
+    try {
+      const dir = join(mnt, KIT_DIR);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { mode: 0o700 });
+      const k = await placed(dir, 'vmlinuz', await readFile(kernel), partStart);
+      const i = await placed(dir, 'initrd.img', await readFile(initrd), partStart);
+      const script = join(work, 'kit.cfg');
+      let text: string;
+      try {
+        text = kitScript(k.extents, i.extents, args);
+      } catch (e) {
+        throw new ReimageError('environment', `no kit on ${node}: ${(e as Error).message}; free space on ${node} (or fix the arguments) and make the kit again`);
+      }
+      await writeFile(script, text);
+      await grubMkimage('i386-pc', join(work, 'core.img'), script, CORE_MODULES);
+      const raw = await readFile(join(work, 'core.img'));
+      // Placed once to learn its sector, then its own blocklist pointed there (rewritten in place: the place stays).
+      const first = await placed(dir, 'core.img', raw, partStart);
+      const [one, more] = first.extents;
+      if (!one || more)
+        throw new ReimageError('environment', `the file system on ${node} gave core.img ${first.extents.length} pieces: GRUB's boot sector loads one; free space on ${node} and make the kit again`);
+      const core = await placed(dir, 'core.img', pointCore(raw, one[0]), partStart, true);
+      if (JSON.stringify(core.extents) !== JSON.stringify(first.extents)) throw new ReimageError('environment', `core.img moved on ${node} while it was rewritten in place: make the kit again`);
+      const code = bootCode(await readFile(BOOT_IMG), one[0]);
+      const kit: Kit = { format: KIT_FORMAT, created: new Date().toISOString(), partStart, cmdline: args, bios: { bootCode: code.toString('hex'), core, kernel: k, initrd: i } };
+      await writeFile(join(dir, 'kit.json'), JSON.stringify(kit, null, 2) + '\n', { mode: 0o600 });
+      await syncAll();
+      const mib = ((k.size + i.size + raw.length) / 2 ** 20).toFixed(0);
+      const line = `boot kit on ${node} (${mib} MiB, core at sector ${one[0]}): a power cut after the point of no return boots the reimage initrd with "${args}"`;
+      log.info(line);
+      return line;
+    } finally {
+      await umount(mnt);
+    }
+  } finally {
+    if (!o.initrd) await rm(join(work, 'initrd.img'), { force: true });
+    await rm(join(work, 'kit.cfg'), { force: true });
+    await rm(join(work, 'core.img'), { force: true });
+    await rmdir(mnt).catch(() => {});
+    await rmdir(work).catch(() => {});
+  }
+}
+
+// placed: BYTES as DIR/NAME, preallocated (or, with INPLACE, overwritten where it is) and synced; where it lies and its sha256.
+async function placed(dir: string, name: string, bytes: Buffer, partStart: number, inPlace = false): Promise<Pieces> {
+  const file = join(dir, name);
+  const padded = Buffer.alloc(Math.ceil(bytes.length / 512) * 512);
+  bytes.copy(padded);
+  if (!inPlace) {
+    await writeFile(file, '', { mode: 0o600 });
+    await fallocate(file, padded.length);
+  }
+  const fh = await open(file, 'r+');
+  try {
+    await fh.write(bytes, 0, bytes.length, 0);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  const map = await filefrag(file);
+  let extents: [number, number][];
+  try {
+    extents = absolute(parseFilefrag(map, file), partStart, bytes.length);
+  } catch (e) {
+    throw new ReimageError('environment', `no kit: ${(e as Error).message}; make the kit again on a file system that maps files to fixed blocks (ext4, vfat)`);
+  }
+  return { file: name, size: bytes.length, sha256: createHash('sha256').update(padded).digest('hex'), extents };
+}
