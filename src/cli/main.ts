@@ -61,6 +61,15 @@ const str = (v: Values, k: string, cmd: string): string => {
   return x;
 };
 const opt = (v: Values, k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+// given: the string flags of NAMES (option key -> flag) that were given, as optional properties.
+const given = <K extends string>(v: Values, names: Record<K, string>): Partial<Record<K, string>> =>
+  Object.fromEntries(Object.entries<string>(names).flatMap(([k, flag]) => (opt(v, flag) ? [[k, opt(v, flag)]] : []))) as Partial<Record<K, string>>;
+// bootSpec: what arm and kit boot: the bundle, the boot directory, and the target, initrd, config and kernel when given.
+const bootSpec = (v: Values, name: string) => ({
+  bundle: str(v, 'bundle', name),
+  bootDir: opt(v, 'boot-dir') ?? '/boot',
+  ...given(v, { target: 'target', initrd: 'initrd', config: 'config', kver: 'kver' }),
+});
 const size = (v: Values, k: string, fallback: number): number => {
   const text = opt(v, k);
   if (text === undefined) return fallback;
@@ -288,34 +297,12 @@ async function main(argv: string[], st: State): Promise<number> {
       return EXIT.ok;
     }
     case 'arm': {
-      const line = await arm(
-        {
-          bundle: str(v, 'bundle', name),
-          bootDir: opt(v, 'boot-dir') ?? '/boot',
-          ...(opt(v, 'target') ? { target: opt(v, 'target')! } : {}),
-          ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
-          ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}),
-          ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}),
-        },
-        log,
-      );
+      const line = await arm(bootSpec(v, name), log);
       process.stdout.write(`armed: ${line}\n`);
       return EXIT.ok;
     }
     case 'kit': {
-      const line = await makeKit(
-        {
-          part: str(v, 'part', name),
-          bundle: str(v, 'bundle', name),
-          bootDir: opt(v, 'boot-dir') ?? '/boot',
-          ...(opt(v, 'target') ? { target: opt(v, 'target')! } : {}),
-          ...(opt(v, 'initrd') ? { initrd: opt(v, 'initrd')! } : {}),
-          ...(opt(v, 'config') ? { config: opt(v, 'config')! } : {}),
-          ...(opt(v, 'kver') ? { kver: opt(v, 'kver')! } : {}),
-          ...(opt(v, 'cmdline') ? { cmdline: opt(v, 'cmdline')! } : {}),
-        },
-        log,
-      );
+      const line = await makeKit({ part: str(v, 'part', name), ...bootSpec(v, name), ...given(v, { cmdline: 'cmdline' }) }, log);
       process.stdout.write(`${line}\n`);
       return EXIT.ok;
     }
