@@ -13,7 +13,7 @@ import type { Bundle } from '../bundle/read.ts';
 import { ReimageError, targetError } from '../errors.ts';
 import { clip, HOLDS_BUNDLE, keptLine, keptNumbers, keptOverlap, resolveKept, type KeptPart } from '../target/kept.ts';
 import { parseSelector } from '../bundle/keepspec.ts';
-import { inspect, kernelPartitions, major, minor, sysPathOf, type Disk } from '../target/sysfs.ts';
+import { inspect, major, minor, partitionsNow, type Disk } from '../target/sysfs.ts';
 import { dumpTable, relocateBackupGpt, rewriteTable, sfdiskJson, type SfdiskTable } from '../system/disk.ts';
 import type { Sys } from '../system/sys.ts';
 import type { Log } from '../util/log.ts';
@@ -65,9 +65,7 @@ export async function keptParts(o: Pick<RunOptions, 'keepParts' | 'bundlePart'>,
 async function bundlePartition(node: string | undefined, disk: Disk, sys: Sys): Promise<number | undefined> {
   if (!node) return undefined;
   const b = await sys.blockDev(node);
-  // The kernel's partitions now: reading the old table (target/old.ts) may have re-added them under new device numbers.
-  const now = await kernelPartitions(await sysPathOf(disk, sys)).catch(() => disk.partitions);
-  return b ? now.find((p) => p.dev === b.dev)?.number : undefined;
+  return b ? (await partitionsNow(disk, sys)).find((p) => p.dev === b.dev)?.number : undefined;
 }
 
 // keptRanges: the byte ranges the write stage must never touch.

@@ -50,7 +50,7 @@ export async function settle(d: Disk, expected: Expected[], log: Log, o: SettleO
     }
     if (sameParts(parts, expected)) break;
     // Who keeps the disk busy, named: the usual cause is a process with a partition open.
-    const busy = reread ? '' : `disk busy${await openers(d, sys).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
+    const busy = reread ? '' : `disk busy${await openers(d, sys, d.partitions).then((w) => (w.length ? `: ${w.join('; ')}` : ''))}`;
     if (i >= attempts) {
       throw new ReimageError(
         o.exit,

@@ -110,10 +110,23 @@ export async function disksBelow(dev: number, sys: Sys = hostSys): Promise<strin
   return at(`${sys.sysRoot}/dev/block/${major(dev)}:${minor(dev)}`);
 }
 
+// partitionsNow: the partitions the kernel knows on D at this moment. A reread
+// (the old table's, in preflight; the new one's, after the write) deletes and
+// re-adds them under new device numbers, which another disk's partitions may
+// take meanwhile: a device number from an earlier look is never matched. (D's
+// own list, when the disk is gone from sysfs.)
+export async function partitionsNow(d: Disk, sys: Sys = hostSys): Promise<KernelPart[]> {
+  try {
+    return await kernelPartitions(await sysPathOf(d, sys));
+  } catch {
+    return d.partitions;
+  }
+}
+
 // holders: device-mapper, MD or other stacked devices built on the disk or its partitions.
 export async function holders(d: Disk, sys: Sys = hostSys): Promise<string[]> {
   const base = await sysPathOf(d, sys);
-  const dirs = [base, ...d.partitions.map((p) => `${base}/${p.name}`)];
+  const dirs = [base, ...(await partitionsNow(d, sys)).map((p) => `${base}/${p.name}`)];
   const found: string[] = [];
   for (const dir of dirs) for (const h of await readdir(`${dir}/holders`).catch(() => [] as string[])) found.push(`${basename(dir)} is held by ${h} (${await releaseHolder(h, sys)})`);
   return found;
@@ -137,7 +150,7 @@ async function releaseHolder(h: string, sys: Sys): Promise<string> {
 // inside the kernel: it is no holder in sysfs and no process has it open, but
 // the reread after the write fails with EBUSY.
 export async function loopBackers(d: Disk, sys: Sys = hostSys): Promise<string[]> {
-  const devs = devNames(d);
+  const devs = devNames(d, await partitionsNow(d, sys));
   const found: string[] = [];
   for (const loop of await readdir(`${sys.sysRoot}/block`).catch(() => [] as string[])) {
     if (!loop.startsWith('loop') || loop === d.name) continue;
@@ -149,12 +162,12 @@ export async function loopBackers(d: Disk, sys: Sys = hostSys): Promise<string[]
   return found;
 }
 
-// devNames: major:minor -> kernel name, for the disk and its partitions.
-const devNames = (d: Disk, more: KernelPart[] = []) => new Map([[d.dev, d.name], ...[...d.partitions, ...more].map((p) => [p.dev, p.name] as [string, string])]);
+// devNames: major:minor -> kernel name, for the disk and PARTS (its partitions now).
+const devNames = (d: Disk, parts: readonly KernelPart[]) => new Map([[d.dev, d.name], ...parts.map((p) => [p.dev, p.name] as [string, string])]);
 
 // mountsOf: mount points (and swap) that use the disk or one of its partitions.
 export async function mountsOf(d: Disk, sys: Sys = hostSys): Promise<string[]> {
-  const devs = devNames(d);
+  const devs = devNames(d, await partitionsNow(d, sys));
   const found: string[] = [];
   for (const line of (await read(`${sys.procRoot}/self/mountinfo`)).split('\n')) {
     const f = line.split(' ');
@@ -173,11 +186,11 @@ export async function mountsOf(d: Disk, sys: Sys = hostSys): Promise<string[]> {
 // openers: other processes with the disk or one of its partitions open. A
 // plain open shows neither as a mount nor as a holder, and it makes the
 // kernel refuse to reread the partition table (EBUSY) after the write.
-export async function openers(d: Disk, sys: Sys = hostSys): Promise<string[]> {
+// ALSO: more partitions to name (settle: the disk's partitions before its
+// reread, one of which a process may still hold).
+export async function openers(d: Disk, sys: Sys = hostSys, also: readonly KernelPart[] = []): Promise<string[]> {
   const proc = sys.procRoot;
-  // The partitions the kernel knows now (after a write they may differ from d.partitions).
-  const now = await kernelPartitions(await sysPathOf(d, sys)).catch(() => [] as KernelPart[]);
-  const names = devNames(d, now);
+  const names = devNames(d, [...also, ...(await partitionsNow(d, sys))]);
   const found: string[] = [];
   for (const pid of await readdir(proc).catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;

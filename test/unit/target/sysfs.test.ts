@@ -53,6 +53,7 @@ test('holders: a device-mapper or MD device stacked on the disk or on any of its
 	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
 	const base = join(sys, 'devices/virtual/block/loop9');
 	for (const d of ['holders', 'loop9p1/holders', 'loop9p2/holders']) mkdirSync(join(base, d), { recursive: true });
+	for (const [n, p] of disk.partitions.entries()) writeFileSync(join(base, p.name, 'partition'), `${n + 1}\n`);
 	mkdirSync(join(sys, 'dev/block'), { recursive: true });
 	symlinkSync(base, join(sys, 'dev/block/7:9'));
 	assert.equal(await holders(disk, at(sys)), []);
@@ -84,7 +85,39 @@ test('mountsOf: a mount of the disk or a partition, and swap on it, are named; o
 		].join('\n') + '\n',
 	);
 	writeFileSync(join(proc, 'swaps'), 'Filename\tType\tSize\tUsed\tPriority\n');
-	assert.equal(await mountsOf(disk, at('/sys', proc)), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
+	// (A sysfs without the disk: its partitions as last read.)
+	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
+	assert.equal(await mountsOf(disk, at(sys, proc)), ["loop9p1 is mounted on /mnt/old root (umount '/mnt/old root')"]);
+	rmSync(proc, { recursive: true, force: true });
+	rmSync(sys, { recursive: true, force: true });
+});
+
+test("mountsOf: the disk's partitions as the kernel numbers them now, never an earlier look's numbers (a reread renumbers them, and another disk's partitions may take the old ones)", async () => {
+	// sysfs says loop9p1 is now 259:7 (reread since `disk` was read, when it was 259:1).
+	const sys = mkdtempSync(join(tmpdir(), 'reimage-sys-'));
+	const base = join(sys, 'devices/virtual/block/loop9');
+	mkdirSync(join(base, 'loop9p1'), { recursive: true });
+	mkdirSync(join(base, 'queue'), { recursive: true });
+	writeFileSync(join(base, 'queue/logical_block_size'), '512\n');
+	for (const [k, v] of [
+		['partition', '1'],
+		['start', '2048'],
+		['size', '4096'],
+		['dev', '259:7'],
+	])
+		writeFileSync(join(base, 'loop9p1', k as string), `${v}\n`);
+	mkdirSync(join(sys, 'dev/block'), { recursive: true });
+	symlinkSync(base, join(sys, 'dev/block/7:9'));
+	const proc = mkdtempSync(join(tmpdir(), 'reimage-proc-'));
+	mkdirSync(join(proc, 'self'));
+	writeFileSync(join(proc, 'swaps'), 'Filename\tType\tSize\tUsed\tPriority\n');
+	const mounted = (dev: string) =>
+		writeFileSync(join(proc, 'self/mountinfo'), `40 22 ${dev} / /run/reimage/run-x/new rw - ext4 /dev/x rw\n`);
+	mounted('259:1');
+	assert.equal(await mountsOf(disk, at(sys, proc)), [], "259:1 is another disk's partition now");
+	mounted('259:7');
+	assert.equal(await mountsOf(disk, at(sys, proc)), ["loop9p1 is mounted on /run/reimage/run-x/new (umount '/run/reimage/run-x/new')"]);
+	rmSync(sys, { recursive: true, force: true });
 	rmSync(proc, { recursive: true, force: true });
 });
 
