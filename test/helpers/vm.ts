@@ -160,7 +160,7 @@ export { REPO };
 // the web server's ROOT/pxe/ and loaded from it over HTTP (10.0.2.2:PORT).
 export type BootOptions = InitrdSpec & {
 	memMiB?: number;
-	answer?: { when: RegExp; text: string };
+	answer?: { when: RegExp; text: string; quietMs?: number };
 	net?: boolean;
 	pxe?: { root: string; port: number };
 	// firmware: no -kernel/-initrd: the firmware boots the first drive (SeaBIOS, or OVMF with these flash images), as after a power cut.
@@ -240,7 +240,9 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		const serial = read();
 		if (serial.length !== last.size) last = { size: serial.length, at: Date.now() };
 		if (opts.answer && !keyboard && fs.existsSync(sock)) keyboard = net.createConnection(sock).on('error', () => {});
-		if (opts.answer && keyboard && !answered && opts.answer.when.test(serial)) {
+		// With quietMs, typed once the console has also been quiet that long after the cue: a shell
+		// flushes what was typed before it set up its terminal (seen under load).
+		if (opts.answer && keyboard && !answered && opts.answer.when.test(serial) && Date.now() - last.at >= (opts.answer.quietMs ?? 0)) {
 			keyboard.write(opts.answer.text);
 			answered = true;
 		}
