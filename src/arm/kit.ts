@@ -8,6 +8,13 @@
 // no return (stages/bootkit.ts). Files are preallocated and written in place,
 // so a later write to the partition does not move them; a run checks the
 // disk's bytes against kit.json before it relies on them.
+//
+// With --esp, the kit has a UEFI part too: the kernel (an EFI stub) and the
+// initrd copied with mtools onto a FAT partition of the same disk (not
+// mounted: the kernel making the kit need not know vfat), named in kit.json
+// by PARTUUID with their sha256. Every run that relies on it must keep that
+// partition (the bundle's or the policy's keep); the run makes the firmware
+// entry that boots it (stages/bootkit.ts).
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -15,13 +22,13 @@ import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ReimageError, usageError } from '../errors.ts';
 import { buildInitrd } from '../boot/initrd.ts';
-import { blkidProbe, fallocate, filefrag, grubMkimage, mount, syncAll, umount } from '../system/tools.ts';
-import { absolute, bootCode, KIT_DIR, KIT_FORMAT, kitScript, parseFilefrag, pointCore, type Kit, type Pieces } from '../target/bootkit.ts';
+import { blkidProbe, fallocate, fatCopyIn, fatCopyOut, fatReplaceDir, filefrag, grubMkimage, mount, syncAll, umount } from '../system/tools.ts';
+import { absolute, bootCode, KIT_DIR, KIT_FORMAT, kitScript, parseFilefrag, pointCore, type FatFile, type Kit, type Pieces } from '../target/bootkit.ts';
 import type { Log } from '../util/log.ts';
 import { kernelArgs } from './entry.ts';
 import { entrySpec } from './index.ts';
 
-export type KitOptions = { part: string; bundle: string; target?: string; initrd?: string; config?: string; kver?: string; cmdline?: string; bootDir: string };
+export type KitOptions = { part: string; esp?: string; bundle: string; target?: string; initrd?: string; config?: string; kver?: string; cmdline?: string; bootDir: string };
 
 const BOOT_IMG = '/usr/lib/grub/i386-pc/boot.img';
 const CORE_MODULES = ['biosdisk', 'linux', 'echo', 'boot', 'serial', 'terminal'];
@@ -35,6 +42,7 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
   const startText = await readFile(`/sys/class/block/${name}/start`, 'utf8').catch(() => undefined);
   if (startText === undefined) throw usageError(`--part ${o.part} is not a partition (no /sys/class/block/${name}/start): give the partition that holds the bundle`);
   const partStart = Number(startText.trim());
+  const esp = o.esp ? await fatPart(o.esp, node) : undefined;
   if (!existsSync(BOOT_IMG)) throw new ReimageError('environment', `${BOOT_IMG} is missing: install grub-pc-bin (GRUB's BIOS images) to make a kit`);
   const spec = await entrySpec(o);
   const kernel = `${o.bootDir}/vmlinuz-${spec.kver}`;
@@ -76,11 +84,20 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
       const core = await placed(dir, 'core.img', pointCore(raw, one[0]), partStart, true);
       if (JSON.stringify(core.extents) !== JSON.stringify(first.extents)) throw new ReimageError('environment', `core.img moved on ${node} while it was rewritten in place: make the kit again`);
       const code = bootCode(await readFile(BOOT_IMG), one[0]);
-      const kit: Kit = { format: KIT_FORMAT, created: new Date().toISOString(), partStart, cmdline: args, bios: { bootCode: code.toString('hex'), core, kernel: k, initrd: i } };
+      const uefi = esp ? { partuuid: esp.partuuid, kernel: await fatPlaced(esp.node, 'vmlinuz', kernel, work), initrd: await fatPlaced(esp.node, 'initrd.img', initrd, work) } : undefined;
+      const kit: Kit = {
+        format: KIT_FORMAT,
+        created: new Date().toISOString(),
+        partStart,
+        cmdline: args,
+        bios: { bootCode: code.toString('hex'), core, kernel: k, initrd: i },
+        ...(uefi ? { uefi } : {}),
+      };
       await writeFile(join(dir, 'kit.json'), JSON.stringify(kit, null, 2) + '\n', { mode: 0o600 });
       await syncAll();
       const mib = ((k.size + i.size + raw.length) / 2 ** 20).toFixed(0);
-      const line = `boot kit on ${node} (${mib} MiB, core at sector ${one[0]}): a power cut after the point of no return boots the reimage initrd with "${args}"`;
+      const also = esp ? `, its UEFI part on ${esp.node} (PARTUUID ${esp.partuuid}: keep it)` : '';
+      const line = `boot kit on ${node} (${mib} MiB, core at sector ${one[0]})${also}: a power cut after the point of no return boots the reimage initrd with "${args}"`;
       log.info(line);
       return line;
     } finally {
@@ -90,6 +107,7 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
     if (!o.initrd) await rm(join(work, 'initrd.img'), { force: true });
     await rm(join(work, 'kit.cfg'), { force: true });
     await rm(join(work, 'core.img'), { force: true });
+    await rm(join(work, 'back'), { force: true });
     await rmdir(mnt).catch(() => {});
     await rmdir(work).catch(() => {});
   }
@@ -119,4 +137,46 @@ async function placed(dir: string, name: string, bytes: Buffer, partStart: numbe
     throw new ReimageError('environment', `no kit: ${(e as Error).message}; make the kit again on a file system that maps files to fixed blocks (ext4, vfat)`);
   }
   return { file: name, size: bytes.length, sha256: createHash('sha256').update(padded).digest('hex'), extents };
+}
+
+// fatPart: --esp checked: an unmounted FAT partition of the same disk as PART (the bundle's), and its PARTUUID.
+async function fatPart(given: string, part: string): Promise<{ node: string; partuuid: string }> {
+  const node = await realpath(given).catch(() => {
+    throw usageError(`--esp ${given} does not exist: give a FAT partition of the same disk, e.g. /dev/sda4`);
+  });
+  if (node === part) throw usageError(`--esp ${given} is the bundle's partition (--part): give a separate FAT partition of the same disk`);
+  const diskOf = (n: string) => realpath(`/sys/class/block/${basename(n)}/..`).then(basename, () => undefined);
+  const [a, b] = [await diskOf(node), await diskOf(part)];
+  if (!existsSync(`/sys/class/block/${basename(node)}/partition`) || a !== b)
+    throw usageError(`--esp ${given} is not a partition of ${b ?? 'the disk'} that holds ${part}: the firmware entry and the kit must be on the disk that is reimaged`);
+  const probe = await blkidProbe(node);
+  if (probe.TYPE !== 'vfat') throw usageError(`--esp ${given} holds ${probe.TYPE ?? 'no file system'}, not FAT: UEFI firmware reads only FAT; give a FAT partition (mkfs.vfat)`);
+  const partuuid = probe.PART_ENTRY_UUID;
+  if (!partuuid || probe.PART_ENTRY_SCHEME !== 'gpt') throw usageError(`--esp ${given} is not a GPT partition with a PARTUUID: the firmware entry finds it by one`);
+  const dev = (await readFile(`/sys/class/block/${basename(node)}/dev`, 'utf8')).trim();
+  if ((await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[2] === dev))
+    throw usageError(`--esp ${given} is mounted: unmount it first (the kit is written beside the mount, which would not see it)`);
+  return { node, partuuid: partuuid.toLowerCase() };
+}
+
+// fatPlaced: FILE copied onto the FAT partition NODE as reimage-kit/NAME (the directory made anew first), read back and compared.
+async function fatPlaced(node: string, name: string, file: string, work: string): Promise<FatFile> {
+  const bytes = await readFile(file);
+  if (name === 'vmlinuz') await fatReplaceDir(node, KIT_DIR);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  try {
+    await fatCopyIn(node, file, `${KIT_DIR}/${name}`);
+    const back = join(work, 'back');
+    await fatCopyOut(node, `${KIT_DIR}/${name}`, back);
+    const got = createHash('sha256')
+      .update(await readFile(back))
+      .digest('hex');
+    if (got !== sha256) throw new Error(`${name} reads back with sha256 ${got}, not ${sha256}`);
+  } catch (e) {
+    throw new ReimageError(
+      'environment',
+      `no UEFI kit on ${node}: ${(e as Error).message.split('\n')[0]}; free space on ${node} (it needs ${(bytes.length / 2 ** 20).toFixed(0)} MiB for ${name}) and make the kit again`,
+    );
+  }
+  return { file: name, size: bytes.length, sha256 };
 }

@@ -200,6 +200,7 @@ export const COMMANDS = {
     positionals: [],
     flags: {
       part: { type: 'string', arg: 'DEVICE', required: true, help: 'the partition of the target that holds the bundle, e.g. /dev/sda3 (kept by every reimage reading the bundle from it)' },
+      esp: { type: 'string', arg: 'DEVICE', help: 'also a UEFI part on this FAT partition of the same disk, e.g. /dev/sda4 (every run must keep it)' },
       bundle: { type: 'string', arg: 'LOCATION', required: true, help: 'where the initrd finds the bundle, e.g. PARTUUID=…:/bundle (see rd.reimage.bundle)' },
       target: { type: 'string', arg: 'SELECTOR', help: 'target disk, e.g. serial:KIOSK42 (see rd.reimage.target)' },
       initrd: { type: 'string', arg: 'FILE', help: 'a reimage initrd to use (default: build one with reimage initrd)' },

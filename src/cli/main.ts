@@ -302,7 +302,7 @@ async function main(argv: string[], st: State): Promise<number> {
       return EXIT.ok;
     }
     case 'kit': {
-      const line = await makeKit({ part: str(v, 'part', name), ...bootSpec(v, name), ...given(v, { cmdline: 'cmdline' }) }, log);
+      const line = await makeKit({ part: str(v, 'part', name), ...bootSpec(v, name), ...given(v, { cmdline: 'cmdline', esp: 'esp' }) }, log);
       process.stdout.write(`${line}\n`);
       return EXIT.ok;
     }

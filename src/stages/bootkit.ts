@@ -8,21 +8,33 @@
 // code is held back and written only after the restore, just before the
 // re-entry record is marked done. The partition table bytes of LBA 0 are
 // never touched here.
+//
+// A kit with a UEFI part (reimage kit --esp) on a machine that started by
+// UEFI: its kernel and initrd on a kept FAT partition are checked the same
+// way (by sha256, through a read-only mount), and from the point of no return
+// a firmware entry "reimage re-entry" boots them, first in BootOrder (made
+// again after the image's table landed, when the partition's number changed);
+// it is removed when every retained entry is back, before the record is done.
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rmdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ReimageError, targetError } from '../errors.ts';
-import { blkidProbe, mount, umount } from '../system/tools.ts';
-import { BOOT_CODE, KIT_DIR, KitSchema, type Kit, type Pieces } from '../target/bootkit.ts';
+import { blkidProbe, efibootmgrCreate, efibootmgrDelete, efibootmgrList, efivarsReady, mount, sfdiskJson, umount } from '../system/tools.ts';
+import { BOOT_CODE, KIT_DIR, KitSchema, UEFI_LABEL, uefiArgs, uefiLoader, type Kit, type Pieces } from '../target/bootkit.ts';
+import { parseBootVars } from '../target/efientries.ts';
+import { hashFile } from '../util/hash.ts';
+import type { KeptPart } from './kept.ts';
 import type { Disk } from '../target/sysfs.ts';
 import type { Writer } from '../target/writer.ts';
 import type { Run } from './context.ts';
 
 // What the write stage needs: the kit's boot code, and (once the image's first MiB is known) the image's own.
-export type BootKit = { where: string; code: Buffer; imageCode?: Buffer };
+// UEFI: the kept FAT partition with the kit's kernel and initrd (by PARTUUID), and the kernel's arguments.
+export type BootKit = { where: string; code: Buffer; imageCode?: Buffer; uefi?: { partuuid: string; args: string } };
 
 // loadKit: the kit on the bundle's partition PART of DISK, checked against the disk; undefined when there is none.
-export async function loadKit(run: Run, disk: Disk, part: string): Promise<BootKit | undefined> {
+export async function loadKit(run: Run, disk: Disk, part: string, kept: readonly KeptPart[]): Promise<BootKit | undefined> {
   const dir = join(run.runDir, 'kit');
   await mkdir(dir, { recursive: true });
   const fs = (await blkidProbe(part, undefined, run.sys)).TYPE;
@@ -48,14 +60,89 @@ export async function loadKit(run: Run, disk: Disk, part: string): Promise<BootK
     throw bad(`kit.json is not a valid kit (${(e as Error).message.split('\n')[0]})`);
   }
   if (disk.sectorSize !== 512) throw bad(`its BIOS boot sector needs 512-byte sectors, and ${disk.node} has ${disk.sectorSize}-byte ones`);
-  const start = Number((await readFile(`/sys/class/block/${basename(part)}/start`, 'utf8').catch(() => 'NaN')).trim());
+  const start = Number((await readFile(`${run.sys.sysRoot}/class/block/${basename(part)}/start`, 'utf8').catch(() => 'NaN')).trim());
   if (start !== kit.partStart) throw bad(`it was made for a partition starting at sector ${kit.partStart}, and ${part} starts at ${start}`);
   for (const p of [kit.bios.core, kit.bios.kernel, kit.bios.initrd]) {
     const got = await sectorsSha(disk.node, p);
     if (got !== p.sha256) throw bad(`the disk's sectors listed for ${p.file} hold sha256 ${got}, not the file's ${p.sha256} (the file moved)`);
   }
-  run.log.info(`boot kit ${where} checked on the disk: from the point of no return until the restore is done, ${disk.node} boots the reimage initrd`);
-  return { where, code: Buffer.from(kit.bios.bootCode, 'hex') };
+  const uefi = await uefiPart(run, kit, kept, bad);
+  const how = uefi ? `its firmware entry boots the reimage initrd from the kept FAT partition (PARTUUID ${uefi.partuuid})` : `${disk.node} boots the reimage initrd`;
+  run.log.info(`boot kit ${where} checked on the disk: from the point of no return until the restore is done, ${how}`);
+  return { where, code: Buffer.from(kit.bios.bootCode, 'hex'), ...(uefi ? { uefi } : {}) };
+}
+
+// uefiPart: the kit's UEFI part checked on its kept FAT partition, when this machine started by UEFI.
+async function uefiPart(run: Run, kit: Kit, kept: readonly KeptPart[], bad: (why: string) => Error): Promise<BootKit['uefi']> {
+  const log = run.log;
+  const byUefi = existsSync(join(run.sys.sysRoot, 'firmware/efi'));
+  if (!kit.uefi) {
+    if (byUefi) log.warn('this machine started by UEFI and the boot kit has no UEFI part (reimage kit --esp): a power cut after the point of no return needs the reimage initrd booted by hand once');
+    return undefined;
+  }
+  if (!byUefi) {
+    log.info("this machine started by BIOS: the boot kit's UEFI part is not used");
+    return undefined;
+  }
+  const u = kit.uefi;
+  const k = kept.find((x) => x.uuid.toLowerCase() === u.partuuid.toLowerCase());
+  if (!k)
+    throw bad(
+      `its UEFI part is on the partition PARTUUID ${u.partuuid}, which this run does not keep (a reimage would overwrite it): keep it (the bundle's or the policy's keep PARTUUID=${u.partuuid})`,
+    );
+  const dir = join(run.runDir, 'kit-esp');
+  await mkdir(dir, { recursive: true });
+  await mount(k.node, dir, 'vfat', 'ro,nosuid,nodev,noexec', run.sys);
+  try {
+    for (const f of [u.kernel, u.initrd]) {
+      const got = await hashFile(join(dir, KIT_DIR, f.file)).catch((e: Error) => ({ sha256: `unreadable (${e.message})`, size: -1 }));
+      if (got.sha256 !== f.sha256) throw bad(`${KIT_DIR}/${f.file} on ${k.node} has sha256 ${got.sha256}, not the kit's ${f.sha256}`);
+    }
+  } finally {
+    await umount(dir, run.sys);
+    await rmdir(dir).catch(() => {});
+  }
+  return { partuuid: u.partuuid.toLowerCase(), args: uefiArgs('initrd.img', kit.cmdline) };
+}
+
+// kitEntry: the firmware entry that boots the kit's UEFI part, first in
+// BootOrder, for the partition's number in the table on NODE now (made anew
+// unless it is already so). A failure costs only that path: warned about.
+export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['uefi']>): Promise<void> {
+  const { log, sys } = run;
+  try {
+    await efivarsReady(run.sys.sysRoot, run.sys);
+    const p = (await sfdiskJson(node, { ...sys, exit: 'writeFailed' }))?.partitions.find((x) => (x.uuid ?? '').toLowerCase() === u.partuuid);
+    const num = Number(/(\d+)$/.exec(p?.node ?? '')?.[1]);
+    if (!p || !num) throw new Error(`the table on ${node} has no partition PARTUUID ${u.partuuid}`);
+    const vars = parseBootVars(await efibootmgrList({ ...sys, exit: 'writeFailed' }));
+    const ours = vars.entries.filter((e) => e.label === UEFI_LABEL);
+    const first = vars.entries.find((e) => e.num === vars.order[0]);
+    if (ours.length === 1 && first && ours[0] === first && first.partuuid === u.partuuid && first.part === num) return;
+    for (const e of ours) await efibootmgrDelete(e.num, { ...sys, exit: 'writeFailed' });
+    await efibootmgrCreate(node, num, UEFI_LABEL, uefiLoader('vmlinuz'), { ...sys, exit: 'writeFailed' }, u.args);
+    log.info(`UEFI boot entry "${UEFI_LABEL}" first in BootOrder (partition ${num}, ${uefiLoader('vmlinuz')}): until the restore is done, a power-on boots the reimage initrd`);
+  } catch (e) {
+    log.warn(`could not make the UEFI boot entry "${UEFI_LABEL}" (${(e as Error).message.split('\n')[0]}): a power cut now needs the reimage initrd booted by hand once`);
+  }
+}
+
+// kitDone: after the restore, the boot path back to the image: its own boot
+// code in LBA 0, the kit's firmware entry removed (a failure leaves the kit
+// booting, and the next run finishes the job again).
+export async function kitDone(run: Run, node: string, kit: BootKit): Promise<void> {
+  await restoreBootCode(node, kit);
+  if (!kit.uefi) return;
+  try {
+    await efivarsReady(run.sys.sysRoot, run.sys);
+    for (const e of parseBootVars(await efibootmgrList(run.sys)).entries.filter((x) => x.label === UEFI_LABEL)) await efibootmgrDelete(e.num, run.sys);
+  } catch (e) {
+    throw new ReimageError(
+      'afterWrite',
+      `could not remove the UEFI boot entry "${UEFI_LABEL}" after the restore (${(e as Error).message.split('\n')[0]}): the firmware still boots the reimage initrd, which finishes the job again`,
+    );
+  }
+  run.log.info(`UEFI boot entry "${UEFI_LABEL}" removed: the firmware boots the new system`);
 }
 
 // sectorsSha: the sha256 of the sectors PIECES lists on NODE, in order.
@@ -89,7 +176,7 @@ export async function layBootCode(w: Writer, node: string, code: Buffer): Promis
 }
 
 // restoreBootCode: after the restore, the image's own boot code in LBA 0 (the table bytes untouched), synced.
-export async function restoreBootCode(node: string, kit: BootKit): Promise<void> {
+async function restoreBootCode(node: string, kit: BootKit): Promise<void> {
   if (!kit.imageCode) return;
   const fh = await open(node, 'r+');
   try {

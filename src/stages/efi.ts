@@ -9,10 +9,10 @@
 // distribution's own entry on the first boot. Nothing here fails the run: the
 // image is written and restored by now; what happened (updated, skipped,
 // failed, and why) goes into the report and the log.
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ESP_TYPE, parseBootVars, removableLoader, staleEntries } from '../target/efientries.ts';
-import { efibootmgrCreate, efibootmgrDelete, efibootmgrList, mount, mountEfivars, umount } from '../system/tools.ts';
+import { efibootmgrCreate, efibootmgrDelete, efibootmgrList, efivarsReady, mount, umount } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { EfiReport, Run } from './context.ts';
 import type { Passed } from './phase.ts';
@@ -34,9 +34,15 @@ export async function bootEntry(run: Run, p: Passed, old: readonly PartIdentity[
   const node = parts.find((x) => x.number === esp.number)?.node;
   const loader = removableLoader();
   try {
-    const vars = join(efi, 'efivars');
-    if (!existsSync(vars) || readdirSync(vars).length === 0) await mountEfivars(vars, sys);
-    const gone = new Set([...old.map((x) => x.partuuid), ...m.table.partitions.map((x) => x.uuid)].filter((u): u is string => !!u).map((u) => u.toLowerCase()));
+    await efivarsReady(sys.sysRoot, sys);
+    // Kept partitions are not gone: their entries (a recovery partition's, the boot kit's) stay.
+    const keptIds = new Set(p.kept.map((k) => k.uuid.toLowerCase()));
+    const gone = new Set(
+      [...old.map((x) => x.partuuid), ...m.table.partitions.map((x) => x.uuid)]
+        .filter((u): u is string => !!u)
+        .map((u) => u.toLowerCase())
+        .filter((u) => !keptIds.has(u)),
+    );
     for (const e of staleEntries(parseBootVars(await efibootmgrList(sys)), gone)) {
       await efibootmgrDelete(e.num, sys);
       removed.push(`Boot${e.num} ${e.label} (${e.loader ?? 'no file'} on PARTUUID ${e.partuuid})`);

@@ -18,7 +18,7 @@ import type { Log } from '../util/log.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
 import { bootEntry } from './efi.ts';
-import { loadKit, restoreBootCode } from './bootkit.ts';
+import { kitDone, loadKit } from './bootkit.ts';
 import { finish, REPORT_DIR } from './finish.ts';
 import { markPassed } from './kept.ts';
 import { markDone } from './reentry.ts';
@@ -76,7 +76,7 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     t.staged = staged;
     t.saved = await timed('keep', () => keepRetained(run, pre, scanned, staged));
     // The power-loss boot path, checked on the disk before anything is written (stages/bootkit.ts).
-    const kit = o.bundlePart && pre.kept.length ? await loadKit(run, pre.disk, o.bundlePart) : undefined;
+    const kit = o.bundlePart && pre.kept.length ? await loadKit(run, pre.disk, o.bundlePart, pre.kept) : undefined;
     const p = await pointOfNoReturn(run, { disk: pre.disk, bundle: pre.bundle, image: staged.image, captured: staged.captured, ids: scanned.ids, kept: pre.kept, ...(kit ? { kit } : {}) });
     passed = p;
     await markPassed(run, pre, t.saved, new Date(), (pre.reentry?.record.attempt ?? 0) + 1);
@@ -96,8 +96,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
         `(write ${(wrote.bytes / 2 ** 20 / Math.max(wrote.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${entries.filter((e) => e.outcome === 'restored').length}/${entries.length} entries restored`,
     );
     if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);
-    // Every entry is back: the image's own boot code now, then the record is done.
-    if (p.kit) await restoreBootCode(p.disk.node, p.kit);
+    // Every entry is back: the image's own boot code and no kit entry now, then the record is done.
+    if (p.kit) await kitDone(run, p.disk.node, p.kit);
     await markDone(pre.keep.places, pre.keep.key, log);
     await dropKept(log, pre.keep, t.saved, resumed);
     return report;

@@ -27,7 +27,7 @@ import type { Sys } from '../system/sys.ts';
 import type { Run, Wrote } from './context.ts';
 import type { Passed } from './phase.ts';
 import { keptOnlyTable, mergedHead } from './kept.ts';
-import { layBootCode } from './bootkit.ts';
+import { kitEntry, layBootCode } from './bootkit.ts';
 import { BOOT_CODE } from '../target/bootkit.ts';
 import { testCut } from '../util/testcut.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
@@ -57,10 +57,13 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
     const keptOnly = async () => {
       await keptOnlyTable(disk, p.kept, log, run.sys);
       if (kit) await layBootCode(w, disk.node, kit.code);
+      if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi);
     };
     const merge = (head: Buffer) => mergedHead(disk, p.bundle, p.kept, head, run.runDir, log, run.sys);
     const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly, { merge, ...(kit ? { code: kit.code } : {}) });
     const got = await once();
+    // The image's table may give the kit's FAT partition another number: the entry follows it.
+    if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi);
     if (kit && got.imageHead) kit.imageCode = Buffer.from(got.imageHead.subarray(0, BOOT_CODE));
     if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys, got.imageHead))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);

@@ -1,6 +1,8 @@
 // Boot verbs: grub-editenv, bootctl, efibootmgr (and efivarfs), dracut,
 // mkinitramfs, and reading one file back out of an initrd (lsinitrd, or
 // unmkinitramfs where dracut is absent).
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { runVia, type RunResult, type Via } from './exec.ts';
 
 // grubEnvSet: KEY=VALUE in a grubenv block (exit default: environment).
@@ -59,6 +61,12 @@ export async function mountEfivars(dir: string, v: Via = {}): Promise<void> {
   await runVia(v)('mount', ['-t', 'efivarfs', 'efivarfs', dir], { exit: v.exit ?? 'afterWrite' });
 }
 
+// efivarsReady: the firmware's variables under SYSROOT readable and writable (efivarfs mounted when it is not).
+export async function efivarsReady(sysRoot: string, v: Via = {}): Promise<void> {
+  const vars = join(sysRoot, 'firmware/efi/efivars');
+  if (!existsSync(vars) || readdirSync(vars).length === 0) await mountEfivars(vars, v);
+}
+
 // efibootmgrList: `efibootmgr -v`, the firmware's boot entries with their device paths (exit default: afterWrite).
 export async function efibootmgrList(v: Via = {}): Promise<string> {
   return (await runVia(v)('efibootmgr', ['-v'], { exit: v.exit ?? 'afterWrite' })).stdout;
@@ -71,8 +79,30 @@ export async function efibootmgrDelete(num: string, v: Via = {}): Promise<void> 
 
 // efibootmgrCreate: a new entry LABEL for LOADER on partition PART of DISK,
 // first in BootOrder (efibootmgr -c puts it there). Exit default: afterWrite.
-export async function efibootmgrCreate(disk: string, part: number, label: string, loader: string, v: Via = {}): Promise<void> {
-  await runVia(v)('efibootmgr', ['-c', '-d', disk, '-p', String(part), '-L', label, '-l', loader], { exit: v.exit ?? 'afterWrite' });
+// ARGS, when given, are the loader's arguments (UCS-2, as an EFI stub kernel reads them).
+export async function efibootmgrCreate(disk: string, part: number, label: string, loader: string, v: Via = {}, args?: string): Promise<void> {
+  const extra = args === undefined ? [] : ['-u', args];
+  await runVia(v)('efibootmgr', ['-c', '-d', disk, '-p', String(part), '-L', label, '-l', loader, ...extra], { exit: v.exit ?? 'afterWrite' });
+}
+
+// mtools on a FAT partition that is not mounted (the kernel need not know vfat).
+// MTOOLS_SKIP_CHECK: a partition's geometry fields need not match a floppy's.
+const MTOOLS = { env: { MTOOLS_SKIP_CHECK: '1' } };
+
+// fatReplaceDir: DIR on the FAT file system of PART emptied and made anew (exit default: environment).
+export async function fatReplaceDir(part: string, dir: string, v: Via = {}): Promise<void> {
+  await runVia(v)('mdeltree', ['-i', part, `::/${dir}`], { ...MTOOLS, okCodes: [0, 1], exit: v.exit ?? 'environment' });
+  await runVia(v)('mmd', ['-i', part, `::/${dir}`], { ...MTOOLS, exit: v.exit ?? 'environment' });
+}
+
+// fatCopyIn: FILE as DEST (a path from the root) on the FAT file system of PART (exit default: environment).
+export async function fatCopyIn(part: string, file: string, dest: string, v: Via = {}): Promise<void> {
+  await runVia(v)('mcopy', ['-o', '-i', part, file, `::/${dest}`], { ...MTOOLS, exit: v.exit ?? 'environment' });
+}
+
+// fatCopyOut: SRC (a path from the root) of the FAT file system of PART as FILE (exit default: environment).
+export async function fatCopyOut(part: string, src: string, file: string, v: Via = {}): Promise<void> {
+  await runVia(v)('mcopy', ['-o', '-i', part, `::/${src}`, file], { ...MTOOLS, exit: v.exit ?? 'environment' });
 }
 
 // grubMkimage: a GRUB image of FORMAT (i386-pc, x86_64-efi) at OUT with MODULES and the embedded config CONFIG (exit default: environment).

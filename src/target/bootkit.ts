@@ -27,6 +27,16 @@ export type Extent = { logical: number; physical: number; length: number };
 const Pieces = z.object({ file: z.string(), size: z.number().int(), sha256: z.string(), extents: z.array(z.tuple([z.number().int(), z.number().int()])) });
 export type Pieces = z.infer<typeof Pieces>;
 
+// The UEFI part: the kernel (an EFI stub) and the initrd on a FAT partition of
+// the same disk that every run keeps, booted by a firmware entry the run puts
+// first in BootOrder at its point of no return and removes when it is done.
+const FatFile = z.object({ file: z.string(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+export type FatFile = z.infer<typeof FatFile>;
+export const UEFI_LABEL = 'reimage re-entry';
+export const uefiLoader = (file: string) => `\\${KIT_DIR}\\${file}`;
+// uefiArgs: the EFI stub's arguments: the initrd by its path on the same FAT file system, then ARGS.
+export const uefiArgs = (initrd: string, args: string) => `initrd=${uefiLoader(initrd)} ${args}`;
+
 export const KitSchema = z.object({
   format: z.literal(KIT_FORMAT),
   created: z.string(),
@@ -34,6 +44,7 @@ export const KitSchema = z.object({
   partStart: z.number().int(),
   cmdline: z.string(),
   bios: z.object({ bootCode: z.string().regex(/^[0-9a-f]{880}$/), core: Pieces, kernel: Pieces, initrd: Pieces }),
+  uefi: z.object({ partuuid: z.string().regex(/^[0-9a-fA-F-]{36}$/), kernel: FatFile, initrd: FatFile }).optional(),
 });
 export type Kit = z.infer<typeof KitSchema>;
 

@@ -11,7 +11,7 @@ export const ESP_TYPE = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 
 // BootEntry: one BootXXXX variable: its number (hex), active flag, label, and
 // for a hard-disk path the partition GUID and the loader's path on it.
-export type BootEntry = { num: string; active: boolean; label: string; partuuid?: string; loader?: string };
+export type BootEntry = { num: string; active: boolean; label: string; partuuid?: string; part?: number; loader?: string };
 
 // BootVars: BootOrder and every BootXXXX entry.
 export type BootVars = { order: string[]; entries: BootEntry[] };
@@ -19,7 +19,7 @@ export type BootVars = { order: string[]; entries: BootEntry[] };
 // "Boot0001* debian<TAB>HD(1,GPT,<guid>,0x800,0x10000)/File(\EFI\debian\shimx64.efi)";
 // efibootmgr 18 prints the file without File(...), so both are read.
 const ENTRY = /^Boot([0-9A-Fa-f]{4})(\*?) (.*?)(?:\t(.*))?$/;
-const HD = /HD\(\d+,GPT,([0-9A-Fa-f-]{36}),/;
+const HD = /HD\((\d+),GPT,([0-9A-Fa-f-]{36}),/;
 const FILE = /HD\([^)]*\)\/(?:File\(([^)]*)\)|(\\[^\s/]*))/;
 
 // parseBootVars: the entries and boot order in `efibootmgr -v` output.
@@ -34,10 +34,17 @@ export function parseBootVars(text: string): BootVars {
     const m = ENTRY.exec(line.replace(/\r$/, ''));
     if (!m) continue;
     const path = m[4] ?? '';
-    const uuid = HD.exec(path)?.[1];
+    const hd = HD.exec(path);
+    const uuid = hd?.[2];
     const file = FILE.exec(path);
     const loader = file?.[1] ?? file?.[2];
-    entries.push({ num: (m[1] ?? '').toUpperCase(), active: m[2] === '*', label: (m[3] ?? '').trim(), ...(uuid ? { partuuid: uuid.toLowerCase() } : {}), ...(loader ? { loader } : {}) });
+    entries.push({
+      num: (m[1] ?? '').toUpperCase(),
+      active: m[2] === '*',
+      label: (m[3] ?? '').trim(),
+      ...(uuid ? { partuuid: uuid.toLowerCase(), part: Number(hd?.[1]) } : {}),
+      ...(loader ? { loader } : {}),
+    });
   }
   return { order, entries };
 }

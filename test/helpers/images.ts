@@ -43,13 +43,25 @@ export function debianDisk(kind: ImageKind, version: 1 | 2): string {
 
 const bundles = new Map<string, string>();
 
-// debianBundle: KIND's v2 packed (zstd) with the identity list, signed with KEY; shared, never modify it.
-export function debianBundle(kind: ImageKind, key: string): string {
-	const id = JSON.stringify([kindArgs(kind), key]);
+// debianBundle: KIND's v2 packed (zstd) with the identity list, signed with KEY, keeping the partitions KEEP; shared, never modify it.
+export function debianBundle(kind: ImageKind, key: string, keep: readonly string[] = []): string {
+	const id = JSON.stringify([kindArgs(kind), key, keep]);
 	const have = bundles.get(id);
 	if (have) return have;
 	const out = path.join(tmpDir('reimage-debian-bundle-'), 'bundle');
-	sh(BIN, ['pack', debianDisk(kind, 2), '--out', out, '--codec', 'zstd', '--retain', IDENTITY_LIST, '--sign', key]);
+	sh(BIN, [
+		'pack',
+		debianDisk(kind, 2),
+		'--out',
+		out,
+		'--codec',
+		'zstd',
+		'--retain',
+		IDENTITY_LIST,
+		'--sign',
+		key,
+		...keep.flatMap((k) => ['--keep', k]),
+	]);
 	bundles.set(id, out);
 	return out;
 }

@@ -108,15 +108,25 @@ export function vmConfig(config: object = {}): string {
 // (grown by MiB); AFTERIMAGE: it starts 1 MiB past IMG's old end (a reimage
 // with an image of that size must not overlap it).
 export function appendPartition(img: string, label: string, contentDir: string, mib: number, afterImage = false): void {
+	appendPart(img, label, mib, afterImage, 'L', (start) =>
+		sh('mkfs.ext4', ['-q', '-L', label, '-d', contentDir, '-E', `offset=${start * 512}`, img, `${mib}M`]),
+	);
+}
+
+// appendFat: an empty FAT file system as an EFI system partition (GPT name LABEL) appended to IMG.
+export function appendFat(img: string, label: string, mib: number): void {
+	appendPart(img, label, mib, false, 'U', (start) => sh('mkfs.fat', ['-n', label, '--offset', String(start), img, String(mib * 1024)]));
+}
+
+function appendPart(img: string, label: string, mib: number, afterImage: boolean, type: string, mkfs: (start: number) => void): void {
 	const size = fs.statSync(img).size;
 	const gap = afterImage ? 2 : 0;
 	fs.truncateSync(img, size + (mib + 2 + gap) * 2 ** 20);
 	sh('sfdisk', ['-q', '--relocate', 'gpt-bak-std', img]);
 	const at = afterImage ? `start=${(Math.ceil(size / 2 ** 20) + 1) * 2048},` : '';
-	sh('sfdisk', ['-q', '--append', img], { input: `${at}size=${mib}M,type=L,name=${label}\n` });
+	sh('sfdisk', ['-q', '--append', img], { input: `${at}size=${mib}M,type=${type},name=${label}\n` });
 	const t = JSON.parse(sh('sfdisk', ['--json', img])) as { partitiontable: { partitions: { start: number }[] } };
-	const start = t.partitiontable.partitions.at(-1)!.start;
-	sh('mkfs.ext4', ['-q', '-L', label, '-d', contentDir, '-E', `offset=${start * 512}`, img, `${mib}M`]);
+	mkfs(t.partitiontable.partitions.at(-1)!.start);
 }
 
 // stick: a GPT disk image with one ext4 partition labelled LABEL holding DIR.
@@ -165,6 +175,8 @@ export type BootOptions = InitrdSpec & {
 	pxe?: { root: string; port: number };
 	// firmware: no -kernel/-initrd: the firmware boots the first drive (SeaBIOS, or OVMF with these flash images), as after a power cut.
 	firmware?: { ovmf?: Ovmf };
+	// ovmf: the kernel and initrd booted under OVMF (UEFI, with these flash images) instead of SeaBIOS.
+	ovmf?: Ovmf;
 };
 
 // pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
@@ -215,7 +227,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 			? opts.firmware.ovmf
 				? { ovmf: opts.firmware.ovmf }
 				: {}
-			: { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
+			: { kernel: kernel().vmlinuz, initrd: initrd(opts), append, ...(opts.ovmf ? { ovmf: opts.ovmf } : {}) }),
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),

@@ -10,8 +10,9 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reimage } from '../helpers/reimage.ts';
-import { appendPartition, armedArgs, bootUntil, initrd, kernel, vmKey, type Boot, type BootOptions } from '../helpers/vm.ts';
+import { appendFat, appendPartition, armedArgs, bootUntil, initrd, kernel, vmKey, type Boot, type BootOptions } from '../helpers/vm.ts';
 import { attachLoop, copySparse, describe, detachLoop, partNode, sfdiskJson, sh, tmpDir } from '../helpers/sys.ts';
+import { ovmf } from '../../src/vmtest/firmware.ts';
 import { debianBundle, debianDisk, identityOf, markerFor, type ImageKind } from '../helpers/images.ts';
 
 const t = suite('vm: power cuts after the point of no return, no human');
@@ -27,24 +28,43 @@ const BIOS_CUTS: Cut[] = [
 	{ name: 'restore', when: (s) => /== restore/.test(s) },
 ];
 
-// kioskDisk: v1 of KIND with a last partition REIMAGE holding the v2 bundle and the kit.
+const UEFI_CUTS: Cut[] = [
+	{ name: 'late write', when: (s) => percent(s) >= 90 },
+	{ name: 'restore', when: (s) => /== restore/.test(s) },
+];
+
+// kioskDisk: v1 of KIND with a partition REIMAGE holding the v2 bundle and the
+// kit; under UEFI also a FAT partition RKIT after it for the kit's UEFI part
+// (the bundle keeps it).
 function kioskDisk(kind: ImageKind): { disk: string; id: ReturnType<typeof identityOf> } {
+	const efi = kind.firmware === 'efi';
 	const v1 = debianDisk(kind, 1);
 	const id = identityOf(v1, kind);
 	const work = tmpDir('reimage-powercut-');
 	const disk = path.join(work, 'disk.img');
 	copySparse(v1, disk);
 	const tree = path.join(work, 'tree');
-	fs.cpSync(debianBundle(kind, vmKey().key), path.join(tree, 'bundle'), { recursive: true });
+	fs.cpSync(debianBundle(kind, vmKey().key, efi ? ['PARTLABEL=RKIT'] : []), path.join(tree, 'bundle'), { recursive: true });
 	appendPartition(disk, 'REIMAGE', tree, 256, true);
+	if (efi) appendFat(disk, 'RKIT', 192);
 	const cmdline = path.join(work, 'cmdline');
 	fs.writeFileSync(cmdline, 'console=ttyS0\n');
 	const dev = attachLoop(disk);
 	try {
-		const args = ['kit', '--part', partNode(dev, 3), '--bundle', 'LABEL=REIMAGE:/bundle', '--target', 'serial:KIOSK42'];
+		const args = [
+			'kit',
+			'--part',
+			partNode(dev, 3),
+			...(efi ? ['--esp', partNode(dev, 4)] : []),
+			'--bundle',
+			'LABEL=REIMAGE:/bundle',
+			'--target',
+			'serial:KIOSK42',
+		];
 		const r = reimage([...args, '--initrd', initrd(), '--kver', kernel().kver, '--cmdline', cmdline]);
 		assert.is(r.status, 0, describe(r));
 		assert.match(r.stdout, /boot kit on \/dev\/loop\d+p3 .* core at sector \d+/);
+		if (efi) assert.match(r.stdout, /its UEFI part on \/dev\/loop\d+p4 \(PARTUUID [0-9a-f-]{36}: keep it\)/);
 	} finally {
 		detachLoop(dev);
 	}
@@ -59,6 +79,7 @@ function reportOf(disk: string): Record<string, any> {
 }
 
 async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] = {}): Promise<void> {
+	const efi = kind.firmware === 'efi';
 	const t0 = Date.now();
 	const { disk, id } = kioskDisk(kind);
 	const drives = [{ file: disk, serial: 'KIOSK42' }];
@@ -72,10 +93,19 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 	// The armed initrd, cut early in the write.
 	let a = Date.now();
 	let vm: Boot | undefined;
-	vm = await bootUntil(await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'), drives, (s) => percent(s) >= 10);
+	vm = await bootUntil(
+		await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'),
+		drives,
+		(s) => percent(s) >= 10,
+		fw.ovmf ? { ovmf: fw.ovmf } : {},
+	);
 	took('early write', a);
 	assert.ok(vm.killed, 'cut during the write');
 	assert.match(vm.serial, /boot kit \/dev\/vda3:\/reimage-kit checked on the disk/);
+	if (efi) {
+		assert.match(vm.serial, /its firmware entry boots the reimage initrd from the kept FAT partition/);
+		assert.match(vm.serial, /UEFI boot entry "reimage re-entry" first in BootOrder \(partition 4,/);
+	}
 	assert.match(vm.serial, /point of no return: replacing everything on \/dev\/vda/);
 	let attempt = 1;
 	for (const cut of cuts) {
@@ -93,6 +123,7 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 	assert.not.ok(vm.killed, 'the last run rebooted on its own');
 	assert.match(vm.serial, new RegExp(`re-entry: attempt ${attempt} `));
 	assert.match(vm.serial, /sha256 ok, 3\/3 entries restored/);
+	if (efi) assert.match(vm.serial, /UEFI boot entry "reimage re-entry" removed/);
 	a = Date.now();
 	vm = await bootUntil('', drives, marker(markerFor(2, id)), { firmware: fw });
 	took('result boot', a);
@@ -111,6 +142,14 @@ maybe(
 	'SeaBIOS: cut early in the write, late in the write, in settle and in restore; each time the disk boots the kit with no input, and the last run ends in v2 with v1 identity',
 	async () => {
 		await chain({ firmware: 'bios' }, BIOS_CUTS);
+	},
+);
+
+maybe(
+	"OVMF: cut early in the write, late in the write and in restore; each time the firmware's entry boots the kit's UEFI part with no input, and the last run ends in v2 with v1 identity",
+	async () => {
+		// One variable store for every start: the entry the run makes must outlive each cut.
+		await chain({ firmware: 'efi' }, UEFI_CUTS, { ovmf: await ovmf(tmpDir('reimage-powercut-ovmf-')) });
 	},
 );
 

@@ -51,7 +51,7 @@ function setup(s: Setup = {}) {
 	];
 	const log = createLog({ write: () => {} }, Date.now, true);
 	const run: Run = { o: { efiEntry: true } as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false, notes: [] };
-	const p = { disk: { node: '/dev/vda' }, bundle: { manifest: Manifest.parse(m) } as Bundle } as unknown as Passed;
+	const p = { disk: { node: '/dev/vda' }, bundle: { manifest: Manifest.parse(m) } as Bundle, kept: [] } as unknown as Passed;
 	// The fake mount puts the ESP's files in the mount point, the fake umount takes them away again.
 	const espDir = path.join(runDir, 'esp');
 	f.script(`mount -t vfat -o ro,nosuid,nodev,noexec /dev/vda1 ${espDir}`, () => {
@@ -144,6 +144,24 @@ test('failed, not thrown: efibootmgr refuses the delete (captured exit 15); the 
 		assert.not.ok(b.f.calls.some((c) => c.startsWith('efibootmgr -c')));
 	} finally {
 		b.done();
+	}
+});
+
+test("kept partitions are not gone: an entry on one (the boot kit's, a recovery partition's) stays while the old ESP's goes", async () => {
+	const kept = '5b7c0e4a-1111-4c0f-8e6b-5a1b2c3d4e03';
+	const { f, run, p, done } = setup();
+	try {
+		const vars = `${reply('efibootmgr-v-debian').stdout}Boot0002* reimage re-entry\tHD(3,GPT,${kept},0x100000,0x60000)/File(\\reimage-kit\\vmlinuz)i.n.i.t.r.d.\n`;
+		f.script('efibootmgr -v', { stdout: vars })
+			.script('efibootmgr -b 0001 -B', reply('efibootmgr-delete-0001'))
+			.script(CREATE, reply('efibootmgr-create-removable'));
+		(p as unknown as { kept: { uuid: string }[] }).kept = [{ uuid: kept.toUpperCase() }];
+		const r = await bootEntry(run, p, [...OLD, { node: '/dev/vda3', number: 3, partuuid: kept, fstype: 'vfat' }], NEW);
+		assert.is(r.outcome, 'updated', r.reason);
+		assert.equal(r.removed, [`Boot0001 debian (\\EFI\\debian\\shimx64.efi on PARTUUID ${OLD_ESP})`]);
+		assert.not.ok(f.calls.includes('efibootmgr -b 0002 -B'));
+	} finally {
+		done();
 	}
 });
 

@@ -12,10 +12,17 @@ test('efibootmgr -v: boot order, firmware application, and an entry by PARTUUID 
 	assert.equal(v.order, ['0001', '0000']);
 	assert.equal(v.entries, [
 		{ num: '0000', active: true, label: 'UiApp' },
-		{ num: '0001', active: true, label: 'debian', partuuid: OLD_ESP, loader: '\\EFI\\debian\\shimx64.efi' },
+		{ num: '0001', active: true, label: 'debian', partuuid: OLD_ESP, part: 1, loader: '\\EFI\\debian\\shimx64.efi' },
 	]);
 	const r = parseBootVars(readCapture('efibootmgr-v-removable').result.stdout);
-	assert.equal(r.entries[1], { num: '0001', active: true, label: 'KioskOS', partuuid: OLD_ESP, loader: '\\EFI\\BOOT\\BOOTX64.EFI' });
+	assert.equal(r.entries[1], {
+		num: '0001',
+		active: true,
+		label: 'KioskOS',
+		partuuid: OLD_ESP,
+		part: 1,
+		loader: '\\EFI\\BOOT\\BOOTX64.EFI',
+	});
 });
 
 test('efibootmgr 18 prints the file without File(...); inactive entries; a label with spaces', () => {
@@ -28,6 +35,7 @@ test('efibootmgr 18 prints the file without File(...); inactive entries; a label
 			active: false,
 			label: 'Fedora Linux',
 			partuuid: 'aaaaaaaa-1111-2222-3333-444444444444',
+			part: 1,
 			loader: '\\EFI\\fedora\\shimx64.efi',
 		},
 	]);
