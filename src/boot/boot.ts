@@ -71,6 +71,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     if (started !== undefined) log.info(`reimage ${VERSION}: first output ${started} ms after exec`);
     text = await readFile(o.cmdline, 'utf8');
     const k = parseCmdline(text);
+    if (k.testPause) process.env['REIMAGE_TEST_PAUSE'] = k.testPause;
     if (!k.armed) {
       log.info('reimage: not armed (no rd.reimage on the kernel command line): continuing the boot');
       return continueOrReboot(text, log);
@@ -131,6 +132,7 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
         caps: { entryBytes: policy.maxEntryBytes ?? DEFAULT_CAPS.entryBytes, totalBytes: policy.maxRetainedBytes ?? DEFAULT_CAPS.totalBytes, entries: policy.maxEntries ?? DEFAULT_CAPS.entries },
         oldMounts: [],
         keepParts: policy.keep,
+        reentryAttempts: policy.reentryAttempts,
         // A bundle read from a partition of the target: that partition is kept (stages/kept.ts).
         ...(fetched.device?.disk === disk.name ? { bundlePart: fetched.device.source } : {}),
         // Trusted keys are baked into the initrd next to config.json; no kernel argument changes them.
@@ -158,7 +160,8 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     const d = describe(e);
     log.warn(`reimage failed: ${d.line}`);
     const doc = e instanceof ReimageError && e.report !== undefined ? e.report : o.failureDoc?.(e);
-    if (doc !== undefined) await deliverOutcome(deliver, doc, log);
+    // A refusal before the report's way was set up (a bad kernel argument, a policy the arguments would loosen, no bundle location, no trust): the fleet hears of it too.
+    if (doc !== undefined) await deliverOutcome(deliver ?? (await lateDeliver(o.configDir, text, log)), doc, log);
     // Below 10 nothing was written: the old system boots again.
     if (d.code < EXIT.writeFailed) return { action: 'reboot', code: d.code };
     // The target will not boot: keep the log on the bundle's medium when it is another disk.
@@ -167,6 +170,20 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
   } finally {
     await cleanup.runAll();
   }
+}
+
+// lateDeliver: the report's way from the baked policy alone, when the kernel
+// command line asked for a reimage (rd.reimage, not =0) and the policy names
+// an endpoint; undefined otherwise (an unarmed boot reports nothing).
+async function lateDeliver(configDir: string, cmdline: string, log: Log): Promise<Deliver | undefined> {
+  const armed = splitCmdline(cmdline).some((w) => w === 'rd.reimage' || (w.startsWith('rd.reimage=') && !['0', 'no'].includes(w.slice(11))));
+  if (!armed) return undefined;
+  const cfg = await loadConfig(configDir).catch(() => undefined);
+  if (!cfg?.reportUrl) return undefined;
+  return deliverTo(cfg.reportUrl, await bakedNet(configDir), log, cfg.reportFormat).catch((e: Error) => {
+    log.warn(`the report of this refusal cannot be sent: ${e.message}`);
+    return undefined;
+  });
 }
 
 const exists = (f: string) =>

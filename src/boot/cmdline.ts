@@ -14,7 +14,9 @@ export const KERNEL_ARGS = {
   'rd.reimage.target': 'SELECTOR: serial:X, wwn:X, partuuid:GUID, /dev/disk/by-id/…, by-path:NAME, model:X or size:MIN-MAX (kernel names such as /dev/sda are refused)',
   'rd.reimage.mode': 'auto (write without asking), interactive (ask on the console) or plan (check everything, write nothing)',
   'rd.reimage.on-failure': 'reboot, shell, poweroff or halt after a failure past the point of no return',
+  'rd.reimage.test-pause': "tests only: head makes the run wait just before the image's first MiB goes down (for a power cut there)",
 } as const;
+export const PAUSES = ['head'] as const;
 const KEYS = Object.keys(KERNEL_ARGS) as (keyof typeof KERNEL_ARGS)[];
 const MAX_VALUE = 512;
 
@@ -24,6 +26,7 @@ export const Cmdline = z.strictObject({
   target: z.string().min(1).optional(),
   mode: z.enum(MODES).optional(),
   onFailure: z.enum(ON_FAILURE).optional(),
+  testPause: z.enum(PAUSES).optional(),
 });
 export type Cmdline = z.infer<typeof Cmdline>;
 
@@ -74,10 +77,11 @@ export function parseCmdline(text: string): Cmdline {
     target: seen.get('rd.reimage.target') || undefined,
     mode: seen.get('rd.reimage.mode') || undefined,
     onFailure: seen.get('rd.reimage.on-failure') || undefined,
+    testPause: seen.get('rd.reimage.test-pause') || undefined,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const key = { mode: 'rd.reimage.mode', onFailure: 'rd.reimage.on-failure' }[String(issue.path[0])] ?? String(issue.path[0]);
+    const key = { mode: 'rd.reimage.mode', onFailure: 'rd.reimage.on-failure', testPause: 'rd.reimage.test-pause' }[String(issue.path[0])] ?? String(issue.path[0]);
     throw usageError(`kernel argument ${key}=${seen.get(key) ?? ''} is not allowed: ${issue.message}`);
   }
   return parsed.data;

@@ -35,6 +35,8 @@ export const Config = z.strictObject({
   grow: z.boolean().default(false),
   // Partitions every armed run keeps, besides the bundle's `keep` (PARTLABEL=, PARTUUID=, TYPE=; target/kept.ts).
   keep: z.array(KeepSelector).max(16).default([]),
+  // Runs past the point of no return one re-entry record allows (stages/reentry.ts): the next one stops instead of writing again.
+  reentryAttempts: z.number().int().min(1).max(100).default(10),
   // Decode and hash the whole image before writing: true always, false never, absent when the bundle has no block map.
   verifyRaw: z.boolean().optional(),
   verifyWritten: z.boolean().default(false),

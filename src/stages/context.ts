@@ -36,6 +36,8 @@ export type RunOptions = {
   verifyWritten: boolean;
   // After restoring, point the UEFI firmware's boot entry at the new ESP (efi.ts); on in the initramfs.
   efiEntry?: boolean;
+  // How many runs past the point of no return one re-entry record allows (default REENTRY_ATTEMPTS).
+  reentryAttempts?: number;
   // What happens to the blocks the bundle's block map leaves out (write.ts).
   unmapped?: Unmapped;
   // A recorded layout fingerprint the target must match.

@@ -69,7 +69,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   // A run with this bundle that passed its point of no return on this disk
   // (reentry.ts): the disk may hold any mix of old and new bytes, so nothing
   // below reads the old system for it; bundle and disk identity were checked above.
-  const reentry = await findReentry(keep.places, keep.key, bundle, disk, log);
+  const reentry = await findReentry(keep.places, keep.key, bundle, disk, log, o.reentryAttempts);
   if (reentry) {
     if (o.fingerprint) log.warn(`re-entry: the layout fingerprint is not checked (the disk's table is half rewritten by the earlier run)`);
     await checkRam(m.image.size);

@@ -20,6 +20,10 @@ import type { Log } from '../util/log.ts';
 
 export const REENTRY_FILE = 'reentry.json';
 export const REENTRY_FORMAT = 'reimage-reentry/1';
+// Runs past the point of no return one record allows: a disk that fails every
+// time (or a cut that keeps coming) stops with the reason on the console
+// instead of rewriting itself at every power-on.
+export const REENTRY_ATTEMPTS = 10;
 const INDEX = 'retained.json';
 
 const Kept = z.object({ number: z.number().int(), start: z.number().int(), size: z.number().int(), type: z.string(), partuuid: z.string(), name: z.string().optional(), attrs: z.string().optional() });
@@ -51,8 +55,9 @@ export const manifestSha256 = async (bundle: Pick<Bundle, 'dir'>): Promise<strin
 // findReentry: the record for BUNDLE on DISK in one of PLACES, with its archive
 // checked against the record. A record for another bundle or disk, or one
 // already done, is ignored with a warning; a matching record whose archive is
-// missing or does not match is a refusal (exit 11: the disk was written).
-export async function findReentry(places: readonly KeepPlace[], key: string, bundle: Bundle, disk: Disk, log: Log): Promise<Reentry | undefined> {
+// missing or does not match is a refusal (exit 11: the disk was written), and
+// so is a record that has used up its ATTEMPTS.
+export async function findReentry(places: readonly KeepPlace[], key: string, bundle: Bundle, disk: Disk, log: Log, attempts = REENTRY_ATTEMPTS): Promise<Reentry | undefined> {
   const want = await manifestSha256(bundle);
   for (const p of places.filter((q) => q.survivesReboot)) {
     let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
@@ -94,6 +99,12 @@ export async function findReentry(places: readonly KeepPlace[], key: string, bun
         new ReimageError(
           'afterWrite',
           `re-entry record ${where}: a run with this bundle passed its point of no return on ${r.passed}, but its archive ${join(p.name, key)} ${why}: nothing is restored from it and the disk was not written again; restore the archive from a copy, or delete ${REENTRY_FILE} and reimage without the old identity`,
+          { reentry: true },
+        );
+      if (r.attempt >= attempts)
+        throw new ReimageError(
+          'afterWrite',
+          `re-entry record ${where}: ${r.attempt} runs with this bundle passed the point of no return since ${r.passed} and none finished (the limit is ${attempts}, policy reentryAttempts): this run stops instead of writing again; the disk or its power may be failing: read the earlier logs, then reimage by hand (the retained set stays in ${join(p.name, key)}; delete ${REENTRY_FILE} to start over)`,
           { reentry: true },
         );
       const index = await readFile(join(opened.dir, key, INDEX)).catch(() => undefined);

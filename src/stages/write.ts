@@ -29,7 +29,7 @@ import type { Passed } from './phase.ts';
 import { keptOnlyTable, mergedHead } from './kept.ts';
 import { kitEntry, layBootCode } from './bootkit.ts';
 import { BOOT_CODE } from '../target/bootkit.ts';
-import { testCut } from '../util/testcut.ts';
+import { testCut, testPause } from '../util/testcut.ts';
 import { checkList, decodeChecked } from '../image/decode.ts';
 import { BLOCK, type Sink } from '../image/mismatch.ts';
 import { extents, type BlockMap } from '../bmap/format.ts';
@@ -159,6 +159,7 @@ async function writeImage(
   await w.sync();
   // Power-cut tests: everything but the first MiB is on the disk (util/testcut.ts).
   testCut('head', (l) => log.warn(l));
+  await testPause('head', (l) => log.warn(l));
   // What lands may differ from the image's first MiB: the kept entries in its table, a boot kit's boot code.
   const imageHead = Buffer.from(head);
   const merged = await head1?.merge?.(head);

@@ -115,7 +115,9 @@ export function appendPartition(img: string, label: string, contentDir: string, 
 
 // appendFat: an empty FAT file system as an EFI system partition (GPT name LABEL) appended to IMG.
 export function appendFat(img: string, label: string, mib: number): void {
-	appendPart(img, label, mib, false, 'U', (start) => sh('mkfs.fat', ['-n', label, '--offset', String(start), img, String(mib * 1024)]));
+	appendPart(img, label, mib, false, 'U', (start) =>
+		sh('mkfs.fat', ['-F', '16', '-n', label, '--offset', String(start), img, String(mib * 1024)]),
+	);
 }
 
 function appendPart(img: string, label: string, mib: number, afterImage: boolean, type: string, mkfs: (start: number) => void): void {

@@ -22,14 +22,15 @@ const marker = (want: string) => (serial: string) => serial.split(/\r?\n/).some(
 
 // A cut: its name and when the serial log says it is time.
 type Cut = { name: string; when: (serial: string) => boolean };
-const BIOS_CUTS: Cut[] = [
+// Six points, each under SeaBIOS and under OVMF: the armed run is held just
+// before the image's first MiB goes down (rd.reimage.test-pause=head) and cut
+// there; each start from the kit after it is cut at the next point.
+const HEAD: Cut = { name: 'just before the first MiB', when: (s) => /head pause point reached/.test(s) };
+const CUTS: Cut[] = [
+	{ name: 'early write', when: (s) => percent(s) >= 10 },
+	{ name: 'mid write', when: (s) => percent(s) >= 50 },
 	{ name: 'late write', when: (s) => percent(s) >= 90 },
 	{ name: 'settle', when: (s) => /== settle/.test(s) },
-	{ name: 'restore', when: (s) => /== restore/.test(s) },
-];
-
-const UEFI_CUTS: Cut[] = [
-	{ name: 'late write', when: (s) => percent(s) >= 90 },
 	{ name: 'restore', when: (s) => /== restore/.test(s) },
 ];
 
@@ -90,17 +91,18 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 		// REIMAGE_VM_KEEP_SERIAL=PREFIX keeps each boot's console as PREFIX-N.log (for a failure's post-mortem).
 		if (process.env.REIMAGE_VM_KEEP_SERIAL && vm) fs.writeFileSync(`${process.env.REIMAGE_VM_KEEP_SERIAL}-${times.length}.log`, vm.serial);
 	};
-	// The armed initrd, cut early in the write.
+	// The armed initrd, held and cut just before the image's first MiB goes down.
 	let a = Date.now();
 	let vm: Boot | undefined;
 	vm = await bootUntil(
-		await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42'),
+		`${await armedArgs('auto', 'LABEL=REIMAGE:/bundle', 'serial:KIOSK42')} rd.reimage.test-pause=head`,
 		drives,
-		(s) => percent(s) >= 10,
+		HEAD.when,
 		fw.ovmf ? { ovmf: fw.ovmf } : {},
 	);
-	took('early write', a);
-	assert.ok(vm.killed, 'cut during the write');
+	took(HEAD.name, a);
+	assert.ok(vm.killed, `${HEAD.name}: cut (${vm.serial.slice(-800)})`);
+	assert.match(vm.serial, /writing:\s+100%/);
 	assert.match(vm.serial, /boot kit \/dev\/vda3:\/reimage-kit checked on the disk/);
 	if (efi) {
 		assert.match(vm.serial, /its firmware entry boots the reimage initrd from the kept FAT partition/);
@@ -139,17 +141,17 @@ async function chain(kind: ImageKind, cuts: Cut[], fw: BootOptions['firmware'] =
 const maybe = process.env.REIMAGE_VM_POWERCUT === '1' ? t : t.skip;
 
 maybe(
-	'SeaBIOS: cut early in the write, late in the write, in settle and in restore; each time the disk boots the kit with no input, and the last run ends in v2 with v1 identity',
+	'SeaBIOS: cut just before the first MiB, early, mid and late in the write, in settle and in restore; each time the disk boots the kit with no input, and the last run ends in v2 with v1 identity',
 	async () => {
-		await chain({ firmware: 'bios' }, BIOS_CUTS);
+		await chain({ firmware: 'bios' }, CUTS);
 	},
 );
 
 maybe(
-	"OVMF: cut early in the write, late in the write and in restore; each time the firmware's entry boots the kit's UEFI part with no input, and the last run ends in v2 with v1 identity",
+	"OVMF: the same six cuts; each time the firmware's entry boots the kit's UEFI part with no input, and the last run ends in v2 with v1 identity",
 	async () => {
 		// One variable store for every start: the entry the run makes must outlive each cut.
-		await chain({ firmware: 'efi' }, UEFI_CUTS, { ovmf: await ovmf(tmpDir('reimage-powercut-ovmf-')) });
+		await chain({ firmware: 'efi' }, CUTS, { ovmf: await ovmf(tmpDir('reimage-powercut-ovmf-')) });
 	},
 );
 

@@ -75,4 +75,30 @@ test('the bundle could not be fetched (exit 9): the failure document still reach
 	}
 });
 
+test('refused before the report path was set up (an unknown kernel argument, a mode the policy does not allow, no bundle location): the refusal reaches reportUrl; an unarmed boot reports nothing', async () => {
+	const endpoint = await startEndpoint<{ exitCode: number }>();
+	try {
+		const reportUrl = endpoint.url('/r');
+		const doc = (e: unknown) => ({ exitCode: (e as { code: number }).code, outcome: 'refused' });
+		for (const [cmdline, config] of [
+			['rd.reimage rd.reimage.bundel=LABEL=X:/b\n', { allowUnsigned: true, reportUrl }],
+			['rd.reimage rd.reimage.mode=auto\n', { allowUnsigned: true, reportUrl, bundle: 'LABEL=X:/b', mode: 'plan' }],
+			['rd.reimage\n', { allowUnsigned: true, reportUrl }],
+		] as const) {
+			const s = setup(cmdline, config);
+			const r = await boot({ ...s.o, failureDoc: doc }, quietLog());
+			assert.equal(r, { action: 'reboot', code: 2 }, cmdline);
+		}
+		assert.equal(
+			endpoint.got,
+			[1, 2, 3].map(() => ({ exitCode: 2, outcome: 'refused' })),
+		);
+		const quiet = setup('rd.reimage=0 rd.reimage.bundel=x\n', { allowUnsigned: true, reportUrl });
+		assert.is((await boot({ ...quiet.o, failureDoc: doc }, quietLog())).code, 2);
+		assert.is(endpoint.got.length, 3, 'an unarmed boot sent a report');
+	} finally {
+		await endpoint.stop();
+	}
+});
+
 test.run();

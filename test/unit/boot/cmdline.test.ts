@@ -23,7 +23,7 @@ test('words split like the kernel does, with double quotes', () => {
 test('armed, with every known key', () => {
 	assert.equal(
 		parseCmdline(
-			'quiet rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:K42 rd.reimage.mode=plan rd.reimage.on-failure=shell\n',
+			'quiet rd.reimage rd.reimage.bundle=LABEL=REIMAGE:/bundle rd.reimage.target=serial:K42 rd.reimage.mode=plan rd.reimage.on-failure=shell rd.reimage.test-pause=head\n',
 		),
 		{
 			armed: true,
@@ -31,6 +31,7 @@ test('armed, with every known key', () => {
 			target: 'serial:K42',
 			mode: 'plan',
 			onFailure: 'shell',
+			testPause: 'head',
 		},
 	);
 });

@@ -19,6 +19,7 @@ test('defaults are the safe ones', () => {
 		noRetain: false,
 		grow: false,
 		keep: [],
+		reentryAttempts: 10,
 		verifyWritten: false,
 		unmapped: 'zero',
 		allowDowngrade: false,

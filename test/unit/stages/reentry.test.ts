@@ -84,6 +84,30 @@ test('a matching record whose archive is altered, unreadable or missing is exit 
 	fs.rmSync(s.root, { recursive: true });
 });
 
+test('a record that used up its attempts (the policy reentryAttempts, default 10) is exit 11: the run stops instead of writing again', async () => {
+	const s = setup();
+	for (const [attempt, limit] of [
+		[10, undefined],
+		[3, 3],
+	] as const) {
+		await s.record({}, { attempt });
+		const e = await findReentry(s.places, KEY, s.bundle, disk, s.log, limit).catch((x: unknown) => x);
+		assert.instance(e, ReimageError);
+		assert.is((e as ReimageError).code, 11);
+		assert.match(
+			(e as Error).message,
+			new RegExp(
+				`${attempt} runs with this bundle passed the point of no return .* none finished \\(the limit is ${attempt}, policy reentryAttempts\\): this run stops instead of writing again`,
+			),
+		);
+	}
+	// One below the limit still re-enters (its archive is checked next: here it is unreadable).
+	await s.record({}, { attempt: 9 });
+	const e = await findReentry(s.places, KEY, s.bundle, disk, s.log).catch((x: unknown) => x);
+	assert.match((e as Error).message, /is unreadable/);
+	fs.rmSync(s.root, { recursive: true });
+});
+
 test('keptFromRecord: the kept partitions as recorded, bytes by the sector size', () => {
 	const r = { kept: [{ number: 3, start: 2048, size: 8, type: 'T', partuuid: 'P' }] } as ReentryRecord;
 	const [k] = keptFromRecord(r, '/dev/loop9', 512);
