@@ -1,13 +1,22 @@
 // GRUB: two menu entries in a marked block of /boot/grub/custom.cfg (read at
-// boot by Debian/Ubuntu's 41_custom, no update-grub needed) and a one-shot
-// next_entry in grubenv (what grub-reboot does). GRUB cannot write its
+// boot by Debian/Ubuntu's 41_custom, no update-grub needed) and a try counter
+// reimage_tries in grubenv: each boot that reads the menu uses one try and
+// makes the armed entry the default, so a power cut before the point of no
+// return (while the bundle is staged) boots the reimage again, and after
+// TRIES boots the usual default comes back (a run that keeps refusing does
+// not hold the machine). Past the point of no return the boot kit, not GRUB,
+// brings the machine back (stages/bootkit.ts). GRUB cannot write its
 // environment block on btrfs, ZFS, LVM, RAID or encrypted devices: there the
-// one-shot would never be cleared and the machine would loop into reimage,
-// so arming is refused.
+// counter would never go down and the machine would loop into reimage, so
+// arming is refused.
 import { readFile, writeFile } from 'node:fs/promises';
 import { ReimageError } from '../errors.ts';
 import { findMount, grubEnvList, grubEnvSet, grubEnvUnset, type MountOf } from '../system/tools.ts';
 import { ENTRY_IDS, TITLES, kernelArgs, type ArmSpec } from './entry.ts';
+
+// Boots of the armed entry one arm allows.
+export const TRIES = 3;
+const TRIES_VAR = 'reimage_tries';
 
 const BEGIN = '### BEGIN reimage (managed by reimage arm; reimage disarm removes it) ###';
 const END = '### END reimage ###';
@@ -34,7 +43,19 @@ export function block(s: ArmSpec, bootFs: Where, bootDir: string, initrd: string
     `\tinitrd ${rel(initrd)}`,
     '}',
   ];
-  return [BEGIN, ...entry('armed', 'auto'), ...entry('interactive', 'interactive'), END, ''].join('\n');
+  // The counter: read from grubenv, one down and saved, the armed entry the default while one was left.
+  const counter = [
+    'insmod loadenv',
+    `load_env ${TRIES_VAR}`,
+    `set reimage_next=`,
+    ...Array.from({ length: TRIES }, (_, i) => `if [ "\${${TRIES_VAR}}" = ${TRIES - i} ]; then set reimage_next=${TRIES - i - 1}; fi`),
+    'if [ -n "${reimage_next}" ]; then',
+    `\tset ${TRIES_VAR}="\${reimage_next}"`,
+    `\tsave_env ${TRIES_VAR}`,
+    `\tset default=${ENTRY_IDS.armed}`,
+    'fi',
+  ];
+  return [BEGIN, ...counter, ...entry('armed', 'auto'), ...entry('interactive', 'interactive'), END, ''].join('\n');
 }
 
 const strip = (text: string) => text.replace(new RegExp(`${BEGIN.replace(/[()[\]{}.*+?^$|\\]/g, '\\$&')}[\\s\\S]*?${END}\\n?`), '');
@@ -49,8 +70,8 @@ export async function armGrub(s: ArmSpec, bootDir: string, initrd: string): Prom
   const custom = `${grubDir}/custom.cfg`;
   const old = await readFile(custom, 'utf8').catch(() => '');
   await writeFile(custom, strip(old) + block(s, await whereIs(bootDir), bootDir, initrd));
-  await grubEnvSet(`${grubDir}/grubenv`, 'next_entry', ENTRY_IDS.armed);
-  return `GRUB: "${TITLES.armed}" is the next boot (once); "${TITLES.interactive}" stays in the menu`;
+  await grubEnvSet(`${grubDir}/grubenv`, TRIES_VAR, String(TRIES));
+  return `GRUB: "${TITLES.armed}" is the default of the next ${TRIES} boots (a cut before the point of no return tries again; then the usual default); "${TITLES.interactive}" stays in the menu`;
 }
 
 export async function disarmGrub(bootDir: string): Promise<string> {
@@ -59,6 +80,8 @@ export async function disarmGrub(bootDir: string): Promise<string> {
   const old = await readFile(custom, 'utf8').catch(() => undefined);
   if (old !== undefined) await writeFile(custom, strip(old));
   const env = await grubEnvList(`${grubDir}/grubenv`);
+  // next_entry: what arm set before the counter.
   if (env.includes(`next_entry=${ENTRY_IDS.armed}`)) await grubEnvUnset(`${grubDir}/grubenv`, 'next_entry');
-  return 'GRUB: reimage entries removed and the one-shot cleared';
+  if (new RegExp(`^${TRIES_VAR}=`, 'm').test(env)) await grubEnvUnset(`${grubDir}/grubenv`, TRIES_VAR);
+  return 'GRUB: reimage entries removed and the try counter cleared';
 }

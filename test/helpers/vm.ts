@@ -177,8 +177,6 @@ export type BootOptions = InitrdSpec & {
 	pxe?: { root: string; port: number };
 	// firmware: no -kernel/-initrd: the firmware boots the first drive (SeaBIOS, or OVMF with these flash images), as after a power cut.
 	firmware?: { ovmf?: Ovmf };
-	// ovmf: the kernel and initrd booted under OVMF (UEFI, with these flash images) instead of SeaBIOS.
-	ovmf?: Ovmf;
 };
 
 // pxeBoot: the TFTP directory holding boot.ipxe, and the kernel and initrd linked into the web root.
@@ -229,7 +227,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 			? opts.firmware.ovmf
 				? { ovmf: opts.firmware.ovmf }
 				: {}
-			: { kernel: kernel().vmlinuz, initrd: initrd(opts), append, ...(opts.ovmf ? { ovmf: opts.ovmf } : {}) }),
+			: { kernel: kernel().vmlinuz, initrd: initrd(opts), append }),
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),

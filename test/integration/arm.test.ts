@@ -46,36 +46,53 @@ const armArgs = (boot: string) => [
 	boot,
 ];
 
-t("GRUB: two entries in custom.cfg, a one-shot next_entry, the initrd in /boot; the admin's own custom.cfg kept", () => {
-	const boot = bootDir({ customCfg: 'menuentry "Admin entry" {}\n' });
-	const r = reimage(armArgs(boot));
-	assert.is(r.status, 0, describe(r));
-	const cfg = fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8');
-	assert.match(cfg, /^menuentry "Admin entry" \{\}\n/);
-	assert.match(cfg, /menuentry 'Reimage this machine NOW - REPLACES EVERYTHING ON THE DISK' --id reimage-armed \{/);
-	assert.match(cfg, /--id reimage-interactive/);
-	assert.match(
-		cfg,
-		new RegExp(
-			`linux \\S*/vmlinuz-${KVER} rd\\.reimage rd\\.reimage\\.bundle=LABEL=REIMAGE:/bundle rd\\.reimage\\.target=serial:KIOSK42 rd\\.reimage\\.mode=auto`,
-		),
-	);
-	assert.match(cfg, /rd\.reimage\.mode=interactive/);
-	assert.match(cfg, new RegExp(`initrd \\S*/reimage-initrd-${KVER}\\.img`));
-	assert.match(env(boot), /^next_entry=reimage-armed$/m);
-	assert.is(fs.readFileSync(path.join(boot, `reimage-initrd-${KVER}.img`), 'utf8'), 'initrd bytes');
-	// Arming again replaces the block instead of adding a second one.
-	assert.is(reimage(armArgs(boot)).status, 0);
-	assert.is(fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8').split('--id reimage-armed').length, 2);
-});
+t(
+	"GRUB: two entries in custom.cfg, a try counter (reimage_tries=3) that makes the armed entry the default, the initrd in /boot; the admin's own custom.cfg kept; grub-script-check accepts it",
+	() => {
+		const boot = bootDir({ customCfg: 'menuentry "Admin entry" {}\n' });
+		const r = reimage(armArgs(boot));
+		assert.is(r.status, 0, describe(r));
+		const cfg = fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8');
+		assert.match(cfg, /^menuentry "Admin entry" \{\}\n/);
+		assert.match(cfg, /menuentry 'Reimage this machine NOW - REPLACES EVERYTHING ON THE DISK' --id reimage-armed \{/);
+		assert.match(cfg, /--id reimage-interactive/);
+		assert.match(
+			cfg,
+			new RegExp(
+				`linux \\S*/vmlinuz-${KVER} rd\\.reimage rd\\.reimage\\.bundle=LABEL=REIMAGE:/bundle rd\\.reimage\\.target=serial:KIOSK42 rd\\.reimage\\.mode=auto`,
+			),
+		);
+		assert.match(cfg, /rd\.reimage\.mode=interactive/);
+		assert.match(cfg, new RegExp(`initrd \\S*/reimage-initrd-${KVER}\\.img`));
+		assert.match(env(boot), /^reimage_tries=3$/m);
+		assert.not.match(env(boot), /next_entry/);
+		// Each boot that reads the menu uses one try and makes the armed entry the default while one was left.
+		assert.match(cfg, /load_env reimage_tries\n/);
+		assert.match(cfg, /if \[ "\$\{reimage_tries\}" = 1 \]; then set reimage_next=0; fi\n/);
+		assert.match(
+			cfg,
+			/if \[ -n "\$\{reimage_next\}" \]; then\n\tset reimage_tries="\$\{reimage_next\}"\n\tsave_env reimage_tries\n\tset default=reimage-armed\nfi\n/,
+		);
+		// Our block alone (the admin's empty entry is not GRUB syntax).
+		const ours = path.join(tmpDir('reimage-grubcheck-'), 'block.cfg');
+		fs.writeFileSync(ours, cfg.slice(cfg.indexOf('### BEGIN reimage')));
+		sh('grub-script-check', [ours]);
+		assert.match(r.stdout, /is the default of the next 3 boots/);
+		assert.is(fs.readFileSync(path.join(boot, `reimage-initrd-${KVER}.img`), 'utf8'), 'initrd bytes');
+		// Arming again replaces the block instead of adding a second one.
+		assert.is(reimage(armArgs(boot)).status, 0);
+		assert.is(fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8').split('--id reimage-armed').length, 2);
+	},
+);
 
-t('GRUB: disarm removes the entries, the one-shot and the initrd, and keeps the rest', () => {
+t("GRUB: disarm removes the entries, the try counter (and an older arm's one-shot) and the initrd, and keeps the rest", () => {
 	const boot = bootDir({ customCfg: 'menuentry "Admin entry" {}\n' });
 	assert.is(reimage(armArgs(boot)).status, 0);
+	sh('grub-editenv', [path.join(boot, 'grub/grubenv'), 'set', 'next_entry=reimage-armed']);
 	const r = reimage(['disarm', '--boot-dir', boot]);
 	assert.is(r.status, 0, describe(r));
 	assert.is(fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8'), 'menuentry "Admin entry" {}\n');
-	assert.not.match(env(boot), /next_entry/);
+	assert.not.match(env(boot), /next_entry|reimage_tries/);
 	assert.not.ok(fs.existsSync(path.join(boot, `reimage-initrd-${KVER}.img`)));
 });
 
@@ -85,7 +102,7 @@ t('GRUB: a grub.cfg that does not read custom.cfg is refused (8) and nothing is 
 	assert.is(r.status, 8, describe(r));
 	assert.match(r.stderr, /does not read custom\.cfg .*run update-grub/);
 	assert.not.ok(fs.existsSync(path.join(boot, 'grub/custom.cfg')));
-	assert.not.match(env(boot), /next_entry/);
+	assert.not.match(env(boot), /next_entry|reimage_tries/);
 });
 
 t('bad selectors and locations are refused before anything is installed', () => {
