@@ -43,7 +43,12 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
   if (startText === undefined) throw usageError(`--part ${o.part} is not a partition (no /sys/class/block/${name}/start): give the partition that holds the bundle`);
   const partStart = Number(startText.trim());
   const esp = o.esp ? await fatPart(o.esp, node) : undefined;
-  if (!existsSync(BOOT_IMG)) throw new ReimageError('environment', `${BOOT_IMG} is missing: install grub-pc-bin (GRUB's BIOS images) to make a kit`);
+  // The BIOS part's boot sector and block lists count 512-byte sectors; a 4Kn disk boots by UEFI only.
+  const diskName = basename(await realpath(`/sys/class/block/${name}/..`));
+  const sector = Number((await readFile(`/sys/class/block/${diskName}/queue/logical_block_size`, 'utf8').catch(() => '512')).trim());
+  const bios = sector === 512;
+  if (!bios && !esp) throw usageError(`${diskName} has ${sector}-byte sectors: the kit's BIOS part needs 512-byte ones; give --esp (a FAT partition of the same disk) for the UEFI part`);
+  if (bios && !existsSync(BOOT_IMG)) throw new ReimageError('environment', `${BOOT_IMG} is missing: install grub-pc-bin (GRUB's BIOS images) to make a kit`);
   const spec = await entrySpec(o);
   const kernel = `${o.bootDir}/vmlinuz-${spec.kver}`;
   if (!existsSync(kernel)) throw usageError(`${kernel} does not exist: give --kver of an installed kernel`);
@@ -64,40 +69,23 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
       const dir = join(mnt, KIT_DIR);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { mode: 0o700 });
-      const k = await placed(dir, 'vmlinuz', await readFile(kernel), partStart);
-      const i = await placed(dir, 'initrd.img', await readFile(initrd), partStart);
-      const script = join(work, 'kit.cfg');
-      let text: string;
-      try {
-        text = kitScript(k.extents, i.extents, args);
-      } catch (e) {
-        throw new ReimageError('environment', `no kit on ${node}: ${(e as Error).message}; free space on ${node} (or fix the arguments) and make the kit again`);
-      }
-      await writeFile(script, text);
-      await grubMkimage('i386-pc', join(work, 'core.img'), script, CORE_MODULES);
-      const raw = await readFile(join(work, 'core.img'));
-      // Placed once to learn its sector, then its own blocklist pointed there (rewritten in place: the place stays).
-      const first = await placed(dir, 'core.img', raw, partStart);
-      const [one, more] = first.extents;
-      if (!one || more)
-        throw new ReimageError('environment', `the file system on ${node} gave core.img ${first.extents.length} pieces: GRUB's boot sector loads one; free space on ${node} and make the kit again`);
-      const core = await placed(dir, 'core.img', pointCore(raw, one[0]), partStart, true);
-      if (JSON.stringify(core.extents) !== JSON.stringify(first.extents)) throw new ReimageError('environment', `core.img moved on ${node} while it was rewritten in place: make the kit again`);
-      const code = bootCode(await readFile(BOOT_IMG), one[0]);
+      const b = bios ? await biosPart(dir, node, partStart, kernel, initrd, args, work) : undefined;
       const uefi = esp ? { partuuid: esp.partuuid, kernel: await fatPlaced(esp.node, 'vmlinuz', kernel, work), initrd: await fatPlaced(esp.node, 'initrd.img', initrd, work) } : undefined;
       const kit: Kit = {
         format: KIT_FORMAT,
         created: new Date().toISOString(),
         partStart,
         cmdline: args,
-        bios: { bootCode: code.toString('hex'), core, kernel: k, initrd: i },
+        ...(b ? { bios: b.part } : {}),
         ...(uefi ? { uefi } : {}),
       };
       await writeFile(join(dir, 'kit.json'), JSON.stringify(kit, null, 2) + '\n', { mode: 0o600 });
       await syncAll();
-      const mib = ((k.size + i.size + raw.length) / 2 ** 20).toFixed(0);
-      const also = esp ? `, its UEFI part on ${esp.node} (PARTUUID ${esp.partuuid}: keep it)` : '';
-      const line = `boot kit on ${node} (${mib} MiB, core at sector ${one[0]})${also}: a power cut after the point of no return boots the reimage initrd with "${args}"`;
+      const parts = [
+        ...(b ? [`its BIOS part on ${node} (${b.mib} MiB, core at sector ${b.coreLba})`] : [`no BIOS part (${sector}-byte sectors)`]),
+        ...(uefi ? [`its UEFI part on ${esp?.node} (PARTUUID ${uefi.partuuid}: keep it)`] : []),
+      ];
+      const line = `boot kit on ${node}, ${parts.join(', ')}: a power cut after the point of no return boots the reimage initrd with "${args}"`;
       log.info(line);
       return line;
     } finally {
@@ -111,6 +99,39 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
     await rmdir(mnt).catch(() => {});
     await rmdir(work).catch(() => {});
   }
+}
+
+// biosPart: the kernel, the initrd and GRUB's core image placed in DIR (on NODE, starting at PARTSTART), and the boot sector that loads them.
+async function biosPart(
+  dir: string,
+  node: string,
+  partStart: number,
+  kernel: string,
+  initrd: string,
+  args: string,
+  work: string,
+): Promise<{ part: NonNullable<Kit['bios']>; mib: string; coreLba: number }> {
+  const k = await placed(dir, 'vmlinuz', await readFile(kernel), partStart);
+  const i = await placed(dir, 'initrd.img', await readFile(initrd), partStart);
+  const script = join(work, 'kit.cfg');
+  let text: string;
+  try {
+    text = kitScript(k.extents, i.extents, args);
+  } catch (e) {
+    throw new ReimageError('environment', `no kit on ${node}: ${(e as Error).message}; free space on ${node} (or fix the arguments) and make the kit again`);
+  }
+  await writeFile(script, text);
+  await grubMkimage('i386-pc', join(work, 'core.img'), script, CORE_MODULES);
+  const raw = await readFile(join(work, 'core.img'));
+  // Placed once to learn its sector, then its own blocklist pointed there (rewritten in place: the place stays).
+  const first = await placed(dir, 'core.img', raw, partStart);
+  const [one, more] = first.extents;
+  if (!one || more)
+    throw new ReimageError('environment', `the file system on ${node} gave core.img ${first.extents.length} pieces: GRUB's boot sector loads one; free space on ${node} and make the kit again`);
+  const core = await placed(dir, 'core.img', pointCore(raw, one[0]), partStart, true);
+  if (JSON.stringify(core.extents) !== JSON.stringify(first.extents)) throw new ReimageError('environment', `core.img moved on ${node} while it was rewritten in place: make the kit again`);
+  const code = bootCode(await readFile(BOOT_IMG), one[0]);
+  return { part: { bootCode: code.toString('hex'), core, kernel: k, initrd: i }, mib: ((k.size + i.size + raw.length) / 2 ** 20).toFixed(0), coreLba: one[0] };
 }
 
 // placed: BYTES as DIR/NAME, preallocated (or, with INPLACE, overwritten where it is) and synced; where it lies and its sha256.

@@ -71,11 +71,11 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     if (started !== undefined) log.info(`reimage ${VERSION}: first output ${started} ms after exec`);
     text = await readFile(o.cmdline, 'utf8');
     const k = parseCmdline(text);
-    if (k.testPause) process.env['REIMAGE_TEST_PAUSE'] = k.testPause;
     if (!k.armed) {
       log.info('reimage: not armed (no rd.reimage on the kernel command line): continuing the boot');
       return continueOrReboot(text, log);
     }
+    if (k.testPause) process.env['REIMAGE_TEST_PAUSE'] = k.testPause;
     policy = narrow(await loadConfig(o.configDir), k);
     log.info(`reimage: armed, mode ${policy.mode}, on failure ${policy.onFailure}, ${human(await memAvailable())} of RAM available`);
     if (policy.diagnosticShells) for (const tty of ['/dev/tty2', '/dev/tty3']) startShell(tty);

@@ -184,7 +184,7 @@ export const COMMANDS = {
     },
   },
   arm: {
-    summary: 'install a "Reimage" boot entry and make it the next boot, once',
+    summary: 'install a "Reimage" boot entry and make it the default of the next boots (GRUB: 3, systemd-boot: once)',
     positionals: [],
     flags: {
       bundle: { type: 'string', arg: 'LOCATION', required: true, help: 'where the initrd finds the bundle, e.g. LABEL=REIMAGE:/bundle (see rd.reimage.bundle)' },
@@ -193,6 +193,7 @@ export const COMMANDS = {
       config: { type: 'string', arg: 'DIR', help: 'policy directory baked into a built initrd' },
       kver: { type: 'string', arg: 'VERSION', help: 'kernel to boot (default: the running one)' },
       'boot-dir': { type: 'string', arg: 'DIR', help: 'boot directory (default /boot)' },
+      cmdline: { type: 'string', arg: 'FILE', help: 'take console= and loglevel= from this kernel command line (default /proc/cmdline)' },
     },
   },
   kit: {

@@ -68,7 +68,7 @@ const given = <K extends string>(v: Values, names: Record<K, string>): Partial<R
 const bootSpec = (v: Values, name: string) => ({
   bundle: str(v, 'bundle', name),
   bootDir: opt(v, 'boot-dir') ?? '/boot',
-  ...given(v, { target: 'target', initrd: 'initrd', config: 'config', kver: 'kver' }),
+  ...given(v, { target: 'target', initrd: 'initrd', config: 'config', kver: 'kver', cmdline: 'cmdline' }),
 });
 const size = (v: Values, k: string, fallback: number): number => {
   const text = opt(v, k);
@@ -302,7 +302,7 @@ async function main(argv: string[], st: State): Promise<number> {
       return EXIT.ok;
     }
     case 'kit': {
-      const line = await makeKit({ part: str(v, 'part', name), ...bootSpec(v, name), ...given(v, { cmdline: 'cmdline', esp: 'esp' }) }, log);
+      const line = await makeKit({ part: str(v, 'part', name), ...bootSpec(v, name), ...given(v, { esp: 'esp' }) }, log);
       process.stdout.write(`${line}\n`);
       return EXIT.ok;
     }

@@ -29,11 +29,12 @@ import type { Disk } from '../target/sysfs.ts';
 import type { Writer } from '../target/writer.ts';
 import type { Run } from './context.ts';
 
-// What the write stage needs: the kit's boot code, and (once the image's first MiB is known) the image's own.
+// What the write stage needs: the kit's boot code (its BIOS part, on a disk of 512-byte sectors), and (once the image's first MiB is known) the image's own.
 // UEFI: the kept FAT partition with the kit's kernel and initrd (by PARTUUID), and the kernel's arguments.
-export type BootKit = { where: string; code: Buffer; imageCode?: Buffer; uefi?: { partuuid: string; args: string } };
+export type BootKit = { where: string; code?: Buffer; imageCode?: Buffer; uefi?: { partuuid: string; args: string } };
 
 // loadKit: the kit on the bundle's partition PART of DISK, checked against the disk; undefined when there is none.
+// It only reads (plan checks it too).
 export async function loadKit(run: Run, disk: Disk, part: string, kept: readonly KeptPart[]): Promise<BootKit | undefined> {
   const dir = join(run.runDir, 'kit');
   await mkdir(dir, { recursive: true });
@@ -59,83 +60,130 @@ export async function loadKit(run: Run, disk: Disk, part: string, kept: readonly
   } catch (e) {
     throw bad(`kit.json is not a valid kit (${(e as Error).message.split('\n')[0]})`);
   }
-  if (disk.sectorSize !== 512) throw bad(`its BIOS boot sector needs 512-byte sectors, and ${disk.node} has ${disk.sectorSize}-byte ones`);
   const start = Number((await readFile(`${run.sys.sysRoot}/class/block/${basename(part)}/start`, 'utf8').catch(() => 'NaN')).trim());
   if (start !== kit.partStart) throw bad(`it was made for a partition starting at sector ${kit.partStart}, and ${part} starts at ${start}`);
-  for (const p of [kit.bios.core, kit.bios.kernel, kit.bios.initrd]) {
-    const got = await sectorsSha(disk.node, p);
-    if (got !== p.sha256) throw bad(`the disk's sectors listed for ${p.file} hold sha256 ${got}, not the file's ${p.sha256} (the file moved)`);
+  const uefi = await uefiPart(run, disk, kit, kept, bad);
+  // The BIOS part: on 512-byte sectors only; a UEFI machine on another sector size goes by the UEFI part alone.
+  const bios = kit.bios && (disk.sectorSize === 512 || !uefi) ? kit.bios : undefined;
+  if (kit.bios && !bios) run.log.info(`${disk.node} has ${disk.sectorSize}-byte sectors: the kit's BIOS part is not used`);
+  if (bios) {
+    if (disk.sectorSize !== 512) throw bad(`its BIOS boot sector needs 512-byte sectors, and ${disk.node} has ${disk.sectorSize}-byte ones`);
+    for (const p of [bios.core, bios.kernel, bios.initrd]) {
+      const got = await sectorsSha(disk.node, p);
+      if (got !== p.sha256) throw bad(`the disk's sectors listed for ${p.file} hold sha256 ${got}, not the file's ${p.sha256} (the file moved)`);
+    }
   }
-  const uefi = await uefiPart(run, kit, kept, bad);
-  const how = uefi ? `its firmware entry boots the reimage initrd from the kept FAT partition (PARTUUID ${uefi.partuuid})` : `${disk.node} boots the reimage initrd`;
-  run.log.info(`boot kit ${where} checked on the disk: from the point of no return until the restore is done, ${how}`);
-  return { where, code: Buffer.from(kit.bios.bootCode, 'hex'), ...(uefi ? { uefi } : {}) };
-}
-
-// uefiPart: the kit's UEFI part checked on its kept FAT partition, when this machine started by UEFI.
-async function uefiPart(run: Run, kit: Kit, kept: readonly KeptPart[], bad: (why: string) => Error): Promise<BootKit['uefi']> {
-  const log = run.log;
-  const byUefi = existsSync(join(run.sys.sysRoot, 'firmware/efi'));
-  if (!kit.uefi) {
-    if (byUefi) log.warn('this machine started by UEFI and the boot kit has no UEFI part (reimage kit --esp): a power cut after the point of no return needs the reimage initrd booted by hand once');
+  if (!bios && !uefi) {
+    run.log.warn(
+      `boot kit ${where} has no part this run can use (${kit.bios ? 'a BIOS part' : 'no BIOS part'}, ${kit.uefi ? 'a UEFI part' : 'no UEFI part'}, ${disk.sectorSize}-byte sectors): a power cut after the point of no return needs the reimage initrd booted by hand once`,
+    );
     return undefined;
   }
-  if (!byUefi) {
-    log.info("this machine started by BIOS: the boot kit's UEFI part is not used");
+  const how = [
+    ...(bios ? [`LBA 0 of ${disk.node} boots the reimage initrd`] : []),
+    ...(uefi ? [`its firmware entry boots the reimage initrd from the kept FAT partition (PARTUUID ${uefi.partuuid})`] : []),
+  ].join('; ');
+  run.log.info(`boot kit ${where} checked on the disk: from the point of no return until the restore is done, ${how}`);
+  return { where, ...(bios ? { code: Buffer.from(bios.bootCode, 'hex') } : {}), ...(uefi ? { uefi } : {}) };
+}
+
+const byUefi = (run: Run) => existsSync(join(run.sys.sysRoot, 'firmware/efi'));
+const EFI_GLOBAL = '8be4df61-93ca-11d2-aa0d-00e098032b8c';
+
+// uefiPart: the kit's UEFI part checked before the point of no return, when
+// this machine started by UEFI and the run updates firmware entries
+// (efiEntry: the initramfs; never a workstation's own entries for a disk in a
+// dock): its kept FAT partition (found by PARTUUID in the table now: a
+// re-entry's may be the image's, numbered anew), the two files by sha256,
+// and the firmware's variables readable through efibootmgr.
+async function uefiPart(run: Run, disk: Disk, kit: Kit, kept: readonly KeptPart[], bad: (why: string) => Error): Promise<BootKit['uefi']> {
+  const log = run.log;
+  if (!kit.uefi) {
+    if (byUefi(run) && run.o.efiEntry)
+      log.warn('this machine started by UEFI and the boot kit has no UEFI part (reimage kit --esp): a power cut after the point of no return needs the reimage initrd booted by hand once');
+    return undefined;
+  }
+  if (!byUefi(run) || !run.o.efiEntry) {
+    log.info(`the boot kit's UEFI part is not used: ${byUefi(run) ? 'this run does not update firmware entries (--efi-entry)' : 'this machine started by BIOS'}`);
     return undefined;
   }
   const u = kit.uefi;
-  const k = kept.find((x) => x.uuid.toLowerCase() === u.partuuid.toLowerCase());
-  if (!k)
+  const id = u.partuuid.toLowerCase();
+  if (!kept.some((x) => x.uuid.toLowerCase() === id))
     throw bad(
       `its UEFI part is on the partition PARTUUID ${u.partuuid}, which this run does not keep (a reimage would overwrite it): keep it (the bundle's or the policy's keep PARTUUID=${u.partuuid})`,
     );
+  const node = (await sfdiskJson(disk.node, run.sys))?.partitions.find((x) => (x.uuid ?? '').toLowerCase() === id)?.node;
+  if (!node) throw bad(`the table on ${disk.node} has no partition PARTUUID ${u.partuuid} (its UEFI part)`);
   const dir = join(run.runDir, 'kit-esp');
   await mkdir(dir, { recursive: true });
-  await mount(k.node, dir, 'vfat', 'ro,nosuid,nodev,noexec', run.sys);
+  await mount(node, dir, 'vfat', 'ro,nosuid,nodev,noexec', run.sys);
   try {
     for (const f of [u.kernel, u.initrd]) {
       const got = await hashFile(join(dir, KIT_DIR, f.file)).catch((e: Error) => ({ sha256: `unreadable (${e.message})`, size: -1 }));
-      if (got.sha256 !== f.sha256) throw bad(`${KIT_DIR}/${f.file} on ${k.node} has sha256 ${got.sha256}, not the kit's ${f.sha256}`);
+      if (got.sha256 !== f.sha256) throw bad(`${KIT_DIR}/${f.file} on ${node} has sha256 ${got.sha256}, not the kit's ${f.sha256}`);
     }
   } finally {
     await umount(dir, run.sys);
     await rmdir(dir).catch(() => {});
   }
-  return { partuuid: u.partuuid.toLowerCase(), args: uefiArgs('initrd.img', kit.cmdline) };
-}
-
-// kitEntry: the firmware entry that boots the kit's UEFI part, first in
-// BootOrder, for the partition's number in the table on NODE now (made anew
-// unless it is already so). A failure costs only that path: warned about.
-export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['uefi']>): Promise<void> {
-  const { log, sys } = run;
   try {
     await efivarsReady(run.sys.sysRoot, run.sys);
-    const p = (await sfdiskJson(node, { ...sys, exit: 'writeFailed' }))?.partitions.find((x) => (x.uuid ?? '').toLowerCase() === u.partuuid);
+    await efibootmgrList(run.sys);
+  } catch (e) {
+    throw bad(`the firmware's boot entries cannot be read here (${(e as Error).message.split('\n')[0]}), so no entry could boot the kit after a cut`);
+  }
+  // Secure Boot: the firmware boots only what its keys sign; the kit's kernel is booted without shim.
+  const sb = await readFile(join(run.sys.sysRoot, `firmware/efi/efivars/SecureBoot-${EFI_GLOBAL}`)).catch(() => undefined);
+  if (sb && sb[sb.length - 1] === 1)
+    log.warn(`Secure Boot is on: the firmware may refuse the kit's kernel (booted without shim), and a power cut after the point of no return would then need the reimage initrd booted by hand once`);
+  return { partuuid: id, args: uefiArgs('initrd.img', kit.cmdline) };
+}
+
+// ours: the firmware entries this kit made (its label, on its partition).
+const ours = (text: string, partuuid: string) => parseBootVars(text).entries.filter((e) => e.label === UEFI_LABEL && e.partuuid === partuuid);
+
+// kitEntry: the firmware entry that boots the kit's UEFI part, first in
+// BootOrder and active, for the partition's number in the table on NODE now
+// (left alone when it already is so): made first, then the kit's older
+// entries removed, so there is no moment without one. A failure costs only
+// that path: warned about.
+export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['uefi']>): Promise<void> {
+  const { log, sys } = run;
+  const via = { ...sys, exit: 'writeFailed' as const };
+  try {
+    await efivarsReady(sys.sysRoot, via);
+    const p = (await sfdiskJson(node, via))?.partitions.find((x) => (x.uuid ?? '').toLowerCase() === u.partuuid);
     const num = Number(/(\d+)$/.exec(p?.node ?? '')?.[1]);
     if (!p || !num) throw new Error(`the table on ${node} has no partition PARTUUID ${u.partuuid}`);
-    const vars = parseBootVars(await efibootmgrList({ ...sys, exit: 'writeFailed' }));
-    const ours = vars.entries.filter((e) => e.label === UEFI_LABEL);
-    const first = vars.entries.find((e) => e.num === vars.order[0]);
-    if (ours.length === 1 && first && ours[0] === first && first.partuuid === u.partuuid && first.part === num) return;
-    for (const e of ours) await efibootmgrDelete(e.num, { ...sys, exit: 'writeFailed' });
-    await efibootmgrCreate(node, num, UEFI_LABEL, uefiLoader('vmlinuz'), { ...sys, exit: 'writeFailed' }, u.args);
+    const before = await efibootmgrList(via);
+    const vars = parseBootVars(before);
+    const old = ours(before, u.partuuid);
+    const first = old.find((e) => e.num === vars.order[0]);
+    if (old.length === 1 && first?.active && first.part === num) return;
+    await efibootmgrCreate(node, num, UEFI_LABEL, uefiLoader('vmlinuz'), via, u.args);
+    const made = ours(await efibootmgrList(via), u.partuuid).filter((e) => !old.some((o) => o.num === e.num));
+    if (made.length !== 1) throw new Error(`efibootmgr left ${made.length} new "${UEFI_LABEL}" entries`);
+    for (const e of old) await efibootmgrDelete(e.num, via);
     log.info(`UEFI boot entry "${UEFI_LABEL}" first in BootOrder (partition ${num}, ${uefiLoader('vmlinuz')}): until the restore is done, a power-on boots the reimage initrd`);
   } catch (e) {
     log.warn(`could not make the UEFI boot entry "${UEFI_LABEL}" (${(e as Error).message.split('\n')[0]}): a power cut now needs the reimage initrd booted by hand once`);
   }
 }
 
-// kitDone: after the restore, the boot path back to the image: its own boot
-// code in LBA 0, the kit's firmware entry removed (a failure leaves the kit
-// booting, and the next run finishes the job again).
+// kitDone: right after the restore, before the image's own firmware entry and
+// the report, the boot path back to the image: its own boot code in LBA 0,
+// the kit's firmware entries removed and checked gone (a failure is exit 11
+// with the kit still booting: the next run finishes the job again).
 export async function kitDone(run: Run, node: string, kit: BootKit): Promise<void> {
   await restoreBootCode(node, kit);
   if (!kit.uefi) return;
+  const u = kit.uefi;
   try {
     await efivarsReady(run.sys.sysRoot, run.sys);
-    for (const e of parseBootVars(await efibootmgrList(run.sys)).entries.filter((x) => x.label === UEFI_LABEL)) await efibootmgrDelete(e.num, run.sys);
+    for (const e of ours(await efibootmgrList(run.sys), u.partuuid)) await efibootmgrDelete(e.num, run.sys);
+    const left = ours(await efibootmgrList(run.sys), u.partuuid);
+    if (left.length) throw new Error(`Boot${left.map((e) => e.num).join(', Boot')} still there after the removal`);
   } catch (e) {
     throw new ReimageError(
       'afterWrite',

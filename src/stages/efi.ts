@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ESP_TYPE, parseBootVars, removableLoader, staleEntries } from '../target/efientries.ts';
+import { UEFI_LABEL } from '../target/bootkit.ts';
 import { efibootmgrCreate, efibootmgrDelete, efibootmgrList, efivarsReady, mount, umount } from '../system/tools.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import type { EfiReport, Run } from './context.ts';
@@ -35,15 +36,14 @@ export async function bootEntry(run: Run, p: Passed, old: readonly PartIdentity[
   const loader = removableLoader();
   try {
     await efivarsReady(sys.sysRoot, sys);
-    // Kept partitions are not gone: their entries (a recovery partition's, the boot kit's) stay.
+    // Kept partitions are not gone: their entries (a recovery partition's) stay; a boot kit's
+    // entry on this disk is a leftover by now (this run's own was removed after the restore).
     const keptIds = new Set(p.kept.map((k) => k.uuid.toLowerCase()));
-    const gone = new Set(
-      [...old.map((x) => x.partuuid), ...m.table.partitions.map((x) => x.uuid)]
-        .filter((u): u is string => !!u)
-        .map((u) => u.toLowerCase())
-        .filter((u) => !keptIds.has(u)),
-    );
-    for (const e of staleEntries(parseBootVars(await efibootmgrList(sys)), gone)) {
+    const ids = [...old.map((x) => x.partuuid), ...m.table.partitions.map((x) => x.uuid)].filter((u): u is string => !!u).map((u) => u.toLowerCase());
+    const gone = new Set(ids.filter((u) => !keptIds.has(u)));
+    const vars = parseBootVars(await efibootmgrList(sys));
+    const leftovers = vars.entries.filter((e) => e.label === UEFI_LABEL && e.partuuid !== undefined && (ids.includes(e.partuuid) || keptIds.has(e.partuuid)));
+    for (const e of [...staleEntries(vars, gone), ...leftovers.filter((l) => !gone.has(l.partuuid ?? ''))]) {
       await efibootmgrDelete(e.num, sys);
       removed.push(`Boot${e.num} ${e.label} (${e.loader ?? 'no file'} on PARTUUID ${e.partuuid})`);
     }

@@ -62,6 +62,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     t.proof = proof.text;
     log.info(`proof before writing: ${proof.text}`);
     if (planOnly) {
+      // The power-loss boot path is checked as the run would (it only reads).
+      if (o.bundlePart && pre.kept.length) await loadKit(run, pre.disk, o.bundlePart, pre.kept);
       const { imagePath, manifest, bmap } = pre.bundle;
       await timed('verify', () =>
         proof.decodeFirst
@@ -86,6 +88,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     const parts = await timed('settle', () => settle(run, p));
     const restored = await timed('restore', () => restore(run, p, parts));
     t.restored = restored;
+    // Every entry is back: the image's own boot code and no kit entry now, before the image's entry and the report.
+    if (p.kit && restored.entries.every((e) => e.outcome === 'restored')) await kitDone(run, p.disk.node, p.kit);
     if (o.efiEntry) t.efi = await timed('boot entry', () => bootEntry(run, p, pre.oldParts, parts));
     const report = await timed('finish', () => finish(run, restored, t));
     const total = (Date.now() - t.started.getTime()) / 1000;
@@ -96,8 +100,6 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
         `(write ${(wrote.bytes / 2 ** 20 / Math.max(wrote.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${entries.filter((e) => e.outcome === 'restored').length}/${entries.length} entries restored`,
     );
     if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);
-    // Every entry is back: the image's own boot code and no kit entry now, then the record is done.
-    if (p.kit) await kitDone(run, p.disk.node, p.kit);
     await markDone(pre.keep.places, pre.keep.key, log);
     await dropKept(log, pre.keep, t.saved, resumed);
     return report;
@@ -107,7 +109,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     const own = reentered && !passed && e instanceof ReimageError && e.code >= EXIT.writeFailed;
     const err = own ? e : phaseError(e, { passed: passed !== undefined || reentered, node: t.pre?.disk.node, signal: o.signal, saved: t.saved, entries: t.staged?.captured.length ?? 0 });
     if (err instanceof ReimageError) {
-      err.report = buildReport(t, passed ? 'failed' : 'refused', { message: err.message, code: err.code });
+      // A re-entry's refusal (its archive, its attempts) comes after an earlier run wrote the disk: failed, never refused.
+      err.report = buildReport(t, passed || reentered ? 'failed' : 'refused', { message: err.message, code: err.code });
       if (passed && t.pre) await keepReport(log, t.pre.keep, t.saved, err.report);
     }
     throw err;

@@ -56,15 +56,18 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
     const kit = p.kit;
     const keptOnly = async () => {
       await keptOnlyTable(disk, p.kept, log, run.sys);
-      if (kit) await layBootCode(w, disk.node, kit.code);
+      if (kit?.code) await layBootCode(w, disk.node, kit.code);
       if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi);
     };
     const merge = (head: Buffer) => mergedHead(disk, p.bundle, p.kept, head, run.runDir, log, run.sys);
-    const once = () => writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly, { merge, ...(kit ? { code: kit.code } : {}) });
+    const once = async () => {
+      const r = await writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly, { merge, ...(kit?.code ? { code: kit.code } : {}) });
+      // The image's table may give the kit's FAT partition another number: the entry follows it.
+      if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi);
+      return r;
+    };
     const got = await once();
-    // The image's table may give the kit's FAT partition another number: the entry follows it.
-    if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi);
-    if (kit && got.imageHead) kit.imageCode = Buffer.from(got.imageHead.subarray(0, BOOT_CODE));
+    if (kit?.code && got.imageHead) kit.imageCode = Buffer.from(got.imageHead.subarray(0, BOOT_CODE));
     if (o.verifyWritten && !(await readBackOk(disk, m, map, plan.wholeImage && !kept.some(([a]) => a < m.raw.size), log, run.sys, got.imageHead))) {
       log.warn(`read-back of ${disk.node} does not match the image: rewriting once from RAM`);
       await once();
@@ -108,12 +111,15 @@ async function writeImage(
   // Make the disk unbootable first: from here until the new first MiB lands, it
   // has no table but one of the kept partitions alone (nothing in it boots).
   await clearTables(w, disk.size);
+  // Right after the clearing, before the (long) blanking: the kept-only table and a boot kit's path.
+  await afterClear();
   let mappedOnly = plan.mappedOnly;
   if (plan.blank) {
     const length = m.raw.size - (m.raw.size % disk.sectorSize);
     try {
-      // Around the kept partitions (sector-aligned, so every piece is too).
-      for (const [a, b] of clip(0, length, kept)) await blankRange(disk.node, plan.blank, a, b - a, sys);
+      // Around the kept partitions (sector-aligned, so every piece is too), past the first MiB:
+      // clearTables zeroed it, and what afterClear put there must stay until the image's own lands.
+      for (const [a, b] of clip(Math.min(HEAD, length), length, kept)) await blankRange(disk.node, plan.blank, a, b - a, sys);
       if (plan.blank === 'zero' && length < m.raw.size) await zeroRange(w, length, m.raw.size);
     } catch (e) {
       // The offload is a shortcut: when the disk fails it, the zeros go through
@@ -124,8 +130,6 @@ async function writeImage(
       if (plan.blank === 'zero') mappedOnly = false;
     }
   }
-  // After the blanking (which covers the first MiB too), before the image's bytes.
-  await afterClear();
   // Progress measures the write itself: the bytes handed to the disk.
   const total = mappedOnly && map ? extents(map).reduce((n, e) => n + e.end - e.start, 0) : m.raw.size;
   const progress = createProgress('writing', total, log, process.stderr.isTTY === true);

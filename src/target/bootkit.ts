@@ -37,15 +37,18 @@ export const uefiLoader = (file: string) => `\\${KIT_DIR}\\${file}`;
 // uefiArgs: the EFI stub's arguments: the initrd by its path on the same FAT file system, then ARGS.
 export const uefiArgs = (initrd: string, args: string) => `initrd=${uefiLoader(initrd)} ${args}`;
 
-export const KitSchema = z.object({
-  format: z.literal(KIT_FORMAT),
-  created: z.string(),
-  // The partition the kit is on (its first sector and PARTUUID when known) and what the loader boots.
-  partStart: z.number().int(),
-  cmdline: z.string(),
-  bios: z.object({ bootCode: z.string().regex(/^[0-9a-f]{880}$/), core: Pieces, kernel: Pieces, initrd: Pieces }),
-  uefi: z.object({ partuuid: z.string().regex(/^[0-9a-fA-F-]{36}$/), kernel: FatFile, initrd: FatFile }).optional(),
-});
+export const KitSchema = z
+  .object({
+    format: z.literal(KIT_FORMAT),
+    created: z.string(),
+    // The partition the kit is on (its first sector and PARTUUID when known) and what the loader boots.
+    partStart: z.number().int(),
+    cmdline: z.string(),
+    // BIOS: absent on a disk whose sectors are not 512 bytes (it boots by UEFI only). At least one part.
+    bios: z.object({ bootCode: z.string().regex(/^[0-9a-f]{880}$/), core: Pieces, kernel: Pieces, initrd: Pieces }).optional(),
+    uefi: z.object({ partuuid: z.string().regex(/^[0-9a-fA-F-]{36}$/), kernel: FatFile, initrd: FatFile }).optional(),
+  })
+  .refine((k) => k.bios || k.uefi, 'a kit has a BIOS part, a UEFI part or both');
 export type Kit = z.infer<typeof KitSchema>;
 
 // A flag that means the extent is not (yet) at a fixed place on the disk.

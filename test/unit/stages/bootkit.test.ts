@@ -44,22 +44,27 @@ function setup() {
 	const lines: string[] = [];
 	const log = createLog({ write: (l: string) => void lines.push(l) }, Date.now, false);
 	const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reimage-kit-'));
-	const run: Run = { o: {} as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false, notes: [] };
+	const run: Run = { o: { efiEntry: true } as RunOptions, log, cleanup: createCleanup(log), runDir, sys: f, plan: false, notes: [] };
 	return { f, run, lines, done: () => (f.done(), fs.rmSync(runDir, { recursive: true, force: true })) };
 }
 
-test('kitEntry: a stale entry of ours (an earlier attempt, the old number) removed, the new one made first; already first for the number now: nothing run', async () => {
+test("kitEntry: made first (first in BootOrder), then this kit's older entries (an earlier attempt, the old number) removed; already first and active for the number now: nothing run; another disk's kit entry untouched", async () => {
 	const a = setup();
 	try {
+		const other = `Boot0007* reimage re-entry\tHD(4,GPT,11111111-2222-4333-8444-555555555555,0x800,0x1000)/File(\\reimage-kit\\vmlinuz)\n`;
+		const debian = 'Boot0001* debian\tHD(1,GPT,0d5c1e4a-7b7a-4c0f-8e6b-5a1b2c3d4e01,0x800,0x10000)/File(\\EFI\\debian\\shimx64.efi)\n';
 		a.f
 			.script('sfdisk --json /dev/vda', table(4))
-			.script('efibootmgr -v', {
-				stdout: `BootOrder: 0001,0003\nBoot0001* debian\tHD(1,GPT,0d5c1e4a-7b7a-4c0f-8e6b-5a1b2c3d4e01,0x800,0x10000)/File(\\EFI\\debian\\shimx64.efi)\n${entry('0003', 3)}`,
-			})
-			.script('efibootmgr -b 0003 -B')
-			.script(create(4));
+			.script(
+				'efibootmgr -v',
+				{ stdout: `BootOrder: 0001,0003,0007\n${debian}${entry('0003', 3)}${other}` },
+				{ stdout: `BootOrder: 0004,0001,0003,0007\n${debian}${entry('0003', 3)}${entry('0004', 4)}${other}` },
+			)
+			.script(create(4))
+			.script('efibootmgr -b 0003 -B');
 		await kitEntry(a.run, '/dev/vda', u);
-		assert.equal(a.f.calls.slice(-2), ['efibootmgr -b 0003 -B', create(4)]);
+		assert.equal(a.f.calls.slice(-3), [create(4), 'efibootmgr -v', 'efibootmgr -b 0003 -B']);
+		assert.not.ok(a.f.calls.includes('efibootmgr -b 0007 -B'), "another disk's kit entry was removed");
 		assert.match(a.lines.join(''), /UEFI boot entry "reimage re-entry" first in BootOrder \(partition 4,/);
 	} finally {
 		a.done();
@@ -71,6 +76,24 @@ test('kitEntry: a stale entry of ours (an earlier attempt, the old number) remov
 		assert.equal(b.f.calls, ['sfdisk --json /dev/vda', 'efibootmgr -v']);
 	} finally {
 		b.done();
+	}
+	// First, but switched off (efibootmgr -A): made again.
+	const c = setup();
+	try {
+		c.f
+			.script('sfdisk --json /dev/vda', table(4))
+			.script(
+				'efibootmgr -v',
+				{ stdout: `BootOrder: 0003\n${entry('0003', 4).replace('Boot0003*', 'Boot0003')}` },
+				{ stdout: `BootOrder: 0005,0003\n${entry('0005', 4)}${entry('0003', 4)}` },
+			)
+			.script(create(4))
+			.script('efibootmgr -b 0003 -B');
+		await kitEntry(c.run, '/dev/vda', u);
+		assert.ok(c.f.calls.includes(create(4)));
+		assert.ok(c.f.calls.includes('efibootmgr -b 0003 -B'));
+	} finally {
+		c.done();
 	}
 });
 
@@ -94,6 +117,7 @@ test('kitEntry: no such partition in the table, or efibootmgr failing: warned, n
 			.script(create(4), { exitCode: 5, stderr: 'Could not prepare Boot variable: No space left on device' });
 		await kitEntry(b.run, '/dev/vda', u);
 		assert.match(b.lines.join(''), /could not make the UEFI boot entry .*No space left on device/);
+		assert.not.ok(b.f.calls.includes('efibootmgr -b 0003 -B'), 'the old entry went before a new one existed');
 	} finally {
 		b.done();
 	}
@@ -103,7 +127,9 @@ test('kitDone: our entries removed after the restore; a removal that fails is an
 	const kit: BootKit = { where: '/dev/vda3:/reimage-kit', code: Buffer.alloc(440), uefi: u };
 	const a = setup();
 	try {
-		a.f.script('efibootmgr -v', { stdout: `BootOrder: 0005,0003\n${entry('0003', 4)}` }).script('efibootmgr -b 0003 -B');
+		a.f
+			.script('efibootmgr -v', { stdout: `BootOrder: 0005,0003\n${entry('0003', 4)}` }, { stdout: 'BootOrder: 0005\n' })
+			.script('efibootmgr -b 0003 -B');
 		await kitDone(a.run, '/dev/vda', kit);
 		assert.ok(a.f.calls.includes('efibootmgr -b 0003 -B'));
 		assert.match(a.lines.join(''), /UEFI boot entry "reimage re-entry" removed/);
@@ -158,10 +184,12 @@ function kitDisk(dir: string) {
 }
 
 test('loadKit on a UEFI machine: the UEFI part checked on its kept FAT partition; refused before writing when that partition is not kept or a file differs', async () => {
-	for (const c of ['ok', 'not kept', 'changed'] as const) {
+	for (const c of ['ok', '4kn', 'not kept', 'changed'] as const) {
 		const a = setup();
 		try {
 			const { disk, kit, fat } = kitDisk(a.run.runDir);
+			// 4Kn: the BIOS part (512-byte sectors) is left out, the UEFI part alone is the path.
+			if (c === '4kn') disk.sectorSize = 4096;
 			a.f.file('sys/class/block/vda3/start', '2048\n');
 			const kitDir = path.join(a.run.runDir, 'kit');
 			const espDir = path.join(a.run.runDir, 'kit-esp');
@@ -180,14 +208,16 @@ test('loadKit on a UEFI machine: the UEFI part checked on its kept FAT partition
 					return {};
 				})
 				.script(`umount ${espDir}`, () => (fs.rmSync(path.join(espDir, 'reimage-kit'), { recursive: true }), {}));
+			a.f.script(`sfdisk --json ${disk.node}`, table(4)).script('efibootmgr -v', { stdout: 'BootOrder: 0001\n' });
 			const kept =
 				c === 'not kept' ? [] : [{ number: 4, node: '/dev/vda4', start: 4096, size: 4096, type: 'U', uuid: KIT.toUpperCase() } as KeptPart];
 			const got = await loadKit(a.run, disk, '/dev/vda3', kept).then(
 				(k) => k,
 				(e: unknown) => e as Error,
 			);
-			if (c === 'ok') {
+			if (c === 'ok' || c === '4kn') {
 				assert.ok(!(got instanceof Error), String(got));
+				assert.is((got as BootKit).code === undefined, c === '4kn', `${c}: the BIOS boot code`);
 				assert.equal((got as BootKit).uefi, { partuuid: KIT, args: 'initrd=\\reimage-kit\\initrd.img rd.reimage=auto' });
 				assert.match(a.lines.join(''), /its firmware entry boots the reimage initrd from the kept FAT partition/);
 			} else {

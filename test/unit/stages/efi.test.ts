@@ -147,18 +147,22 @@ test('failed, not thrown: efibootmgr refuses the delete (captured exit 15); the 
 	}
 });
 
-test("kept partitions are not gone: an entry on one (the boot kit's, a recovery partition's) stays while the old ESP's goes", async () => {
+test("kept partitions are not gone: an entry on one (a recovery partition's) stays while the old ESP's goes; a boot kit's entry left on this disk goes too", async () => {
 	const kept = '5b7c0e4a-1111-4c0f-8e6b-5a1b2c3d4e03';
 	const { f, run, p, done } = setup();
 	try {
-		const vars = `${reply('efibootmgr-v-debian').stdout}Boot0002* reimage re-entry\tHD(3,GPT,${kept},0x100000,0x60000)/File(\\reimage-kit\\vmlinuz)i.n.i.t.r.d.\n`;
+		const vars = `${reply('efibootmgr-v-debian').stdout}Boot0002* Restore factory state\tHD(3,GPT,${kept},0x100000,0x60000)/File(\\EFI\\reimage\\grubx64.efi)\nBoot0003* reimage re-entry\tHD(3,GPT,${kept},0x100000,0x60000)/File(\\reimage-kit\\vmlinuz)i.n.i.t.r.d.\n`;
 		f.script('efibootmgr -v', { stdout: vars })
 			.script('efibootmgr -b 0001 -B', reply('efibootmgr-delete-0001'))
+			.script('efibootmgr -b 0003 -B')
 			.script(CREATE, reply('efibootmgr-create-removable'));
 		(p as unknown as { kept: { uuid: string }[] }).kept = [{ uuid: kept.toUpperCase() }];
 		const r = await bootEntry(run, p, [...OLD, { node: '/dev/vda3', number: 3, partuuid: kept, fstype: 'vfat' }], NEW);
 		assert.is(r.outcome, 'updated', r.reason);
-		assert.equal(r.removed, [`Boot0001 debian (\\EFI\\debian\\shimx64.efi on PARTUUID ${OLD_ESP})`]);
+		assert.equal(r.removed, [
+			`Boot0001 debian (\\EFI\\debian\\shimx64.efi on PARTUUID ${OLD_ESP})`,
+			`Boot0003 reimage re-entry (\\reimage-kit\\vmlinuz on PARTUUID ${kept})`,
+		]);
 		assert.not.ok(f.calls.includes('efibootmgr -b 0002 -B'));
 	} finally {
 		done();
