@@ -8,10 +8,14 @@
 // brings the machine back (stages/bootkit.ts). GRUB cannot write its
 // environment block on btrfs, ZFS, LVM, RAID or encrypted devices: there the
 // counter would never go down and the machine would loop into reimage, so
-// arming is refused.
-import { readFile, writeFile } from 'node:fs/promises';
+// arming is refused. Where the target is found on this machine and is not
+// the disk that holds GRUB's environment, a success would not end the
+// counter (the old grubenv stays): there the one-shot next_entry is used.
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { ReimageError } from '../errors.ts';
+import { selectTarget, wholeDisks } from '../boot/select.ts';
 import { findMount, grubEnvList, grubEnvSet, grubEnvUnset, type MountOf } from '../system/tools.ts';
+import { disksBelow } from '../target/sysfs.ts';
 import { ENTRY_IDS, TITLES, kernelArgs, type ArmSpec } from './entry.ts';
 
 // Boots of the armed entry one arm allows.
@@ -43,16 +47,18 @@ export function block(s: ArmSpec, bootFs: Where, bootDir: string, initrd: string
     `\tinitrd ${rel(initrd)}`,
     '}',
   ];
-  // The counter: read from grubenv, one down and saved, the armed entry the default while one was left.
+  // The counter: read from the grubenv beside custom.cfg (where arm wrote it), one down and saved, and the armed entry
+  // the default only when that save worked (a counter that cannot go down must never hold the machine).
   const counter = [
     'insmod loadenv',
-    `load_env ${TRIES_VAR}`,
+    'set reimage_env="${prefix}/grubenv"',
+    'if [ -n "${config_directory}" ]; then set reimage_env="${config_directory}/grubenv"; fi',
+    `load_env -f "\${reimage_env}" ${TRIES_VAR}`,
     `set reimage_next=`,
     ...Array.from({ length: TRIES }, (_, i) => `if [ "\${${TRIES_VAR}}" = ${TRIES - i} ]; then set reimage_next=${TRIES - i - 1}; fi`),
     'if [ -n "${reimage_next}" ]; then',
     `\tset ${TRIES_VAR}="\${reimage_next}"`,
-    `\tsave_env ${TRIES_VAR}`,
-    `\tset default=${ENTRY_IDS.armed}`,
+    `\tif save_env -f "\${reimage_env}" ${TRIES_VAR}; then set default=${ENTRY_IDS.armed}; fi`,
     'fi',
   ];
   return [BEGIN, ...counter, ...entry('armed', 'auto'), ...entry('interactive', 'interactive'), END, ''].join('\n');
@@ -70,8 +76,22 @@ export async function armGrub(s: ArmSpec, bootDir: string, initrd: string): Prom
   const custom = `${grubDir}/custom.cfg`;
   const old = await readFile(custom, 'utf8').catch(() => '');
   await writeFile(custom, strip(old) + block(s, await whereIs(bootDir), bootDir, initrd));
+  if (await elsewhere(s.target, env.source)) {
+    await grubEnvSet(`${grubDir}/grubenv`, 'next_entry', ENTRY_IDS.armed);
+    return `GRUB: "${TITLES.armed}" is the next boot (once: the target ${s.target} is not the disk that holds ${grubDir}, so a success would not end a try counter); "${TITLES.interactive}" stays in the menu`;
+  }
   await grubEnvSet(`${grubDir}/grubenv`, TRIES_VAR, String(TRIES));
   return `GRUB: "${TITLES.armed}" is the default of the next ${TRIES} boots (a cut before the point of no return tries again; then the usual default); "${TITLES.interactive}" stays in the menu`;
+}
+
+// elsewhere: whether TARGET is found on this machine as a disk other than the one below SOURCE (GRUB's file system).
+// Not found (an image prepared offline, another machine's selector): not elsewhere.
+async function elsewhere(target: string | undefined, source: string): Promise<boolean> {
+  if (!target) return false;
+  const d = await selectTarget([target], undefined, await wholeDisks()).catch(() => undefined);
+  const st = await stat(source).catch(() => undefined);
+  if (!d || !st?.isBlockDevice()) return false;
+  return !(await disksBelow(st.rdev)).includes(d.name);
 }
 
 export async function disarmGrub(bootDir: string): Promise<string> {

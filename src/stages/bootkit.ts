@@ -10,11 +10,13 @@
 // never touched here.
 //
 // A kit with a UEFI part (reimage kit --esp) on a machine that started by
-// UEFI: its kernel and initrd on a kept FAT partition are checked the same
-// way (by sha256, through a read-only mount), and from the point of no return
-// a firmware entry "reimage re-entry" boots them, first in BootOrder (made
-// again after the image's table landed, when the partition's number changed);
-// it is removed when every retained entry is back, before the record is done.
+// UEFI, in a run that updates firmware entries: its kernel and initrd on a
+// kept FAT partition are checked the same way (by sha256, through a read-only
+// mount), and from the point of no return a firmware entry "reimage re-entry"
+// boots them, first in BootOrder (made again after every table write that
+// could renumber the partition); it is removed when every retained entry is
+// back, before the image's own entry is made. A BIOS part on a disk of other
+// than 512-byte sectors is left out when the UEFI part is the path.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rmdir } from 'node:fs/promises';
@@ -31,7 +33,8 @@ import type { Run } from './context.ts';
 
 // What the write stage needs: the kit's boot code (its BIOS part, on a disk of 512-byte sectors), and (once the image's first MiB is known) the image's own.
 // UEFI: the kept FAT partition with the kit's kernel and initrd (by PARTUUID), and the kernel's arguments.
-export type BootKit = { where: string; code?: Buffer; imageCode?: Buffer; uefi?: { partuuid: string; args: string } };
+// done: its firmware entry was removed after a complete restore (kitDone).
+export type BootKit = { where: string; code?: Buffer; imageCode?: Buffer; uefi?: { partuuid: string; args: string }; done?: boolean };
 
 // loadKit: the kit on the bundle's partition PART of DISK, checked against the disk; undefined when there is none.
 // It only reads (plan checks it too).
@@ -144,11 +147,12 @@ async function uefiPart(run: Run, disk: Disk, kit: Kit, kept: readonly KeptPart[
 const ours = (text: string, partuuid: string) => parseBootVars(text).entries.filter((e) => e.label === UEFI_LABEL && e.partuuid === partuuid);
 
 // kitEntry: the firmware entry that boots the kit's UEFI part, first in
-// BootOrder and active, for the partition's number in the table on NODE now
-// (left alone when it already is so): made first, then the kit's older
-// entries removed, so there is no moment without one. A failure costs only
-// that path: warned about.
-export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['uefi']>): Promise<void> {
+// BootOrder and active, for the partition's number in the table on NODE now:
+// made first, then the kit's older entries removed, so there is no moment
+// without one. FRESH (a run's first call) always makes it anew (an older
+// kit's entry may carry other arguments); later calls leave an entry that is
+// first, active and on that number alone. A failure costs only that path: warned about.
+export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['uefi']>, fresh = false): Promise<void> {
   const { log, sys } = run;
   const via = { ...sys, exit: 'writeFailed' as const };
   try {
@@ -160,7 +164,7 @@ export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['u
     const vars = parseBootVars(before);
     const old = ours(before, u.partuuid);
     const first = old.find((e) => e.num === vars.order[0]);
-    if (old.length === 1 && first?.active && first.part === num) return;
+    if (!fresh && old.length === 1 && first?.active && first.part === num) return;
     await efibootmgrCreate(node, num, UEFI_LABEL, uefiLoader('vmlinuz'), via, u.args);
     const made = ours(await efibootmgrList(via), u.partuuid).filter((e) => !old.some((o) => o.num === e.num));
     if (made.length !== 1) throw new Error(`efibootmgr left ${made.length} new "${UEFI_LABEL}" entries`);
@@ -171,12 +175,12 @@ export async function kitEntry(run: Run, node: string, u: NonNullable<BootKit['u
   }
 }
 
-// kitDone: right after the restore, before the image's own firmware entry and
-// the report, the boot path back to the image: its own boot code in LBA 0,
-// the kit's firmware entries removed and checked gone (a failure is exit 11
-// with the kit still booting: the next run finishes the job again).
-export async function kitDone(run: Run, node: string, kit: BootKit): Promise<void> {
-  await restoreBootCode(node, kit);
+// kitDone: right after a complete restore, before the image's own firmware
+// entry: the kit's firmware entries removed and checked gone (a failure is
+// exit 11 with the kit still booting: the next run finishes the job again).
+// The image's own boot code in LBA 0 waits until just before the record is
+// marked done (restoreBootCode).
+export async function kitDone(run: Run, kit: BootKit): Promise<void> {
   if (!kit.uefi) return;
   const u = kit.uefi;
   try {
@@ -190,6 +194,7 @@ export async function kitDone(run: Run, node: string, kit: BootKit): Promise<voi
       `could not remove the UEFI boot entry "${UEFI_LABEL}" after the restore (${(e as Error).message.split('\n')[0]}): the firmware still boots the reimage initrd, which finishes the job again`,
     );
   }
+  kit.done = true;
   run.log.info(`UEFI boot entry "${UEFI_LABEL}" removed: the firmware boots the new system`);
 }
 
@@ -224,7 +229,7 @@ export async function layBootCode(w: Writer, node: string, code: Buffer): Promis
 }
 
 // restoreBootCode: after the restore, the image's own boot code in LBA 0 (the table bytes untouched), synced.
-async function restoreBootCode(node: string, kit: BootKit): Promise<void> {
+export async function restoreBootCode(node: string, kit: BootKit): Promise<void> {
   if (!kit.imageCode) return;
   const fh = await open(node, 'r+');
   try {

@@ -18,7 +18,7 @@ import type { Log } from '../util/log.ts';
 import { hostSys, type Sys } from '../system/sys.ts';
 import type { Preflight, Run, RunOptions, Scanned, Trail } from './context.ts';
 import { bootEntry } from './efi.ts';
-import { kitDone, loadKit } from './bootkit.ts';
+import { kitDone, loadKit, restoreBootCode } from './bootkit.ts';
 import { finish, REPORT_DIR } from './finish.ts';
 import { markPassed } from './kept.ts';
 import { markDone } from './reentry.ts';
@@ -88,9 +88,12 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
     const parts = await timed('settle', () => settle(run, p));
     const restored = await timed('restore', () => restore(run, p, parts));
     t.restored = restored;
-    // Every entry is back: the image's own boot code and no kit entry now, before the image's entry and the report.
-    if (p.kit && restored.entries.every((e) => e.outcome === 'restored')) await kitDone(run, p.disk.node, p.kit);
-    if (o.efiEntry) t.efi = await timed('boot entry', () => bootEntry(run, p, pre.oldParts, parts));
+    // Every entry is back: the kit's firmware entry goes before the image's own is made.
+    const complete = restored.entries.every((e) => e.outcome === 'restored');
+    if (p.kit && complete) await kitDone(run, p.kit);
+    // A restore that is not complete leaves the kit's entry first: the next start re-enters (as LBA 0 does for BIOS).
+    if (o.efiEntry && p.kit?.uefi && !complete) t.efi = { outcome: 'skipped', reason: "the restore is not complete: the boot kit's entry stays first and the next start re-enters", removed: [] };
+    else if (o.efiEntry) t.efi = await timed('boot entry', () => bootEntry(run, p, pre.oldParts, parts));
     const report = await timed('finish', () => finish(run, restored, t));
     const total = (Date.now() - t.started.getTime()) / 1000;
     const d = p.disk;
@@ -100,6 +103,8 @@ export async function runFlow(o: RunOptions, log: Log, planOnly: boolean, sys: S
         `(write ${(wrote.bytes / 2 ** 20 / Math.max(wrote.seconds, 0.001)).toFixed(0)} MiB/s), sha256 ok, ${entries.filter((e) => e.outcome === 'restored').length}/${entries.length} entries restored`,
     );
     if (report.outcome !== 'success') throw new ReimageError('afterWrite', `the image was written but some retained entries could not be restored: see ${REPORT_DIR}/report.json in the new system`);
+    // Every entry is back: the image's own boot code now, then the record is done.
+    if (p.kit) await restoreBootCode(p.disk.node, p.kit);
     await markDone(pre.keep.places, pre.keep.key, log);
     await dropKept(log, pre.keep, t.saved, resumed);
     return report;

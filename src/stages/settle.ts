@@ -10,6 +10,7 @@ import { identify, settle as settleParts, type PartIdentity } from '../target/pa
 import type { Run } from './context.ts';
 import type { Passed } from './phase.ts';
 import { addKept } from './kept.ts';
+import { kitEntry } from './bootkit.ts';
 import { testCut } from '../util/testcut.ts';
 
 export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
@@ -23,6 +24,8 @@ export async function settle(run: Run, p: Passed): Promise<PartIdentity[]> {
   }
   // The kept partitions back in the table before the kernel is told (stages/kept.ts).
   await addKept(disk, p.bundle, p.kept, log, sys);
+  // A boot kit's firmware entry follows its FAT partition's number in this table (stages/bootkit.ts).
+  if (p.kit?.uefi) await kitEntry(run, disk.node, p.kit.uefi);
   const last = [...m.table.partitions].sort((a, b) => b.start - a.start)[0];
   if (o.grow && last) await log.step(`grow partition ${last.number} to the end of the disk`, () => growPartition(disk.node, last.number, sys));
   const onDisk = await sfdiskJson(disk.node, sys);

@@ -48,17 +48,17 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
   const kept = p.kept.map((k) => k.bytes);
   const w = guardWriter(await openWriter(disk, (why) => log.warn(why)), kept);
   const t0 = Date.now();
+  // Kept partitions stay findable (the bundle's, for a re-entry after a power cut) while the disk has no other table.
+  // With a boot kit, LBA 0 boots the reimage initrd from then on, and its firmware entry is made anew (stages/bootkit.ts).
+  const kit = p.kit;
+  const keptOnly = async () => {
+    await keptOnlyTable(disk, p.kept, log, run.sys);
+    if (kit?.code) await layBootCode(w, disk.node, kit.code);
+    if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi, true);
+  };
   try {
     const plan = await planWrite(disk, map, o.unmapped ?? 'zero', run.sys);
     log.info(plan.why);
-    // Kept partitions stay findable (the bundle's, for a re-entry after a power cut) while the disk has no other table.
-    // With a boot kit, LBA 0 boots the reimage initrd from then on (stages/bootkit.ts).
-    const kit = p.kit;
-    const keptOnly = async () => {
-      await keptOnlyTable(disk, p.kept, log, run.sys);
-      if (kit?.code) await layBootCode(w, disk.node, kit.code);
-      if (kit?.uefi) await kitEntry(run, disk.node, kit.uefi);
-    };
     const merge = (head: Buffer) => mergedHead(disk, p.bundle, p.kept, head, run.runDir, log, run.sys);
     const once = async () => {
       const r = await writeImage(w, disk, m, p.image, map, plan, log, run.sys, o.signal, kept, keptOnly, { merge, ...(kit?.code ? { code: kit.code } : {}) });
@@ -82,6 +82,8 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
     return { bytes: m.raw.size, written: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(o.verifyWritten ? { readBack: 'ok' as const } : {}) };
   } catch (e) {
     await invalidate(w, disk.size, log.warn);
+    // The invalidated disk keeps the kept-only table and a kit's path: the next start re-enters (up to reentryAttempts).
+    if (kit) await keptOnly().catch((x: Error) => log.warn(`could not put the boot kit's path back after invalidating ${disk.node}: ${x.message}`));
     const why = e instanceof Error ? e.message : String(e);
     throw new ReimageError(
       'writeFailed',

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reimage } from '../helpers/reimage.ts';
-import { describe, sh, tmpDir } from '../helpers/sys.ts';
+import { attachLoop, describe, detachLoop, exec, mount, partNode, sh, tmpDir, umount } from '../helpers/sys.ts';
 
 const t = suite('arm and disarm');
 const KVER = '6.1.0-99-test';
@@ -67,11 +67,12 @@ t(
 		assert.match(env(boot), /^reimage_tries=3$/m);
 		assert.not.match(env(boot), /next_entry/);
 		// Each boot that reads the menu uses one try and makes the armed entry the default while one was left.
-		assert.match(cfg, /load_env reimage_tries\n/);
+		assert.match(cfg, /load_env -f "\$\{reimage_env\}" reimage_tries\n/);
 		assert.match(cfg, /if \[ "\$\{reimage_tries\}" = 1 \]; then set reimage_next=0; fi\n/);
 		assert.match(
 			cfg,
-			/if \[ -n "\$\{reimage_next\}" \]; then\n\tset reimage_tries="\$\{reimage_next\}"\n\tsave_env reimage_tries\n\tset default=reimage-armed\nfi\n/,
+			// The armed entry becomes the default only when the lower count was saved (a counter that cannot go down never holds the machine).
+			/if \[ -n "\$\{reimage_next\}" \]; then\n\tset reimage_tries="\$\{reimage_next\}"\n\tif save_env -f "\$\{reimage_env\}" reimage_tries; then set default=reimage-armed; fi\nfi\n/,
 		);
 		// Our block alone (the admin's empty entry is not GRUB syntax).
 		const ours = path.join(tmpDir('reimage-grubcheck-'), 'block.cfg');
@@ -82,6 +83,44 @@ t(
 		// Arming again replaces the block instead of adding a second one.
 		assert.is(reimage(armArgs(boot)).status, 0);
 		assert.is(fs.readFileSync(path.join(boot, 'grub/custom.cfg'), 'utf8').split('--id reimage-armed').length, 2);
+	},
+);
+
+t(
+	"GRUB: a target found on this machine that is not the disk holding /boot/grub (here: this machine's root disk, /boot on a loop disk) gets the one-shot next_entry (a success there would not end a counter)",
+	() => {
+		// Loop disks are never targets: the target is this machine's root disk, selected by its exact size.
+		const rootDev = sh('findmnt', ['-n', '-o', 'SOURCE', '/']).trim();
+		const parent = exec('lsblk', ['-n', '-d', '-o', 'PKNAME', rootDev]).stdout.trim();
+		const rootDisk = parent ? `/dev/${parent}` : rootDev;
+		const bytes = exec('lsblk', ['-b', '-d', '-n', '-o', 'SIZE', rootDisk]).stdout.trim();
+		if (!/^\d+$/.test(bytes)) {
+			console.log(`  (skipped: the root file system ${rootDev} is on no disk this test can name)`);
+			return;
+		}
+		const selector = `size:${bytes}-${bytes}`;
+		const img = path.join(tmpDir('reimage-arm-disk-'), 'disk.img');
+		fs.writeFileSync(img, '');
+		fs.truncateSync(img, 40 * 2 ** 20);
+		sh('sfdisk', ['-q', img], { input: 'label: gpt\nsize=32M,type=L\n' });
+		const bdev = attachLoop(img);
+		try {
+			sh('mkfs.ext4', ['-q', partNode(bdev, 1)]);
+			const root = mount(partNode(bdev, 1), { rw: true });
+			try {
+				const boot = path.join(root, 'boot');
+				fs.cpSync(bootDir(), boot, { recursive: true });
+				const r = reimage(armArgs(boot).map((a) => (a === 'serial:KIOSK42' ? selector : a)));
+				assert.is(r.status, 0, describe(r));
+				assert.match(r.stdout, /is the next boot \(once: the target size:\S+ is not the disk that holds \S+\/boot\/grub/);
+				assert.match(env(boot), /^next_entry=reimage-armed$/m);
+				assert.not.match(env(boot), /reimage_tries/);
+			} finally {
+				umount(root);
+			}
+		} finally {
+			detachLoop(bdev);
+		}
 	},
 );
 

@@ -130,7 +130,7 @@ test('kitDone: our entries removed after the restore; a removal that fails is an
 		a.f
 			.script('efibootmgr -v', { stdout: `BootOrder: 0005,0003\n${entry('0003', 4)}` }, { stdout: 'BootOrder: 0005\n' })
 			.script('efibootmgr -b 0003 -B');
-		await kitDone(a.run, '/dev/vda', kit);
+		await kitDone(a.run, kit);
 		assert.ok(a.f.calls.includes('efibootmgr -b 0003 -B'));
 		assert.match(a.lines.join(''), /UEFI boot entry "reimage re-entry" removed/);
 	} finally {
@@ -141,7 +141,7 @@ test('kitDone: our entries removed after the restore; a removal that fails is an
 		b.f
 			.script('efibootmgr -v', { stdout: `BootOrder: 0003\n${entry('0003', 4)}` })
 			.script('efibootmgr -b 0003 -B', { exitCode: 5, stderr: 'Could not delete variable' });
-		const e = await kitDone(b.run, '/dev/vda', kit).then(
+		const e = await kitDone(b.run, kit).then(
 			() => undefined,
 			(x: unknown) => x,
 		);
