@@ -13,7 +13,7 @@ import fs from 'node:fs';
 const tiers = process.argv.slice(2);
 const lanes = Math.max(1, Number(process.env.REIMAGE_VM_LANES ?? 2) || 1);
 // The longest VM files first, so the two lanes end close together.
-const FIRST = ['boot.test.ts', 'faults.test.ts', 'factory.test.ts', 'images.test.ts'];
+const FIRST = ['boot.test.ts', 'powercut.test.ts', 'faults.test.ts', 'factory.test.ts', 'images.test.ts'];
 let passed = 0;
 let failed = 0;
 
