@@ -197,7 +197,7 @@ export const COMMANDS = {
     },
   },
   kit: {
-    summary: 'put the power-loss boot kit (kernel, reimage initrd, GRUB BIOS loader) on the partition that holds the bundle',
+    summary: 'put the power-loss boot kit (kernel, reimage initrd, GRUB BIOS loader; with --esp a UEFI part) on the partition that holds the bundle',
     positionals: [],
     flags: {
       part: { type: 'string', arg: 'DEVICE', required: true, help: 'the partition of the target that holds the bundle, e.g. /dev/sda3 (kept by every reimage reading the bundle from it)' },
