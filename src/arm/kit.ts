@@ -42,9 +42,9 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
   const startText = await readFile(`/sys/class/block/${name}/start`, 'utf8').catch(() => undefined);
   if (startText === undefined) throw usageError(`--part ${o.part} is not a partition (no /sys/class/block/${name}/start): give the partition that holds the bundle`);
   const partStart = Number(startText.trim());
-  const esp = o.esp ? await fatPart(o.esp, node) : undefined;
+  const diskName = await diskOf(node);
+  const esp = o.esp ? await fatPart(o.esp, node, diskName) : undefined;
   // The BIOS part's boot sector and block lists count 512-byte sectors; a 4Kn disk boots by UEFI only.
-  const diskName = basename(await realpath(`/sys/class/block/${name}/..`));
   const sector = Number((await readFile(`/sys/class/block/${diskName}/queue/logical_block_size`, 'utf8').catch(() => '512')).trim());
   const bios = sector === 512;
   if (!bios && !esp) throw usageError(`${diskName} has ${sector}-byte sectors: the kit's BIOS part needs 512-byte ones; give --esp (a FAT partition of the same disk) for the UEFI part`);
@@ -70,6 +70,7 @@ export async function makeKit(o: KitOptions, log: Log): Promise<string> {
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { mode: 0o700 });
       const b = bios ? await biosPart(dir, node, partStart, kernel, initrd, args, work) : undefined;
+      if (esp) await fatReplaceDir(esp.node, KIT_DIR);
       const uefi = esp ? { partuuid: esp.partuuid, kernel: await fatPlaced(esp.node, 'vmlinuz', kernel, work), initrd: await fatPlaced(esp.node, 'initrd.img', initrd, work) } : undefined;
       const kit: Kit = {
         format: KIT_FORMAT,
@@ -160,16 +161,17 @@ async function placed(dir: string, name: string, bytes: Buffer, partStart: numbe
   return { file: name, size: bytes.length, sha256: createHash('sha256').update(padded).digest('hex'), extents };
 }
 
-// fatPart: --esp checked: an unmounted FAT partition of the same disk as PART (the bundle's), and its PARTUUID.
-async function fatPart(given: string, part: string): Promise<{ node: string; partuuid: string }> {
+// diskOf: the kernel name of the disk a partition NODE is on.
+const diskOf = (node: string) => realpath(`/sys/class/block/${basename(node)}/..`).then(basename, () => undefined);
+
+// fatPart: --esp checked: an unmounted FAT partition of DISK, the disk of PART (the bundle's), and its PARTUUID.
+async function fatPart(given: string, part: string, disk: string | undefined): Promise<{ node: string; partuuid: string }> {
   const node = await realpath(given).catch(() => {
     throw usageError(`--esp ${given} does not exist: give a FAT partition of the same disk, e.g. /dev/sda4`);
   });
   if (node === part) throw usageError(`--esp ${given} is the bundle's partition (--part): give a separate FAT partition of the same disk`);
-  const diskOf = (n: string) => realpath(`/sys/class/block/${basename(n)}/..`).then(basename, () => undefined);
-  const [a, b] = [await diskOf(node), await diskOf(part)];
-  if (!existsSync(`/sys/class/block/${basename(node)}/partition`) || a !== b)
-    throw usageError(`--esp ${given} is not a partition of ${b ?? 'the disk'} that holds ${part}: the firmware entry and the kit must be on the disk that is reimaged`);
+  if (!existsSync(`/sys/class/block/${basename(node)}/partition`) || (await diskOf(node)) !== disk)
+    throw usageError(`--esp ${given} is not a partition of ${disk ?? 'the disk'} that holds ${part}: the firmware entry and the kit must be on the disk that is reimaged`);
   const probe = await blkidProbe(node);
   if (probe.TYPE !== 'vfat') throw usageError(`--esp ${given} holds ${probe.TYPE ?? 'no file system'}, not FAT: UEFI firmware reads only FAT; give a FAT partition (mkfs.vfat)`);
   const partuuid = probe.PART_ENTRY_UUID;
@@ -180,10 +182,9 @@ async function fatPart(given: string, part: string): Promise<{ node: string; par
   return { node, partuuid: partuuid.toLowerCase() };
 }
 
-// fatPlaced: FILE copied onto the FAT partition NODE as reimage-kit/NAME (the directory made anew first), read back and compared.
+// fatPlaced: FILE copied onto the FAT partition NODE as reimage-kit/NAME, read back and compared.
 async function fatPlaced(node: string, name: string, file: string, work: string): Promise<FatFile> {
   const bytes = await readFile(file);
-  if (name === 'vmlinuz') await fatReplaceDir(node, KIT_DIR);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   try {
     await fatCopyIn(node, file, `${KIT_DIR}/${name}`);

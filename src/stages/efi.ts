@@ -36,15 +36,19 @@ export async function bootEntry(run: Run, p: Passed, old: readonly PartIdentity[
   const loader = removableLoader();
   try {
     await efivarsReady(sys.sysRoot, sys);
-    // Kept partitions are not gone: their entries (a recovery partition's) stay; a boot kit's
-    // entry on this disk is a leftover of an earlier run (this run's own, while it is live, is not touched).
+    // Kept partitions are not gone: their entries (a recovery partition's) stay, but for a boot kit's
+    // entry on one, a leftover of an earlier run (this run's own, while it is live, is not touched).
     const keptIds = new Set(p.kept.map((k) => k.uuid.toLowerCase()));
-    const ids = [...old.map((x) => x.partuuid), ...m.table.partitions.map((x) => x.uuid)].filter((u): u is string => !!u).map((u) => u.toLowerCase());
-    const gone = new Set(ids.filter((u) => !keptIds.has(u)));
+    const gone = new Set(
+      [...old.map((x) => x.partuuid), ...m.table.partitions.map((x) => x.uuid)]
+        .filter((u): u is string => !!u)
+        .map((u) => u.toLowerCase())
+        .filter((u) => !keptIds.has(u)),
+    );
     const vars = parseBootVars(await efibootmgrList(sys));
     const live = p.kit?.uefi && !p.kit.done ? p.kit.uefi.partuuid : undefined;
-    const leftovers = vars.entries.filter((e) => e.label === UEFI_LABEL && e.partuuid !== undefined && e.partuuid !== live && (ids.includes(e.partuuid) || keptIds.has(e.partuuid)));
-    for (const e of [...staleEntries(vars, gone), ...leftovers.filter((l) => !gone.has(l.partuuid ?? ''))]) {
+    const leftovers = vars.entries.filter((e) => e.label === UEFI_LABEL && e.partuuid !== live && keptIds.has(e.partuuid ?? ''));
+    for (const e of [...staleEntries(vars, gone), ...leftovers]) {
       await efibootmgrDelete(e.num, sys);
       removed.push(`Boot${e.num} ${e.label} (${e.loader ?? 'no file'} on PARTUUID ${e.partuuid})`);
     }

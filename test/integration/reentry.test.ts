@@ -210,9 +210,11 @@ t('a corrupt archive is exit 11 with the reason, the record kept; a record for a
 			);
 			return text;
 		});
-		const bad = reimage(args);
+		const bad = reimage([...args, '--json']);
 		assert.is(bad.status, 11, describe(bad));
 		assert.match(bad.stderr, /re-entry record .* archive .* sha256 .*: nothing is restored from it/);
+		// An earlier run wrote the disk: the refusal is reported as failed, never refused.
+		assert.match(bad.stdout, /"outcome": "failed"/);
 		onKept(dev, (d) => {
 			assert.ok(fs.existsSync(path.join(d, 'reentry.json')), 'the record was dropped');
 			fs.writeFileSync(path.join(d, 'retained.json'), index);
