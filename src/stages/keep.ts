@@ -18,6 +18,13 @@ import { findPart } from './mounts.ts';
 import type { BigIntStats } from 'node:fs';
 import type { Captured } from '../retention/capture.ts';
 import type { Found } from '../retention/scan.ts';
+import { partitionPlace } from '../retention/partplace.ts';
+import { parseSelector } from '../bundle/keepspec.ts';
+import { resolveKept } from '../target/kept.ts';
+import { oldPartitions } from '../target/old.ts';
+import type { Disk } from '../target/sysfs.ts';
+import { sfdiskJson } from '../system/disk.ts';
+import { MEDIUM_OUTBOX } from './outcome.ts';
 
 // keepPlaces: the run's places, in the order they are tried (lasting ones
 // first). A directory on a RAM file system (a bundle in /dev/shm, a live
@@ -26,6 +33,48 @@ export async function keepPlaces(o: Pick<RunOptions, 'keep' | 'keepInBundle' | '
   const bundlePlace = o.keepInBundle && !o.bundleInRam ? [dirPlace(join(bundleDir, 'reimage-retained'), true)] : [];
   const places = await Promise.all([...o.keep, ...bundlePlace].map(async (p) => (p.survivesReboot && p.path && (await inRam(p.path)) ? { ...p, survivesReboot: false } : p)));
   return [...places.filter((p) => p.survivesReboot), ...places.filter((p) => !p.survivesReboot)];
+}
+
+// POSIX file systems keep the set's modes (0700, 0600) and owners; a FAT
+// partition (a boot kit's) does not, so it never holds one.
+const HOME_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
+
+// KeptHome: a kept partition of the target that holds what a run without a
+// lasting place of its own must not lose.
+export type KeptHome = { node: string; keep: KeepPlace; outbox: KeepPlace };
+
+// keptHome: for a run none of whose places lasts (a bundle by URL), the first
+// kept partition of the target (the bundle's `keep`, the policy's or --keep,
+// found in the disk's table as it is now) with a POSIX file system. The image
+// never writes its bytes, so it holds the retained set with its re-entry
+// record (reimage-retained/ at its root) and the reports the endpoint did not
+// take (reimage-outbox/); the next run, a re-entry after a power cut too,
+// finds it by the same selectors (the table keeps its PARTUUID, name and type
+// in every state the write passes through). A selector that matches nothing
+// here is keptParts' refusal, later.
+export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: Manifest, disk: Disk, log: Log, sys: Sys): Promise<KeptHome | undefined> {
+  const texts = [...(m.keep ?? []), ...(o.keepParts ?? [])];
+  if (!texts.length) return undefined;
+  const table = await sfdiskJson(disk.node, sys).catch(() => undefined);
+  let kept: ReturnType<typeof resolveKept>;
+  try {
+    kept = resolveKept(
+      table,
+      texts.map((t) => parseSelector(t, 'keep')),
+      disk.node,
+    );
+  } catch {
+    return undefined;
+  }
+  const parts = await oldPartitions(disk, undefined, log, sys);
+  for (const k of kept) {
+    const p = parts.find((q) => q.partuuid === k.uuid.toLowerCase());
+    if (!p?.fstype || !HOME_FS.has(p.fstype)) continue;
+    const at = (sub: string) => partitionPlace(p.node, `${p.node}${k.name ? ` ("${k.name}")` : ''}:/${sub}`, o.runBase, sub, async (mnt) => mnt);
+    return { node: p.node, keep: at('reimage-retained'), outbox: at(MEDIUM_OUTBOX) };
+  }
+  log.warn(`no kept partition of ${disk.node} has a file system that can hold the retained set (${[...HOME_FS].join(', ')})`);
+  return undefined;
 }
 
 // findResumable: a retained set an earlier run saved for this disk before it
@@ -112,7 +161,10 @@ export async function keepRetained(run: Run, pre: Preflight, scanned: Scanned, s
   }
   const lasting = saved.filter((s) => s.survivesReboot);
   if (lasting.length) log.info(`retained set saved in ${lasting.map((s) => s.where).join(' and ')}: if anything fails from here on, running the same command again restores it`);
-  else log.warn(`the retained set is saved only in RAM (${saved.map((s) => s.where).join(', ')}): a power cut during the write would lose it; give --keep-dir on another disk to keep it safe`);
+  else
+    log.warn(
+      `the retained set is saved only in RAM (${saved.map((s) => s.where).join(', ')}): a power cut during the write would lose it; give --keep-dir on another disk, or keep a partition of the target (--keep), to keep it safe`,
+    );
   return saved;
 }
 

@@ -117,7 +117,9 @@ export { REENTRY_FILE, REENTRY_FORMAT } from './reentry.ts';
 // the saved set; ATTEMPT counts the runs that passed the point of no return for it.
 export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Preflight, 'bundle' | 'disk' | 'kept' | 'keep'>, saved: readonly Saved[], now: Date = new Date(), attempt = 1): Promise<void> {
   const { o, log } = run;
-  const places = pre.keep.places.filter((p) => p.device !== undefined && p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE) || attempt > 1));
+  // The bundle's partition on the target, or the kept partition the run chose to hold the set (a bundle by URL).
+  const onTarget = (p: KeepPlace) => p.device !== undefined && ((p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE) || attempt > 1)) || p.device === pre.keep.home);
+  const places = pre.keep.places.filter(onTarget);
   if (!places.length || (!saved.length && attempt === 1)) return;
   const m = pre.bundle.manifest;
   const record = {

@@ -23,7 +23,8 @@ import type { Sys } from '../system/sys.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
 import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
-import { keepPlaces } from './keep.ts';
+import { keepPlaces, keptHome } from './keep.ts';
+import { sendKept } from './outcome.ts';
 import { checkLvm } from './lvm.ts';
 import { keptParts, refuseMountedBundle } from './kept.ts';
 import { findReentry, keptFromRecord } from './reentry.ts';
@@ -65,7 +66,14 @@ export async function preflight(run: Run): Promise<Preflight> {
     const pid = await lockHolder(lock);
     if (pid !== undefined) log.warn(`another reimage (pid ${pid}) is running on ${disk.node} (lock ${lock}): this plan reads a disk that is being rewritten; plan again when it has finished`);
   }
-  const keep = { places: await keepPlaces(o, bundle.dir), key: archiveKey(disk) };
+  const given = await keepPlaces(o, bundle.dir);
+  // Nothing given lasts (a bundle by URL): a kept partition of the target holds the set, its record and the reports.
+  const home = given.some((p) => p.survivesReboot) ? undefined : await keptHome(o, m, disk, log, sys);
+  const keep = { places: home ? [home.keep, ...given] : given, key: archiveKey(disk), ...(home ? { home: home.node } : {}) };
+  if (home && o.deliver && !o.deliver.medium && !run.plan) {
+    o.deliver.medium = home.outbox;
+    await sendKept(o.deliver, log);
+  }
   // A run with this bundle that passed its point of no return on this disk
   // (reentry.ts): the disk may hold any mix of old and new bytes, so nothing
   // below reads the old system for it; bundle and disk identity were checked above.

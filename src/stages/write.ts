@@ -82,8 +82,9 @@ export async function write(run: Run, p: Passed): Promise<Wrote> {
     return { bytes: m.raw.size, written: got.written, seconds, sha256: m.raw.sha256, checked: got.checked, unmapped: plan.unmapped, ...(o.verifyWritten ? { readBack: 'ok' as const } : {}) };
   } catch (e) {
     await invalidate(w, disk.size, log.warn);
-    // The invalidated disk keeps the kept-only table and a kit's path: the next start re-enters (up to reentryAttempts).
-    if (kit) await keptOnly().catch((x: Error) => log.warn(`could not put the boot kit's path back after invalidating ${disk.node}: ${x.message}`));
+    // The invalidated disk keeps the kept-only table (the kept partitions stay in a table, so the next run finds them and
+    // what they hold) and a kit's path: the next start re-enters (up to reentryAttempts).
+    if (p.kept.length) await keptOnly().catch((x: Error) => log.warn(`could not put the kept partitions${kit ? " and the boot kit's path" : ''} back after invalidating ${disk.node}: ${x.message}`));
     const why = e instanceof Error ? e.message : String(e);
     throw new ReimageError(
       'writeFailed',

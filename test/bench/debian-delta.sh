@@ -2,7 +2,7 @@
 # debian-delta.sh [WORK] [MIB]: the issue-13 proof on two real Debian system
 # images. v1 is a debootstrap'd Debian 12 (minbase) root file system; v2 is v1
 # after a minor update made the way a distribution makes one: apt in a chroot
-# upgrades from bookworm-updates and bookworm-security and adds a handful of
+# upgrades from bookworm-updates and bookworm-security (SUITES) and adds a handful of
 # packages (PKGS). Each becomes a GPT disk image of MIB MiB with one fresh
 # ext4 (as image pipelines build them: the same files land in other blocks),
 # is packed with --chunks (default 1K:4K:16K), and v2's bundle is served by
@@ -17,6 +17,9 @@ set -euo pipefail
 work=${1:-/tmp/reimage-debian-delta}
 mib=${2:-1024}
 pkgs=${PKGS:-less nano xz-utils bzip2 file}
+# The update streams v2 takes its upgrades from: both by default (a point
+# update), SUITES=bookworm-security for a security-only update.
+suites=${SUITES:-bookworm-updates bookworm-security}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${REIMAGE_BIN:-$here/../../build/reimage}
@@ -35,7 +38,15 @@ if [ ! -f "$work/v2.done" ]; then
 	rm -rf "$work/v1" "$work/v2"
 	cp -a "$rootfs" "$work/v1"
 	cp -a "$rootfs" "$work/v2"
-	printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' "$mirror" "$mirror" >"$work/v2/etc/apt/sources.list"
+	{
+		printf 'deb %s bookworm main\n' "$mirror"
+		for s in $suites; do
+			case $s in
+			*-security) printf 'deb http://deb.debian.org/debian-security %s main\n' "$s" ;;
+			*) printf 'deb %s %s main\n' "$mirror" "$s" ;;
+			esac
+		done
+	} >"$work/v2/etc/apt/sources.list"
 	cp /etc/resolv.conf "$work/v2/etc/resolv.conf"
 	mount -t proc proc "$work/v2/proc"
 	trap 'umount "$work/v2/proc" 2>/dev/null || true' EXIT

@@ -1,5 +1,6 @@
 // Running the built binary (build/reimage) and packing bundles from the fixtures.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
@@ -117,4 +118,19 @@ export async function runActing(
 	const status = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
 	undo?.();
 	return { status, stdout, stderr, acted: undo !== undefined };
+}
+
+/** A copy of the zstd bundle whose first range checksum is wrong, the map's own checksum and the manifest updated to match. */
+export function tamperedRange(): string {
+	const b = copyBundle('zstd');
+	const file = path.join(b, 'image.bmap');
+	let text = fs.readFileSync(file, 'utf8');
+	text = text.replace(/chksum="([0-9a-f])/, (_, c: string) => `chksum="${c === '0' ? '1' : '0'}`);
+	const own = /<BmapFileChecksum> ([0-9a-f]{64}) /.exec(text)![1]!;
+	const zeroed = text.replace(own, '0'.repeat(64));
+	text = zeroed.replace('0'.repeat(64), createHash('sha256').update(zeroed).digest('hex'));
+	fs.writeFileSync(file, text);
+	const m = readManifest(b);
+	writeManifest(b, { ...m, bmap: { file: 'image.bmap', sha256: createHash('sha256').update(text).digest('hex') } });
+	return b;
 }

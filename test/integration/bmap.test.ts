@@ -2,13 +2,12 @@
 // takes one from bmaptool create after checking it against the image, and run
 // writes what it maps under each policy for the rest. Plus an image larger
 // than 4 GiB (offsets past 32 bits) written and read back.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { copyBundle, readManifest, reimage, sharedBundle, writeManifest } from '../helpers/reimage.ts';
+import { readManifest, reimage, sharedBundle, tamperedRange } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, makeBlank, mount, partNode, rmTmp, sh, sha256, tmpDir, umount } from '../helpers/sys.ts';
 import type { Result } from '../helpers/sys.ts';
 
@@ -143,21 +142,6 @@ t("pack --bmap takes bmaptool create's map of the image; a map of another image,
 	assert.match(r.stderr, new RegExp(`leaves bytes ${hole} to \\d+ out, but the image has data there`));
 	rmTmp(d);
 });
-
-/** A copy of the zstd bundle whose first range checksum is wrong, the map's own checksum and the manifest updated to match. */
-function tamperedRange(): string {
-	const b = copyBundle('zstd');
-	const file = path.join(b, 'image.bmap');
-	let text = fs.readFileSync(file, 'utf8');
-	text = text.replace(/chksum="([0-9a-f])/, (_, c: string) => `chksum="${c === '0' ? '1' : '0'}`);
-	const own = /<BmapFileChecksum> ([0-9a-f]{64}) /.exec(text)![1]!;
-	const zeroed = text.replace(own, '0'.repeat(64));
-	text = zeroed.replace('0'.repeat(64), createHash('sha256').update(zeroed).digest('hex'));
-	fs.writeFileSync(file, text);
-	const m = readManifest(b);
-	writeManifest(b, { ...m, bmap: { file: 'image.bmap', sha256: createHash('sha256').update(text).digest('hex') } });
-	return b;
-}
 
 t('a block map whose range checksum is wrong fails verify before anything is written, naming the range', () => {
 	const r = reimage(['verify', '--bundle', tamperedRange()]);

@@ -2,13 +2,17 @@
 // target is cut (SIGKILL) after its point of no return; a second run with the
 // same bundle finds the re-entry record there, takes the retained set from the
 // saved archive (never from the half-written disk), writes again and restores.
+// A bundle by URL has no medium: a kept partition of the target holds the set,
+// the record and the reports the endpoint did not take.
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { copyBundleFiles, reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
+import { BIN, copyBundleFiles, reimage, runActing, sharedBundle, tamperedRange } from '../helpers/reimage.ts';
+import { type Nginx, reimageAsync, startNginx } from '../helpers/web.ts';
 import { checkResult } from '../helpers/schema.ts';
 import {
 	attachLoop,
@@ -21,6 +25,7 @@ import {
 	partxUpdate,
 	sfdiskJson,
 	sh,
+	tmpDir,
 	umount,
 } from '../helpers/sys.ts';
 
@@ -29,8 +34,8 @@ const MiB = 1 << 20;
 const HOME_TYPE = '933AC7E1-2EB4-4F13-B844-0E14E2AEF915';
 const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 
-/** The old disk grown by a /home partition (3) that carries BUNDLE in /bundle. */
-function diskWithBundle(bundle: string): { file: string; dev: string; spec: string } {
+/** The old disk grown by a /home partition (3, PARTLABEL home, ext4) that carries BUNDLE in /bundle when given. */
+function diskWithBundle(bundle?: string): { file: string; dev: string; spec: string } {
 	// A fresh PARTUUID: another disk carrying the same one would make the bundle location ambiguous.
 	const uuid = randomUUID();
 	const file = freshOldDisk();
@@ -39,9 +44,11 @@ function diskWithBundle(bundle: string): { file: string; dev: string; spec: stri
 	sh('sfdisk', ['-q', '--append', file], { input: `start=${320 * 2048}, size=${60 * 2048}, type=${HOME_TYPE}, uuid=${uuid}, name=home\n` });
 	sh('mkfs.ext4', ['-q', '-F', '-L', 'home', '-E', `offset=${320 * MiB}`, file, `${60 * 1024}k`]);
 	const dev = attachLoop(file);
-	const home = mount(partNode(dev, 3), { rw: true });
-	copyBundleFiles(bundle, path.join(home, 'bundle'));
-	umount(home);
+	if (bundle) {
+		const home = mount(partNode(dev, 3), { rw: true });
+		copyBundleFiles(bundle, path.join(home, 'bundle'));
+		umount(home);
+	}
 	return { file, dev, spec: `PARTUUID=${uuid}:/bundle` };
 }
 
@@ -90,12 +97,12 @@ async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = proces
 	return r;
 }
 
-/** The re-entry directory on the kept partition: FN gets it (mounted read-write). */
-function onKept<T>(dev: string, fn: (dir: string) => T): T {
+/** The re-entry directory on the kept partition (beside the bundle, or at its root: AT): FN gets it (mounted read-write). */
+function onKept<T>(dev: string, fn: (dir: string) => T, at = 'bundle'): T {
 	partxUpdate(dev);
 	const dir = mount(partNode(dev, 3), { rw: true });
 	try {
-		const kept = path.join(dir, 'bundle', 'reimage-retained');
+		const kept = path.join(dir, at, 'reimage-retained');
 		const [key] = fs.existsSync(kept) ? fs.readdirSync(kept) : [];
 		return fn(key ? path.join(kept, key) : '');
 	} finally {
@@ -231,5 +238,137 @@ t('a corrupt archive is exit 11 with the reason, the record kept; a record for a
 	}
 	fs.rmSync(path.dirname(file), { recursive: true });
 });
+
+// A bundle by URL: nginx serves it; the disk's home partition is kept (--keep PARTLABEL=home).
+let web: Nginx | undefined;
+async function served(): Promise<string> {
+	if (!web) {
+		const root = tmpDir('reimage-www-');
+		copyBundleFiles(sharedBundle('zstd'), path.join(root, 'v2'));
+		web = await startNginx(root);
+	}
+	return web.url('/v2/');
+}
+t.after(async () => {
+	await web?.stop();
+});
+
+/** What a reboot takes: the RAM run directory's retained set and chunk cache (the test's /run outlives the killed run). */
+const reboot = () => {
+	for (const d of ['retained', 'chunk-cache']) fs.rmSync(path.join(RUNDIR, d), { recursive: true, force: true });
+};
+
+/** The reports kept at the root of the kept partition (reimage-outbox/, 0700; each file 0600). */
+function outbox(dev: string): { outcome: string; written: boolean }[] {
+	partxUpdate(dev);
+	const dir = mount(partNode(dev, 3), { rw: true });
+	try {
+		const box = path.join(dir, 'reimage-outbox');
+		if (!fs.existsSync(box)) return [];
+		assert.is(fs.statSync(box).mode & 0o777, 0o700, 'outbox 0700');
+		const names = fs.readdirSync(box).sort();
+		for (const n of names) assert.is(fs.statSync(path.join(box, n)).mode & 0o777, 0o600, `${n} 0600`);
+		return names
+			.filter((n) => n.endsWith('.json'))
+			.map((n) => JSON.parse(fs.readFileSync(path.join(box, n), 'utf8')) as { outcome: string; written: boolean });
+	} finally {
+		umount(dir);
+	}
+}
+
+t(
+	'a bundle by URL, cut during the write: the set and its record were on the kept partition, so the run after the reboot re-enters and restores',
+	async () => {
+		const fx = fixtures();
+		const url = await served();
+		const { file, dev } = diskWithBundle();
+		try {
+			const id = oldMachineId(dev);
+			const args = ['run', '--bundle', url, '--target', dev, '--keep', 'PARTLABEL=home', '--retain', fx.list, '--yes'];
+			await cut(args, /write cut point reached/, { ...process.env, REIMAGE_TEST_CUT: 'write' });
+			reboot();
+			onKept(
+				dev,
+				(d) => {
+					assert.ok(d, 'no retained set at the root of the kept partition (was: in RAM only, gone with the reboot)');
+					const rec = JSON.parse(fs.readFileSync(path.join(d, 'reentry.json'), 'utf8')) as {
+						attempt: number;
+						bundle: { location: string };
+					};
+					assert.equal([rec.attempt, rec.bundle.location], [1, url]);
+				},
+				'',
+			);
+			const again = reimage([...args, '--json']);
+			assert.is(again.status, 0, describe(again));
+			assert.match(again.stderr, /re-entry: .*attempt 2/);
+			assert.is((checkResult(again.stdout) as { reentry?: { attempt: number } }).reentry?.attempt, 2);
+			checkIdentity(dev, id);
+			onKept(dev, (d) => assert.is(d, '', 'the set was not removed after the restore'), '');
+		} finally {
+			detachLoop(dev);
+		}
+		fs.rmSync(path.dirname(file), { recursive: true });
+	},
+);
+
+t(
+	'a bundle by URL failing after writing while the endpoint is down: the invalidated disk keeps the kept partition in its table and the report on it; the next run sends it first and restores from the set there',
+	async () => {
+		const fx = fixtures();
+		const good = await served();
+		// The first range of the block map is wrong: found in the write, after the point of no return (exit 10, invalidated).
+		copyBundleFiles(tamperedRange(), path.join(web!.root, 'bad'));
+		let endpoint: Endpoint<{ outcome: string }> = await startEndpoint(204);
+		const port = endpoint.port;
+		await endpoint.stop();
+		const { file, dev, spec } = diskWithBundle();
+		try {
+			const id = oldMachineId(dev);
+			const uuid = spec.slice('PARTUUID='.length, spec.indexOf(':'));
+			const args = (url: string) => [
+				'run',
+				'--bundle',
+				url,
+				'--target',
+				dev,
+				'--keep',
+				'PARTLABEL=home',
+				'--retain',
+				fx.list,
+				'--yes',
+				'--report-url',
+				endpoint.url(),
+			];
+			const r = await reimageAsync(BIN, args(web!.url('/bad/')));
+			assert.is(r.status, 10, describe(r));
+			assert.match(r.stderr, /kept on the bundle's medium as .*\("home"\):\/reimage-outbox\/[^ ]+\.json/);
+			// The invalidated disk still lists the kept partition alone (was: no table at all, the partition and the set on it unreachable).
+			assert.equal(
+				sfdiskJson(file).partitions.map((p) => [(p.uuid ?? '').toLowerCase(), p.start, p.name]),
+				[[uuid, 320 * 2048, 'home']],
+			);
+			assert.equal(
+				outbox(dev).map((d) => [d.outcome, d.written]),
+				[['failed', true]],
+			);
+			reboot();
+			endpoint = await startEndpoint(204, port);
+			const again = await reimageAsync(BIN, [...args(good), '--json']);
+			await endpoint.stop();
+			assert.is(again.status, 0, describe(again));
+			assert.equal(
+				endpoint.got.map((d) => d.outcome),
+				['failed', 'success'],
+				'the kept report first, then this run',
+			);
+			assert.equal(outbox(dev), [], 'the sent report was removed');
+			checkIdentity(dev, id);
+		} finally {
+			detachLoop(dev);
+		}
+		fs.rmSync(path.dirname(file), { recursive: true });
+	},
+);
 
 t.run();
