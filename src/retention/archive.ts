@@ -37,7 +37,8 @@ export type KeepPlace = {
   name: string;
   // Whether what is written there survives a reboot (a RAM directory does not).
   survivesReboot: boolean;
-  open: () => Promise<{ dir: string; close: () => Promise<void> }>;
+  // WRITE false: only looked at (a partition is then mounted read-only).
+  open: (write?: boolean) => Promise<{ dir: string; close: () => Promise<void> }>;
   // A plain directory (dirPlace): where it is, so its file system can be looked at.
   path?: string;
   // The block device (a partition) the place is on, when it is a medium opened by reimage.
@@ -230,7 +231,7 @@ export async function findArchive(places: readonly KeepPlace[], key: string, log
     let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
     let bad: Error | undefined;
     try {
-      opened = await p.open();
+      opened = await p.open(false);
       const archive = await readArchive(join(opened.dir, key)).catch((e: Error) => {
         // Nothing there (or a file where the directory would be): no set.
         if (!['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '')) bad = e;
@@ -262,7 +263,7 @@ export async function readArchive(dir: string): Promise<Archive> {
 
 // loadArchiveData: the archive's file contents copied into the RAM stage (the place can then be released).
 export async function loadArchiveData(place: KeepPlace, key: string, stageDir: string, signal?: AbortSignal): Promise<Captured[]> {
-  const opened = await place.open();
+  const opened = await place.open(false);
   try {
     const a = await readArchive(join(opened.dir, key));
     const out: Captured[] = [];

@@ -90,7 +90,7 @@ export type Ids = { users: IdMap; groups: IdMap };
 // Where the retained set of this run is saved: the places in the order they
 // are tried, and the set's directory name for this disk.
 // home: the kept partition of the target among them, when the run chose one (keep.ts keptHome).
-export type KeepAt = { places: readonly KeepPlace[]; key: string; home?: string };
+export type KeepAt = { places: readonly KeepPlace[]; key: string; home?: KeepPlace };
 
 // A retained set an earlier run saved before it failed past its point of no return.
 export type Resumed = { place: KeepPlace; archive: Archive };

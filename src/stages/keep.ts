@@ -10,7 +10,7 @@ import { display, human } from '../util/bytes.ts';
 import type { Log } from '../util/log.ts';
 import type { KeepAt, Preflight, Resumed, Run, RunOptions, Saved, Scanned, Staged } from './context.ts';
 import type { Manifest } from '../bundle/manifest.ts';
-import { debugfsCat } from '../system/tools.ts';
+import { blkidProbe, debugfsCat } from '../system/tools.ts';
 import type { Sys } from '../system/sys.ts';
 import type { PartIdentity } from '../target/partitions.ts';
 import { REPORT_DIR } from './finish.ts';
@@ -41,19 +41,23 @@ const HOME_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 // KeptHome: a kept partition of the target that holds what a run without a
 // lasting place of its own must not lose.
-export type KeptHome = { node: string; keep: KeepPlace; outbox: KeepPlace };
+export type KeptHome = { keep: KeepPlace; outbox: KeepPlace };
 
 // keptHome: for a run none of whose places lasts (a bundle by URL), the first
-// kept partition of the target (the bundle's `keep`, the policy's or --keep,
-// found in the disk's table as it is now) with a POSIX file system. The image
-// never writes its bytes, so it holds the retained set with its re-entry
-// record (reimage-retained/ at its root) and the reports the endpoint did not
-// take (reimage-outbox/); the next run, a re-entry after a power cut too,
-// finds it by the same selectors (the table keeps its PARTUUID, name and type
-// in every state the write passes through). A selector that matches nothing
-// here is keptParts' refusal, later.
+// kept partition of the target named by PARTLABEL= or PARTUUID= (the bundle's
+// `keep`, the policy's or --keep; found in the disk's table as it is now) with
+// a POSIX file system. The image never writes its bytes, so it holds the
+// retained set with its re-entry record (reimage-retained/ at its root) and
+// the reports the endpoint did not take (reimage-outbox/); the next run, a
+// re-entry after a power cut too, finds it by the same selector (no image
+// partition may carry its PARTUUID or name: kept.ts). A TYPE= selector names
+// no home: once the image's table is in, image partitions may share the type.
+// Each time the place is opened the partition is looked up by PARTUUID (the
+// image's table may give it another number) and must still hold the file
+// system found here (its UUID). A selector that matches nothing here is
+// keptParts' refusal, later.
 export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: Manifest, disk: Disk, log: Log, sys: Sys): Promise<KeptHome | undefined> {
-  const texts = [...(m.keep ?? []), ...(o.keepParts ?? [])];
+  const texts = [...(m.keep ?? []), ...(o.keepParts ?? [])].filter((t) => /^(PARTLABEL|PARTUUID)=/.test(t));
   if (!texts.length) return undefined;
   const table = await sfdiskJson(disk.node, sys).catch(() => undefined);
   let kept: ReturnType<typeof resolveKept>;
@@ -66,14 +70,24 @@ export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: 
   } catch {
     return undefined;
   }
-  const parts = await oldPartitions(disk, undefined, log, sys);
+  // The kernel brought in line with the table (read-only work); its warnings are the flow's to give, later.
+  const parts = await oldPartitions(disk, undefined, { ...log, warn: () => {} }, sys);
   for (const k of kept) {
-    const p = parts.find((q) => q.partuuid === k.uuid.toLowerCase());
-    if (!p?.fstype || !HOME_FS.has(p.fstype)) continue;
-    const at = (sub: string) => partitionPlace(p.node, `${p.node}${k.name ? ` ("${k.name}")` : ''}:/${sub}`, o.runBase, sub, async (mnt) => mnt);
-    return { node: p.node, keep: at('reimage-retained'), outbox: at(MEDIUM_OUTBOX) };
+    const uuid = k.uuid.toLowerCase();
+    const p = parts.find((q) => q.partuuid === uuid);
+    if (!p?.fstype || !HOME_FS.has(p.fstype) || !p.uuid) continue;
+    const fsUuid = p.uuid;
+    const now = async (): Promise<string> => {
+      const q = (await sfdiskJson(disk.node, sys))?.partitions.find((x) => (x.uuid ?? '').toLowerCase() === uuid);
+      const b = q ? await blkidProbe(q.node, undefined, sys).catch(() => undefined) : undefined;
+      if (!q || b?.PART_ENTRY_UUID?.toLowerCase() !== uuid || b?.UUID?.toLowerCase() !== fsUuid)
+        throw new Error(`the kept partition PARTUUID=${uuid} with file system ${fsUuid} is not in ${disk.node}'s table as the kernel sees it now`);
+      return q.node;
+    };
+    const at = (sub: string) => partitionPlace(now, `PARTUUID=${uuid}${k.name ? ` ("${k.name}")` : ''}:/${sub}`, o.runBase, sub, async (mnt) => mnt);
+    return { keep: at('reimage-retained'), outbox: at(MEDIUM_OUTBOX) };
   }
-  log.warn(`no kept partition of ${disk.node} has a file system that can hold the retained set (${[...HOME_FS].join(', ')})`);
+  log.warn(`no kept partition of ${disk.node} named by PARTLABEL= or PARTUUID= has a file system that can hold the retained set (${[...HOME_FS].join(', ')})`);
   return undefined;
 }
 

@@ -50,8 +50,7 @@ export async function keptParts(o: Pick<RunOptions, 'keepParts' | 'bundlePart'>,
   if (!selectors.length && bundlePart === undefined) return [];
   const old: SfdiskTable | undefined = await sfdiskJson(disk.node, { ...sys, exit: 'target' });
   const kept = resolveKept(old, selectors, disk.node, bundlePart);
-  const mapped: [number, number][] = bundle.bmap ? extents(bundle.bmap).map((e) => [e.start, e.end]) : [[0, m.raw.size]];
-  const why = keptOverlap(kept, m.table, mapped);
+  const why = keptClash(kept, bundle);
   if (why) throw targetError(`${why}: the image cannot be written around it; nothing was written (use an image that leaves that range free, or keep another partition)`);
   const numbers = keptNumbers(kept, m.table);
   for (const k of kept) {
@@ -59,6 +58,13 @@ export async function keptParts(o: Pick<RunOptions, 'keepParts' | 'bundlePart'>,
     log.info(`keep ${k.node}${k.name ? ` ("${k.name}")` : ''} (${k.why.join(', ')}): never written${n !== k.number ? `; the image uses number ${k.number}, so it becomes partition ${n}` : ''}`);
   }
   return kept;
+}
+
+// keptClash: why the image cannot be written around KEPT (an image partition
+// or mapped byte in one of them, a PARTUUID or name they share), or undefined.
+export function keptClash(kept: readonly KeptPart[], bundle: Bundle): string | undefined {
+  const mapped: [number, number][] = bundle.bmap ? extents(bundle.bmap).map((e) => [e.start, e.end]) : [[0, bundle.manifest.raw.size]];
+  return keptOverlap(kept, bundle.manifest.table, mapped);
 }
 
 // bundlePartition: the number of the target's partition at NODE (where the bundle was read), if it is one.
@@ -117,9 +123,10 @@ export { REENTRY_FILE, REENTRY_FORMAT } from './reentry.ts';
 // the saved set; ATTEMPT counts the runs that passed the point of no return for it.
 export async function markPassed(run: Pick<Run, 'o' | 'log'>, pre: Pick<Preflight, 'bundle' | 'disk' | 'kept' | 'keep'>, saved: readonly Saved[], now: Date = new Date(), attempt = 1): Promise<void> {
   const { o, log } = run;
-  // The bundle's partition on the target, or the kept partition the run chose to hold the set (a bundle by URL).
-  const onTarget = (p: KeepPlace) => p.device !== undefined && ((p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE) || attempt > 1)) || p.device === pre.keep.home);
-  const places = pre.keep.places.filter(onTarget);
+  // The bundle's partition on the target, or the kept partition the run chose to hold the set (a bundle by URL);
+  // only where this run's set is (a place that did not take it may hold an older one).
+  const onTarget = (p: KeepPlace) => p === pre.keep.home || (p.device !== undefined && p.device === o.bundlePart && pre.kept.some((k) => k.why.includes(HOLDS_BUNDLE) || attempt > 1));
+  const places = pre.keep.places.filter((p) => onTarget(p) && saved.some((s) => s.where === join(p.name, pre.keep.key)));
   if (!places.length || (!saved.length && attempt === 1)) return;
   const m = pre.bundle.manifest;
   const record = {

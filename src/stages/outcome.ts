@@ -4,8 +4,10 @@
 // endpoint does not take it, kept where it is sent later:
 //   - the new system's outbox, when it is mounted (a success: outbox.ts);
 //   - else the bundle's medium: reimage-outbox/ beside the bundle (a USB
-//     stick, a kept partition; never the target's other partitions), a
-//     directory 0700 holding <id>.json (the body, 0600) and <id>.url (0600).
+//     stick, a kept partition), or for a bundle by URL the kept partition the
+//     run chose (stages/keep.ts keptHome: reimage-outbox/ at its root); never
+//     the target's other partitions; a directory 0700 holding <id>.json (the
+//     body, 0600) and <id>.url (0600).
 //     The next run (reimage run, or the initramfs) sends those first, oldest
 //     first, and removes each one the endpoint took (sendKept);
 //   - else nowhere, and the log and the report's own notes say so.

@@ -26,8 +26,8 @@ import type { Preflight, RetentionList, Run, RunOptions } from './context.ts';
 import { keepPlaces, keptHome } from './keep.ts';
 import { sendKept } from './outcome.ts';
 import { checkLvm } from './lvm.ts';
-import { keptParts, refuseMountedBundle } from './kept.ts';
-import { findReentry, keptFromRecord } from './reentry.ts';
+import { keptClash, keptParts, refuseMountedBundle } from './kept.ts';
+import { findReentry, keptFromRecord, REENTRY_FILE } from './reentry.ts';
 
 // openRun: the run's private directory (root only), undone by the cleanup stack;
 // NOTES is the trail's list the stages add report lines to.
@@ -69,7 +69,7 @@ export async function preflight(run: Run): Promise<Preflight> {
   const given = await keepPlaces(o, bundle.dir);
   // Nothing given lasts (a bundle by URL): a kept partition of the target holds the set, its record and the reports.
   const home = given.some((p) => p.survivesReboot) ? undefined : await keptHome(o, m, disk, log, sys);
-  const keep = { places: home ? [home.keep, ...given] : given, key: archiveKey(disk), ...(home ? { home: home.node } : {}) };
+  const keep = { places: home ? [home.keep, ...given] : given, key: archiveKey(disk), ...(home ? { home: home.keep } : {}) };
   if (home && o.deliver && !o.deliver.medium && !run.plan) {
     o.deliver.medium = home.outbox;
     await sendKept(o.deliver, log);
@@ -82,7 +82,16 @@ export async function preflight(run: Run): Promise<Preflight> {
     if (o.fingerprint) log.warn(`re-entry: the layout fingerprint is not checked (the disk's table is half rewritten by the earlier run)`);
     await checkRam(m.image.size);
     const oldParts = await oldPartitions(disk, undefined, log, sys);
-    return { bundle, disk, list, oldParts, keep, kept: keptFromRecord(reentry.record, disk.node, m.table.sectorSize), reentry };
+    // The record is not signed (the old system could have written it): what it keeps must fit around the image as a first run's would.
+    const kept = keptFromRecord(reentry.record, disk.node, m.table.sectorSize);
+    const clash = keptClash(kept, bundle);
+    if (clash)
+      throw new ReimageError(
+        'afterWrite',
+        `re-entry record ${reentry.where}: ${clash}: the record is not one this bundle's run could have written; nothing was written again (delete ${REENTRY_FILE} and reimage)`,
+        { reentry: true },
+      );
+    return { bundle, disk, list, oldParts, keep, kept, reentry };
   }
   if (o.fingerprint) await checkFingerprint(disk, o.fingerprint, sys);
   // A captured factory image fits only the layout it was taken from ("refuse if the layout changed").

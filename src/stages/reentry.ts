@@ -62,7 +62,7 @@ export async function findReentry(places: readonly KeepPlace[], key: string, bun
   for (const p of places.filter((q) => q.survivesReboot)) {
     let opened: Awaited<ReturnType<KeepPlace['open']>> | undefined;
     try {
-      opened = await p.open();
+      opened = await p.open(false);
     } catch (e) {
       log.warn(`could not look for a re-entry record in ${p.name}: ${(e as Error).message}`);
       continue;
