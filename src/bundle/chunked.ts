@@ -5,10 +5,12 @@
 // without needing the compressed image (a machine that assembles has none).
 import { createHash } from 'node:crypto';
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { bundleError, usageError } from '../errors.ts';
-import { type ChunkIndex, formatIndex, idHex, indexCount, parseIndex } from '../chunks/caibx.ts';
+import { type ChunkIndex, chunkSize, chunkStart, formatIndex, idHex, indexCount, parseIndex } from '../chunks/caibx.ts';
+import { decodeDelta, encodeDelta } from '../chunks/delta.ts';
 import { type ChunkSizes, sizesProblem } from '../chunks/chunker.ts';
 import { indexMismatch, makeIndex } from '../chunks/make.ts';
 import { chunkPath } from '../chunks/store.ts';
@@ -35,7 +37,8 @@ export const KEPT_INDEX = '/var/lib/reimage/last.caibx';
 // casync's own zstd level; a chunk is compressed alone, so higher levels gain little.
 const LEVEL = 3;
 
-export type ChunkOptions = { sizes: ChunkSizes; store?: string; importIndex?: string };
+// deltaFrom: earlier releases (bundle directories or .caibx files) a delta file is made against.
+export type ChunkOptions = { sizes: ChunkSizes; store?: string; importIndex?: string; deltaFrom?: readonly string[] };
 
 // parseChunkSize: casync's --chunk-size form, MIN:AVG:MAX (bytes, or with K/M).
 export function parseChunkSize(text: string): ChunkSizes {
@@ -86,13 +89,66 @@ export async function packChunks(image: string, size: number, out: string, o: Ch
   const zst = zstdCompressSync(bytes, { params: { [constants.ZSTD_c_compressionLevel]: 19 } });
   await writeFile(join(out, INDEX_ZST_FILE), zst);
   const sum = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const deltas = [];
+  for (const from of o.deltaFrom ?? []) deltas.push(await packDelta(from, index, bytes, image, out, log));
   return {
     index: { file: INDEX_FILE, size: bytes.length, sha256: sum(bytes), zst: { file: INDEX_ZST_FILE, size: zst.length, sha256: sum(zst) } },
     ...(store ? { store } : {}),
+    ...(deltas.length ? { deltas } : {}),
     sizes: index.sizes,
     digest: 'sha512-256',
     compression: 'zstd',
   };
+}
+
+// packDelta: the delta file (chunks/delta.ts) from the release FROM (a bundle
+// directory, its index checked against its manifest, or a .caibx file) to
+// INDEX (BYTES, of IMAGE), written into OUT; its manifest entry. The delta is
+// decoded once here and must give BYTES back exactly.
+async function packDelta(from: string, index: ChunkIndex, bytes: Buffer, image: string, out: string, log: Log): Promise<NonNullable<Chunks['deltas']>[number]> {
+  const isDir = (await stat(from).catch(() => undefined))?.isDirectory();
+  let oldBytes: Buffer | undefined;
+  if (isDir) {
+    const m = await readFile(join(from, 'manifest.json'), 'utf8').then(
+      (t) => Manifest.safeParse(JSON.parse(t)),
+      () => undefined,
+    );
+    const c = m?.success ? m.data.chunks : undefined;
+    if (!c)
+      throw usageError(`--delta-from ${from}: no chunked bundle there (its manifest.json is missing, invalid or names no chunk index): give an earlier bundle packed with --chunks, or its .caibx`);
+    oldBytes = await readFile(join(from, c.index.file)).catch(() => undefined);
+    if (!oldBytes || createHash('sha256').update(oldBytes).digest('hex') !== c.index.sha256)
+      throw bundleError(`--delta-from ${from}: its chunk index ${c.index.file} is missing or does not match its manifest: copy that bundle again`);
+  } else {
+    oldBytes = await readFile(from).catch(() => undefined);
+    if (!oldBytes) throw usageError(`--delta-from ${from} cannot be read: give an earlier bundle directory or its .caibx`);
+  }
+  const old = parseIndex(oldBytes);
+  if (typeof old === 'string') throw bundleError(`--delta-from ${from}: its chunk index ${old}`);
+  const fromSum = createHash('sha256').update(oldBytes).digest('hex');
+  const fh = await open(image, 'r');
+  try {
+    const made = await log.step(`make the delta from ${from} (index sha256 ${fromSum.slice(0, 16)}…)`, async () => {
+      const chunk = (i: number) => {
+        const b = Buffer.alloc(chunkSize(index, i));
+        readSync(fh.fd, b, 0, b.length, chunkStart(index, i));
+        return b;
+      };
+      return encodeDelta(old, index, chunk);
+    });
+    const back = decodeDelta(made.file, made.raw, old);
+    if (typeof back === 'string' || !formatIndex(back.index).equals(bytes)) {
+      throw bundleError(
+        `the delta from ${from} does not give this bundle's index back${typeof back === 'string' ? ` (it ${back})` : ''}: the index is not in the form reimage writes (made by casync make?); pack without --delta-from`,
+      );
+    }
+    const file = `delta-${fromSum.slice(0, 16)}.rdelta`;
+    await writeFile(join(out, file), made.file);
+    log.info(`delta from ${from}: ${human(made.file.length)} (${indexCount(back.dataIndex)} chunks it lacks, ${human(back.data.length)} raw, and the index against its own)`);
+    return { from: fromSum, file, size: made.file.length, sha256: createHash('sha256').update(made.file).digest('hex'), raw: made.raw };
+  } finally {
+    await fh.close();
+  }
 }
 
 // firstMissing: the first chunk of INDEX the store directory lacks, or undefined.

@@ -101,6 +101,9 @@ export const Chunks = z.strictObject({
   // checked against the plain index's). The plain file stays for casync.
   index: z.strictObject({ file: plainName, size, sha256, zst: z.strictObject({ file: plainName, size, sha256 }).optional() }),
   store: plainName.refine((n) => n !== '.' && n !== '..', 'expected a directory name inside the bundle').optional(),
+  // deltas: one file per earlier release (pack --delta-from, chunks/delta.ts):
+  // from = the sha256 of that release's plain index, raw = the payload's size.
+  deltas: z.array(z.strictObject({ from: sha256, file: plainName, size, sha256, raw: size })).optional(),
   sizes: z.strictObject({ min: size, avg: size, max: size }),
   digest: z.literal('sha512-256'),
   compression: z.literal('zstd'),

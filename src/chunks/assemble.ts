@@ -39,6 +39,8 @@ export type AssembleReport = {
   // Unique chunks (and their raw bytes) that the source must supply; wire: their stored size when known.
   missing: Tally & { wire?: number };
   fetched: Tally & { wire: number; retried: number };
+  // The delta file that came instead of the index and the chunks it carries (its seed is the first): sources/delta.ts.
+  delta?: { file: string; from: string; bytes: number };
   sha256?: string;
 };
 

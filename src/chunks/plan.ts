@@ -10,7 +10,8 @@ import { chunker } from './chunker.ts';
 import { forEachId } from './parallel.ts';
 import { chunkId } from './scan.ts';
 
-export type Seed = { kind: 'file'; path: string } | { kind: 'index'; path: string; index: ChunkIndex };
+// An index seed's sha256 (of its .caibx bytes) says which release it is: a bundle's delta file made against it applies (chunks/delta.ts).
+export type Seed = { kind: 'file'; path: string } | { kind: 'index'; path: string; index: ChunkIndex; sha256?: string };
 export type Take = { seed: number; offset: number };
 
 export type SeedTally = { name: string; chunks: number; bytes: number; scanned: number; seconds: number; error?: string };

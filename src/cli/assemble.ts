@@ -2,6 +2,7 @@
 // (files or block devices already on the machine, or a kept index and the
 // file it describes) and a chunk store for the rest; --dry-run says what it
 // would cost before it costs it. The report's lines and JSON come from here.
+import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { loadChunked } from '../bundle/chunked.ts';
 import { loadTrusted } from '../bundle/sign.ts';
@@ -33,7 +34,7 @@ export async function seedsFrom(paths: readonly string[], indexed: readonly stri
     const index = parseIndex(bytes);
     if (typeof index === 'string') throw usageError(`seed index ${file} ${index}: give an index made by reimage pack --chunks or casync make`);
     if (!(await stat(path).catch(() => undefined))) throw usageError(`seed ${path} (of --seed-index) cannot be read: check the path`);
-    seeds.push({ kind: 'index', path, index });
+    seeds.push({ kind: 'index', path, index, sha256: createHash('sha256').update(bytes).digest('hex') });
   }
   return seeds;
 }
@@ -90,5 +91,11 @@ export function describeAssembly(report: AssembleReport, out: string, dryRun: bo
   }
   const m = report.missing;
   const wire = dryRun ? (m.wire !== undefined ? `, ${human(m.wire)} to download` : '') : `, downloaded ${human(report.fetched.wire)}`;
-  return `${dryRun ? 'would assemble' : 'assembled'} ${out}: ${report.chunks} chunks, ${human(report.size)}; in place ${report.inPlace.chunks}, zeros ${report.zero.chunks}, from seeds ${report.seeds.reduce((n, s) => n + s.chunks, 0)}, ${dryRun ? 'missing' : 'fetched'} ${dryRun ? m.chunks : report.fetched.chunks} (${human(dryRun ? m.bytes : report.fetched.bytes)} raw${wire})${report.sha256 ? ', sha256 ok' : ''}`;
+  const d = report.delta;
+  const delta = d
+    ? dryRun
+      ? `; the delta ${d.file} (${human(d.bytes)}) would come instead of the index and the missing chunks its release lacks`
+      : `; through the delta ${d.file} (${human(d.bytes)})`
+    : '';
+  return `${dryRun ? 'would assemble' : 'assembled'} ${out}: ${report.chunks} chunks, ${human(report.size)}; in place ${report.inPlace.chunks}, zeros ${report.zero.chunks}, from seeds ${report.seeds.reduce((n, s) => n + s.chunks, 0)}, ${dryRun ? 'missing' : 'fetched'} ${dryRun ? m.chunks : report.fetched.chunks} (${human(dryRun ? m.bytes : report.fetched.bytes)} raw${wire})${delta}${report.sha256 ? ', sha256 ok' : ''}`;
 }

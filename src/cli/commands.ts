@@ -94,6 +94,12 @@ export const COMMANDS = {
       'chunk-store': { type: 'string', arg: 'DIR', help: 'with --chunks: the chunk store directory (default DIR/chunks)' },
       'chunk-size': { type: 'string', arg: 'MIN:AVG:MAX', help: 'with --chunks: chunk sizes as for casync --chunk-size (default 1K:4K:16K)' },
       'chunk-index': { type: 'string', arg: 'FILE', help: 'with --chunks: use this index from casync make (and its --chunk-store) after checking it against the image' },
+      'delta-from': {
+        type: 'string',
+        multiple: true,
+        arg: 'OLD',
+        help: 'with --chunks: also a delta file for machines on the release OLD (its bundle directory or .caibx; repeatable): its missing chunks solid and the index against its own',
+      },
     },
   },
   assemble: {

@@ -87,7 +87,7 @@ const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[])
 
 // chunkFlags: pack's --chunks options (the others need --chunks).
 function chunkFlags(v: Values): { chunks?: ChunkOptions } {
-  const extra = ['chunk-store', 'chunk-size', 'chunk-index'].filter((k) => opt(v, k) !== undefined);
+  const extra = ['chunk-store', 'chunk-size', 'chunk-index', 'delta-from'].filter((k) => opt(v, k) !== undefined || list(v, k).length);
   if (!v.chunks) {
     if (extra.length) throw usageError(`--${extra[0]} needs --chunks: add --chunks to write a chunk index`);
     return {};
@@ -95,7 +95,8 @@ function chunkFlags(v: Values): { chunks?: ChunkOptions } {
   const store = opt(v, 'chunk-store');
   const index = opt(v, 'chunk-index');
   const sizes = opt(v, 'chunk-size') ? parseChunkSize(opt(v, 'chunk-size')!) : DEFAULT_SIZES;
-  return { chunks: { sizes, ...(store ? { store } : {}), ...(index ? { importIndex: index } : {}) } };
+  const deltaFrom = list(v, 'delta-from');
+  return { chunks: { sizes, ...(store ? { store } : {}), ...(index ? { importIndex: index } : {}), ...(deltaFrom.length ? { deltaFrom } : {}) } };
 }
 
 async function askYes(question: string): Promise<boolean> {

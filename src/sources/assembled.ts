@@ -16,6 +16,7 @@ import { bundleError, ReimageError } from '../errors.ts';
 import { human } from '../util/bytes.ts';
 import { bundleFiles, type readTrusted, writeTrusted } from './bring.ts';
 import { storeOf } from './seeded.ts';
+import { bringDelta, deltaFor, dropDelta } from './delta.ts';
 import type { Reader, SourceEnv } from './types.ts';
 
 // What a run seeds from: SEEDS decided once the bundle is known to be chunked (the target disk is only read then).
@@ -41,17 +42,20 @@ export async function assembleBundle(
 ): Promise<CompactReport> {
   const c = t.manifest.chunks;
   if (!c) throw bundleError(`bundle ${r.where} has no chunk index`);
-  const small = [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }, ...bundleFiles(t.manifest).slice(1)];
+  // The seeds first (the target disk only read): a delta made against the index one of them is brings the index and its chunks.
+  const found = await o.seeding.seeds();
+  const d = deltaFor(c, found);
+  const small = [...(d ? [] : [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }]), ...bundleFiles(t.manifest).slice(1)];
   const sizes = await Promise.all(small.map(async (f) => ('size' in f.expect ? f.expect.size : undefined) ?? (await r.size(f.name)) ?? 1 << 20));
-  const bytes = ramFor(
-    t,
-    sizes.reduce((a, b) => a + b, 0),
-  );
+  // A delta needs its file, its payload and the index it gives (the index and store stay the fallback).
+  const bytes = ramFor(t, sizes.reduce((a, b) => a + b, 0) + (d ? d.size + d.raw + c.index.size : 0));
   await o.room(bytes);
+  const viaDelta = d ? await bringDelta(r, dir, c, d, found, o.log) : undefined;
+  if (d && !viaDelta) small.unshift({ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } });
   for (const f of small) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
-  const index = parseIndex(await readFile(join(dir, c.index.file)));
+  const index = viaDelta?.index ?? parseIndex(await readFile(join(dir, c.index.file)));
   if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${r.where} ${index}: pack the bundle again`);
-  const seeds = await o.seeding.seeds();
+  const seeds = viaDelta ? [viaDelta.seed, ...found] : found;
   const source = await storeOf(spec, r, c.store, { ...o, jobs: o.seeding.jobs });
   const out = join(dir, COMPACT_FILE);
   o.log.info(`assemble the image from ${seeds.map((s) => s.path).join(', ') || 'no seed'} and ${source.name} into RAM (at most ${human(bytes)})`);
@@ -84,6 +88,10 @@ export async function assembleBundle(
       `the image assembled from chunks does not fit the ${human(bytes)} RAM stage (${human(t.manifest.image.size)} compressed by pack): free RAM, or fetch the compressed image instead (a bundle URL of the same image without chunks)`,
     );
   });
+  if (viaDelta && d) {
+    report.delta = { file: d.file, from: d.from, bytes: d.size };
+    await dropDelta(dir, d);
+  }
   for (const s of report.seeds) o.log.info(`seed ${s.name}: ${s.chunks} chunks (${human(s.bytes)})${s.stale ? `, ${s.stale} changed since and fetched` : ''}${s.error ? ` (${s.error})` : ''}`);
   o.log.info(
     `assembled ${human(report.size)} from seeds and ${report.fetched.chunks} downloaded chunks (${human(report.fetched.wire)} over the wire, ${report.cached.chunks} already on hand): ${human(report.image.size)} in RAM, raw sha256 ok`,

@@ -6,6 +6,7 @@
 // not chunked, only the chunks the new image wants are read — and each one is
 // still hashed against its id, so what changed since (logs, packages) is
 // fetched instead, never used.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KEPT_INDEX } from '../bundle/chunked.ts';
@@ -32,7 +33,7 @@ export async function keptIndexSeed(disk: string, tmpBase: string, log: Log): Pr
         continue;
       }
       log.info(`seed: the index kept by the last run (${KEPT_INDEX} on ${p.node}) over ${disk}`);
-      return { kind: 'index', path: disk, index };
+      return { kind: 'index', path: disk, index, sha256: createHash('sha256').update(bytes).digest('hex') };
     }
     return undefined;
   } finally {

@@ -19,6 +19,7 @@ import { DEFAULT_RETRIES } from '../net/download.ts';
 import { loadNetOptions } from '../net/options.ts';
 import { bundleFiles, dropOtherManifest, readTrusted, writeTrusted } from './bring.ts';
 import { httpChunkSource } from './chunks.ts';
+import { bringDelta, deltaFor, dropDelta } from './delta.ts';
 import { baseUrl } from './http.ts';
 import { openSource } from './index.ts';
 import type { Reader, SourceEnv } from './types.ts';
@@ -46,15 +47,19 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
   const c = t.manifest.chunks;
   if (!c) throw usageError(`bundle ${r.where} has no chunk index (its manifest names no chunks): fetch it without --seed, --seed-index and --dry-run, or pack it with reimage pack --chunks`);
   await dropOtherManifest(out, t.bytes);
-  // The index, then the small files the manifest names (never the compressed image).
-  const small = [indexTransfer(c), ...bundleFiles(t.manifest).slice(1)];
+  // A delta made against an index the machine holds brings the index and the chunks it carries; else the index.
+  const d = deltaFor(c, o.seeds);
+  // A dry run says what the delta costs without bringing it (the index comes, as without one).
+  const viaDelta = d && !o.dryRun ? await bringDelta(r, out, c, d, o.seeds, o.log) : undefined;
+  // Then the small files the manifest names (never the compressed image).
+  const small = [...(viaDelta ? [] : [indexTransfer(c)]), ...bundleFiles(t.manifest).slice(1)];
   let fetched = 0;
   for (const f of small) fetched += (await r.bring(f.name, join(out, f.name), f.expect, () => {})).fetched;
-  const index = await readBroughtIndex(out, c, r.where);
+  const index = viaDelta?.index ?? (await readBroughtIndex(out, c, r.where));
   const report = await assemble({
     index,
     out: join(out, ASSEMBLED_FILE),
-    seeds: o.seeds,
+    seeds: viaDelta ? [viaDelta.seed, ...o.seeds] : o.seeds,
     source: await storeOf(spec, r, c.store, o),
     sha256: t.manifest.raw.sha256,
     dryRun: o.dryRun,
@@ -64,11 +69,13 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
   if (!o.dryRun) {
     // One image in DIR: a compressed one left by an earlier plain fetch goes (loadBundle would prefer it).
     if (t.manifest.image.file !== ASSEMBLED_FILE) for (const f of ['', '.part', '.part.json']) await rm(join(out, `${t.manifest.image.file}${f}`), { force: true });
+    await dropDelta(out, viaDelta && d);
     await writeTrusted(out, t);
     // Read back as any bundle is: the signature over the written bytes, the assembled image's size.
     await loadBundle(out, [...o.trusted]);
   }
-  return { report, ...(t.signedBy ? { signedBy: t.signedBy } : {}), index: indexTransfer(c).expect.size, fetched };
+  if (d && (viaDelta || o.dryRun)) report.delta = { file: d.file, from: d.from, bytes: d.size };
+  return { report, ...(t.signedBy ? { signedBy: t.signedBy } : {}), index: viaDelta ? 0 : indexTransfer(c).expect.size, fetched };
 }
 
 // storeOf: the bundle's chunk store where R found the bundle: a URL below it, or a local directory.

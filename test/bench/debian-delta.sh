@@ -128,6 +128,20 @@ pct() { echo "scale=2; 100 * $1 / $2" | bc; }
 echo "compressed v2 image: $zst B (raw $raw B); the floor is $(pct "$floor" "$zst") % of it"
 echo "v1→v2 fetch, v1 disk as seed: chunks $chunks B = $(pct "$chunks" "$zst") %, index $index B = $(pct "$index" "$zst") %, everything $all B = $(pct "$all" "$zst") % of the compressed image ($t s)"
 
+# The same v2 with a delta file for machines on v1 (pack --delta-from), fetched
+# by a machine that kept v1's index (--seed-index): the bytes nginx sent.
+if [ ! -f "$work/www/v2d/manifest.json" ]; then
+	rm -rf "$work/www/v2d"
+	"$bin" pack "$work/v2.img" --out "$work/www/v2d" --chunks --delta-from "$work/www/v1" --mount PARTLABEL=root:/ >"$work/pack-v2d.log" 2>&1
+fi
+rm -rf "$work/got-d" && : >"$ng/access.log"
+t0=$(date +%s.%N)
+"$bin" fetch "http://127.0.0.1:$port/v2d/" --out "$work/got-d" --seed-index "$work/www/v1/image.caibx:$work/v1.img" >"$work/fetch-d.log" 2>&1
+td=$(echo "$(date +%s.%N) - $t0" | bc)
+cmp "$work/got-d/assembled.img" "$work/v2.img" && rm -rf "$work/got-d"
+dall=$(sum '^/v2d/')
+echo "v1→v2 fetch through the delta, v1's index kept: $(sum '\.rdelta$') B delta, everything $dall B = $(pct "$dall" "$zst") % of the compressed image ($td s)"
+
 # On a slowed link (nginx limit_rate SLOW_RATE, which limits each connection):
 # the whole compressed image with curl, against the seeded fetch (the v1 disk
 # chunked on the fly, then the missing chunks) over one connection too

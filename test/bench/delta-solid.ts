@@ -47,4 +47,6 @@ const i2 = join(v2, manifest(v2).chunks.index.file);
 console.log(`compressed v2 image ${image} B; ${parts.length} chunks v1 lacks, ${raw.length} B raw`);
 console.log(`as stored (a seeded fetch): ${pct(stored)}`);
 console.log(`solid, zstd -19 --long=27: ${pct(zstd(['-19', '--long=27', '-T0'], raw))}`);
-console.log(`v2 index alone, zstd -19: ${pct(zstd(['-19', i2]))}; against v1's (--patch-from): ${pct(zstd(['-19', '--long=27', `--patch-from=${i1}`, i2]))} (plain ${statSync(i2).size} B)`);
+console.log(
+	`v2 index alone, zstd -19: ${pct(zstd(['-19', i2]))}; against v1's (--patch-from): ${pct(zstd(['-19', '--long=27', `--patch-from=${i1}`, i2]))} (plain ${statSync(i2).size} B)`,
+);

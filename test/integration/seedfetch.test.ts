@@ -53,6 +53,8 @@ t.before(async () => {
 	www = tmpDir('reimage-seedfetch-www-');
 	ok(['pack', v1, '--out', path.join(dir, 'b1'), '--chunks', ...ROOT]);
 	ok(['pack', v2, '--out', path.join(www, 'b2'), '--chunks', ...ROOT]);
+	// The same v2 with a delta file for machines on v1.
+	ok(['pack', v2, '--out', path.join(www, 'b2d'), '--chunks', '--delta-from', path.join(dir, 'b1'), ...ROOT]);
 	web = await startNginx(www);
 	proxy = await startProxy(web.port);
 });
@@ -233,6 +235,81 @@ t('the fetched directory is a bundle run writes onto a loop device', async () =>
 	} finally {
 		detachLoop(dev);
 	}
+});
+
+// Body bytes the proxy passed for every file of BUNDLE.
+const allBytes = (bundle: string) => [...proxy.served].filter(([p]) => p.startsWith(`/${bundle}/`)).reduce((n, [, b]) => n + b, 0);
+
+t(
+	"a machine holding v1's index fetches the delta file alone: no index, no chunk from the store, the same image; less than index + chunks",
+	async () => {
+		const m = JSON.parse(fs.readFileSync(path.join(www, 'b2d', 'manifest.json'), 'utf8')) as {
+			chunks: { deltas: { from: string; file: string; size: number }[]; index: { zst: { size: number } } };
+		};
+		const [delta] = m.chunks.deltas;
+		assert.ok(delta, 'pack --delta-from names the delta in the signed manifest');
+		const seedIndex = `${path.join(dir, 'b1', 'image.caibx')}:${v1}`;
+		// A dry run names the delta and what it weighs, and does not bring it.
+		const dry = await fetch('b2d', out(), '--seed-index', seedIndex, '--dry-run', '--json');
+		assert.is(dry.status, 0, dry.stderr);
+		assert.equal((JSON.parse(dry.stdout) as { assembly: { delta?: unknown } }).assembly.delta, {
+			file: delta.file,
+			from: delta.from,
+			bytes: delta.size,
+		});
+		const said = await fetch('b2d', out(), '--seed-index', seedIndex, '--dry-run');
+		assert.match(said.stdout + said.stderr, /the delta delta-[0-9a-f]{16}\.rdelta \(.*\) would come instead/);
+		assert.ok(!proxy.served.has(`/b2d/${delta.file}`), 'a dry run does not bring the delta');
+		proxy.served.clear();
+		// Cut once half-way: the download resumes (Range), never starting the file again.
+		proxy.fault = { path: `/b2d/${delta.file}`, cutAfter: Math.floor(delta.size / 2), cuts: 1 };
+		const d = out();
+		const r = await fetch('b2d', d, '--seed-index', seedIndex, '--json');
+		assert.is(r.status, 0, r.stderr);
+		const doc = JSON.parse(r.stdout) as { assembly: { delta?: { file: string; bytes: number }; fetched: { chunks: number } } };
+		assert.equal(doc.assembly.delta, { file: delta.file, from: delta.from, bytes: delta.size });
+		assert.is(doc.assembly.fetched.chunks, 0);
+		assert.is(chunkBytes('b2d'), 0, 'no chunk from the store');
+		assert.ok(![...proxy.served.keys()].some((p) => p.includes('image.caibx')), 'no index downloaded');
+		assert.is(proxy.served.get(`/b2d/${delta.file}`), delta.size, 'the delta crossed once, resumed after the cut');
+		assert.ok(same(path.join(d, 'assembled.img'), v2));
+		assert.ok(
+			!fs.existsSync(path.join(d, delta.file)) && !fs.existsSync(path.join(d, 'delta.chunks')),
+			'the delta and its chunks are gone once the image is whole',
+		);
+		const deltaWire = allBytes('b2d');
+		// The same machine without the delta (the bundle without one): the index and the chunks.
+		proxy.served.clear();
+		const plain = await fetch('b2', out(), '--seed-index', seedIndex, '--json');
+		assert.is(plain.status, 0, plain.stderr);
+		assert.ok(deltaWire < allBytes('b2'), `the delta path moved ${deltaWire} bytes, the index and chunks ${allBytes('b2')}`);
+		// The run reads the fetched directory as a bundle (the signature and raw sha256 over the assembled image).
+		assert.is(reimage(['verify', '--bundle', d]).status, 0);
+	},
+);
+
+t('a delta for another release, or a damaged one, is never used: the index and the store serve', async () => {
+	// v2's own image as the seed index: no delta was made against it.
+	const b2index = `${path.join(www, 'b2', 'image.caibx')}:${v2}`;
+	const r = await fetch('b2d', out(), '--seed-index', b2index, '--json');
+	assert.is(r.status, 0, r.stderr);
+	assert.ok(![...proxy.served.keys()].some((p) => p.endsWith('.rdelta')), 'no delta asked for');
+	// A damaged delta on the server (its signed sha256 no longer matches): warned about, then the index and chunks.
+	const copy = path.join(www, 'b2x');
+	sh('cp', ['-a', path.join(www, 'b2d'), copy]);
+	const m = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8')) as { chunks: { deltas: { file: string }[] } };
+	flipBytes(path.join(copy, m.chunks.deltas[0]!.file), 100);
+	proxy.served.clear();
+	const d = out();
+	const bad = await fetch('b2x', d, '--seed-index', `${path.join(dir, 'b1', 'image.caibx')}:${v1}`, '--json');
+	assert.is(bad.status, 0, bad.stderr);
+	assert.match(
+		bad.stderr,
+		/the delta delta-[0-9a-f]{16}\.rdelta could not be brought from .*: the index and the chunk store are used instead/,
+	);
+	assert.ok(chunkBytes('b2x') > 0 && proxy.served.has('/b2x/image.caibx.zst'));
+	assert.ok(same(path.join(d, 'assembled.img'), v2));
+	assert.is((JSON.parse(bad.stdout) as { assembly: { delta?: unknown } }).assembly.delta, undefined);
 });
 
 t.run();

@@ -121,7 +121,15 @@ test('markPassed: the re-entry record beside the retained set on the kept partit
 	const places = [{ ...dirPlace(dir, true), device: '/dev/loop9p3' }, dirPlace(other, true)];
 	const o = { bundlePart: '/dev/loop9p3', bundleLocation: 'PARTLABEL=home:/bundle' } as RunOptions;
 	const pre = { bundle: { ...bundle, dir: bdir }, disk, kept: [kept], keep: { places, key: 'disk-k' } };
-	await markPassed({ o, log: quiet() }, pre, [{ where: dir, survivesReboot: true }], new Date('2026-01-02T03:04:05Z'));
+	// A place that did not take this run's set (full, unwritable) may hold an older one: no record there.
+	await markPassed(
+		{ o, log: quiet() },
+		pre,
+		[{ where: path.join(other, 'disk-k'), survivesReboot: true }],
+		new Date('2026-01-02T03:04:05Z'),
+	);
+	assert.not.ok(fs.existsSync(path.join(dir, 'disk-k', REENTRY_FILE)), 'a record beside a set this run did not save');
+	await markPassed({ o, log: quiet() }, pre, [{ where: path.join(dir, 'disk-k'), survivesReboot: true }], new Date('2026-01-02T03:04:05Z'));
 	const rec = JSON.parse(fs.readFileSync(path.join(dir, 'disk-k', REENTRY_FILE), 'utf8')) as Record<string, unknown>;
 	assert.equal(
 		[rec.format, rec.passed, rec.archive, (rec.bundle as { location: string }).location],
@@ -139,7 +147,9 @@ test('markPassed: the re-entry record beside the retained set on the kept partit
 	assert.not.ok(fs.existsSync(path.join(other, 'disk-k', REENTRY_FILE)), 'written to a place that is not the kept partition');
 	// Kept, but not holding the bundle (a /home): no record.
 	fs.rmSync(path.join(dir, 'disk-k', REENTRY_FILE));
-	await markPassed({ o, log: quiet() }, { ...pre, kept: [{ ...kept, why: ['PARTLABEL=home'] }] }, [{ where: dir, survivesReboot: true }]);
+	await markPassed({ o, log: quiet() }, { ...pre, kept: [{ ...kept, why: ['PARTLABEL=home'] }] }, [
+		{ where: path.join(dir, 'disk-k'), survivesReboot: true },
+	]);
 	assert.not.ok(fs.existsSync(path.join(dir, 'disk-k', REENTRY_FILE)));
 	for (const d of [dir, other, bdir]) fs.rmSync(d, { recursive: true });
 	f.done();

@@ -1,0 +1,73 @@
+// A chunked bundle brought through a delta file (chunks/delta.ts) when one of
+// the machine's seeds is an index of the release the delta was made against
+// (the kept /var/lib/reimage/last.caibx, or --seed-index): the delta comes
+// instead of the index and of the chunks it carries — one download, resumed
+// like any bundle file, checked against its signed size and sha256 before it
+// is decompressed. Decoded, it gives the bundle's index (checked against the
+// signed plain index's size and sha256, written beside the manifest as that
+// file) and a seed of the chunks it carries (DELTA_DATA, each chunk hashed
+// against its id when the assembly takes it, like any seed's). A delta that
+// does not decode to the signed index is warned about and the index and store
+// are used as without one (so is a delta missing or damaged on the server):
+// never a wrong byte.
+import { createHash } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatIndex, type ChunkIndex } from '../chunks/caibx.ts';
+import { decodeDelta } from '../chunks/delta.ts';
+import type { Seed } from '../chunks/plan.ts';
+import type { Chunks } from '../bundle/manifest.ts';
+import { ReimageError } from '../errors.ts';
+import { human } from '../util/bytes.ts';
+import type { Log } from '../util/log.ts';
+import type { Brought, Reader } from './types.ts';
+
+// The chunks a delta carries, as a seed file beside the bundle being brought.
+export const DELTA_DATA = 'delta.chunks';
+
+type Delta = NonNullable<Chunks['deltas']>[number];
+
+// deltaFor: the bundle's delta made against the index one of SEEDS is (by its sha256), or undefined.
+export function deltaFor(c: Chunks, seeds: readonly Seed[]): Delta | undefined {
+  const have = new Set(seeds.flatMap((s) => (s.kind === 'index' && s.sha256 ? [s.sha256] : [])));
+  return c.deltas?.find((d) => have.has(d.from));
+}
+
+// bringDelta: delta D of the bundle R into DIR, decoded against the seed it
+// was made for; the bundle's index and the seed of its chunks, or undefined
+// (after a warning) when it does not give the signed index back.
+export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, seeds: readonly Seed[], log: Log): Promise<{ index: ChunkIndex; seed: Seed } | undefined> {
+  const old = seeds.find((s) => s.kind === 'index' && s.sha256 === d.from);
+  if (old?.kind !== 'index') return undefined;
+  let got: Brought;
+  try {
+    got = await r.bring(d.file, join(dir, d.file), { sha256: d.sha256, size: d.size }, () => {});
+  } catch (e) {
+    // Missing or damaged on the server: the index and the store serve, as without a delta.
+    if (!(e instanceof ReimageError) || !['bundle', 'source'].includes(e.exit)) throw e;
+    log.warn(`the delta ${d.file} could not be brought from ${r.where} (${e.message}): the index and the chunk store are used instead`);
+    await rm(join(dir, d.file), { force: true });
+    return undefined;
+  }
+  log.info(`delta ${d.file} against the index of ${old.path} (${human(d.size)}${got.fetched < d.size ? `, ${human(d.size - got.fetched)} already on hand` : ''})`);
+  const decoded = decodeDelta(await readFile(join(dir, d.file)), d.raw, old.index);
+  const bytes = typeof decoded === 'string' ? undefined : formatIndex(decoded.index);
+  const sum = bytes && createHash('sha256').update(bytes).digest('hex');
+  if (typeof decoded === 'string' || !bytes || bytes.length !== c.index.size || sum !== c.index.sha256) {
+    log.warn(
+      `the delta ${d.file} from ${r.where} ${typeof decoded === 'string' ? decoded : `gives an index of ${bytes?.length} bytes with sha256 ${sum}, not the signed ${c.index.size} bytes, ${c.index.sha256}`}: the index and the chunk store are used instead`,
+    );
+    await rm(join(dir, d.file), { force: true });
+    return undefined;
+  }
+  await writeFile(join(dir, c.index.file), bytes);
+  await writeFile(join(dir, DELTA_DATA), decoded.data);
+  return { index: decoded.index, seed: { kind: 'index', path: join(dir, DELTA_DATA), index: decoded.dataIndex } };
+}
+
+// dropDelta: the delta file and its chunks, once the image they served is assembled.
+export async function dropDelta(dir: string, d: Delta | undefined): Promise<void> {
+  if (!d) return;
+  await rm(join(dir, d.file), { force: true });
+  await rm(join(dir, DELTA_DATA), { force: true });
+}
