@@ -136,7 +136,7 @@ async function packDelta(from: string, index: ChunkIndex, bytes: Buffer, image: 
       };
       return encodeDelta(old, index, chunk);
     });
-    const back = decodeDelta(made.file, made.raw, old);
+    const back = decodeDelta(made.file, made.raw, old, indexCount(index));
     if (typeof back === 'string' || !formatIndex(back.index).equals(bytes)) {
       throw bundleError(
         `the delta from ${from} does not give this bundle's index back${typeof back === 'string' ? ` (it ${back})` : ''}: the index is not in the form reimage writes (made by casync make?); pack without --delta-from`,

@@ -103,7 +103,9 @@ export const Chunks = z.strictObject({
   store: plainName.refine((n) => n !== '.' && n !== '..', 'expected a directory name inside the bundle').optional(),
   // deltas: one file per earlier release (pack --delta-from, chunks/delta.ts):
   // from = the sha256 of that release's plain index, raw = the payload's size.
-  deltas: z.array(z.strictObject({ from: sha256, file: plainName, size, sha256, raw: size })).optional(),
+  deltas: z
+    .array(z.strictObject({ from: sha256, file: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*\.rdelta$/, 'expected a plain file name ending in .rdelta'), size, sha256, raw: size }))
+    .optional(),
   sizes: z.strictObject({ min: size, avg: size, max: size }),
   digest: z.literal('sha512-256'),
   compression: z.literal('zstd'),

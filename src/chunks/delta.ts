@@ -21,7 +21,7 @@
 // an index whose sha256 does not match: refused, never used.
 import { createHash } from 'node:crypto';
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
+import { type ChunkIndex, chunkSize, idOf, indexCount } from './caibx.ts';
 
 const MAGIC = Buffer.from('RIDELTA1');
 const HEAD = 8 + 8 * 6;
@@ -71,10 +71,11 @@ export function encodeDelta(old: ChunkIndex, next: ChunkIndex, chunk: (i: number
 
 export type DecodedDelta = { index: ChunkIndex; data: Buffer; dataIndex: ChunkIndex };
 
-// decodeDelta: FILE decompressed (never past RAW bytes) and read against OLD;
-// the new index, and the data with its own index (a seed); or the sentence
-// saying what is wrong with it.
-export function decodeDelta(file: Buffer, raw: number, old: ChunkIndex): DecodedDelta | string {
+// decodeDelta: FILE decompressed (never past RAW bytes) and read against OLD
+// (CHUNKS: the number of chunks the new index must have, when known); the new
+// index, and the data with its own index (a seed); or the sentence saying
+// what is wrong with it.
+export function decodeDelta(file: Buffer, raw: number, old: ChunkIndex, chunks?: number): DecodedDelta | string {
   let p: Buffer;
   try {
     p = zstdDecompressSync(file, { maxOutputLength: Math.max(1, raw), params: { [constants.ZSTD_d_windowLogMax]: 27 } });
@@ -87,7 +88,7 @@ export function decodeDelta(file: Buffer, raw: number, old: ChunkIndex): Decoded
   const sizes = { min: num(16), avg: num(24), max: num(32) };
   const n = num(40);
   const dataLen = num(48);
-  if (n > p.length) return `says it has ${n} chunks, more than its ${p.length} bytes can describe`;
+  if (n > p.length || (chunks !== undefined && n !== chunks)) return `says it has ${n} chunks, not the ${chunks ?? `at most ${p.length}`} its index has`;
   let pos = HEAD;
   const read = (): number => {
     let v = 0;
@@ -159,6 +160,3 @@ function varints(values: readonly number[]): Buffer {
   }
   return out.subarray(0, o);
 }
-
-// chunkBytes: chunk I of INDEX read from the raw image buffer-wise by READ(offset, length).
-export const chunkRange = (x: ChunkIndex, i: number): [number, number] => [chunkStart(x, i), chunkSize(x, i)];

@@ -44,15 +44,29 @@ export async function assembleBundle(
   if (!c) throw bundleError(`bundle ${r.where} has no chunk index`);
   // The seeds first (the target disk only read): a delta made against the index one of them is brings the index and its chunks.
   const found = await o.seeding.seeds();
-  const d = deltaFor(c, found);
-  const small = [...(d ? [] : [{ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } }]), ...bundleFiles(t.manifest).slice(1)];
-  const sizes = await Promise.all(small.map(async (f) => ('size' in f.expect ? f.expect.size : undefined) ?? (await r.size(f.name)) ?? 1 << 20));
-  // A delta needs its file, its payload and the index it gives (the index and store stay the fallback).
-  const bytes = ramFor(t, sizes.reduce((a, b) => a + b, 0) + (d ? d.size + d.raw + c.index.size : 0));
+  const indexFile = { name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } };
+  const small = bundleFiles(t.manifest).slice(1);
+  const sizes = await Promise.all(small.map(async (f) => f.expect.size ?? (await r.size(f.name)) ?? 1 << 20));
+  const plain = ramFor(t, sizes.reduce((a, b) => a + b, 0) + c.index.size);
+  let d = deltaFor(c, found);
+  // A delta needs its file and its payload besides the index it gives, in the stage and again in the process while
+  // it is decoded: when RAM cannot take that, the index and the store serve (they need no more than without one).
+  const withDelta = d ? plain + d.size + d.raw : plain;
+  if (
+    d &&
+    o.ram &&
+    !(await o.ram(withDelta + d.size + d.raw).then(
+      () => true,
+      (e: unknown) => (e instanceof ReimageError && e.exit === 'memory' ? false : Promise.reject(e)),
+    ))
+  ) {
+    o.log.warn(`the delta ${d.file} (${human(d.size)}, ${human(d.raw)} decoded) does not fit the RAM available besides the stage: the index and the chunk store are used instead`);
+    d = undefined;
+  }
+  const bytes = d ? withDelta : plain;
   await o.room(bytes);
   const viaDelta = d ? await bringDelta(r, dir, c, d, found, o.log) : undefined;
-  if (d && !viaDelta) small.unshift({ name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } });
-  for (const f of small) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
+  for (const f of viaDelta ? small : [indexFile, ...small]) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
   const index = viaDelta?.index ?? parseIndex(await readFile(join(dir, c.index.file)));
   if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${r.where} ${index}: pack the bundle again`);
   const seeds = viaDelta ? [viaDelta.seed, ...found] : found;

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatIndex, type ChunkIndex } from '../chunks/caibx.ts';
+import { formatIndex, parseIndex, type ChunkIndex } from '../chunks/caibx.ts';
 import { decodeDelta } from '../chunks/delta.ts';
 import type { Seed } from '../chunks/plan.ts';
 import type { Chunks } from '../bundle/manifest.ts';
@@ -35,39 +35,61 @@ export function deltaFor(c: Chunks, seeds: readonly Seed[]): Delta | undefined {
 
 // bringDelta: delta D of the bundle R into DIR, decoded against the seed it
 // was made for; the bundle's index and the seed of its chunks, or undefined
-// (after a warning) when it does not give the signed index back.
+// (after a warning) when it does not give the signed index back. The delta
+// file is gone once decoded (its chunks are in DELTA_DATA); a partial one
+// left by a failed transfer stays for the next run to resume.
 export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, seeds: readonly Seed[], log: Log): Promise<{ index: ChunkIndex; seed: Seed } | undefined> {
   const old = seeds.find((s) => s.kind === 'index' && s.sha256 === d.from);
   if (old?.kind !== 'index') return undefined;
+  const fallBack = async (why: string) => {
+    log.warn(`the delta ${d.file} from ${r.where} ${why}: the index and the chunk store are used instead`);
+    await rm(join(dir, d.file), { force: true });
+    return undefined;
+  };
   let got: Brought;
   try {
     got = await r.bring(d.file, join(dir, d.file), { sha256: d.sha256, size: d.size }, () => {});
   } catch (e) {
-    // Missing or damaged on the server: the index and the store serve, as without a delta.
+    // Missing or damaged on the server, or the link down: the index and the store serve, as without a delta.
     if (!(e instanceof ReimageError) || !['bundle', 'source'].includes(e.exit)) throw e;
     log.warn(`the delta ${d.file} could not be brought from ${r.where} (${e.message}): the index and the chunk store are used instead`);
-    await rm(join(dir, d.file), { force: true });
     return undefined;
   }
   log.info(`delta ${d.file} against the index of ${old.path} (${human(d.size)}${got.fetched < d.size ? `, ${human(d.size - got.fetched)} already on hand` : ''})`);
-  const decoded = decodeDelta(await readFile(join(dir, d.file)), d.raw, old.index);
-  const bytes = typeof decoded === 'string' ? undefined : formatIndex(decoded.index);
-  const sum = bytes && createHash('sha256').update(bytes).digest('hex');
-  if (typeof decoded === 'string' || !bytes || bytes.length !== c.index.size || sum !== c.index.sha256) {
-    log.warn(
-      `the delta ${d.file} from ${r.where} ${typeof decoded === 'string' ? decoded : `gives an index of ${bytes?.length} bytes with sha256 ${sum}, not the signed ${c.index.size} bytes, ${c.index.sha256}`}: the index and the chunk store are used instead`,
-    );
-    await rm(join(dir, d.file), { force: true });
-    return undefined;
+  // The index it must give has a known number of chunks (48 + 16 + 40 per chunk + the tail): nothing larger is decoded.
+  const chunks = (c.index.size - 64) / 40 - 1;
+  let decoded: ReturnType<typeof decodeDelta>;
+  let bytes: Buffer;
+  try {
+    decoded = decodeDelta(await readFile(join(dir, d.file)), d.raw, old.index, chunks);
+    if (typeof decoded === 'string') return await fallBack(decoded);
+    bytes = formatIndex(decoded.index);
+  } catch (e) {
+    return await fallBack(`cannot be decoded (${(e as Error).message})`);
   }
+  const sum = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== c.index.size || sum !== c.index.sha256)
+    return await fallBack(`gives an index of ${bytes.length} bytes with sha256 ${sum}, not the signed ${c.index.size} bytes, ${c.index.sha256}`);
+  // The index as the plain path reads it (the same checks: digest, chunk sizes).
+  const index = parseIndex(bytes);
+  if (typeof index === 'string') return await fallBack(`gives an index that ${index}`);
   await writeFile(join(dir, c.index.file), bytes);
   await writeFile(join(dir, DELTA_DATA), decoded.data);
-  return { index: decoded.index, seed: { kind: 'index', path: join(dir, DELTA_DATA), index: decoded.dataIndex } };
+  await rm(join(dir, d.file), { force: true });
+  return { index, seed: { kind: 'index', path: join(dir, DELTA_DATA), index: decoded.dataIndex } };
 }
 
-// dropDelta: the delta file and its chunks, once the image they served is assembled.
+// dropDelta: what D left in DIR (the file, a partial one, its chunks), once the image is assembled.
 export async function dropDelta(dir: string, d: Delta | undefined): Promise<void> {
   if (!d) return;
-  await rm(join(dir, d.file), { force: true });
-  await rm(join(dir, DELTA_DATA), { force: true });
+  for (const f of [d.file, `${d.file}.part`, `${d.file}.part.json`, DELTA_DATA]) await rm(join(dir, f), { force: true });
+}
+
+// indexOnHand: the bundle's index when DIR already holds it as signed (a
+// finished earlier fetch): nothing, delta or index, is brought again.
+export async function indexOnHand(dir: string, c: Chunks): Promise<ChunkIndex | undefined> {
+  const b = await readFile(join(dir, c.index.file)).catch(() => undefined);
+  if (!b || b.length !== c.index.size || createHash('sha256').update(b).digest('hex') !== c.index.sha256) return undefined;
+  const x = parseIndex(b);
+  return typeof x === 'string' ? undefined : x;
 }

@@ -19,7 +19,7 @@ import { DEFAULT_RETRIES } from '../net/download.ts';
 import { loadNetOptions } from '../net/options.ts';
 import { bundleFiles, dropOtherManifest, readTrusted, writeTrusted } from './bring.ts';
 import { httpChunkSource } from './chunks.ts';
-import { bringDelta, deltaFor, dropDelta } from './delta.ts';
+import { bringDelta, deltaFor, dropDelta, indexOnHand } from './delta.ts';
 import { baseUrl } from './http.ts';
 import { openSource } from './index.ts';
 import type { Reader, SourceEnv } from './types.ts';
@@ -47,15 +47,17 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
   const c = t.manifest.chunks;
   if (!c) throw usageError(`bundle ${r.where} has no chunk index (its manifest names no chunks): fetch it without --seed, --seed-index and --dry-run, or pack it with reimage pack --chunks`);
   await dropOtherManifest(out, t.bytes);
-  // A delta made against an index the machine holds brings the index and the chunks it carries; else the index.
-  const d = deltaFor(c, o.seeds);
+  // The index on hand from a finished earlier fetch: nothing is brought again. Else a delta made against an
+  // index the machine holds brings the index and the chunks it carries; else the index comes.
+  const onHand = await indexOnHand(out, c);
+  const d = onHand ? undefined : deltaFor(c, o.seeds);
   // A dry run says what the delta costs without bringing it (the index comes, as without one).
   const viaDelta = d && !o.dryRun ? await bringDelta(r, out, c, d, o.seeds, o.log) : undefined;
   // Then the small files the manifest names (never the compressed image).
-  const small = [...(viaDelta ? [] : [indexTransfer(c)]), ...bundleFiles(t.manifest).slice(1)];
+  const small = [...(viaDelta || onHand ? [] : [indexTransfer(c)]), ...bundleFiles(t.manifest).slice(1)];
   let fetched = 0;
   for (const f of small) fetched += (await r.bring(f.name, join(out, f.name), f.expect, () => {})).fetched;
-  const index = viaDelta?.index ?? (await readBroughtIndex(out, c, r.where));
+  const index = viaDelta?.index ?? onHand ?? (await readBroughtIndex(out, c, r.where));
   const report = await assemble({
     index,
     out: join(out, ASSEMBLED_FILE),
@@ -69,7 +71,8 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
   if (!o.dryRun) {
     // One image in DIR: a compressed one left by an earlier plain fetch goes (loadBundle would prefer it).
     if (t.manifest.image.file !== ASSEMBLED_FILE) for (const f of ['', '.part', '.part.json']) await rm(join(out, `${t.manifest.image.file}${f}`), { force: true });
-    await dropDelta(out, viaDelta && d);
+    // What a delta left (its chunks, a partial file a fallback did not need) goes: DIR is a bundle.
+    for (const x of t.manifest.chunks?.deltas ?? []) await dropDelta(out, x);
     await writeTrusted(out, t);
     // Read back as any bundle is: the signature over the written bytes, the assembled image's size.
     await loadBundle(out, [...o.trusted]);

@@ -81,6 +81,9 @@ test('against another index, truncated, or with another stated size: a sentence,
 	assert.match(String(decodeDelta(d.file.subarray(0, d.file.length - 9), d.raw, v1)), /does not decompress to at most/);
 	assert.match(String(decodeDelta(d.file, d.raw - 1, v1)), /does not decompress to at most|decompresses to/);
 	assert.match(String(decodeDelta(d.file, d.raw + 1, v1)), /decompresses to \d+ bytes, not the \d+ the manifest says/);
+	// The index it must give has a known number of chunks: a delta stating another is not decoded.
+	assert.match(String(decodeDelta(d.file, d.raw, v1, 5)), /says it has 34 chunks, not the 5 its index has/);
+	assert.ok(typeof decodeDelta(d.file, d.raw, v1, 34) !== 'string');
 });
 
 test.run();
