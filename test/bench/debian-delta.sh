@@ -8,8 +8,9 @@
 # is packed with --chunks (default 1K:4K:16K), and v2's bundle is served by
 # nginx. A machine holding v1 runs `reimage fetch URL --seed v1.img`; the
 # script prints the bytes nginx sent for chunks (and for the index) ÷ the
-# compressed v2 image, then a run killed half-way (slowed link) and run
-# again: no chunk the first run received may be asked for in the second
+# compressed v2 image, and the same for v2 packed --delta-from v1 fetched by
+# a machine that kept v1's index; then a run killed half-way (slowed link)
+# and run again: no chunk the first run received may be asked for in the second
 # (only the at most --jobs answers in flight at the kill come again). Needs root (chroot, mount), debootstrap, nginx, zstd.
 #   ROOTFS=DIR reuses a Debian root file system (helper `boot`'s cached
 #   debootstrap); without it one is debootstrapped once into WORK/rootfs.
@@ -156,7 +157,12 @@ t0=$(date +%s.%N)
 "$bin" fetch "http://127.0.0.1:$port/slow/v2/" --out "$work/got3" --seed "$work/v1.img" --jobs 1 >/dev/null 2>&1
 tseed=$(echo "$(date +%s.%N) - $t0" | bc)
 cmp "$work/got3/assembled.img" "$work/v2.img" && rm -rf "$work/got3"
-echo "at limit_rate ${SLOW_RATE:-1m}: curl of the compressed image $tfull s; reimage fetch --seed v1.img --jobs 1 $tseed s"
+rm -rf "$work/got4"
+t0=$(date +%s.%N)
+"$bin" fetch "http://127.0.0.1:$port/slow/v2d/" --out "$work/got4" --seed-index "$work/www/v1/image.caibx:$work/v1.img" --jobs 1 >/dev/null 2>&1
+tdelta=$(echo "$(date +%s.%N) - $t0" | bc)
+cmp "$work/got4/assembled.img" "$work/v2.img" && rm -rf "$work/got4"
+echo "at limit_rate ${SLOW_RATE:-1m}: curl of the compressed image $tfull s; reimage fetch --seed v1.img --jobs 1 $tseed s; through the delta (v1's index kept) $tdelta s"
 
 # Killed half-way on a slowed link, then run again.
 rm -rf "$work/got2" && : >"$ng/access.log"

@@ -49,6 +49,8 @@ export interface PackOptions {
 	sign?: string;
 	/** Also write a chunk index and store (pack --chunks). */
 	chunks?: boolean;
+	/** With chunks: a delta file for each of these earlier bundles (pack --delta-from). */
+	deltaFrom?: readonly string[];
 }
 
 /** Pack new.img into a fresh directory; throws (with reimage's output) on failure. */
@@ -58,6 +60,7 @@ export function pack(codec: Codec, opts: PackOptions = {}): string {
 	if (opts.retain) args.push('--retain', opts.retain);
 	if (opts.sign) args.push('--sign', opts.sign);
 	if (opts.chunks) args.push('--chunks');
+	for (const d of opts.deltaFrom ?? []) args.push('--delta-from', d);
 	for (const m of opts.mounts ?? MOUNTS) args.push('--mount', m);
 	const r = reimage(args);
 	if (r.status !== 0) throw new Error(`reimage ${args.join(' ')}: ${describe(r)}`);

@@ -143,8 +143,14 @@ export function stick(label: string, contentDir: string, mib = 64): string {
 
 // bundleTree: a directory with `bundle/` (a packed new.img, signed by the test key
 // unless SIGN is false), ready to become a file system.
-export function bundleTree(edit?: (bundleDir: string) => void, codec: 'zstd' | 'none' = 'zstd', sign = true, chunks = false): string {
-	const b = pack(codec, { retain: fixtures().list, ...(sign ? { sign: vmKey().key } : {}), chunks });
+export function bundleTree(
+	edit?: (bundleDir: string) => void,
+	codec: 'zstd' | 'none' = 'zstd',
+	sign = true,
+	chunks = false,
+	deltaFrom: readonly string[] = [],
+): string {
+	const b = pack(codec, { retain: fixtures().list, ...(sign ? { sign: vmKey().key } : {}), chunks, deltaFrom });
 	if (edit) edit(b);
 	const root = tmpDir('reimage-bundlefs-');
 	fs.cpSync(b, path.join(root, 'bundle'), { recursive: true });

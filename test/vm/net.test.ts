@@ -4,7 +4,9 @@
 // (dracut's network module in it) over HTTP from nginx on the host (10.0.2.2
 // from the guest is the host's loopback); the kernel command line names the
 // bundle URL and the target; the bundle comes from the same nginx, the disk is
-// reimaged, and the report is POSTed to a test endpoint on the host.
+// reimaged, and the report is POSTed to a test endpoint on the host. A second
+// update, packed with a delta made against the index the first one kept,
+// comes through that delta.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
@@ -16,7 +18,7 @@ import { startNginx } from '../helpers/web.ts';
 const t = suite('vm: bundle by URL');
 
 t(
-	'PXE (iPXE over TFTP + HTTP), rd.reimage.bundle=http://10.0.2.2:PORT/bundle/ of a chunked bundle: assembled into RAM from the target disk, only missing chunks downloaded, the disk reimaged, the index kept, the report POSTed',
+	'PXE (iPXE over TFTP + HTTP), rd.reimage.bundle=http://10.0.2.2:PORT/bundle/ of a chunked bundle: assembled into RAM from the target disk, only missing chunks downloaded, the disk reimaged, the index kept, the report POSTed; the next update comes through a delta against that index',
 	async () => {
 		const web = await startNginx(bundleTree(undefined, 'zstd', true, true));
 		const endpoint = await startEndpoint<{
@@ -47,6 +49,19 @@ t(
 				a && (a.seeds[0]?.chunks ?? 0) > 0 && a.fetched.chunks < a.chunks,
 				`the old disk seeded the image: ${JSON.stringify(a?.seeds)}`,
 			);
+
+			// The next update (the same image packed again with a delta made against the index this run kept):
+			// the initramfs reads the kept index from the disk and brings the delta instead of the index.
+			const next = bundleTree(undefined, 'zstd', true, true, [path.join(web.root, 'bundle')]);
+			fs.cpSync(path.join(next, 'bundle'), path.join(web.root, 'next'), { recursive: true });
+			const again = await armedArgs('auto', `http://10.0.2.2:${web.port}/next/`, 'serial:KIOSK42', configDir);
+			const vm2 = await bootVm(again, [{ file: disk, serial: 'KIOSK42' }], { configDir, dracutAdd: ['network'], net: true });
+			assert.match(vm2.serial, /seed: the index kept by the last run \(\/var\/lib\/reimage\/last\.caibx/);
+			assert.match(vm2.serial, /delta delta-[0-9a-f]{16}\.rdelta against the index of \/dev\/\w+/);
+			assert.match(vm2.serial, /reimage: done; rebooting into the new system/, vm2.serial.slice(-3000));
+			const d = got[1] as { outcome: string; assembly?: { delta?: { file: string } } } | undefined;
+			assert.is(d?.outcome, 'success');
+			assert.match(d?.assembly?.delta?.file ?? '', /^delta-[0-9a-f]{16}\.rdelta$/);
 		} finally {
 			await endpoint.stop();
 			await web.stop();
