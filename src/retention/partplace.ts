@@ -25,7 +25,11 @@ export function partitionPlace(node: string | (() => Promise<string>), name: str
       await mkdir(runBase, { recursive: true });
       const mnt = await mkdtemp(join(runBase, 'keep-'));
       try {
-        await mount(at, mnt, fs, `${write ? 'rw' : 'ro'},nosuid,nodev,noexec`);
+        // A file system whose log needs replaying after a cut (XFS refuses that read-only) is mounted read-write to be looked at.
+        await mount(at, mnt, fs, `${write ? 'rw' : 'ro'},nosuid,nodev,noexec`).catch(async (e: unknown) => {
+          if (write) throw e;
+          await mount(at, mnt, fs, 'rw,nosuid,nodev,noexec');
+        });
       } catch (e) {
         await rmdir(mnt).catch(() => {});
         throw e;

@@ -25,6 +25,7 @@ import {
 	partxUpdate,
 	sfdiskJson,
 	sh,
+	sha256,
 	tmpDir,
 	umount,
 } from '../helpers/sys.ts';
@@ -233,6 +234,40 @@ t('a corrupt archive is exit 11 with the reason, the record kept; a record for a
 		const other = reimage(args);
 		assert.match(other.stderr, /re-entry record .* is for another bundle .*: ignored/);
 		assert.not.match(other.stderr, /re-entry: .*attempt/);
+	} finally {
+		detachLoop(dev);
+	}
+	fs.rmSync(path.dirname(file), { recursive: true });
+});
+
+t('a record whose kept partitions the image would overwrite (planted, or edited) is exit 11 before anything is written again', async () => {
+	const fx = fixtures();
+	const { file, dev, spec } = diskWithBundle(sharedBundle('zstd'));
+	try {
+		const args = ['run', '--bundle', spec, '--target', dev, '--retain', fx.list, '--yes'];
+		await cut(args, /write cut point reached/, { ...process.env, REIMAGE_TEST_CUT: 'write' });
+		onKept(dev, (d) => {
+			// The record is not signed: here it claims the image's first partition is kept (left unwritten).
+			const f = path.join(d, 'reentry.json');
+			const rec = JSON.parse(fs.readFileSync(f, 'utf8')) as { kept: { start: number; size: number }[] };
+			rec.kept.push({
+				...rec.kept[0]!,
+				number: 9,
+				start: 2048,
+				size: 2048,
+				partuuid: randomUUID(),
+				name: 'planted',
+			} as (typeof rec.kept)[0]);
+			fs.writeFileSync(f, JSON.stringify(rec));
+		});
+		const before = await sha256(file);
+		const r = reimage([...args, '--json']);
+		assert.is(r.status, 11, describe(r));
+		assert.match(
+			r.stderr,
+			/re-entry record .*reentry\.json: .*: the record is not one this bundle's run could have written; nothing was written again/,
+		);
+		assert.is(await sha256(file), before, 'nothing written');
 	} finally {
 		detachLoop(dev);
 	}
