@@ -42,7 +42,7 @@ export async function assembleBundle(
 ): Promise<CompactReport> {
   const c = t.manifest.chunks;
   if (!c) throw bundleError(`bundle ${r.where} has no chunk index`);
-  // The seeds first (the target disk only read): a delta made against the index one of them is brings the index and its chunks.
+  // The seeds first (the target disk only read): a delta made against the index of one of them brings the index and its chunks.
   const found = await o.seeding.seeds();
   const indexFile = { name: c.index.file, expect: { sha256: c.index.sha256, size: c.index.size } };
   const small = bundleFiles(t.manifest).slice(1);
