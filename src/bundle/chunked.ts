@@ -174,17 +174,21 @@ export async function loadChunked(where: string, trusted: TrustedKey[] = []): Pr
   const file = join(dir, chunks.index.file);
   const ib = await readFile(file).catch(() => undefined);
   if (!ib) throw bundleError(`bundle chunk index ${file} is missing: copy the whole bundle directory`);
-  const sum = createHash('sha256').update(ib).digest('hex');
-  if (ib.length !== chunks.index.size || sum !== chunks.index.sha256) {
-    throw bundleError(
-      `bundle chunk index ${file} is ${ib.length} bytes with sha256 ${sum} but the manifest says ${chunks.index.size} bytes, ${chunks.index.sha256}: the copy is truncated or altered; copy the bundle again`,
-    );
-  }
-  const index = parseIndex(ib);
-  if (typeof index === 'string') throw bundleError(`bundle chunk index ${file} ${index}: pack the bundle again`);
+  const index = signedIndex(ib, chunks);
+  if (!('ends' in index)) throw bundleError(`bundle chunk index ${file} ${index.why}: ${index.altered ? 'the copy is truncated or altered; copy the bundle again' : 'pack the bundle again'}`);
   const total = indexCount(index) ? (index.ends[indexCount(index) - 1] as number) : 0;
   if (total !== manifest.raw.size) throw bundleError(`bundle chunk index ${file} describes ${total} bytes but the raw image is ${manifest.raw.size}: pack the bundle again`);
   return { dir, manifest, chunks, index, ...(chunks.store ? { storeDir: join(dir, chunks.store) } : {}), ...(signedBy ? { signedBy } : {}) };
+}
+
+// signedIndex: BYTES as the index C names — its signed size and sha256, then
+// parsed — or why not (altered: the bytes are not the signed ones).
+export function signedIndex(bytes: Buffer, c: Chunks): ChunkIndex | { why: string; altered: boolean } {
+  const sum = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== c.index.size || sum !== c.index.sha256)
+    return { why: `is ${bytes.length} bytes with sha256 ${sum} but the manifest says ${c.index.size} bytes, ${c.index.sha256}`, altered: true };
+  const x = parseIndex(bytes);
+  return typeof x === 'string' ? { why: x, altered: false } : x;
 }
 
 // indexTransfer: the index file a fetch downloads, with what it must hash

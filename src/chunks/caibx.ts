@@ -30,6 +30,8 @@ export const chunkStart = (x: ChunkIndex, i: number): number => (i === 0 ? 0 : (
 export const chunkSize = (x: ChunkIndex, i: number): number => (x.ends[i] as number) - chunkStart(x, i);
 export const idOf = (x: ChunkIndex, i: number): Buffer => x.ids.subarray(32 * i, 32 * i + 32);
 export const idHex = (x: ChunkIndex, i: number): string => x.ids.toString('hex', 32 * i, 32 * i + 32);
+// countOfSize: how many chunks an index of BYTES bytes lists (the header, one record each, the tail).
+export const countOfSize = (bytes: number): number => (bytes - HEAD) / RECORD - 1;
 // blobSize: the size of the blob the index describes.
 export const blobSize = (x: ChunkIndex): number => (x.ends.length ? (x.ends[x.ends.length - 1] as number) : 0);
 

@@ -3,8 +3,9 @@
 // all zeros, found in a seed (a file or block device chunked on the fly with
 // the index's own chunker, or a file whose index is known), or the store.
 // Seeds only propose: every chunk taken from one is hashed again when read.
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { type ChunkIndex, chunkSize, chunkStart, idOf, indexCount } from './caibx.ts';
+import { type ChunkIndex, chunkSize, chunkStart, idOf, indexCount, parseIndex } from './caibx.ts';
 import { checkpoint } from '../util/interrupt.ts';
 import { chunker } from './chunker.ts';
 import { forEachId } from './parallel.ts';
@@ -13,6 +14,12 @@ import { chunkId } from './scan.ts';
 // An index seed's sha256 (of its .caibx bytes) says which release it is: a bundle's delta file made against it applies (chunks/delta.ts).
 export type Seed = { kind: 'file'; path: string } | { kind: 'index'; path: string; index: ChunkIndex; sha256?: string };
 export type Take = { seed: number; offset: number };
+
+// indexSeed: the .caibx BYTES as a seed over the file PATH (with their sha256), or what is wrong with them.
+export function indexSeed(bytes: Buffer, path: string): Seed | string {
+  const index = parseIndex(bytes);
+  return typeof index === 'string' ? index : { kind: 'index', path, index, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
 
 export type SeedTally = { name: string; chunks: number; bytes: number; scanned: number; seconds: number; error?: string };
 

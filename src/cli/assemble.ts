@@ -2,13 +2,11 @@
 // (files or block devices already on the machine, or a kept index and the
 // file it describes) and a chunk store for the rest; --dry-run says what it
 // would cost before it costs it. The report's lines and JSON come from here.
-import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { loadChunked } from '../bundle/chunked.ts';
 import { loadTrusted } from '../bundle/sign.ts';
 import { type AssembleReport, assemble } from '../chunks/assemble.ts';
-import { parseIndex } from '../chunks/caibx.ts';
-import type { Seed } from '../chunks/plan.ts';
+import { indexSeed, type Seed } from '../chunks/plan.ts';
 import { dirSource } from '../chunks/store.ts';
 import { usageError } from '../errors.ts';
 import { human } from '../util/bytes.ts';
@@ -31,10 +29,10 @@ export async function seedsFrom(paths: readonly string[], indexed: readonly stri
     const [file, path] = [spec.slice(0, cut), spec.slice(cut + 1)];
     const bytes = await readFile(file).catch(() => undefined);
     if (!bytes) throw usageError(`seed index ${file} cannot be read: check the path`);
-    const index = parseIndex(bytes);
-    if (typeof index === 'string') throw usageError(`seed index ${file} ${index}: give an index made by reimage pack --chunks or casync make`);
+    const seed = indexSeed(bytes, path);
+    if (typeof seed === 'string') throw usageError(`seed index ${file} ${seed}: give an index made by reimage pack --chunks or casync make`);
     if (!(await stat(path).catch(() => undefined))) throw usageError(`seed ${path} (of --seed-index) cannot be read: check the path`);
-    seeds.push({ kind: 'index', path, index, sha256: createHash('sha256').update(bytes).digest('hex') });
+    seeds.push(seed);
   }
   return seeds;
 }

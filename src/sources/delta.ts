@@ -10,10 +10,10 @@
 // does not decode to the signed index is warned about and the index and store
 // are used as without one (so is a delta missing or damaged on the server):
 // never a wrong byte.
-import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatIndex, parseIndex, type ChunkIndex } from '../chunks/caibx.ts';
+import { countOfSize, formatIndex, type ChunkIndex } from '../chunks/caibx.ts';
+import { signedIndex } from '../bundle/chunked.ts';
 import { decodeDelta } from '../chunks/delta.ts';
 import type { Seed } from '../chunks/plan.ts';
 import type { Chunks } from '../bundle/manifest.ts';
@@ -56,8 +56,8 @@ export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, se
     return undefined;
   }
   log.info(`delta ${d.file} against the index of ${old.path} (${human(d.size)}${got.fetched < d.size ? `, ${human(d.size - got.fetched)} already on hand` : ''})`);
-  // The index it must give has a known number of chunks (48 + 16 + 40 per chunk + the tail): nothing larger is decoded.
-  const chunks = (c.index.size - 64) / 40 - 1;
+  // The index it must give has a known number of chunks: nothing larger is decoded.
+  const chunks = countOfSize(c.index.size);
   let decoded: ReturnType<typeof decodeDelta>;
   let bytes: Buffer;
   try {
@@ -67,12 +67,9 @@ export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, se
   } catch (e) {
     return await fallBack(`cannot be decoded (${(e as Error).message})`);
   }
-  const sum = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== c.index.size || sum !== c.index.sha256)
-    return await fallBack(`gives an index of ${bytes.length} bytes with sha256 ${sum}, not the signed ${c.index.size} bytes, ${c.index.sha256}`);
-  // The index as the plain path reads it (the same checks: digest, chunk sizes).
-  const index = parseIndex(bytes);
-  if (typeof index === 'string') return await fallBack(`gives an index that ${index}`);
+  // The index as the plain path reads it: the signed bytes, then the same checks (digest, chunk sizes).
+  const index = signedIndex(bytes, c);
+  if (!('ends' in index)) return await fallBack(`gives an index that ${index.why}`);
   await writeFile(join(dir, c.index.file), bytes);
   await writeFile(join(dir, DELTA_DATA), decoded.data);
   await rm(join(dir, d.file), { force: true });
@@ -89,7 +86,6 @@ export async function dropDelta(dir: string, d: Delta | undefined): Promise<void
 // finished earlier fetch): nothing, delta or index, is brought again.
 export async function indexOnHand(dir: string, c: Chunks): Promise<ChunkIndex | undefined> {
   const b = await readFile(join(dir, c.index.file)).catch(() => undefined);
-  if (!b || b.length !== c.index.size || createHash('sha256').update(b).digest('hex') !== c.index.sha256) return undefined;
-  const x = parseIndex(b);
-  return typeof x === 'string' ? undefined : x;
+  const x = b && signedIndex(b, c);
+  return x && 'ends' in x ? x : undefined;
 }

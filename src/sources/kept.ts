@@ -6,12 +6,10 @@
 // not chunked, only the chunks the new image wants are read — and each one is
 // still hashed against its id, so what changed since (logs, packages) is
 // fetched instead, never used.
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KEPT_INDEX } from '../bundle/chunked.ts';
-import { parseIndex } from '../chunks/caibx.ts';
-import type { Seed } from '../chunks/plan.ts';
+import { indexSeed, type Seed } from '../chunks/plan.ts';
 import { debugfsDump, sfdiskJson } from '../system/tools.ts';
 import type { Log } from '../util/log.ts';
 
@@ -27,13 +25,13 @@ export async function keptIndexSeed(disk: string, tmpBase: string, log: Log): Pr
       if (!(await debugfsDump(disk, p.start * sector, KEPT_INDEX, dest).catch(() => false))) continue;
       const bytes = await readFile(dest).catch(() => undefined);
       if (!bytes?.length) continue;
-      const index = parseIndex(bytes);
-      if (typeof index === 'string') {
-        log.warn(`the kept index ${KEPT_INDEX} on ${p.node} ${index}: the whole disk is chunked instead`);
+      const seed = indexSeed(bytes, disk);
+      if (typeof seed === 'string') {
+        log.warn(`the kept index ${KEPT_INDEX} on ${p.node} ${seed}: the whole disk is chunked instead`);
         continue;
       }
       log.info(`seed: the index kept by the last run (${KEPT_INDEX} on ${p.node}) over ${disk}`);
-      return { kind: 'index', path: disk, index, sha256: createHash('sha256').update(bytes).digest('hex') };
+      return seed;
     }
     return undefined;
   } finally {

@@ -285,6 +285,15 @@ t(
 		assert.ok(deltaWire < allBytes('b2'), `the delta path moved ${deltaWire} bytes, the index and chunks ${allBytes('b2')}`);
 		// The run reads the fetched directory as a bundle (the signature and raw sha256 over the assembled image).
 		assert.is(reimage(['verify', '--bundle', d]).status, 0);
+		// The same fetch again: the index is on hand as signed, so neither the delta nor the index nor a chunk comes again.
+		proxy.served.clear();
+		const again = await fetch('b2d', d, '--seed-index', seedIndex, '--json');
+		assert.is(again.status, 0, again.stderr);
+		assert.equal(
+			[...proxy.served].filter(([p, n]) => n > 0 && !p.includes('manifest.json')).map(([p]) => p),
+			[],
+			'a finished fetch brings nothing again',
+		);
 	},
 );
 
@@ -310,6 +319,18 @@ t('a delta for another release, or a damaged one, is never used: the index and t
 	assert.ok(chunkBytes('b2x') > 0 && proxy.served.has('/b2x/image.caibx.zst'));
 	assert.ok(same(path.join(d, 'assembled.img'), v2));
 	assert.is((JSON.parse(bad.stdout) as { assembly: { delta?: unknown } }).assembly.delta, undefined);
+});
+
+t('pack --delta-from refuses what it cannot make a delta from (exit 2), and needs --chunks', () => {
+	const none = reimage(['pack', v2, '--out', out(), '--chunks', '--delta-from', path.join(dir, 'nosuch'), ...ROOT]);
+	assert.is(none.status, 2, describe(none));
+	assert.match(none.stderr, /--delta-from .*nosuch cannot be read: give an earlier bundle directory or its \.caibx/);
+	const plain = reimage(['pack', v2, '--out', out(), '--chunks', '--delta-from', dir, ...ROOT]);
+	assert.is(plain.status, 2, describe(plain));
+	assert.match(plain.stderr, /--delta-from .*: no chunked bundle there/);
+	const bare = reimage(['pack', v2, '--out', out(), '--delta-from', path.join(dir, 'b1'), ...ROOT]);
+	assert.is(bare.status, 2, describe(bare));
+	assert.match(bare.stderr, /--delta-from needs --chunks/);
 });
 
 t.run();
