@@ -5,13 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { splitCmdline } from '../boot/cmdline.ts';
-import { parseLocation } from '../boot/locate.ts';
+import { isUrl, parseLocation } from '../boot/locate.ts';
 import { NETWORK_ARGS } from '../boot/network.ts';
 import { lockdownArgs } from '../boot/lockdown.ts';
 import { parseSelector } from '../boot/select.ts';
-
-// isUrl: a bundle location served over the network.
-export const isUrl = (bundle: string) => /^https?:\/\//i.test(bundle);
 
 export const ENTRY_IDS = { armed: 'reimage-armed', interactive: 'reimage-interactive' } as const;
 export const TITLES = {

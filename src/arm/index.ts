@@ -8,7 +8,8 @@ import { ReimageError } from '../errors.ts';
 import { loadConfig } from '../boot/config.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import type { Log } from '../util/log.ts';
-import { armSpec, isUrl, type ArmSpec } from './entry.ts';
+import { armSpec, type ArmSpec } from './entry.ts';
+import { isUrl } from '../boot/locate.ts';
 import { armGrub, disarmGrub } from './grub.ts';
 import { armSdBoot, disarmSdBoot, espPath } from './sdboot.ts';
 

@@ -30,7 +30,8 @@ import { human } from '../util/bytes.ts';
 import { DEFAULT_CAPS } from '../retention/scan.ts';
 import { parseCmdline, splitCmdline } from './cmdline.ts';
 import { bakedTrust, loadConfig, narrow, AUTH_FILE, CA_FILE, CONFIG_DIR } from './config.ts';
-import { saveLog } from './locate.ts';
+import { isUrl, saveLog } from './locate.ts';
+import { urlOutbox } from '../stages/keep.ts';
 import type { Cleanup } from '../util/cleanup.ts';
 import { selectTarget, wholeDisks } from './select.ts';
 import type { CompactReport } from '../chunks/compact.ts';
@@ -92,11 +93,13 @@ export async function boot(o: BootOptions, log: Log): Promise<{ action: Action; 
     // A bundle URL is on no local disk: the target is chosen first, and seeds a chunked bundle (read only, before the point of no return).
     // When none can be chosen yet, the bundle still comes first (its trust is reported first) and the choice below says why.
     const targets = policy.targets;
-    const early = /^https?:\/\//i.test(policy.bundle)
+    const early = isUrl(policy.bundle)
       ? await wholeDisks()
           .then((d) => selectTarget(targets, undefined, d))
           .catch(() => undefined)
       : undefined;
+    // Its medium until it comes: a kept partition of that target the policy names (a refusal before the bundle is in keeps its report there).
+    if (early && policy.mode !== 'plan') await urlOutbox(deliver, policy.keep, early.node, o.runBase, log);
     fetched = await o.bring(policy.bundle, {
       cleanup,
       trust: baked.trust,

@@ -4,6 +4,7 @@
 // configure_networking), and a site CA and credentials can be baked in. Asked for by
 // `reimage initrd --network`, by the policy (`"network": true`), or implied
 // by a baked bundle URL.
+import { isUrl } from './locate.ts';
 import { chmod, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { AUTH_FILE, CA_FILE, type Config } from './config.ts';
 export const NETWORK_ARGS = ['rd.neednet=1', 'ip=dhcp'] as const;
 
 // wantsNetwork: whether the initrd needs the network: asked for, or the baked bundle is a URL.
-export const wantsNetwork = (flag: boolean, c: Pick<Config, 'network' | 'bundle'>): boolean => flag || c.network || /^https?:\/\//i.test(c.bundle ?? '');
+export const wantsNetwork = (flag: boolean, c: Pick<Config, 'network' | 'bundle'>): boolean => flag || c.network || isUrl(c.bundle ?? '');
 
 // networkBuild: what a network initrd needs from GENERATOR: dracut's network
 // module and its arguments baked; for initramfs-tools, REIMAGE_NETWORK tells

@@ -1,6 +1,8 @@
 // The entry point: parses the command line, runs one command, prints, and
 // picks the exit code. The only place that writes to stdout or exits.
 import { mediumPlace } from '../boot/keep.ts';
+import { isUrl } from '../boot/locate.ts';
+import { urlOutbox } from '../stages/keep.ts';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
 import { MAX_DECODED } from '../bundle/input.ts';
@@ -358,6 +360,8 @@ async function main(argv: string[], st: State): Promise<number> {
         throw e;
       };
       await checkTargetPath(o.target, 'target').catch(failed);
+      // A bundle by URL has no medium: a kept partition of the target named by --keep keeps a report from here on.
+      if (name === 'run' && isUrl(o.bundle)) await urlOutbox(deliver, o.keepParts, o.target, o.runBase, log);
       const trusted = await loadTrusted(o.trust).catch(failed);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       // A chunked bundle URL is assembled from the target disk (read only, before anything is written) and any --seed.

@@ -2,6 +2,7 @@
 // `https://host/path/` names the bundle directory (`…/manifest.json` works
 // too). Small files are fetched whole with retries; the files the manifest
 // names are downloaded resumably (net/download.ts), hashed while they come.
+import { isUrl } from '../boot/locate.ts';
 import { usageError } from '../errors.ts';
 import { download, DEFAULT_RETRIES } from '../net/download.ts';
 import { loadNetOptions } from '../net/options.ts';
@@ -24,7 +25,7 @@ export function baseUrl(spec: string): URL {
 
 export const httpKind = {
   forms: 'https://host/path/ (or http://)',
-  matches: (spec) => /^https?:\/\//i.test(spec),
+  matches: isUrl,
   open: async (spec, env) => {
     const base = baseUrl(spec);
     const net = await loadNetOptions(env.net);

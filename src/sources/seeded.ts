@@ -6,6 +6,7 @@
 // what it wrote in place and fetches nothing twice), the whole checked
 // against the signed raw sha256, and the manifest written last, unchanged:
 // loadBundle reads the assembled image as codec none against that raw hash.
+import { isUrl } from '../boot/locate.ts';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ASSEMBLED_FILE, indexTransfer, readBroughtIndex } from '../bundle/chunked.ts';
@@ -85,7 +86,7 @@ export async function fetchSeeded(spec: string, r: Reader, out: string, o: Seede
 export async function storeOf(spec: string, r: Reader, store: string | undefined, o: Pick<SeededOptions, 'net' | 'log' | 'cleanup' | 'retries' | 'jobs'>): Promise<ChunkSource> {
   if (!store) throw bundleError(`bundle ${r.where} names no chunk store inside it: pack it with reimage pack --chunks (the store in the bundle directory)`);
   if (r.local) return dirSource(join((await stat(r.local).catch(() => undefined))?.isFile() ? dirname(r.local) : r.local, store), o.jobs);
-  if (!/^https?:\/\//i.test(spec)) throw usageError(`--seed needs a bundle URL (https://…) or directory, not ${spec}`);
+  if (!isUrl(spec)) throw usageError(`--seed needs a bundle URL (https://…) or directory, not ${spec}`);
   const net = await loadNetOptions(o.net);
   o.cleanup.push('close the chunk store connections', async () => {
     net.https.destroy();

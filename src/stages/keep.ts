@@ -24,7 +24,11 @@ import { resolveKept } from '../target/kept.ts';
 import { oldPartitions } from '../target/old.ts';
 import type { Disk } from '../target/sysfs.ts';
 import { sfdiskJson } from '../system/disk.ts';
-import { MEDIUM_OUTBOX } from './outcome.ts';
+import { MEDIUM_OUTBOX, sendKept } from './outcome.ts';
+import type { Deliver } from './outbox.ts';
+import { hostSys } from '../system/sys.ts';
+import { inspect } from '../target/sysfs.ts';
+import { refuseBusy } from '../target/check.ts';
 
 // keepPlaces: the run's places, in the order they are tried (lasting ones
 // first). A directory on a RAM file system (a bundle in /dev/shm, a live
@@ -56,7 +60,7 @@ export type KeptHome = { keep: KeepPlace; outbox: KeepPlace };
 // image's table may give it another number) and must still hold the file
 // system found here (its UUID). A selector that matches nothing here is
 // keptParts' refusal, later.
-export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: Manifest, disk: Disk, log: Log, sys: Sys): Promise<KeptHome | undefined> {
+export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: Pick<Manifest, 'keep'>, disk: Disk, log: Log, sys: Sys): Promise<KeptHome | undefined> {
   const texts = [...(m.keep ?? []), ...(o.keepParts ?? [])].filter((t) => /^(PARTLABEL|PARTUUID)=/.test(t));
   if (!texts.length) return undefined;
   const table = await sfdiskJson(disk.node, sys).catch(() => undefined);
@@ -89,6 +93,31 @@ export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: 
   }
   log.warn(`no kept partition of ${disk.node} named by PARTLABEL= or PARTUUID= has a file system that can hold the retained set (${[...HOME_FS].join(', ')})`);
   return undefined;
+}
+
+// urlOutbox: before a bundle by URL comes (it has no medium), the outbox on the
+// kept partition of TARGET that --keep or the policy names (keptHome; the
+// manifest's own `keep` is not known yet), so a refusal before the bundle is
+// in (not fetched: the network is down, a bad signature) keeps its report
+// there when the endpoint does not take it; what earlier runs kept there is
+// sent first. Nothing for a plan, or a target that is not an idle whole disk
+// (the run refuses it, and a mounted partition is not mounted again here).
+export async function urlOutbox(d: Deliver | undefined, keepParts: readonly string[] | undefined, target: string, runBase: string, log: Log, sys: Sys = hostSys): Promise<void> {
+  if (!d || d.medium || !keepParts?.length) return;
+  const disk = await inspect(target, sys).catch(() => undefined);
+  if (!disk || disk.isPartition || disk.readOnly) return;
+  if (
+    !(await refuseBusy(disk, sys).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
+  // Its warnings are the flow's to give, with the manifest's selectors too.
+  const home = await keptHome({ keepParts, runBase }, {}, disk, { ...log, warn: () => {} }, sys).catch(() => undefined);
+  if (!home) return;
+  d.medium = home.outbox;
+  await sendKept(d, log);
 }
 
 // findResumable: a retained set an earlier run saved for this disk before it

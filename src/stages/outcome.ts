@@ -116,7 +116,9 @@ export async function localMedium(spec: string, target: string, log: Log): Promi
 }
 
 const lost = (d: Deliver) =>
-  d.medium ? `the bundle's medium ${d.medium.name} is not writable` : 'the bundle came from no writable medium (a URL), and nothing is written to the target before its point of no return';
+  d.medium
+    ? `the bundle's medium ${d.medium.name} is not writable`
+    : 'the bundle came from no writable medium (a URL) and no kept partition of the target was known to hold it (name one: --keep PARTLABEL=…, the policy\'s "keep"); nothing else is written to the target before its point of no return';
 
 // note: the line added to the report's own notes (printed with --json).
 function note(report: unknown, line: string): void {

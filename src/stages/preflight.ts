@@ -70,7 +70,8 @@ export async function preflight(run: Run): Promise<Preflight> {
   // Nothing given lasts (a bundle by URL): a kept partition of the target holds the set, its record and the reports.
   const home = given.some((p) => p.survivesReboot) ? undefined : await keptHome(o, m, disk, log, sys);
   const keep = { places: home ? [home.keep, ...given] : given, key: archiveKey(disk), ...(home ? { home: home.keep } : {}) };
-  if (home && o.deliver && !o.deliver.medium && !run.plan) {
+  // (urlOutbox may have chosen one before the bundle came, from --keep or the policy alone: the manifest's may come first.)
+  if (home && o.deliver && o.deliver.medium?.name !== home.outbox.name && !run.plan) {
     o.deliver.medium = home.outbox;
     await sendKept(o.deliver, log);
   }

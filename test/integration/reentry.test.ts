@@ -406,4 +406,62 @@ t(
 	},
 );
 
+t(
+	'a bundle by URL refused before it is in (the network down: not fetched; unsigned under --trust) while the endpoint is down: each report is kept on the partition --keep names, nothing else written; the next run sends them first',
+	async () => {
+		const good = await served();
+		const keys = tmpDir('reimage-keys-');
+		assert.is(reimage(['keygen', '--out', path.join(keys, 'fleet')]).status, 0);
+		let endpoint: Endpoint<{ outcome: string; written: boolean }> = await startEndpoint(204);
+		const port = endpoint.port;
+		await endpoint.stop();
+		const { file, dev } = diskWithBundle();
+		try {
+			const args = (url: string, ...more: string[]) => [
+				'run',
+				'--bundle',
+				url,
+				'--target',
+				dev,
+				'--keep',
+				'PARTLABEL=home',
+				'--no-retain',
+				'--yes',
+				'--report-url',
+				endpoint.url(),
+				...more,
+			];
+			const old = await Promise.all([1, 2].map((n) => sha256(partNode(dev, n))));
+			// The bundle's server is down too (nothing listens on the endpoint's port): not fetched, exit 9.
+			const missing = await reimageAsync(BIN, args(`http://127.0.0.1:${port}/b/`, '--retries', '1'));
+			assert.is(missing.status, 9, describe(missing));
+			assert.match(missing.stderr, /kept on the bundle's medium as PARTUUID=[0-9a-f-]+ \("home"\):\/reimage-outbox\/[^ ]+\.json/);
+			const unsigned = await reimageAsync(BIN, args(good, '--trust', path.join(keys, 'fleet.pub')));
+			assert.is(unsigned.status, 3, describe(unsigned));
+			assert.equal(
+				outbox(dev).map((d) => [d.outcome, d.written]),
+				[
+					['refused', false],
+					['refused', false],
+				],
+				'both refusals kept on the kept partition (was: kept nowhere)',
+			);
+			assert.equal(await Promise.all([1, 2].map((n) => sha256(partNode(dev, n)))), old, 'the old system is byte-identical');
+			endpoint = await startEndpoint(204, port);
+			const again = await reimageAsync(BIN, args(good));
+			await endpoint.stop();
+			assert.is(again.status, 0, describe(again));
+			assert.equal(
+				endpoint.got.map((d) => d.outcome),
+				['refused', 'refused', 'success'],
+				'the kept reports first, oldest first, then this run',
+			);
+			assert.equal(outbox(dev), [], 'the sent reports were removed');
+		} finally {
+			detachLoop(dev);
+		}
+		fs.rmSync(path.dirname(file), { recursive: true });
+	},
+);
+
 t.run();
