@@ -297,29 +297,60 @@ t(
 	},
 );
 
-t('a delta for another release, or a damaged one, is never used: the index and the store serve', async () => {
-	// v2's own image as the seed index: no delta was made against it.
-	const b2index = `${path.join(www, 'b2', 'image.caibx')}:${v2}`;
-	const r = await fetch('b2d', out(), '--seed-index', b2index, '--json');
-	assert.is(r.status, 0, r.stderr);
-	assert.ok(![...proxy.served.keys()].some((p) => p.endsWith('.rdelta')), 'no delta asked for');
-	// A damaged delta on the server (its signed sha256 no longer matches): warned about, then the index and chunks.
-	const copy = path.join(www, 'b2x');
-	sh('cp', ['-a', path.join(www, 'b2d'), copy]);
-	const m = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8')) as { chunks: { deltas: { file: string }[] } };
-	flipBytes(path.join(copy, m.chunks.deltas[0]!.file), 100);
-	proxy.served.clear();
-	const d = out();
-	const bad = await fetch('b2x', d, '--seed-index', `${path.join(dir, 'b1', 'image.caibx')}:${v1}`, '--json');
-	assert.is(bad.status, 0, bad.stderr);
-	assert.match(
-		bad.stderr,
-		/the delta delta-[0-9a-f]{16}\.rdelta could not be brought from .*: the index and the chunk store are used instead/,
-	);
-	assert.ok(chunkBytes('b2x') > 0 && proxy.served.has('/b2x/image.caibx.zst'));
-	assert.ok(same(path.join(d, 'assembled.img'), v2));
-	assert.is((JSON.parse(bad.stdout) as { assembly: { delta?: unknown } }).assembly.delta, undefined);
-});
+t(
+	'a delta for another release, a damaged one, or one that decodes to another index is never used: the index and the store serve',
+	async () => {
+		// v2's own image as the seed index: no delta was made against it.
+		const b2index = `${path.join(www, 'b2', 'image.caibx')}:${v2}`;
+		const r = await fetch('b2d', out(), '--seed-index', b2index, '--json');
+		assert.is(r.status, 0, r.stderr);
+		assert.ok(![...proxy.served.keys()].some((p) => p.endsWith('.rdelta')), 'no delta asked for');
+		// A damaged delta on the server (its signed sha256 no longer matches): warned about, then the index and chunks.
+		const copy = path.join(www, 'b2x');
+		sh('cp', ['-a', path.join(www, 'b2d'), copy]);
+		const m = JSON.parse(fs.readFileSync(path.join(copy, 'manifest.json'), 'utf8')) as { chunks: { deltas: { file: string }[] } };
+		flipBytes(path.join(copy, m.chunks.deltas[0]!.file), 100);
+		proxy.served.clear();
+		const d = out();
+		const bad = await fetch('b2x', d, '--seed-index', `${path.join(dir, 'b1', 'image.caibx')}:${v1}`, '--json');
+		assert.is(bad.status, 0, bad.stderr);
+		assert.match(
+			bad.stderr,
+			/the delta delta-[0-9a-f]{16}\.rdelta could not be brought from .*: the index and the chunk store are used instead/,
+		);
+		assert.ok(chunkBytes('b2x') > 0 && proxy.served.has('/b2x/image.caibx.zst'));
+		assert.ok(same(path.join(d, 'assembled.img'), v2));
+		assert.is((JSON.parse(bad.stdout) as { assembly: { delta?: unknown } }).assembly.delta, undefined);
+		// A delta that matches its manifest entry (size, sha256) but decodes to another index (a delta of v1 against v1,
+		// put in its place): refused by the signed index's digest, then the index and chunks.
+		const wrong = path.join(www, 'b2w');
+		sh('cp', ['-a', path.join(www, 'b2d'), wrong]);
+		const selfDelta = path.join(tmpDir('reimage-seedfetch-self-'), 'b');
+		ok(['pack', v1, '--out', selfDelta, '--chunks', '--delta-from', path.join(dir, 'b1'), ...ROOT]);
+		type Entry = { from: string; file: string; size: number; sha256: string; raw: number };
+		const own = (JSON.parse(fs.readFileSync(path.join(selfDelta, 'manifest.json'), 'utf8')) as { chunks: { deltas: Entry[] } }).chunks
+			.deltas[0]!;
+		const wm = JSON.parse(fs.readFileSync(path.join(wrong, 'manifest.json'), 'utf8')) as { chunks: { deltas: Entry[] } };
+		const entry = wm.chunks.deltas[0]!;
+		fs.rmSync(path.join(wrong, entry.file));
+		fs.copyFileSync(path.join(selfDelta, own.file), path.join(wrong, entry.file));
+		wm.chunks.deltas[0] = { ...entry, size: own.size, sha256: own.sha256, raw: own.raw };
+		fs.writeFileSync(path.join(wrong, 'manifest.json'), JSON.stringify(wm, null, 2));
+		proxy.served.clear();
+		const w = out();
+		const other = await fetch('b2w', w, '--seed-index', `${path.join(dir, 'b1', 'image.caibx')}:${v1}`, '--json');
+		assert.is(other.status, 0, other.stderr);
+		assert.match(
+			other.stderr,
+			/the delta delta-[0-9a-f]{16}\.rdelta from http:\S+\/b2w\/ (says it has \d+ chunks|gives an index that).*: the index and the chunk store are used instead/,
+		);
+		assert.is(proxy.served.get(`/b2w/${entry.file}`), own.size, 'the delta was brought whole');
+		assert.ok(chunkBytes('b2w') > 0 && proxy.served.has('/b2w/image.caibx.zst'));
+		assert.ok(same(path.join(w, 'assembled.img'), v2));
+		assert.ok(!fs.existsSync(path.join(w, entry.file)), 'the refused delta is not kept');
+		assert.is((JSON.parse(other.stdout) as { assembly: { delta?: unknown } }).assembly.delta, undefined);
+	},
+);
 
 t('pack --delta-from refuses what it cannot make a delta from (exit 2), and needs --chunks', () => {
 	const none = reimage(['pack', v2, '--out', out(), '--chunks', '--delta-from', path.join(dir, 'nosuch'), ...ROOT]);
