@@ -6,7 +6,7 @@
 // one, else the whole disk chunked on the fly), and any --seed — with only
 // the chunks no seed holds downloaded (chunks/compact.ts). The RAM stage holds
 // a compressed image, never a reference to the disk the write overwrites.
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COMPACT_FILE, COMPACT_SUM } from '../bundle/chunked.ts';
 import { parseIndex } from '../chunks/caibx.ts';
@@ -65,7 +65,9 @@ export async function assembleBundle(
   }
   const bytes = d ? withDelta : plain;
   await o.room(bytes);
-  const viaDelta = d ? await bringDelta(r, dir, c, d, found, o.log) : undefined;
+  // The delta file waits in the chunk cache: a run cut before its point of no return, or a plan, leaves it for the next run.
+  if (d) await mkdir(o.seeding.cache, { recursive: true, mode: 0o700 });
+  const viaDelta = d ? await bringDelta(r, dir, c, d, found, o.log, o.seeding.cache) : undefined;
   for (const f of viaDelta ? small : [indexFile, ...small]) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
   const index = viaDelta?.index ?? parseIndex(await readFile(join(dir, c.index.file)));
   if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${r.where} ${index}: pack the bundle again`);

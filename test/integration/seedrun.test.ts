@@ -139,66 +139,85 @@ t(
 	},
 );
 
-t('a machine v1 was written to brings v2 through the delta made against the index it kept: no index, no chunk from the store', async () => {
-	const disk = path.join(dir, 'disk-delta.img');
-	fs.copyFileSync(v2, disk);
-	const dev = attachLoop(disk);
-	try {
-		const first = await reimageAsync(BIN, ['run', '--bundle', proxy.url('/b1/'), '--target', dev, '--no-retain', '--yes']);
-		assert.is(first.status, 0, first.stderr);
-		// One chunk v2 shares with v1 changed on the disk since: the delta points at it, the run reads it, finds it changed and fetches it instead.
-		const [i1, i2] = ['b1', 'b2d'].map((b) => {
-			const x = parseIndex(fs.readFileSync(path.join(www, b, 'image.caibx')));
-			if (typeof x === 'string') throw new Error(x);
-			return x;
-		}) as [ChunkIndex, ChunkIndex];
-		const ids = (x: ChunkIndex) => Array.from({ length: indexCount(x) }, (_, j) => idHex(x, j));
-		const inV2 = new Set(ids(i2));
-		const once = ids(i1).reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<string, number>());
-		const v1bytes = fs.readFileSync(v1);
-		let changed = -1;
-		for (let j = Math.floor(indexCount(i1) / 2); changed < 0 && j < indexCount(i1); j++) {
-			const at = chunkStart(i1, j) + 8;
-			if (once.get(idHex(i1, j)) === 1 && inV2.has(idHex(i1, j)) && v1bytes.subarray(at, at + 16).some((b) => b !== 0)) changed = j;
+t(
+	'a machine v1 was written to brings v2 through the delta made against the index it kept: no index, no chunk but a changed one from the store; the run after a plan brings neither again',
+	async () => {
+		const disk = path.join(dir, 'disk-delta.img');
+		fs.copyFileSync(v2, disk);
+		const dev = attachLoop(disk);
+		try {
+			const first = await reimageAsync(BIN, ['run', '--bundle', proxy.url('/b1/'), '--target', dev, '--no-retain', '--yes']);
+			assert.is(first.status, 0, first.stderr);
+			// One chunk v2 shares with v1 changed on the disk since: the delta points at it, the run reads it, finds it changed and fetches it instead.
+			const [i1, i2] = ['b1', 'b2d'].map((b) => {
+				const x = parseIndex(fs.readFileSync(path.join(www, b, 'image.caibx')));
+				if (typeof x === 'string') throw new Error(x);
+				return x;
+			}) as [ChunkIndex, ChunkIndex];
+			const ids = (x: ChunkIndex) => Array.from({ length: indexCount(x) }, (_, j) => idHex(x, j));
+			const inV2 = new Set(ids(i2));
+			const once = ids(i1).reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<string, number>());
+			const v1bytes = fs.readFileSync(v1);
+			let changed = -1;
+			for (let j = Math.floor(indexCount(i1) / 2); changed < 0 && j < indexCount(i1); j++) {
+				const at = chunkStart(i1, j) + 8;
+				if (once.get(idHex(i1, j)) === 1 && inV2.has(idHex(i1, j)) && v1bytes.subarray(at, at + 16).some((b) => b !== 0)) changed = j;
+			}
+			assert.ok(changed >= 0, 'v1 and v2 share a chunk');
+			flipBytes(disk, chunkStart(i1, changed) + 8);
+			sh('blockdev', ['--flushbufs', dev]);
+			const m = JSON.parse(fs.readFileSync(path.join(www, 'b2d', 'manifest.json'), 'utf8')) as {
+				raw: { sha256: string };
+				chunks: { deltas: { file: string; size: number }[] };
+			};
+			const delta = m.chunks.deltas[0]!;
+			type WithDelta = Assembly & { delta?: { file: string; bytes: number } };
+			// A plan first (it assembles too): it brings the delta and the changed chunk; the run after it brings neither again.
+			proxy.served.clear();
+			const plan = await reimageAsync(BIN, ['plan', '--bundle', proxy.url('/b2d/'), '--target', dev, '--no-retain', '--json']);
+			assert.is(plan.status, 0, plan.stderr);
+			const p = checkResult(plan.stdout).assembly as WithDelta;
+			assert.is(p.delta?.file, delta.file);
+			assert.match(plan.stderr, /delta delta-[0-9a-f]{16}\.rdelta against the index of \/dev\/loop\d+/);
+			// The changed chunk, and any other the first run's own files (the kept index, its report) landed on in the new
+			// system (the allocator decides where: none on most runs), come from the store, checked; every other chunk from
+			// the disk or the delta.
+			const stale = p.seeds.reduce((n, x) => n + x.stale, 0);
+			assert.ok(stale >= 1, 'the changed chunk was read, found changed, not used');
+			assert.is(p.fetched.chunks, stale, 'no chunk from the store but those that changed on the disk since');
+			const flipped = idHex(i1, changed);
+			assert.ok(proxy.served.has(`/b2d/chunks/${flipped.slice(0, 4)}/${flipped}.cacnk`), 'the changed chunk came from the store');
+			const served = () => [...proxy.served.keys()].filter((k) => k.startsWith('/b2d/') && !k.startsWith('/b2d/manifest.json.'));
+			assert.equal(
+				served()
+					.filter((k) => !k.startsWith('/b2d/chunks/'))
+					.sort(),
+				[`/b2d/${delta.file}`, '/b2d/image.bmap', '/b2d/manifest.json'].sort(),
+				'the delta, the block map and the manifest (and its signatures, absent here): no index',
+			);
+			assert.is(served().filter((k) => k.startsWith('/b2d/chunks/')).length, stale);
+			const sent = [...proxy.served].filter(([k]) => k.startsWith('/b2d/')).reduce((n, [, b]) => n + b, 0);
+			console.log(
+				`seedrun: v1→v2 through the delta ${sent} bytes over the wire (${stale} of ${p.chunks} chunks changed on the disk since) vs ${fs.statSync(path.join(www, 'b2d', 'image.raw.zst')).size} compressed image`,
+			);
+			proxy.served.clear();
+			const r = await reimageAsync(BIN, ['run', '--bundle', proxy.url('/b2d/'), '--target', dev, '--no-retain', '--yes', '--json']);
+			assert.is(r.status, 0, r.stderr);
+			const a = checkResult(r.stdout).assembly as WithDelta;
+			assert.is(a.delta?.file, delta.file, 'the delta the plan brought, decoded again');
+			assert.match(r.stderr, /delta delta-[0-9a-f]{16}\.rdelta against the index of \/dev\/loop\d+ \([^)]*already on hand\)/);
+			assert.equal([a.fetched.chunks, a.cached.chunks], [0, stale]);
+			assert.equal(
+				served().sort(),
+				['/b2d/image.bmap', '/b2d/manifest.json'],
+				'nothing the plan brought, delta or chunk, crossed again (was: the delta)',
+			);
+			assert.is(a.sha256, m.raw.sha256);
+		} finally {
+			detachLoop(dev);
 		}
-		assert.ok(changed >= 0, 'v1 and v2 share a chunk');
-		flipBytes(disk, chunkStart(i1, changed) + 8);
-		sh('blockdev', ['--flushbufs', dev]);
-		proxy.served.clear();
-		const r = await reimageAsync(BIN, ['run', '--bundle', proxy.url('/b2d/'), '--target', dev, '--no-retain', '--yes', '--json']);
-		assert.is(r.status, 0, r.stderr);
-		const a = checkResult(r.stdout).assembly as Assembly & { delta?: { file: string; bytes: number } };
-		const m = JSON.parse(fs.readFileSync(path.join(www, 'b2d', 'manifest.json'), 'utf8')) as {
-			raw: { sha256: string };
-			chunks: { deltas: { file: string; size: number }[] };
-		};
-		const delta = m.chunks.deltas[0]!;
-		assert.is(a.delta?.file, delta.file);
-		assert.match(r.stderr, /delta delta-[0-9a-f]{16}\.rdelta against the index of \/dev\/loop\d+/);
-		// The changed chunk, and any other the first run's own files (the kept index, its report) landed on in the new
-		// system (the allocator decides where: none on most runs), come from the store, checked; every other chunk from
-		// the disk or the delta.
-		const stale = a.seeds.reduce((n, s) => n + s.stale, 0);
-		assert.ok(stale >= 1, 'the changed chunk was read, found changed, not used');
-		assert.is(a.fetched.chunks, stale, 'no chunk from the store but those that changed on the disk since');
-		const flipped = idHex(i1, changed);
-		assert.ok(proxy.served.has(`/b2d/chunks/${flipped.slice(0, 4)}/${flipped}.cacnk`), 'the changed chunk came from the store');
-		const served = [...proxy.served.keys()].filter((k) => k.startsWith('/b2d/') && !k.startsWith('/b2d/manifest.json.'));
-		assert.equal(
-			served.filter((k) => !k.startsWith('/b2d/chunks/')).sort(),
-			[`/b2d/${delta.file}`, '/b2d/image.bmap', '/b2d/manifest.json'].sort(),
-			'the delta, the block map and the manifest (and its signatures, absent here): no index',
-		);
-		assert.is(served.filter((k) => k.startsWith('/b2d/chunks/')).length, stale);
-		assert.is(a.sha256, m.raw.sha256);
-		const sent = [...proxy.served].filter(([k]) => k.startsWith('/b2d/')).reduce((n, [, b]) => n + b, 0);
-		console.log(
-			`seedrun: v1→v2 through the delta ${sent} bytes over the wire (${stale} of ${a.chunks} chunks changed on the disk since) vs ${fs.statSync(path.join(www, 'b2d', 'image.raw.zst')).size} compressed image`,
-		);
-	} finally {
-		detachLoop(dev);
-	}
-});
+	},
+);
 
 t('a run killed mid-way writes nothing, and its rerun moves no chunk twice', async () => {
 	const disk = path.join(dir, 'disk2.img');
