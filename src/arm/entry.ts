@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { splitCmdline } from '../boot/cmdline.ts';
-import { isUrl, parseLocation } from '../boot/locate.ts';
+import { parseLocation } from '../boot/locate.ts';
+import { isUrl } from '../util/url.ts';
 import { NETWORK_ARGS } from '../boot/network.ts';
 import { lockdownArgs } from '../boot/lockdown.ts';
 import { parseSelector } from '../boot/select.ts';

@@ -9,7 +9,7 @@ import { loadConfig } from '../boot/config.ts';
 import { buildInitrd } from '../boot/initrd.ts';
 import type { Log } from '../util/log.ts';
 import { armSpec, type ArmSpec } from './entry.ts';
-import { isUrl } from '../boot/locate.ts';
+import { isUrl } from '../util/url.ts';
 import { armGrub, disarmGrub } from './grub.ts';
 import { armSdBoot, disarmSdBoot, espPath } from './sdboot.ts';
 

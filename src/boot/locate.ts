@@ -13,9 +13,6 @@ import { twins, wholeDisks } from './select.ts';
 import { parseSpec } from '../util/fstab.ts';
 import type { Log } from '../util/log.ts';
 
-// isUrl: a bundle location served over the network.
-export const isUrl = (bundle: string) => /^https?:\/\//i.test(bundle);
-
 export type Location = { device: { kind: string; value: string } | { path: string }; path: string };
 
 // udev links that name an identity, not a device: when two devices carry it,

@@ -4,7 +4,7 @@
 // configure_networking), and a site CA and credentials can be baked in. Asked for by
 // `reimage initrd --network`, by the policy (`"network": true`), or implied
 // by a baked bundle URL.
-import { isUrl } from './locate.ts';
+import { isUrl } from '../util/url.ts';
 import { chmod, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

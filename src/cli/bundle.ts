@@ -6,7 +6,7 @@ import { loadTrusted, type TrustedKey } from '../bundle/sign.ts';
 import { checkRam } from '../stages/budget.ts';
 import type { NetFlags } from '../net/options.ts';
 import type { Seeding } from '../sources/assembled.ts';
-import { chunkSeeding } from '../sources/cache.ts';
+import { chunkSeeding, dropChunkCache } from '../sources/cache.ts';
 import { bundleInRam, type InRam } from '../sources/ram.ts';
 import { createCleanup } from '../util/cleanup.ts';
 import type { Log } from '../util/log.ts';
@@ -28,8 +28,12 @@ export async function withBundle<T>(spec: string, o: BundleOptions, fn: (src: In
 // source (the medium may be the target disk), trusted keys and site CA as baked.
 export const ramBring =
   (log: Log, runBase: string): Bring =>
-  async (spec, b) =>
-    bundleInRam(spec, {
+  async (spec, b) => {
+    // The target disk, chosen before the bundle is brought when it comes over a network, seeds a chunked bundle. What that
+    // downloads (chunks, a delta) is RAM no later boot needs: dropped when the flow ends, not carried into a booted system.
+    const seeding = b.seedTarget ? chunkSeeding(b.seedTarget, runBase, log) : undefined;
+    if (seeding) b.cleanup.push('drop the downloaded chunks', () => dropChunkCache(seeding.cache));
+    return bundleInRam(spec, {
       log,
       cleanup: b.cleanup,
       runBase,
@@ -38,7 +42,7 @@ export const ramBring =
       tty: false,
       ram: (n) => checkRam(n),
       always: true,
-      // The target disk, chosen before the bundle is brought when it comes over a network, seeds a chunked bundle.
-      ...(b.seedTarget ? { seeding: chunkSeeding(b.seedTarget, runBase, log) } : {}),
+      ...(seeding ? { seeding } : {}),
       ...(b.signal ? { signal: b.signal } : {}),
     });
+  };

@@ -1,7 +1,7 @@
 // The entry point: parses the command line, runs one command, prints, and
 // picks the exit code. The only place that writes to stdout or exits.
 import { mediumPlace } from '../boot/keep.ts';
-import { isUrl } from '../boot/locate.ts';
+import { isUrl } from '../util/url.ts';
 import { urlOutbox } from '../stages/keep.ts';
 import { createInterface } from 'node:readline/promises';
 import { pack } from '../bundle/pack.ts';
@@ -360,15 +360,15 @@ async function main(argv: string[], st: State): Promise<number> {
         throw e;
       };
       await checkTargetPath(o.target, 'target').catch(failed);
-      // A bundle by URL has no medium: a kept partition of the target named by --keep keeps a report from here on.
-      if (name === 'run' && isUrl(o.bundle)) await urlOutbox(deliver, o.keepParts, o.target, o.runBase, log);
       const trusted = await loadTrusted(o.trust).catch(failed);
       // A URL (or any source that cannot be read in place) is brought into RAM first, manifest and signature checked before the rest comes.
       // A chunked bundle URL is assembled from the target disk (read only, before anything is written) and any --seed.
       const extra = await seedsFrom(list(v, 'seed'), list(v, 'seed-index'));
       const seeding: Seeding = { seeds: async () => [...(await targetSeeds(o.target, o.runBase, log)), ...extra], jobs: count(v, 'jobs', 8), cache: join(o.runBase, CHUNK_CACHE) };
-      const report = await withSignals(log, (signal) =>
-        withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, async (src) => {
+      const report = await withSignals(log, async (signal) => {
+        // A bundle by URL has no medium: a kept partition of the target named by --keep keeps a report from here on.
+        if (name === 'run' && isUrl(o.bundle)) await urlOutbox(deliver, o.keepParts, o.target, o.runBase, log);
+        return withBundle(o.bundle, { log, signal, runBase: o.runBase, net: netFlags(v), trusted, ram: (n) => checkRam(n), seeding }, async (src) => {
           // A bundle read from a partition: that partition is the medium.
           if (deliver && src.device) {
             deliver.medium = mediumPlace(src.device, o.bundle, o.runBase, MEDIUM_OUTBOX);
@@ -396,8 +396,8 @@ async function main(argv: string[], st: State): Promise<number> {
         }).then(async (r) => {
           await deliverOutcome(deliver, r, log);
           return r;
-        }, failed),
-      );
+        }, failed);
+      });
       out(report, name === 'plan' ? renderPlan(report).trimEnd() : `reimage finished: ${report.outcome}`);
       return EXIT.ok;
     }

@@ -6,7 +6,7 @@
 // one, else the whole disk chunked on the fly), and any --seed — with only
 // the chunks no seed holds downloaded (chunks/compact.ts). The RAM stage holds
 // a compressed image, never a reference to the disk the write overwrites.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COMPACT_FILE, COMPACT_SUM } from '../bundle/chunked.ts';
 import { parseIndex } from '../chunks/caibx.ts';
@@ -49,13 +49,16 @@ export async function assembleBundle(
   const sizes = await Promise.all(small.map(async (f) => f.expect.size ?? (await r.size(f.name)) ?? 1 << 20));
   const plain = ramFor(t, sizes.reduce((a, b) => a + b, 0) + c.index.size);
   let d = deltaFor(c, found);
-  // A delta needs its file and its payload besides the index it gives, in the stage and again in the process while
-  // it is decoded: when RAM cannot take that, the index and the store serve (they need no more than without one).
-  const withDelta = d ? plain + d.size + d.raw : plain;
+  // A delta needs its payload (its chunks) in the stage beside the index it gives, its file in the chunk cache (none
+  // more when an earlier run or a plan left it whole), and both again in the process while it is decoded: when RAM
+  // cannot take that, the index and the store serve (they need no more than without one).
+  const cached = d ? join(o.seeding.cache, `${d.sha256}.rdelta`) : '';
+  const onHand = d && (await stat(cached).catch(() => undefined))?.size === d.size ? d.size : 0;
+  const withDelta = d ? plain + d.raw : plain;
   if (
     d &&
     o.ram &&
-    !(await o.ram(withDelta + d.size + d.raw).then(
+    !(await o.ram(withDelta + d.size - onHand + d.size + d.raw).then(
       () => true,
       (e: unknown) => (e instanceof ReimageError && e.exit === 'memory' ? false : Promise.reject(e)),
     ))
@@ -67,7 +70,7 @@ export async function assembleBundle(
   await o.room(bytes);
   // The delta file waits in the chunk cache: a run cut before its point of no return, or a plan, leaves it for the next run.
   if (d) await mkdir(o.seeding.cache, { recursive: true, mode: 0o700 });
-  const viaDelta = d ? await bringDelta(r, dir, c, d, found, o.log, o.seeding.cache) : undefined;
+  const viaDelta = d ? await bringDelta(r, dir, c, d, found, o.log, cached) : undefined;
   for (const f of viaDelta ? small : [indexFile, ...small]) await r.bring(f.name, join(dir, f.name), f.expect, () => {});
   const index = viaDelta?.index ?? parseIndex(await readFile(join(dir, c.index.file)));
   if (typeof index === 'string') throw bundleError(`bundle chunk index ${c.index.file} from ${r.where} ${index}: pack the bundle again`);

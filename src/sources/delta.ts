@@ -33,25 +33,26 @@ export function deltaFor(c: Chunks, seeds: readonly Seed[]): Delta | undefined {
   return c.deltas?.find((d) => have.has(d.from));
 }
 
-// bringDelta: delta D of the bundle R, downloaded into AT and decoded into DIR
+// bringDelta: delta D of the bundle R, downloaded as FILE and decoded into DIR
 // against the seed it was made for; the bundle's index and the seed of its
 // chunks, or undefined (after a warning) when it does not give the signed
-// index back. A partial file left by a failed transfer stays in AT for the
-// next run to resume. AT is DIR for a fetch (the delta is gone once decoded:
-// its chunks are in DELTA_DATA), or a run's chunk cache, where the whole file
-// also outlives a run interrupted before its point of no return, and a plan,
-// like the chunks (sources/cache.ts).
-export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, seeds: readonly Seed[], log: Log, at = dir): Promise<{ index: ChunkIndex; seed: Seed } | undefined> {
+// index back. A partial file left by a failed transfer stays beside FILE for
+// the next run to resume. FILE is in DIR for a fetch (the delta is gone once
+// decoded: its chunks are in DELTA_DATA), or in a run's chunk cache (named by
+// its sha256: deltas of two releases against one old index share a name),
+// where the whole file also outlives a run interrupted before its point of no
+// return, and a plan, like the chunks (sources/cache.ts).
+export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, seeds: readonly Seed[], log: Log, file = join(dir, d.file)): Promise<{ index: ChunkIndex; seed: Seed } | undefined> {
   const old = seeds.find((s) => s.kind === 'index' && s.sha256 === d.from);
   if (old?.kind !== 'index') return undefined;
   const fallBack = async (why: string) => {
     log.warn(`the delta ${d.file} from ${r.where} ${why}: the index and the chunk store are used instead`);
-    await rm(join(at, d.file), { force: true });
+    await rm(file, { force: true });
     return undefined;
   };
   let got: Brought;
   try {
-    got = await r.bring(d.file, join(at, d.file), { sha256: d.sha256, size: d.size }, () => {});
+    got = await r.bring(d.file, file, { sha256: d.sha256, size: d.size }, () => {});
   } catch (e) {
     // Missing or damaged on the server, or the link down: the index and the store serve, as without a delta.
     if (!(e instanceof ReimageError) || !['bundle', 'source'].includes(e.exit)) throw e;
@@ -64,7 +65,7 @@ export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, se
   let decoded: ReturnType<typeof decodeDelta>;
   let bytes: Buffer;
   try {
-    decoded = decodeDelta(await readFile(join(at, d.file)), d.raw, old.index, chunks);
+    decoded = decodeDelta(await readFile(file), d.raw, old.index, chunks);
     if (typeof decoded === 'string') return await fallBack(decoded);
     bytes = formatIndex(decoded.index);
   } catch (e) {
@@ -75,7 +76,7 @@ export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, se
   if (!('ends' in index)) return await fallBack(`gives an index that ${index.why}`);
   await writeFile(join(dir, c.index.file), bytes);
   await writeFile(join(dir, DELTA_DATA), decoded.data);
-  if (at === dir) await rm(join(dir, d.file), { force: true });
+  if (file === join(dir, d.file)) await rm(file, { force: true });
   return { index, seed: { kind: 'index', path: join(dir, DELTA_DATA), index: decoded.dataIndex } };
 }
 

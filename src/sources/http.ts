@@ -2,7 +2,7 @@
 // `https://host/path/` names the bundle directory (`…/manifest.json` works
 // too). Small files are fetched whole with retries; the files the manifest
 // names are downloaded resumably (net/download.ts), hashed while they come.
-import { isUrl } from '../boot/locate.ts';
+import { isUrl } from '../util/url.ts';
 import { usageError } from '../errors.ts';
 import { download, DEFAULT_RETRIES } from '../net/download.ts';
 import { loadNetOptions } from '../net/options.ts';

@@ -6,7 +6,7 @@
 // what it wrote in place and fetches nothing twice), the whole checked
 // against the signed raw sha256, and the manifest written last, unchanged:
 // loadBundle reads the assembled image as codec none against that raw hash.
-import { isUrl } from '../boot/locate.ts';
+import { isUrl } from '../util/url.ts';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ASSEMBLED_FILE, indexTransfer, readBroughtIndex } from '../bundle/chunked.ts';

@@ -29,6 +29,7 @@ import type { Deliver } from './outbox.ts';
 import { hostSys } from '../system/sys.ts';
 import { inspect } from '../target/sysfs.ts';
 import { refuseBusy } from '../target/check.ts';
+import { diskLocks, lockHolder } from './lock.ts';
 
 // keepPlaces: the run's places, in the order they are tried (lasting ones
 // first). A directory on a RAM file system (a bundle in /dev/shm, a live
@@ -116,7 +117,18 @@ export async function urlOutbox(d: Deliver | undefined, keepParts: readonly stri
   // Its warnings are the flow's to give, with the manifest's selectors too.
   const home = await keptHome({ keepParts, runBase }, {}, disk, { ...log, warn: () => {} }, sys).catch(() => undefined);
   if (!home) return;
-  d.medium = home.outbox;
+  // Until this run holds the disk (preflight's lock), another run may take it and rewrite its table: then its partitions are that run's.
+  const locks = diskLocks(runBase, disk);
+  d.medium = {
+    ...home.outbox,
+    open: async (write) => {
+      for (const l of locks) {
+        const pid = await lockHolder(l);
+        if (pid !== undefined && pid !== process.pid) throw new Error(`another reimage (pid ${pid}) is running on ${disk.node}`);
+      }
+      return home.outbox.open(write);
+    },
+  };
   await sendKept(d, log);
 }
 

@@ -68,16 +68,18 @@ async function keepOnMedium(d: Deliver, body: unknown, log: Log): Promise<string
 
 // sendKept: the reports earlier runs kept on the bundle's medium, sent oldest
 // first, each removed once the endpoint took it; the first one refused stops
-// the round (the order is kept), and this run goes on either way.
+// the round (the order is kept), and this run goes on either way. The medium
+// is looked at read-only first: one with nothing kept is never written.
 export async function sendKept(d: Deliver | undefined, log: Log): Promise<void> {
   if (!d?.medium) return;
   try {
-    const { dir, close } = await d.medium.open();
+    const look = await d.medium.open(false);
+    const none = (await keptIds(look.dir)).length === 0;
+    await look.close();
+    if (none) return;
+    const { dir, close } = await d.medium.open(true);
     try {
-      const ids = (await readdir(dir).catch(() => [] as string[]))
-        .filter((f) => f.endsWith('.json'))
-        .map((f) => f.slice(0, -5))
-        .sort();
+      const ids = await keptIds(dir);
       for (const id of ids) {
         const url = (await readFile(join(dir, `${id}.url`), 'utf8').catch(() => d.url)).trim();
         const body: unknown = JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8'));
@@ -114,6 +116,13 @@ export async function localMedium(spec: string, target: string, log: Log): Promi
   }
   return dirPlace(join(dir, MEDIUM_OUTBOX), true);
 }
+
+// keptIds: the reports kept in DIR, oldest first.
+const keptIds = async (dir: string) =>
+  (await readdir(dir).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+    .sort();
 
 const lost = (d: Deliver) =>
   d.medium

@@ -2,6 +2,7 @@
 // bundle's manifest and file sizes, the retention list, the target disk
 // (whole disk, not busy, big enough, exclusive), the old system's partitions
 // on it, and whether RAM can hold the compressed image at all.
+import { isUrl } from '../util/url.ts';
 import { mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBundle, type Bundle } from '../bundle/read.ts';
@@ -70,10 +71,12 @@ export async function preflight(run: Run): Promise<Preflight> {
   // Nothing given lasts (a bundle by URL): a kept partition of the target holds the set, its record and the reports.
   const home = given.some((p) => p.survivesReboot) ? undefined : await keptHome(o, m, disk, log, sys);
   const keep = { places: home ? [home.keep, ...given] : given, key: archiveKey(disk), ...(home ? { home: home.keep } : {}) };
-  // (urlOutbox may have chosen one before the bundle came, from --keep or the policy alone: the manifest's may come first.)
-  if (home && o.deliver && o.deliver.medium?.name !== home.outbox.name && !run.plan) {
+  // A bundle by URL: urlOutbox may have chosen one before the bundle came, from --keep or the policy alone (the manifest's
+  // may come first); the home replaces it, and what is kept there goes first unless that was the same partition.
+  const early = isUrl(o.bundleLocation ?? '') ? o.deliver?.medium : undefined;
+  if (home && o.deliver && (!o.deliver.medium || early) && !run.plan) {
     o.deliver.medium = home.outbox;
-    await sendKept(o.deliver, log);
+    if (early?.name !== home.outbox.name) await sendKept(o.deliver, log);
   }
   // A run with this bundle that passed its point of no return on this disk
   // (reentry.ts): the disk may hold any mix of old and new bytes, so nothing

@@ -105,7 +105,7 @@ export function copyBundle(codec: Codec): string {
 export async function runActing(
 	args: string[],
 	when: RegExp,
-	act: (pid: number) => () => void,
+	act: (pid: number, log: () => string) => () => void,
 	env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ status: number | null; stdout: string; stderr: string; acted: boolean }> {
 	requireBin();
@@ -116,11 +116,64 @@ export async function runActing(
 	child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
 	child.stderr.on('data', (b: Buffer) => {
 		stderr += b.toString();
-		if (!undo && when.test(stderr)) undo = act(child.pid ?? 0);
+		if (!undo && when.test(stderr)) undo = act(child.pid ?? 0, () => stderr);
 	});
 	const status = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
 	undo?.();
 	return { status, stdout, stderr, acted: undo !== undefined };
+}
+
+export const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
+const runMounts = () =>
+	new Set(
+		fs
+			.readFileSync('/proc/self/mounts', 'utf8')
+			.split('\n')
+			.map((l) => l.split(' ')[1] ?? '')
+			.filter((m) => m.startsWith(`${RUNDIR}/`)),
+	);
+const runEntries = () => new Set(fs.existsSync(RUNDIR) ? fs.readdirSync(RUNDIR).map((e) => path.join(RUNDIR, e)) : []);
+
+/** What is under the run directory now (mounts, entries): what a killed run leaves is told apart from it. */
+export const runState = () => new Set([...runMounts(), ...runEntries()]);
+
+/**
+ * What a killed run left under the run directory since BEFORE (its RAM stage
+ * and bundle mounted, its locks) unmounted and removed, so the next run starts
+ * as after a reboot. The killed process may still be going away: its mounts
+ * are busy for a moment, so each unmount is tried again (bounded).
+ */
+export function dropLeftBy(before: Set<string>): void {
+	const left = [...runMounts()].filter((x) => !before.has(x)).reverse();
+	for (const m of left) {
+		for (let i = 0; ; i++) {
+			try {
+				sh('umount', [m]);
+				break;
+			} catch (e) {
+				if (i >= 30) throw e;
+				Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+			}
+		}
+	}
+	for (const e of [...runEntries()].filter((x) => !before.has(x) && /\/lock-/.test(x))) fs.rmSync(e, { force: true });
+	// Only when nothing is mounted below any more.
+	for (const m of left)
+		for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** The run ARGS SIGKILLed (a power cut, as far as the run can tell) when its log matches WHEN; what it left is then dropped (dropLeftBy). */
+export async function killedAt(args: string[], when: RegExp, env: NodeJS.ProcessEnv = process.env) {
+	const before = runState();
+	return runActing(
+		args,
+		when,
+		(pid) => {
+			process.kill(pid, 'SIGKILL');
+			return () => dropLeftBy(before);
+		},
+		env,
+	);
 }
 
 /** A copy of the zstd bundle whose first range checksum is wrong, the map's own checksum and the manifest updated to match. */

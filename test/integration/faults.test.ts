@@ -143,8 +143,14 @@ t('two loop devices over one disk file are one disk: a run on the second while t
 	const b = attachLoop(file);
 	try {
 		let second: ReturnType<typeof reimage> | undefined;
-		const first = await runActing(run(a), /== stage/, () => {
-			second = reimage(run(b));
+		// The first run is stopped (SIGSTOP) while it stages, holding its lock, for as long as the second takes.
+		const first = await runActing(run(a), /== stage/, (pid) => {
+			process.kill(pid, 'SIGSTOP');
+			try {
+				second = reimage(run(b));
+			} finally {
+				process.kill(pid, 'SIGCONT');
+			}
 			return () => {};
 		});
 		assert.is(first.status, 0, first.stderr);
@@ -274,18 +280,19 @@ t("a partition opened only for a moment (a probe such as udev's blkid): waited f
 
 /**
  * Partition 2 of DEV opened by this process when the log matches WHEN, closed
- * after HOLD ms (or when reimage ends). The old table's partition 2 starts
- * where the new one's does not, so the kernel cannot update it while it is
- * open: a reread after the write fails with EBUSY.
+ * once the log matches RELEASE (or when reimage ends). The old table's
+ * partition 2 starts where the new one's does not, so the kernel cannot update
+ * it while it is open: a reread after the write fails with EBUSY.
  */
-function runHoldingPart2(dev: string, when: RegExp, holdMs?: number) {
-	return runActing(run(dev), when, () => {
+function runHoldingPart2(dev: string, when: RegExp, releaseOn?: RegExp) {
+	return runActing(run(dev), when, (_pid, log) => {
 		let fd: number | undefined = fs.openSync(partNode(dev, 2), 'r');
 		const release = () => {
+			clearInterval(watch);
 			if (fd !== undefined) fs.closeSync(fd);
 			fd = undefined;
 		};
-		if (holdMs !== undefined) setTimeout(release, holdMs);
+		const watch = setInterval(() => releaseOn?.test(log()) && release(), 50);
 		return release;
 	});
 }
@@ -304,7 +311,7 @@ t('a partition opened while the image is staged: the last look before the point 
 
 t('a partition held open during the reread (EBUSY): bounded retries, the holder named, success once it lets go', async () => {
 	await onOldDisk(async (dev) => {
-		const r = await runHoldingPart2(dev, /point of no return/, 2500);
+		const r = await runHoldingPart2(dev, /point of no return/, /not settled yet \(try 1\//);
 		assert.ok(r.acted, 'the partition was opened after the point of no return');
 		assert.is(r.status, 0, r.stderr);
 		assert.match(r.stderr, new RegExp(`not settled yet \\(try 1/\\d+, disk busy: loop\\d+p2 is open in process ${process.pid} `));

@@ -98,8 +98,10 @@ t('killed mid-file and run again: it continues where it stopped, no byte twice',
 	const dir = out();
 	const child = spawn(BIN, ['fetch', proxy.url('/b/'), '--out', dir], { stdio: 'ignore' });
 	const closed = new Promise((r) => child.on('close', r));
-	for (let i = 0; i < 200 && (proxy.served.get(image) ?? 0) < half; i++) await new Promise((r) => setTimeout(r, 50));
-	await new Promise((r) => setTimeout(r, 300));
+	// Killed once the half the proxy passed is in the partial file (the proxy then stalls).
+	const part = path.join(dir, `${path.basename(image)}.part`);
+	const onDisk = () => (fs.existsSync(part) ? fs.statSync(part).size : 0);
+	for (let i = 0; i < 400 && onDisk() < half; i++) await new Promise((r) => setTimeout(r, 50));
 	child.kill('SIGKILL');
 	await closed;
 	assert.is(proxy.served.get(image), half, 'the first run got half');

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { copyBundleFiles, reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
+import { copyBundleFiles, killedAt, reimage, sharedBundle } from '../helpers/reimage.ts';
 import { checkResult } from '../helpers/schema.ts';
 import { attachLoop, describe, detachLoop, mount, partNode, partxUpdate, sfdiskJson, sh, sha256, umount } from '../helpers/sys.ts';
 
@@ -48,25 +48,6 @@ function rangeHash(file: string, from: number, len: number): string {
 	fs.readSync(fd, buf, 0, len, from);
 	fs.closeSync(fd);
 	return createHash('sha256').update(buf).digest('hex');
-}
-
-const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
-const runMounts = () =>
-	new Set(
-		fs
-			.readFileSync('/proc/self/mounts', 'utf8')
-			.split('\n')
-			.map((l) => l.split(' ')[1] ?? '')
-			.filter((m) => m.startsWith(`${RUNDIR}/`)),
-	);
-const runEntries = () => new Set(fs.existsSync(RUNDIR) ? fs.readdirSync(RUNDIR).map((e) => path.join(RUNDIR, e)) : []);
-/** What a killed run left under the run directory (its RAM stage and the bundle in RAM mounted, its locks): unmounted and removed. */
-function dropRunMounts(before: Set<string>): void {
-	for (const e of [...runEntries()].filter((x) => !before.has(x) && /\/lock-/.test(x))) fs.rmSync(e, { force: true });
-	for (const m of [...runMounts()].filter((x) => !before.has(x)).reverse()) {
-		sh('umount', [m]);
-		for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
-	}
 }
 
 const identity = (file: string) =>
@@ -195,11 +176,7 @@ t(
 				umount(after);
 			}
 			// Again, killed as the write begins: what is on the kept partition then is what a power cut leaves.
-			const before = new Set([...runMounts(), ...runEntries()]);
-			const r = await runActing(args, /== write/, (pid) => {
-				process.kill(pid, 'SIGKILL');
-				return () => dropRunMounts(before);
-			});
+			const r = await killedAt(args, /== write/);
 			assert.ok(r.acted, r.stderr);
 			const dir = mount(partNode(dev, 3));
 			try {

@@ -11,7 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { BIN, copyBundleFiles, reimage, runActing, sharedBundle, tamperedRange } from '../helpers/reimage.ts';
+import { BIN, copyBundleFiles, killedAt, reimage, RUNDIR, sharedBundle, tamperedRange } from '../helpers/reimage.ts';
 import { type Nginx, reimageAsync, startNginx } from '../helpers/web.ts';
 import { checkResult } from '../helpers/schema.ts';
 import {
@@ -33,7 +33,6 @@ import {
 const t = suite('power-loss re-entry');
 const MiB = 1 << 20;
 const HOME_TYPE = '933AC7E1-2EB4-4F13-B844-0E14E2AEF915';
-const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 
 /** The old disk grown by a /home partition (3, PARTLABEL home, ext4) that carries BUNDLE in /bundle when given. */
 function diskWithBundle(bundle?: string): { file: string; dev: string; spec: string } {
@@ -53,46 +52,9 @@ function diskWithBundle(bundle?: string): { file: string; dev: string; spec: str
 	return { file, dev, spec: `PARTUUID=${uuid}:/bundle` };
 }
 
-const runMounts = () =>
-	new Set(
-		fs
-			.readFileSync('/proc/self/mounts', 'utf8')
-			.split('\n')
-			.map((l) => l.split(' ')[1] ?? '')
-			.filter((m) => m.startsWith(`${RUNDIR}/`)),
-	);
 /** Kill the run when its log matches WHEN; undo what the killed run left mounted. */
 async function cut(args: string[], when: RegExp, env: NodeJS.ProcessEnv = process.env) {
-	const entries = () => new Set(fs.existsSync(RUNDIR) ? fs.readdirSync(RUNDIR).map((e) => path.join(RUNDIR, e)) : []);
-	const before = new Set([...runMounts(), ...entries()]);
-	const r = await runActing(
-		args,
-		when,
-		(pid) => {
-			process.kill(pid, 'SIGKILL');
-			return () => {
-				const left = [...runMounts()].filter((x) => !before.has(x)).reverse();
-				for (const m of left) {
-					// The killed process may still be going away: its mounts are busy for a moment.
-					for (let i = 0; ; i++) {
-						try {
-							sh('umount', [m]);
-							break;
-						} catch (e) {
-							if (i >= 30) throw e;
-							Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-						}
-					}
-				}
-				// The killed run's locks (nobody holds them now).
-				for (const e of [...entries()].filter((x) => !before.has(x) && /\/lock-/.test(x))) fs.rmSync(e, { force: true });
-				// Only when nothing is mounted below any more.
-				for (const m of left)
-					for (let d = m; d !== RUNDIR && d.startsWith(`${RUNDIR}/`); d = path.dirname(d)) fs.rmSync(d, { recursive: true, force: true });
-			};
-		},
-		env,
-	);
+	const r = await killedAt(args, when, env);
 	assert.ok(r.acted, r.stderr);
 	assert.is(r.status, null, 'the run was not killed');
 	return r;
@@ -412,9 +374,8 @@ t(
 		const good = await served();
 		const keys = tmpDir('reimage-keys-');
 		assert.is(reimage(['keygen', '--out', path.join(keys, 'fleet')]).status, 0);
-		let endpoint: Endpoint<{ outcome: string; written: boolean }> = await startEndpoint(204);
+		let endpoint: Endpoint<{ outcome: string; written: boolean; exitCode: number }> = await startEndpoint(204);
 		const port = endpoint.port;
-		await endpoint.stop();
 		const { file, dev } = diskWithBundle();
 		try {
 			const args = (url: string, ...more: string[]) => [
@@ -432,8 +393,21 @@ t(
 				...more,
 			];
 			const old = await Promise.all([1, 2].map((n) => sha256(partNode(dev, n))));
-			// The bundle's server is down too (nothing listens on the endpoint's port): not fetched, exit 9.
-			const missing = await reimageAsync(BIN, args(`http://127.0.0.1:${port}/b/`, '--retries', '1'));
+			const home = await sha256(partNode(dev, 3));
+			// The bundle's server is down, the endpoint up: the report is sent, and the kept partition was only looked at (read-only).
+			const gone = await startEndpoint(204);
+			await gone.stop();
+			const dead = `http://127.0.0.1:${gone.port}/b/`;
+			const sent = await reimageAsync(BIN, args(dead, '--retries', '1'));
+			assert.is(sent.status, 9, describe(sent));
+			assert.equal(
+				endpoint.got.map((d) => d.exitCode),
+				[9],
+			);
+			assert.is(await sha256(partNode(dev, 3)), home, 'the kept partition with nothing to send is not written (was: mounted read-write)');
+			await endpoint.stop();
+			// Now the endpoint is down too: not fetched, exit 9.
+			const missing = await reimageAsync(BIN, args(dead, '--retries', '1'));
 			assert.is(missing.status, 9, describe(missing));
 			assert.match(missing.stderr, /kept on the bundle's medium as PARTUUID=[0-9a-f-]+ \("home"\):\/reimage-outbox\/[^ ]+\.json/);
 			const unsigned = await reimageAsync(BIN, args(good, '--trust', path.join(keys, 'fleet.pub')));
@@ -452,8 +426,12 @@ t(
 			await endpoint.stop();
 			assert.is(again.status, 0, describe(again));
 			assert.equal(
-				endpoint.got.map((d) => d.outcome),
-				['refused', 'refused', 'success'],
+				endpoint.got.map((d) => [d.outcome, d.exitCode]),
+				[
+					['refused', 9],
+					['refused', 3],
+					['success', 0],
+				],
 				'the kept reports first, oldest first, then this run',
 			);
 			assert.equal(outbox(dev), [], 'the sent reports were removed');

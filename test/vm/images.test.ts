@@ -58,7 +58,7 @@ for (const { name, kind, root } of SCENARIOS) {
 		const args = ['vm-test', '--disk', v1, '--bundle', bundle, '--initrd', initrd(), '--firmware', firmware];
 		if (kind.sectorSize) args.push('--sector-size', String(kind.sectorSize));
 		const t1 = Date.now();
-		const r = reimage([...args, '--marker', markerFor(2, id), '--boot-timeout', '300', '--junit', junit, '--json']);
+		const r = reimage([...args, '--marker', markerFor(2, id), '--boot-timeout', '900', '--junit', junit, '--json']);
 		assert.is(r.status, 0, describe(r));
 		const v = checkResult(r.stdout) as Record<string, any>;
 		assert.is(v.pass, true);
