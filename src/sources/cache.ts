@@ -1,8 +1,9 @@
 // Where a run keeps the chunks (and the delta file) it downloaded while it
-// assembles a chunked bundle: a directory under the run base (/run/reimage, a tmpfs), outside the
-// RAM stage, so a run interrupted before its point of no return (or a plan)
-// leaves them for the next run, which fetches none of them again. A run that
-// wrote its image drops them.
+// assembles a chunked bundle: a directory under the run base (/run/reimage,
+// a tmpfs), outside the RAM stage, so a run interrupted before its point of
+// no return (or a plan) leaves them for the next run, which fetches none of
+// them again. A run that wrote its image drops them; the initramfs drops them
+// when its flow ends (cli/bundle.ts ramBring).
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Log } from '../util/log.ts';

@@ -22,12 +22,11 @@ import { partitionPlace } from '../retention/partplace.ts';
 import { parseSelector } from '../bundle/keepspec.ts';
 import { resolveKept } from '../target/kept.ts';
 import { oldPartitions } from '../target/old.ts';
-import type { Disk } from '../target/sysfs.ts';
 import { sfdiskJson } from '../system/disk.ts';
 import { MEDIUM_OUTBOX, sendKept } from './outcome.ts';
 import type { Deliver } from './outbox.ts';
 import { hostSys } from '../system/sys.ts';
-import { inspect } from '../target/sysfs.ts';
+import { inspect, type Disk } from '../target/sysfs.ts';
 import { refuseBusy } from '../target/check.ts';
 import { diskLocks, lockHolder } from './lock.ts';
 
@@ -107,13 +106,11 @@ export async function urlOutbox(d: Deliver | undefined, keepParts: readonly stri
   if (!d || d.medium || !keepParts?.length) return;
   const disk = await inspect(target, sys).catch(() => undefined);
   if (!disk || disk.isPartition || disk.readOnly) return;
-  if (
-    !(await refuseBusy(disk, sys).then(
-      () => true,
-      () => false,
-    ))
-  )
-    return;
+  const idle = await refuseBusy(disk, sys).then(
+    () => true,
+    () => false,
+  );
+  if (!idle) return;
   // Its warnings are the flow's to give, with the manifest's selectors too.
   const home = await keptHome({ keepParts, runBase }, {}, disk, { ...log, warn: () => {} }, sys).catch(() => undefined);
   if (!home) return;

@@ -255,6 +255,21 @@ const reboot = () => {
 	for (const d of ['retained', 'chunk-cache']) fs.rmSync(path.join(RUNDIR, d), { recursive: true, force: true });
 };
 
+/** `run` of the bundle at URL onto DEV, keeping its partition "home", reporting to REPORT. */
+const keepingHome = (url: string, dev: string, report: string, ...more: string[]) => [
+	'run',
+	'--bundle',
+	url,
+	'--target',
+	dev,
+	'--keep',
+	'PARTLABEL=home',
+	'--yes',
+	'--report-url',
+	report,
+	...more,
+];
+
 /** The reports kept at the root of the kept partition (reimage-outbox/, 0700; each file 0600). */
 function outbox(dev: string): { outcome: string; written: boolean }[] {
 	partxUpdate(dev);
@@ -323,20 +338,7 @@ t(
 		try {
 			const id = oldMachineId(dev);
 			const uuid = spec.slice('PARTUUID='.length, spec.indexOf(':'));
-			const args = (url: string) => [
-				'run',
-				'--bundle',
-				url,
-				'--target',
-				dev,
-				'--keep',
-				'PARTLABEL=home',
-				'--retain',
-				fx.list,
-				'--yes',
-				'--report-url',
-				endpoint.url(),
-			];
+			const args = (url: string) => keepingHome(url, dev, endpoint.url(), '--retain', fx.list);
 			const r = await reimageAsync(BIN, args(web!.url('/bad/')));
 			assert.is(r.status, 10, describe(r));
 			assert.match(r.stderr, /kept on the bundle's medium as .*\("home"\):\/reimage-outbox\/[^ ]+\.json/);
@@ -378,20 +380,7 @@ t(
 		const port = endpoint.port;
 		const { file, dev } = diskWithBundle();
 		try {
-			const args = (url: string, ...more: string[]) => [
-				'run',
-				'--bundle',
-				url,
-				'--target',
-				dev,
-				'--keep',
-				'PARTLABEL=home',
-				'--no-retain',
-				'--yes',
-				'--report-url',
-				endpoint.url(),
-				...more,
-			];
+			const args = (url: string, ...more: string[]) => keepingHome(url, dev, endpoint.url(), '--no-retain', ...more);
 			const old = await Promise.all([1, 2].map((n) => sha256(partNode(dev, n))));
 			const home = await sha256(partNode(dev, 3));
 			// The bundle's server is down, the endpoint up: the report is sent, and the kept partition was only looked at (read-only).
@@ -406,6 +395,18 @@ t(
 			);
 			assert.is(await sha256(partNode(dev, 3)), home, 'the kept partition with nothing to send is not written (was: mounted read-write)');
 			await endpoint.stop();
+			// Another run holds the disk (its lock, a live pid): its partitions are that run's, the kept one is not opened;
+			// the report is kept nowhere, and the log says why.
+			const lock = path.join(RUNDIR, `lock-${path.basename(dev)}`);
+			fs.writeFileSync(lock, `${process.pid} 0123456789abcdef\n`);
+			try {
+				const held = await reimageAsync(BIN, args(dead, '--retries', '1'));
+				assert.is(held.status, 9, describe(held));
+				assert.match(held.stderr, /kept nowhere: .*\(another reimage \(pid \d+\) is running on \/dev\/loop\d+\)/);
+			} finally {
+				fs.rmSync(lock, { force: true });
+			}
+			assert.is(await sha256(partNode(dev, 3)), home, 'not opened while another run holds the disk');
 			// Now the endpoint is down too: not fetched, exit 9.
 			const missing = await reimageAsync(BIN, args(dead, '--retries', '1'));
 			assert.is(missing.status, 9, describe(missing));
