@@ -193,7 +193,7 @@ for (const [answer, outcome] of [
 				{ file: disk, serial: 'KIOSK42' },
 				{ file: usb, serial: 'STICK1', usb: true },
 			],
-			{ answer: { when: /Type "yes" to continue: /, text: `${answer}\n` } },
+			{ answer: { when: /Type "yes" to continue: /, text: `${answer}\n`, quietMs: 2000 } },
 		);
 		assert.match(
 			vm.serial,
@@ -222,7 +222,10 @@ t('7: ^C at the console while an armed run waits for its bundle: the binary dies
 	const vm = await bootUntil(args, [{ file: disk, serial: 'KIOSK42' }], (s) => SHELL.test(s) || /Halted\.|stopping to be safe/.test(s), {
 		answer: { when: /waiting for the bundle device/, text: '\x03' },
 	});
-	assert.ok(vm.serial.includes(args), 'the VM booted the arguments arm writes');
+	assert.ok(
+		vm.serial.includes(args),
+		`the VM booted the arguments arm writes (${args}):\n${vm.serial.slice(0, 1500)}\n…\n${vm.serial.slice(-1500)}`,
+	);
 	assert.not.match(vm.serial, SHELL, 'a shell was offered on the console');
 	assert.not.ok(vm.killed, `the VM did not reboot by itself:\n${vm.serial.slice(-2000)}`);
 	assert.match(vm.serial, /reimage: signal received; waiting for the binary/, 'the ^C reached the run and the glue survived it');

@@ -153,7 +153,8 @@ t(
 			const reset = await bootVm('', [{ file: img, serial: 'FACTORY1' }], {
 				firmware: {},
 				memMiB: 2048,
-				answer: { when: /Type "yes" to continue: /, text: 'yes\n' },
+				// Typed once the console is quiet: text typed before the prompt has set up the terminal is flushed (seen under load: the run waited forever).
+				answer: { when: /Type "yes" to continue: /, text: 'yes\n', quietMs: 2000 },
 			});
 			const s = reset.serial;
 			assert.match(s, /FACTORY RESET of \/dev\/vda/, s.slice(-3000));
