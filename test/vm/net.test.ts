@@ -6,7 +6,9 @@
 // bundle URL and the target; the bundle comes from the same nginx, the disk is
 // reimaged, and the report is POSTed to a test endpoint on the host. A second
 // update, packed with a delta made against the index the first one kept,
-// comes through that delta.
+// comes through that delta. A third boot, with the bundle's server and the
+// endpoint unreachable, keeps its refusal's report on the kept partition the
+// policy names.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
@@ -62,6 +64,27 @@ t(
 			const d = got[1] as { outcome: string; assembly?: { delta?: { file: string } } } | undefined;
 			assert.is(d?.outcome, 'success');
 			assert.match(d?.assembly?.delta?.file ?? '', /^delta-[0-9a-f]{16}\.rdelta$/);
+
+			// A refusal before the bundle is in, its server and the endpoint both unreachable: the policy keeps the data
+			// partition, so the report waits there (reimage-outbox/) for the next run.
+			const gone = await startEndpoint();
+			await gone.stop();
+			const keptConfig = vmConfig({ reportUrl: `http://10.0.2.2:${gone.port}/report`, keep: ['PARTLABEL=data'], retries: 1 });
+			const third = await armedArgs('auto', `http://10.0.2.2:${gone.port}/gone/`, 'serial:KIOSK42', keptConfig);
+			const vm3 = await bootVm(third, [{ file: disk, serial: 'KIOSK42' }], { configDir: keptConfig, dracutAdd: ['network'], net: true });
+			assert.match(
+				vm3.serial,
+				/kept on the bundle's medium as PARTUUID=[0-9a-f-]+ \("data"\):\/reimage-outbox\/\S+\.json/,
+				vm3.serial.slice(-3000),
+			);
+			assert.match(vm3.serial, /reimage: failed before writing \(exit 9\)/);
+			inspectDisk(disk, (_root, data) => {
+				const box = path.join(data, 'reimage-outbox');
+				const kept = fs.readdirSync(box).filter((f) => f.endsWith('.json'));
+				assert.is(kept.length, 1);
+				const doc = JSON.parse(fs.readFileSync(path.join(box, kept[0]!), 'utf8')) as { outcome: string; exitCode: number };
+				assert.equal([doc.outcome, doc.exitCode], ['refused', 9]);
+			});
 		} finally {
 			await endpoint.stop();
 			await web.stop();
