@@ -37,11 +37,11 @@ export function deltaFor(c: Chunks, seeds: readonly Seed[]): Delta | undefined {
 // against the seed it was made for; the bundle's index and the seed of its
 // chunks, or undefined (after a warning) when it does not give the signed
 // index back. A partial file left by a failed transfer stays beside FILE for
-// the next run to resume. FILE is in DIR for a fetch (the delta is gone once
-// decoded: its chunks are in DELTA_DATA), or in a run's chunk cache (named by
-// its sha256: deltas of two releases against one old index share a name),
-// where the whole file also outlives a run interrupted before its point of no
-// return, and a plan, like the chunks (sources/cache.ts).
+// the next run to resume. FILE is in DIR for a fetch (dropDelta removes it
+// with the delta's chunks once the image is whole), or in a run's chunk cache
+// (named by its sha256: deltas of two releases against one old index share a
+// name), where the whole file also outlives a run interrupted before its
+// point of no return, and a plan, like the chunks (sources/cache.ts).
 export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, seeds: readonly Seed[], log: Log, file = join(dir, d.file)): Promise<{ index: ChunkIndex; seed: Seed } | undefined> {
   const old = seeds.find((s) => s.kind === 'index' && s.sha256 === d.from);
   if (old?.kind !== 'index') return undefined;
@@ -76,7 +76,6 @@ export async function bringDelta(r: Reader, dir: string, c: Chunks, d: Delta, se
   if (!('ends' in index)) return await fallBack(`gives an index that ${index.why}`);
   await writeFile(join(dir, c.index.file), bytes);
   await writeFile(join(dir, DELTA_DATA), decoded.data);
-  if (file === join(dir, d.file)) await rm(file, { force: true });
   return { index, seed: { kind: 'index', path: join(dir, DELTA_DATA), index: decoded.dataIndex } };
 }
 

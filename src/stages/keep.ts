@@ -58,7 +58,8 @@ export type KeptHome = { keep: KeepPlace; outbox: KeepPlace };
 // no home: once the image's table is in, image partitions may share the type.
 // Each time the place is opened the partition is looked up by PARTUUID (the
 // image's table may give it another number) and must still hold the file
-// system found here (its UUID). A selector that matches nothing here is
+// system found here (its UUID), and no other live run may hold the disk's
+// lock (before preflight takes it, another run may own the disk). A selector that matches nothing here is
 // keptParts' refusal, later.
 export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: Pick<Manifest, 'keep'>, disk: Disk, log: Log, sys: Sys): Promise<KeptHome | undefined> {
   const texts = [...(m.keep ?? []), ...(o.keepParts ?? [])].filter((t) => /^(PARTLABEL|PARTUUID)=/.test(t));
@@ -82,6 +83,10 @@ export async function keptHome(o: Pick<RunOptions, 'keepParts' | 'runBase'>, m: 
     if (!p?.fstype || !HOME_FS.has(p.fstype) || !p.uuid) continue;
     const fsUuid = p.uuid;
     const now = async (): Promise<string> => {
+      for (const l of diskLocks(o.runBase, disk)) {
+        const pid = await lockHolder(l);
+        if (pid !== undefined && pid !== process.pid) throw new Error(`another reimage (pid ${pid}) is running on ${disk.node}`);
+      }
       const q = (await sfdiskJson(disk.node, sys))?.partitions.find((x) => (x.uuid ?? '').toLowerCase() === uuid);
       const b = q ? await blkidProbe(q.node, undefined, sys).catch(() => undefined) : undefined;
       if (!q || b?.PART_ENTRY_UUID?.toLowerCase() !== uuid || b?.UUID?.toLowerCase() !== fsUuid)
@@ -114,18 +119,7 @@ export async function urlOutbox(d: Deliver | undefined, keepParts: readonly stri
   // Its warnings are the flow's to give, with the manifest's selectors too.
   const home = await keptHome({ keepParts, runBase }, {}, disk, { ...log, warn: () => {} }, sys).catch(() => undefined);
   if (!home) return;
-  // Until this run holds the disk (preflight's lock), another run may take it and rewrite its table: then its partitions are that run's.
-  const locks = diskLocks(runBase, disk);
-  d.medium = {
-    ...home.outbox,
-    open: async (write) => {
-      for (const l of locks) {
-        const pid = await lockHolder(l);
-        if (pid !== undefined && pid !== process.pid) throw new Error(`another reimage (pid ${pid}) is running on ${disk.node}`);
-      }
-      return home.outbox.open(write);
-    },
-  };
+  d.medium = home.outbox;
   await sendKept(d, log);
 }
 

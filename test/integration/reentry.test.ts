@@ -407,6 +407,16 @@ t(
 				fs.rmSync(lock, { force: true });
 			}
 			assert.is(await sha256(partNode(dev, 3)), home, 'not opened while another run holds the disk');
+			// A plan writes nothing: its refusal's report is not kept on the partition either.
+			const plan = await reimageAsync(BIN, [
+				'plan',
+				...keepingHome(dead, dev, endpoint.url(), '--no-retain', '--retries', '1')
+					.slice(1)
+					.filter((a) => a !== '--yes'),
+			]);
+			assert.is(plan.status, 9, describe(plan));
+			assert.match(plan.stderr, /kept nowhere/);
+			assert.is(await sha256(partNode(dev, 3)), home, 'a plan wrote nothing to the kept partition');
 			// Now the endpoint is down too: not fetched, exit 9.
 			const missing = await reimageAsync(BIN, args(dead, '--retries', '1'));
 			assert.is(missing.status, 9, describe(missing));
