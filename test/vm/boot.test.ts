@@ -200,11 +200,15 @@ for (const [answer, outcome] of [
 			/EVERYTHING on \/dev\/vda \(.*serial KIOSK42.*\) will be destroyed and replaced\.\s+Partitions now on it:\s+\/dev\/vda1\s+ext4/,
 		);
 		if (answer === 'no') {
-			assert.match(vm.serial, /not confirmed: nothing was written to \/dev\/vda/);
+			assert.match(vm.serial, /not confirmed: nothing was written to \/dev\/vda/, `no refusal on the console:\n${vm.serial.slice(-2500)}`);
 			assert.not.match(vm.serial, /point of no return/);
 			assert.is(sha256File(disk), before, 'target byte-identical');
 		} else {
-			assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
+			assert.match(
+				vm.serial,
+				/reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/,
+				`no success on the console:\n${vm.serial.slice(-2500)}`,
+			);
 			assert.equal(diskTable(disk), newTable());
 		}
 	});
@@ -279,7 +283,11 @@ t(
 			const vm = await bootVm(append, [{ file: disk, serial: 'KIOSK42' }], { ...spec, net: true });
 			assert.match(vm.serial, /IP-Config: .* complete/);
 			assert.match(vm.serial, /copy the bundle from http:\/\/10\.0\.2\.2:\d+\/bundle\/ into RAM/);
-			assert.match(vm.serial, /reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/);
+			assert.match(
+				vm.serial,
+				/reimaged \/dev\/vda .* sha256 ok, 19\/19 entries restored/,
+				`no success on the console:\n${vm.serial.slice(-2500)}`,
+			);
 			assert.match(vm.serial, /reimage: done; rebooting into the new system/);
 			assert.equal(diskTable(disk), newTable());
 			inspectDisk(disk, (root, data) => {
