@@ -417,6 +417,24 @@ t(
 			assert.is(plan.status, 9, describe(plan));
 			assert.match(plan.stderr, /kept nowhere/);
 			assert.is(await sha256(partNode(dev, 3)), home, 'a plan wrote nothing to the kept partition');
+			// A TYPE= selector names no home (image partitions may share a type), and a target with a mounted partition is
+			// the run's to refuse (nothing of it is mounted again): kept nowhere, the kept partition not written.
+			const type = sfdiskJson(file).partitions[2]!.type;
+			const byType = await reimageAsync(
+				BIN,
+				args(dead, '--retries', '1').map((a) => (a === 'PARTLABEL=home' ? `TYPE=${type}` : a)),
+			);
+			assert.is(byType.status, 9, describe(byType));
+			assert.match(byType.stderr, /kept nowhere/);
+			const root = mount(partNode(dev, 1));
+			try {
+				const busy = await reimageAsync(BIN, args(dead, '--retries', '1'));
+				assert.is(busy.status, 9, describe(busy));
+				assert.match(busy.stderr, /kept nowhere/);
+			} finally {
+				umount(root);
+			}
+			assert.is(await sha256(partNode(dev, 3)), home, 'nothing kept on it by a TYPE= selector or on a busy target');
 			// Now the endpoint is down too: not fetched, exit 9.
 			const missing = await reimageAsync(BIN, args(dead, '--retries', '1'));
 			assert.is(missing.status, 9, describe(missing));
