@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, fixtures } from './fixtures.ts';
-import { describe, exec, sh, tmpDir } from './sys.ts';
+import { attachLoop, copySparse, describe, detachLoop, exec, makeBlank, mount, partNode, sh, tmpDir, umount } from './sys.ts';
 import type { ExecOptions, Result } from './sys.ts';
 
 export const BIN = process.env['REIMAGE_BIN'] ?? path.join(REPO, 'build', 'reimage');
@@ -174,6 +174,117 @@ export async function killedAt(args: string[], when: RegExp, env: NodeJS.Process
 		},
 		env,
 	);
+}
+
+/** What frozenBundle or frozenDisk made: PATH (the bundle directory, the disk image) on a frozen file system of its own. */
+export type Frozen = { path: string; thaw: () => void; release: () => void };
+
+// Frozen file systems are thawed however the test process ends, before sys.ts
+// unmounts: whatever waits on one (a reimage run, an unmount) cannot even be killed.
+const frozenMounts = new Set<string>();
+process.prependListener('exit', () => {
+	for (const m of frozenMounts) exec('fsfreeze', ['-u', m]);
+});
+
+// How long a file system stays frozen at most: a hang guard, never an assertion.
+const FROZEN_GUARD_MS = 5 * 60_000;
+
+/**
+ * PUT's copy on a file system of its own (ext4 on a loop device, BYTES large
+ * plus room), then frozen (fsfreeze): what is on it reads as usual, but the
+ * first write to it waits until `thaw`. `release` thaws, unmounts and
+ * detaches; it throws when the hang guard had to thaw (the run waited on the
+ * file system for minutes: it wrote there before the log line the test acts on).
+ */
+function onFrozenFs(bytes: number, put: (mnt: string) => string): Frozen {
+	const img = path.join(tmpDir('reimage-frozen-'), 'fs.img');
+	makeBlank(img, bytes + 64 * 2 ** 20);
+	sh('mkfs.ext4', ['-q', img]);
+	const dev = attachLoop(img);
+	const mnt = mount(dev, { rw: true });
+	const p = put(mnt);
+	sh('fsfreeze', ['-f', mnt]);
+	frozenMounts.add(mnt);
+	const thaw = () => {
+		if (frozenMounts.delete(mnt)) sh('fsfreeze', ['-u', mnt]);
+	};
+	let guarded = false;
+	const guard = setTimeout(() => {
+		guarded = frozenMounts.has(mnt);
+		thaw();
+	}, FROZEN_GUARD_MS).unref();
+	return {
+		path: p,
+		thaw,
+		release: () => {
+			clearTimeout(guard);
+			thaw();
+			umount(mnt);
+			detachLoop(dev);
+			if (guarded)
+				throw new Error(`${p} stayed frozen for ${FROZEN_GUARD_MS / 1000} s: the run wrote there before the log line the test acts on`);
+		},
+	};
+}
+
+/**
+ * A copy of BUNDLE on a frozen medium: the first thing a run with a retention
+ * list writes there is the retained set (after the capture, before the point
+ * of no return), and that waits until `thaw`. A fault injected at an earlier
+ * line of the log therefore lands before the point of no return, however late
+ * this process sees that line.
+ */
+export const frozenBundle = (bundle: string): Frozen =>
+	onFrozenFs(0, (mnt) => {
+		const dir = path.join(mnt, 'bundle');
+		copyBundleFiles(bundle, dir);
+		return dir;
+	});
+
+/**
+ * The disk image FILE copied onto a frozen medium (attach the copy as usual,
+ * and detach it before `release`): a run reads the disk as usual, but its
+ * first write, just after the point of no return, waits until `thaw`. A fault
+ * injected at the point of no return therefore lands before anything is
+ * written, however late this process sees that line.
+ */
+export const frozenDisk = (file: string): Frozen =>
+	onFrozenFs(fs.statSync(file).size, (mnt) => {
+		const copy = path.join(mnt, 'disk.img');
+		copySparse(file, copy);
+		return copy;
+	});
+
+/** The run ARGS sent SIGTERM when its log matches WHEN; FROZEN (frozenBundle, frozenDisk) is thawed once the run has taken the signal. */
+export async function sigtermAt(args: string[], when: RegExp, frozen?: Frozen) {
+	return runActing(args, when, (pid, log) => {
+		process.kill(pid, 'SIGTERM');
+		const watch = setInterval(() => /SIGTERM received/.test(log()) && frozen?.thaw(), 10);
+		return () => clearInterval(watch);
+	});
+}
+
+/**
+ * Partition 2 of DEV opened by this process when the log of the run ARGS
+ * matches WHEN, closed once the log matches RELEASE (or when reimage ends).
+ * The old table's partition 2 starts where the new one's does not, so the
+ * kernel cannot update it while it is open: a reread after the write fails
+ * with EBUSY. FROZEN (the run's bundle or DEV's disk, frozenBundle or
+ * frozenDisk) is thawed once the partition is open, so it is open before the
+ * run can get past the next write there.
+ */
+export function holdingPart2(args: string[], dev: string, frozen: Frozen, when: RegExp, releaseOn?: RegExp) {
+	return runActing(args, when, (_pid, log) => {
+		let fd: number | undefined = fs.openSync(partNode(dev, 2), 'r');
+		frozen.thaw();
+		const release = () => {
+			clearInterval(watch);
+			if (fd !== undefined) fs.closeSync(fd);
+			fd = undefined;
+		};
+		const watch = setInterval(() => releaseOn?.test(log()) && release(), 50);
+		return release;
+	});
 }
 
 /** A copy of the zstd bundle whose first range checksum is wrong, the map's own checksum and the manifest updated to match. */

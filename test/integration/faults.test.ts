@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { MOUNTS, reimage, runActing, sharedBundle } from '../helpers/reimage.ts';
+import { frozenBundle, frozenDisk, holdingPart2, MOUNTS, reimage, RUNDIR, runActing, sharedBundle } from '../helpers/reimage.ts';
+import type { Frozen } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, makeBlank, partNode, sfdiskJson, sh, sha256, tmpDir } from '../helpers/sys.ts';
 
 const t = suite('faults');
@@ -30,10 +31,10 @@ async function refused(dev: string, args: string[], code: number, re: RegExp): P
 	assert.is(await sha256(dev), before, 'target byte-identical');
 }
 
-const run = (dev: string, ...extra: string[]) => [
+const runFrom = (bundle: string, dev: string, ...extra: string[]) => [
 	'run',
 	'--bundle',
-	sharedBundle('zstd'),
+	bundle,
 	'--target',
 	dev,
 	'--retain',
@@ -41,6 +42,7 @@ const run = (dev: string, ...extra: string[]) => [
 	'--yes',
 	...extra,
 ];
+const run = (dev: string, ...extra: string[]) => runFrom(sharedBundle('zstd'), dev, ...extra);
 
 function versioned(version: string, compatible = 'kiosk-x86'): string {
 	const out = path.join(tmpDir('reimage-ver-'), 'bundle');
@@ -118,10 +120,9 @@ t('anti-rollback: installing 2.0 then 1.9 is refused (3) unless --allow-downgrad
 
 t('a second concurrent run on the same disk cannot start -> 4; a plan of it can', async () => {
 	// The run dir the binary uses (REIMAGE_RUNDIR, as the tests are run), and the disk's lock in the format an older reimage wrote.
-	const runDir = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
-	fs.mkdirSync(runDir, { recursive: true });
+	fs.mkdirSync(RUNDIR, { recursive: true });
 	await onOldDisk(async (dev) => {
-		const lock = path.join(runDir, `lock-${path.basename(dev)}`);
+		const lock = path.join(RUNDIR, `lock-${path.basename(dev)}`);
 		fs.writeFileSync(lock, `${process.pid}\n`);
 		try {
 			await refused(dev, run(dev), 4, new RegExp(`another reimage \\(pid ${process.pid}\\) is running on this disk`));
@@ -141,15 +142,18 @@ t('two loop devices over one disk file are one disk: a run on the second while t
 	const file = freshOldDisk();
 	const a = attachLoop(file);
 	const b = attachLoop(file);
+	// The first run's bundle on a frozen medium: it cannot get past saving the retained set (nor let its lock go) until thawed.
+	const bundle = frozenBundle(sharedBundle('zstd'));
 	try {
 		let second: ReturnType<typeof reimage> | undefined;
 		// The first run is stopped (SIGSTOP) while it stages, holding its lock, for as long as the second takes.
-		const first = await runActing(run(a), /== stage/, (pid) => {
+		const first = await runActing(runFrom(bundle.path, a), /== stage/, (pid) => {
 			process.kill(pid, 'SIGSTOP');
 			try {
 				second = reimage(run(b));
 			} finally {
 				process.kill(pid, 'SIGCONT');
+				bundle.thaw();
 			}
 			return () => {};
 		});
@@ -160,17 +164,24 @@ t('two loop devices over one disk file are one disk: a run on the second while t
 	} finally {
 		detachLoop(b);
 		detachLoop(a);
+		bundle.release();
 	}
 });
 
 t('runs on different disks do not block each other: a run started while another one stages succeeds', async () => {
 	const a = attachLoop(freshOldDisk());
+	// The first run's bundle on a frozen medium: it holds its lock until thawed, after the second run.
+	const bundle = frozenBundle(sharedBundle('zstd'));
 	try {
 		await onOldDisk(async (b) => {
 			let second: ReturnType<typeof reimage> | undefined;
 			// While the first run holds its disk's lock (it is staging), the second run goes through on its own disk.
-			const first = await runActing(run(a), /== stage/, () => {
-				second = reimage(run(b));
+			const first = await runActing(runFrom(bundle.path, a), /== stage/, () => {
+				try {
+					second = reimage(run(b));
+				} finally {
+					bundle.thaw();
+				}
 				return () => {};
 			});
 			assert.is(first.status, 0, first.stderr);
@@ -179,6 +190,7 @@ t('runs on different disks do not block each other: a run started while another 
 		});
 	} finally {
 		detachLoop(a);
+		bundle.release();
 	}
 });
 
@@ -278,40 +290,37 @@ t("a partition opened only for a moment (a probe such as udev's blkid): waited f
 	});
 });
 
-/**
- * Partition 2 of DEV opened by this process when the log matches WHEN, closed
- * once the log matches RELEASE (or when reimage ends). The old table's
- * partition 2 starts where the new one's does not, so the kernel cannot update
- * it while it is open: a reread after the write fails with EBUSY.
- */
-function runHoldingPart2(dev: string, when: RegExp, releaseOn?: RegExp) {
-	return runActing(run(dev), when, (_pid, log) => {
-		let fd: number | undefined = fs.openSync(partNode(dev, 2), 'r');
-		const release = () => {
-			clearInterval(watch);
-			if (fd !== undefined) fs.closeSync(fd);
-			fd = undefined;
-		};
-		const watch = setInterval(() => releaseOn?.test(log()) && release(), 50);
-		return release;
-	});
-}
-
 t('a partition opened while the image is staged: the last look before the point of no return refuses (4), untouched', async () => {
-	await onOldDisk(async (dev) => {
-		const before = await sha256(dev);
-		const r = await runHoldingPart2(dev, /copy the image into RAM/);
-		assert.ok(r.acted, 'the partition was opened after preflight');
-		assert.is(r.status, 4, r.stderr);
-		assert.match(r.stderr, new RegExp(`loop\\d+p2 is open in process ${process.pid} `));
-		assert.not.match(r.stderr, /point of no return/);
-		assert.is(await sha256(dev), before, 'target byte-identical');
-	});
+	// The bundle's medium frozen: the run saves the retained set there before its last look, after the partition is open.
+	const bundle = frozenBundle(sharedBundle('zstd'));
+	try {
+		await onOldDisk(async (dev) => {
+			const before = await sha256(dev);
+			const r = await holdingPart2(runFrom(bundle.path, dev), dev, bundle, /copy the image into RAM/);
+			assert.ok(r.acted, 'the partition was opened after preflight');
+			assert.is(r.status, 4, r.stderr);
+			assert.match(r.stderr, new RegExp(`loop\\d+p2 is open in process ${process.pid} `));
+			assert.not.match(r.stderr, /point of no return/);
+			assert.is(await sha256(dev), before, 'target byte-identical');
+		});
+	} finally {
+		bundle.release();
+	}
 });
 
+/** FN on a fresh old disk on a frozen medium (frozenDisk): the run's first write waits until it is thawed. */
+async function onFrozenOldDisk(fn: (dev: string, disk: Frozen) => Promise<void>): Promise<void> {
+	const disk = frozenDisk(freshOldDisk());
+	try {
+		await onOldDisk((dev) => fn(dev, disk), disk.path);
+	} finally {
+		disk.release();
+	}
+}
+
 t('a partition held open during the reread (EBUSY): bounded retries, the holder named, success once it lets go', async () => {
-	await onOldDisk(async (dev) => {
-		const r = await runHoldingPart2(dev, /point of no return/, /not settled yet \(try 1\//);
+	await onFrozenOldDisk(async (dev, disk) => {
+		const r = await holdingPart2(run(dev), dev, disk, /point of no return/, /not settled yet \(try 1\//);
 		assert.ok(r.acted, 'the partition was opened after the point of no return');
 		assert.is(r.status, 0, r.stderr);
 		assert.match(r.stderr, new RegExp(`not settled yet \\(try 1/\\d+, disk busy: loop\\d+p2 is open in process ${process.pid} `));
@@ -354,8 +363,8 @@ t('--verify-written on a disk that does not return what was written: one rewrite
 });
 
 t('a partition held open through every reread: exit 11 naming the holder, the written image left whole', async () => {
-	await onOldDisk(async (dev) => {
-		const r = await runHoldingPart2(dev, /point of no return/);
+	await onFrozenOldDisk(async (dev, disk) => {
+		const r = await holdingPart2(run(dev), dev, disk, /point of no return/);
 		assert.ok(r.acted, 'the partition was opened after the point of no return');
 		assert.is(r.status, 11, r.stderr);
 		assert.match(

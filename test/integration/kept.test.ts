@@ -175,8 +175,9 @@ t(
 			} finally {
 				umount(after);
 			}
-			// Again, killed as the write begins: what is on the kept partition then is what a power cut leaves.
-			const r = await killedAt(args, /== write/);
+			// Again, killed as the write begins: what is on the kept partition then is what a power cut leaves. Should
+			// this process see the line late, the run kills itself half-way through the write (it never gets to finish).
+			const r = await killedAt(args, /== write/, { ...process.env, REIMAGE_TEST_CUT: 'write' });
 			assert.ok(r.acted, r.stderr);
 			const dir = mount(partNode(dev, 3));
 			try {

@@ -13,9 +13,11 @@ const t = suite('lock: many processes');
 const LOCK_TS = path.join(REPO, 'src/stages/lock.ts');
 const RACERS = 20;
 
-// Each racer waits for the start file, takes the lock, holds it a while so the others see it alive.
+// Each racer waits for the start file, takes the lock, and holds it until the
+// done file exists (made once every racer has its answer), so all the others
+// see it alive, however slowly they start.
 const racer = `
-const [lock, go] = process.argv.slice(1);
+const [lock, go, done] = process.argv.slice(1);
 const { existsSync } = await import('node:fs');
 const { acquireLock } = await import(${JSON.stringify(LOCK_TS)});
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -24,7 +26,7 @@ while (!existsSync(go)) await sleep(1);
 try {
   const release = await acquireLock(lock);
   process.stdout.write('WON\\n');
-  await sleep(3000);
+  while (!existsSync(done)) await sleep(1);
   await release();
 } catch (e) {
   process.stdout.write('LOST ' + e.code + ' ' + e.message + '\\n');
@@ -42,21 +44,39 @@ type Outcome = { won: number; lost: string[] };
 
 async function race(lock: string): Promise<Outcome> {
 	const go = `${lock}.go`;
+	const done = `${lock}.done`;
 	const children = Array.from({ length: RACERS }, () =>
-		spawn(process.execPath, ['--input-type=module', '-e', racer, lock, go], { stdio: ['ignore', 'pipe', 'pipe'] }),
+		spawn(process.execPath, ['--input-type=module', '-e', racer, lock, go, done], { stdio: ['ignore', 'pipe', 'pipe'] }),
 	);
 	const outputs = children.map((c) => {
 		let out = '';
 		let err = '';
+		let exited = false;
 		c.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
 		c.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
-		return { ready: () => out.includes('READY'), done: new Promise<string>((r) => c.on('exit', () => r(out + err))) };
+		return {
+			ready: () => exited || out.includes('READY'),
+			answered: () => exited || /WON|LOST/.test(out),
+			ended: new Promise<string>((r) =>
+				c.on('exit', () => {
+					exited = true;
+					r(out + err);
+				}),
+			),
+		};
 	});
+	const until = async (cond: () => boolean) => {
+		while (!cond()) await new Promise((r) => setTimeout(r, 20));
+	};
 	// Start them all at once, when every one has loaded the module.
-	while (!outputs.every((o) => o.ready())) await new Promise((r) => setTimeout(r, 20));
+	await until(() => outputs.every((o) => o.ready()));
 	fs.writeFileSync(go, '');
-	const texts = await Promise.all(outputs.map((o) => o.done));
+	// The winner lets go only once every racer has taken the lock or been refused.
+	await until(() => outputs.every((o) => o.answered()));
+	fs.writeFileSync(done, '');
+	const texts = await Promise.all(outputs.map((o) => o.ended));
 	fs.rmSync(go);
+	fs.rmSync(done);
 	return { won: texts.filter((x) => x.includes('WON')).length, lost: texts.filter((x) => !x.includes('WON')) };
 }
 

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
+import { closedPort, type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { BIN, pack, reimage } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, mount, partNode, sha256, sh, tmpDir, umount } from '../helpers/sys.ts';
-import { freePort, type Nginx, reimageAsync, startNginx } from '../helpers/web.ts';
+import { type Nginx, reimageAsync, startNginx } from '../helpers/web.ts';
 
 const t = suite('report outbox');
 let web: Nginx;
@@ -107,7 +107,7 @@ t('the bundle cannot be fetched (server down, exit 9): the --json document is pr
 	const dev = attachLoop(freshOldDisk());
 	try {
 		const before = await sha256(dev);
-		const down = `http://127.0.0.1:${await freePort()}/b/`;
+		const down = `http://127.0.0.1:${closedPort()}/b/`;
 		const r = await reimageAsync(BIN, [
 			'run',
 			'--bundle',

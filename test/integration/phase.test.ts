@@ -10,7 +10,8 @@ import { suite } from 'uvu';
 import { checkResult } from '../helpers/schema.ts';
 import * as assert from 'uvu/assert';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { BIN, pack, reimage, runActing } from '../helpers/reimage.ts';
+import { BIN, frozenBundle, frozenDisk, holdingPart2, pack, reimage, RUNDIR, sigtermAt } from '../helpers/reimage.ts';
+import type { Frozen } from '../helpers/reimage.ts';
 import {
 	attachLoop,
 	describe,
@@ -31,7 +32,6 @@ import type { Result } from '../helpers/sys.ts';
 const t = suite('phase: after the point of no return nothing is lost');
 
 const isUtf8 = (b: Buffer) => Buffer.from(b.toString('utf8'), 'utf8').equals(b);
-const RUNDIR = process.env['REIMAGE_RUNDIR'] || '/run/reimage';
 const args = (bundle: string, dev: string, ...extra: string[]) => [
 	'run',
 	'--bundle',
@@ -99,20 +99,9 @@ function cleanState(bundle: string): Record<string, string> {
 	}
 }
 
-/** Partition 2 opened at the point of no return and held until reimage ends: the reread fails (EBUSY) -> 11. */
-function failAfterWrite(bundle: string, dev: string, ...extra: string[]) {
-	return runActing(args(bundle, dev, ...extra), /point of no return/, () => {
-		const fd = fs.openSync(partNode(dev, 2), 'r');
-		return () => fs.closeSync(fd);
-	});
-}
-
-/** SIGTERM sent to reimage as soon as its log matches WHEN. */
-const sigtermAt = (bundle: string, dev: string, when: RegExp) =>
-	runActing(args(bundle, dev), when, (pid) => {
-		process.kill(pid, 'SIGTERM');
-		return () => {};
-	});
+/** Partition 2 opened at the point of no return and held until reimage ends: the reread fails (EBUSY) -> 11. DEV is attached from DISK (frozenDisk). */
+const failAfterWrite = (bundle: string, dev: string, disk: Frozen, ...extra: string[]) =>
+	holdingPart2(args(bundle, dev, ...extra), dev, disk, /point of no return/);
 
 const savedIn = (bundle: string) => path.join(bundle, 'reimage-retained');
 
@@ -121,9 +110,10 @@ t(
 	async () => {
 		const bundle = pack('zstd');
 		const want = cleanState(bundle);
-		const dev = attachLoop(freshOldDisk());
+		const disk = frozenDisk(freshOldDisk());
+		const dev = attachLoop(disk.path);
 		try {
-			const r = await failAfterWrite(bundle, dev, '--json');
+			const r = await failAfterWrite(bundle, dev, disk, '--json');
 			assert.ok(r.acted);
 			assert.is(r.status, 11, r.stderr);
 			const line = r.stderr.trim().split('\n').at(-1) ?? '';
@@ -152,6 +142,7 @@ t(
 			assert.not.ok(fs.existsSync(savedIn(bundle)), 'the saved set is removed once every entry is back');
 		} finally {
 			detachLoop(dev);
+			disk.release();
 		}
 	},
 );
@@ -159,9 +150,10 @@ t(
 t('reimage restore --from the saved set puts every entry into a mounted new system', async () => {
 	const bundle = pack('zstd');
 	const want = cleanState(bundle);
-	const dev = attachLoop(freshOldDisk());
+	const disk = frozenDisk(freshOldDisk());
+	const dev = attachLoop(disk.path);
 	try {
-		const r = await failAfterWrite(bundle, dev);
+		const r = await failAfterWrite(bundle, dev, disk);
 		assert.is(r.status, 11, r.stderr);
 		const archive = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
 		partxUpdate(dev);
@@ -189,6 +181,7 @@ t('reimage restore --from the saved set puts every entry into a mounted new syst
 		assert.match(bad.stderr, /is not a saved retained set \(no retained\.json in it\): give the directory that holds retained\.json/);
 	} finally {
 		detachLoop(dev);
+		disk.release();
 	}
 });
 
@@ -196,10 +189,10 @@ t(
 	'a saved set is not signed: an entry the list does not name is refused (5, untouched); with an intact other system on the disk the set is ignored',
 	async () => {
 		const bundle = pack('zstd');
-		const disk = freshOldDisk();
-		let dev = attachLoop(disk);
+		const disk = frozenDisk(freshOldDisk());
+		let dev = attachLoop(disk.path);
 		try {
-			const r = await failAfterWrite(bundle, dev);
+			const r = await failAfterWrite(bundle, dev, disk);
 			assert.is(r.status, 11, r.stderr);
 			const set = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
 			const index = path.join(set, 'retained.json');
@@ -218,8 +211,8 @@ t(
 			// The old system back on the disk (as if the set were left from long ago): the set is ignored.
 			fs.writeFileSync(index, good);
 			detachLoop(dev);
-			sh('cp', ['--sparse=always', fixtures().oldImg, disk]);
-			dev = attachLoop(disk);
+			sh('cp', ['--sparse=always', fixtures().oldImg, disk.path]);
+			dev = attachLoop(disk.path);
 			const fresh = reimage(args(bundle, dev));
 			assert.is(fresh.status, 0, describe(fresh));
 			assert.match(
@@ -229,6 +222,7 @@ t(
 			assert.match(fresh.stderr, /retention: 19 entries/);
 		} finally {
 			detachLoop(dev);
+			disk.release();
 		}
 	},
 );
@@ -237,9 +231,10 @@ t(
 	'a saved set changed after it was saved is refused (5, untouched); a partial entry fails the run (11) and keeps the set; after a completed run a copy of the set is stale and ignored',
 	async () => {
 		const bundle = pack('zstd');
-		const dev = attachLoop(freshOldDisk());
+		const disk = frozenDisk(freshOldDisk());
+		const dev = attachLoop(disk.path);
 		try {
-			const r = await failAfterWrite(bundle, dev);
+			const r = await failAfterWrite(bundle, dev, disk);
 			assert.is(r.status, 11, r.stderr);
 			const set = path.join(savedIn(bundle), fs.readdirSync(savedIn(bundle))[0]!);
 			const copy = path.join(tmpDir('reimage-set-'), 'set');
@@ -295,6 +290,7 @@ t(
 			assert.is(name, 'renamed\n');
 		} finally {
 			detachLoop(dev);
+			disk.release();
 		}
 	},
 );
@@ -343,13 +339,17 @@ t('stdout and stderr closed early (a pipe into head): the run finishes, exit 0, 
 });
 
 t('SIGTERM before the point of no return: 7, target byte-identical, nothing left mounted or locked, the next run works', async () => {
-	const bundle = pack('zstd');
+	// The bundle's medium frozen: the run saves the retained set there after the capture and waits until the
+	// signal was taken, so the signal lands before the point of no return however late this process sees the capture start.
+	const frozen = frozenBundle(pack('zstd'));
+	const bundle = frozen.path;
 	const dev = attachLoop(freshOldDisk());
 	try {
 		const before = await sha256(dev);
-		const r = await sigtermAt(bundle, dev, /capture retained entries into RAM \.\.\./);
+		const r = await sigtermAt(args(bundle, dev), /capture retained entries into RAM \.\.\./, frozen);
 		assert.ok(r.acted);
 		assert.is(r.status, 7, r.stderr);
+		assert.not.match(r.stderr, /retained set saved in/, 'stopped while it saved the retained set, or before');
 		assert.match(
 			r.stderr,
 			/reimage: interrupted by SIGTERM before the point of no return: nothing was written to \/dev\/loop\d+; run reimage again when ready\n$/,
@@ -373,15 +373,18 @@ t('SIGTERM before the point of no return: 7, target byte-identical, nothing left
 		assert.is(plan.status, 0, describe(plan));
 	} finally {
 		detachLoop(dev);
+		frozen.release();
 	}
 });
 
 t('SIGTERM after the point of no return: 10 or 11 saying so, never a half-bootable disk, and the same command again finishes', async () => {
 	const bundle = pack('zstd');
 	const want = cleanState(bundle);
-	const dev = attachLoop(freshOldDisk());
+	// The disk frozen: the write waits until the run has taken the signal, which so lands before the run can end.
+	const disk = frozenDisk(freshOldDisk());
+	const dev = attachLoop(disk.path);
 	try {
-		const r = await sigtermAt(bundle, dev, /=== point of no return/);
+		const r = await sigtermAt(args(bundle, dev), /=== point of no return/, disk);
 		assert.ok(r.acted);
 		assert.ok(r.status === 10 || r.status === 11, r.stderr);
 		assert.match(r.stderr, /interrupted by SIGTERM.*run the same command again to finish/);
@@ -400,6 +403,7 @@ t('SIGTERM after the point of no return: 10 or 11 saying so, never a half-bootab
 		assert.equal(retainedState(dev), want);
 	} finally {
 		detachLoop(dev);
+		disk.release();
 	}
 });
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
+import { closedPort, type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
 import { BIN, copyBundleFiles, killedAt, reimage, RUNDIR, sharedBundle, tamperedRange } from '../helpers/reimage.ts';
 import { type Nginx, reimageAsync, startNginx } from '../helpers/web.ts';
@@ -384,9 +384,7 @@ t(
 			const old = await Promise.all([1, 2].map((n) => sha256(partNode(dev, n))));
 			const home = await sha256(partNode(dev, 3));
 			// The bundle's server is down, the endpoint up: the report is sent, and the kept partition was only looked at (read-only).
-			const gone = await startEndpoint(204);
-			await gone.stop();
-			const dead = `http://127.0.0.1:${gone.port}/b/`;
+			const dead = `http://127.0.0.1:${closedPort()}/b/`;
 			const sent = await reimageAsync(BIN, args(dead, '--retries', '1'));
 			assert.is(sent.status, 9, describe(sent));
 			assert.equal(

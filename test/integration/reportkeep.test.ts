@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Endpoint, startEndpoint } from '../helpers/endpoint.ts';
 import { fixtures, freshOldDisk } from '../helpers/fixtures.ts';
-import { copyBundle, runActing } from '../helpers/reimage.ts';
+import { copyBundle, frozenDisk, sigtermAt } from '../helpers/reimage.ts';
 import { attachLoop, describe, detachLoop, mount, partNode, sha256, tmpDir, umount } from '../helpers/sys.ts';
 import { reimageAsync } from '../helpers/web.ts';
 import { BIN } from '../helpers/reimage.ts';
@@ -116,15 +116,12 @@ t(
 
 t('failed after writing (SIGTERM past the point of no return: 10), endpoint down: the report is kept on the bundle medium', async () => {
 	const bundle = copyBundle('zstd');
-	const dev = attachLoop(freshOldDisk());
+	// The disk frozen: the write waits until the run has taken the signal, which so lands before the run can end.
+	const disk = frozenDisk(freshOldDisk());
+	const dev = attachLoop(disk.path);
 	try {
 		const args = ['run', '--bundle', bundle, '--target', dev, '--retain', fixtures().list, '--yes', '--report-url', url];
-		const r = await down(() =>
-			runActing(args, /point of no return/, (pid) => {
-				process.kill(pid, 'SIGTERM');
-				return () => {};
-			}),
-		);
+		const r = await down(() => sigtermAt(args, /point of no return/, disk));
 		assert.ok(r.acted);
 		assert.ok((r.status ?? 0) >= 10, r.stderr);
 		assert.match(r.stderr, /kept on the bundle's medium as .*reimage-outbox\/[^ ]+\.json/);
@@ -133,6 +130,7 @@ t('failed after writing (SIGTERM past the point of no return: 10), endpoint down
 		assert.equal([box[0]!.doc.outcome, box[0]!.doc.exitCode, box[0]!.doc.written], ['failed', r.status, true]);
 	} finally {
 		detachLoop(dev);
+		disk.release();
 	}
 });
 
