@@ -3,6 +3,7 @@
 // a function of how many requests came before: 503 first, then 204, say).
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { holdPort } from './ports.ts';
 
 export type Endpoint<T> = {
 	got: T[];
@@ -15,36 +16,8 @@ export type Endpoint<T> = {
 	stop: () => Promise<void>;
 };
 
-// A bound TCP socket that does not listen (node:net has no such thing: the
-// binding under it does). Linux refuses connections to its port, and gives the
-// port to no other socket that asks for any free one (a listener on port 0, an
-// outgoing connection); binding it by number is still allowed (both sockets
-// set SO_REUSEADDR, and this one does not listen).
-type Bound = { bind: (host: string, port: number) => number; getsockname: (out: { port?: number }) => number; unref: () => void };
-const tcp = (
-	process as unknown as { binding: (name: 'tcp_wrap') => { TCP: new (type: number) => Bound; constants: { SOCKET: number } } }
-).binding('tcp_wrap');
-
-// Every port an endpoint listened on stays held so until this process exits:
-// a stopped endpoint's port refuses connections and is still free for the
-// endpoint to start on again, whatever else runs on the machine meanwhile.
-const held = new Map<number, Bound>();
-function hold(port: number): number {
-	if (held.has(port)) return port;
-	const h = new tcp.TCP(tcp.constants.SOCKET);
-	const err = h.bind('127.0.0.1', port);
-	const out: { port?: number } = {};
-	if (err || h.getsockname(out) || !out.port) throw new Error(`cannot hold port ${port} on 127.0.0.1 (errno ${err})`);
-	h.unref();
-	held.set(out.port, h);
-	return out.port;
-}
-
-// closedPort: a port on 127.0.0.1 that refuses connections while this process runs (a server that is down).
-export const closedPort = (): number => hold(0);
-
 // PORT: listen there (0: a free port); a test stops an endpoint and starts it again on its port to make it
-// unreachable for a while (connections to a stopped endpoint's port are refused: see hold).
+// unreachable for a while (connections to a stopped endpoint's port are refused: see holdPort).
 export async function startEndpoint<T = unknown>(answer: Endpoint<T>['answer'] = 204, port = 0): Promise<Endpoint<T>> {
 	let seen = 0;
 	const e = { got: [] as T[], auth: [] as string[], answer } as Endpoint<T>;
@@ -59,7 +32,7 @@ export async function startEndpoint<T = unknown>(answer: Endpoint<T>['answer'] =
 			res.writeHead(status).end();
 		});
 	});
-	await new Promise<void>((r, no) => server.once('error', no).listen(hold(port), '127.0.0.1', r));
+	await new Promise<void>((r, no) => server.once('error', no).listen(holdPort(port), '127.0.0.1', r));
 	e.port = (server.address() as AddressInfo).port;
 	e.url = (p = '/report', host = '127.0.0.1') => `http://${host}:${e.port}${p}`;
 	e.stop = () => new Promise<void>((r) => server.close(() => r()));

@@ -8,16 +8,8 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { holdPort } from './ports.ts';
 import { sh, tmpDir } from './sys.ts';
-
-export async function freePort(): Promise<number> {
-	return new Promise((resolve) => {
-		const s = net.createServer().listen(0, '127.0.0.1', () => {
-			const p = (s.address() as net.AddressInfo).port;
-			s.close(() => resolve(p));
-		});
-	});
-}
 
 async function waitPort(port: number): Promise<void> {
 	for (let i = 0; i < 100; i++) {
@@ -104,8 +96,9 @@ export async function startNginx(
 		const hash = sh('openssl', ['passwd', '-apr1', opts.basicAuth.password]).trim();
 		fs.writeFileSync(path.join(d, 'htpasswd'), `${opts.basicAuth.user}:${hash}\n`);
 	}
-	const port = await freePort();
-	const tlsPort = opts.tls ? await freePort() : undefined;
+	// Held by this process (ports.ts): nothing else takes them before nginx listens, or answers there once it stopped.
+	const port = holdPort();
+	const tlsPort = opts.tls ? holdPort() : undefined;
 	const tls = opts.tls
 		? `server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${opts.tls.cert}; ssl_certificate_key ${opts.tls.key}; root ${root}; }`
 		: '';
