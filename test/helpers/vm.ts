@@ -3,6 +3,7 @@
 // images built on the host, then inspected on the host.
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -163,7 +164,8 @@ export function oldDiskCopy(): string {
 	return f;
 }
 
-export type Boot = { status: number | null; serial: string; killed: boolean };
+// killed: QEMU was killed (`until` matched, or the hang guard); guarded: by the hang guard (GUARD_MS with no match).
+export type Boot = { status: number | null; serial: string; killed: boolean; guarded: boolean };
 
 // bootVm: run the VM until it powers off or reboots (-no-reboot makes QEMU exit).
 export const bootVm = (append: string, drives: Drive[], opts: BootOptions = {}): Promise<Boot> =>
@@ -173,12 +175,12 @@ export const sha256File = (f: string) => createHash('sha256').update(fs.readFile
 
 export { REPO };
 
-// answer: typed at the console once the serial log matches `when` (a person at the keyboard).
+// answer: typed at the console once the serial log shows `cue` (a person at the keyboard).
 // pxe: network-booted by QEMU's iPXE ROM; the kernel and initrd are placed in
 // the web server's ROOT/pxe/ and loaded from it over HTTP (10.0.2.2:PORT).
 export type BootOptions = InitrdSpec & {
 	memMiB?: number;
-	answer?: { when: RegExp; text: string; quietMs?: number };
+	answer?: { cue: string; text: string; quietMs?: number };
 	net?: boolean;
 	pxe?: { root: string; port: number };
 	// firmware: no -kernel/-initrd: the firmware boots the first drive (SeaBIOS, or OVMF with these flash images), as after a power cut.
@@ -207,7 +209,13 @@ export function pxeBoot(web: { root: string; port: number }, initrdFile: string,
 // growing before userspace started has touched no disk and is retried once.
 const STALL_MS = 180_000;
 const RETYPE_MS = 30_000;
+const GUARD_MS = 15 * 60 * 1000;
 const userspace = (serial: string) => /Run \/init|systemd\[1\]|Begin: /.test(serial);
+
+// cueRe: TEXT found in a serial log even where the log repeats one of its
+// characters (seen twice: a prompt logged as 'Tyype "yes" to continue: ' was
+// never answered, and the VM waited for the hang guard).
+const cueRe = (text: string) => new RegExp([...text].map((c) => `(?:${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})+`).join(''));
 
 // bootUntil: the VM is killed (a power cut) as soon as the serial log
 // satisfies `until`; resolves with the log once QEMU is gone. The time bounds
@@ -243,6 +251,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		...(opts.pxe ? { pxe: pxeBoot(opts.pxe, initrd(opts), append) } : {}),
 	});
 	let keyboard: net.Socket | undefined;
+	const cue = opts.answer ? cueRe(opts.answer.cue) : /$^/;
 	// typed: when the answer was last typed, and the console's size then.
 	let typed: { at: number; size: number; times: number } | undefined;
 	const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -252,6 +261,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	const read = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
 	let killed = false;
 	let stalled = false;
+	let guarded = false;
 	let last = { size: -1, at: Date.now() };
 	const started = Date.now();
 	for (;;) {
@@ -270,7 +280,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		// flushes what was typed before it set up its terminal (seen under load). Whatever reads it
 		// (readline, a shell) echoes it: a console still silent RETYPE_MS later lost it (seen once
 		// in CI: a "no" never arrived) and it is typed again, as a person would.
-		if (opts.answer && keyboard && opts.answer.when.test(serial)) {
+		if (opts.answer && keyboard && cue.test(serial)) {
 			const first = !typed && Date.now() - last.at >= (opts.answer.quietMs ?? 0);
 			const again = typed && typed.times < 5 && serial.length === typed.size && Date.now() - typed.at >= RETYPE_MS;
 			if (first || again) {
@@ -283,7 +293,9 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 			}
 		}
 		stalled = !userspace(serial) && Date.now() - last.at > STALL_MS;
-		if (until(serial) || stalled || Date.now() - started > 15 * 60 * 1000) {
+		const matched = until(serial);
+		guarded = !matched && !stalled && Date.now() - started > GUARD_MS;
+		if (matched || stalled || guarded) {
 			killed = true;
 			child.kill('SIGKILL');
 			break;
@@ -293,7 +305,16 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 	keyboard?.destroy();
 	if (stalled) return 'stalled';
 	if (!killed && status !== 0) throw new Error(`qemu exited ${status}: ${stderr}\n--- serial ---\n${read().slice(-4000)}`);
-	return { status, serial: read(), killed };
+	const serial = read();
+	// A boot the hang guard ended is a post-mortem: its whole console is kept, and its tail is in the test's output.
+	if (guarded) {
+		const kept = path.join(os.tmpdir(), `reimage-guarded-${Date.now()}.log`);
+		fs.writeFileSync(kept, serial);
+		process.stderr.write(
+			`vm: the hang guard ended a boot after ${GUARD_MS / 1000} s (console in ${kept}); its tail:\n${serial.slice(-3000)}\n`,
+		);
+	}
+	return { status, serial, killed, guarded };
 }
 
 /** FN with the root and data file systems of disk image IMG mounted (read-only). */

@@ -193,7 +193,7 @@ for (const [answer, outcome] of [
 				{ file: disk, serial: 'KIOSK42' },
 				{ file: usb, serial: 'STICK1', usb: true },
 			],
-			{ answer: { when: /Type "yes" to continue: /, text: `${answer}\n`, quietMs: 2000 } },
+			{ answer: { cue: 'Type "yes" to continue: ', text: `${answer}\n`, quietMs: 2000 } },
 		);
 		assert.match(
 			vm.serial,
@@ -224,7 +224,7 @@ t('7: ^C at the console while an armed run waits for its bundle: the binary dies
 	assert.match(args, / rd\.shell=0 rd\.emergency=reboot panic=10( |$)/, 'arm locks the shells down');
 	// A shell prompt (or the old glue's halt) ends the boot early; a reboot ends it by itself.
 	const vm = await bootUntil(args, [{ file: disk, serial: 'KIOSK42' }], (s) => SHELL.test(s) || /Halted\.|stopping to be safe/.test(s), {
-		answer: { when: /waiting for the bundle device/, text: '\x03' },
+		answer: { cue: 'waiting for the bundle device', text: '\x03' },
 	});
 	assert.ok(
 		vm.serial.includes(args),

@@ -154,7 +154,7 @@ t(
 				firmware: {},
 				memMiB: 2048,
 				// Typed once the console is quiet: text typed before the prompt has set up the terminal is flushed (seen under load: the run waited forever).
-				answer: { when: /Type "yes" to continue: /, text: 'yes\n', quietMs: 2000 },
+				answer: { cue: 'Type "yes" to continue: ', text: 'yes\n', quietMs: 2000 },
 			});
 			const s = reset.serial;
 			assert.match(s, /FACTORY RESET of \/dev\/vda/, s.slice(-3000));

@@ -149,7 +149,7 @@ t(
 			() => false,
 			{
 				configDir: config,
-				answer: { when: /Starting a shell\./, text: typed, quietMs: 2000 },
+				answer: { cue: 'Starting a shell.', text: typed, quietMs: 2000 },
 			},
 		);
 		assert.not.ok(vm.killed, 'the VM powered off from the shell');
@@ -190,7 +190,7 @@ t('a device-mapper device stacked on the target: refused before anything is writ
 		{
 			noSystemd: true,
 			dracutAdd: ['dm'],
-			answer: { when: /Dropping to debug shell\./, text: typed, quietMs: 2000 },
+			answer: { cue: 'Dropping to debug shell.', text: typed, quietMs: 2000 },
 		},
 	);
 	assert.not.ok(vm.killed, 'the VM rebooted on its own');
