@@ -278,8 +278,8 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 				.resume();
 		// With quietMs, typed once the console has also been quiet that long after the cue: a shell
 		// flushes what was typed before it set up its terminal (seen under load). Whatever reads it
-		// (readline, a shell) echoes it: a console still silent RETYPE_MS later lost it (seen once
-		// in CI: a "no" never arrived) and it is typed again, as a person would.
+		// (readline, a shell) echoes it: a console still silent RETYPE_MS later lost it, and it is
+		// typed again, as a person would (a backstop: the losses seen were cues the log garbled, see cueRe).
 		if (opts.answer && keyboard && cue.test(serial)) {
 			const first = !typed && Date.now() - last.at >= (opts.answer.quietMs ?? 0);
 			const again = typed && typed.times < 5 && serial.length === typed.size && Date.now() - typed.at >= RETYPE_MS;
