@@ -4,8 +4,11 @@
 // Serial console to a file, -no-reboot so a reboot or power-off ends QEMU,
 // virtio disks with serials, USB sticks. TCG unless told KVM (accel.ts).
 // blkdebug: a QEMU blkdebug rules file injecting I/O errors into this drive.
-// serialSocket: the console is also a Unix socket (QEMU listens), so a test can
-// type at it; everything the guest prints still goes to serialLog.
+// serialPipe: the console is also the FIFOs PATH.in (what a test types) and
+// PATH.out (what the guest prints, for the test to drain); everything the guest
+// prints still goes to serialLog. (Not a Unix socket: a reader that fell
+// behind made its writes fail, and QEMU logs a byte it could not write and
+// again when it retries, e.g. 'Tyype "yes"'; a pipe holds 64 KiB.)
 // sectorSize: the disk's logical (and physical) sector size; 4096 is a 4Kn disk (virtio only).
 export type Drive = { file: string; serial: string; usb?: boolean; blkdebug?: string; sectorSize?: number };
 
@@ -27,7 +30,7 @@ export type VmSpec = {
   drives: Drive[];
   serialLog: string;
   memMiB?: number;
-  serialSocket?: string;
+  serialPipe?: string;
   net?: boolean;
   pxe?: Pxe;
   accel?: Accel;
@@ -45,7 +48,7 @@ export function ipxeScript(kernelUrl: string, initrdUrl: string, append: string)
 export function qemuArgs(v: VmSpec): string[] {
   const accel = v.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
   const args = [...accel, '-m', String(v.memMiB ?? 1536), '-smp', '2', '-display', 'none', '-no-reboot', '-monitor', 'none', '-nodefaults'];
-  if (v.serialSocket) args.push('-chardev', `socket,id=ser0,path=${v.serialSocket},server=on,wait=off,logfile=${v.serialLog}`, '-serial', 'chardev:ser0');
+  if (v.serialPipe) args.push('-chardev', `pipe,id=ser0,path=${v.serialPipe},logfile=${v.serialLog}`, '-serial', 'chardev:ser0');
   else args.push('-serial', `file:${v.serialLog}`);
   if (v.ovmf) args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${v.ovmf.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${v.ovmf.vars}`);
   if (v.pxe) args.push('-nic', `user,model=virtio-net-pci,tftp=${v.pxe.tftp},bootfile=${v.pxe.bootfile}`, '-boot', 'n');

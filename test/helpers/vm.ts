@@ -236,7 +236,7 @@ export async function bootUntil(
 async function bootOnce(append: string, drives: Drive[], until: (serial: string) => boolean, opts: BootOptions): Promise<Boot | 'stalled'> {
 	const dir = tmpDir('reimage-serial-');
 	const log = path.join(dir, 'serial.log');
-	const sock = path.join(dir, 'console.sock');
+	const fifo = path.join(dir, 'console');
 	const args = qemuArgs({
 		...(opts.firmware
 			? opts.firmware.ovmf
@@ -246,11 +246,19 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		drives,
 		serialLog: log,
 		...(opts.memMiB ? { memMiB: opts.memMiB } : {}),
-		...(opts.answer ? { serialSocket: sock } : {}),
+		...(opts.answer ? { serialPipe: fifo } : {}),
 		...(opts.net ? { net: true } : {}),
 		...(opts.pxe ? { pxe: pxeBoot(opts.pxe, initrd(opts), append) } : {}),
 	});
-	let keyboard: net.Socket | undefined;
+	// The console's FIFOs, opened read-write (so neither open waits for QEMU, nor a read ends when it is gone):
+	// what the guest prints is read and dropped (the log file has it); answers are written to the other.
+	let keyboard: number | undefined;
+	let drain: net.Socket | undefined;
+	if (opts.answer) {
+		for (const end of ['in', 'out']) sh('mkfifo', [`${fifo}.${end}`]);
+		drain = new net.Socket({ fd: fs.openSync(`${fifo}.out`, 'r+'), readable: true, writable: false }).on('error', () => {}).resume();
+		keyboard = fs.openSync(`${fifo}.in`, 'r+');
+	}
 	const cue = opts.answer ? cueRe(opts.answer.cue) : /$^/;
 	// typed: when the answer was last typed, and the console's size then.
 	let typed: { at: number; size: number; times: number } | undefined;
@@ -269,18 +277,11 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		if (done) break;
 		const serial = read();
 		if (serial.length !== last.size) last = { size: serial.length, at: Date.now() };
-		// The socket also carries everything the guest prints: it is read and dropped (the log file
-		// has it), or a full socket buffer would hold the guest's console up.
-		if (opts.answer && !keyboard && fs.existsSync(sock))
-			keyboard = net
-				.createConnection(sock)
-				.on('error', () => {})
-				.resume();
 		// With quietMs, typed once the console has also been quiet that long after the cue: a shell
 		// flushes what was typed before it set up its terminal (seen under load). Whatever reads it
 		// (readline, a shell) echoes it: a console still silent RETYPE_MS later lost it, and it is
 		// typed again, as a person would (a backstop: the losses seen were cues the log garbled, see cueRe).
-		if (opts.answer && keyboard && cue.test(serial)) {
+		if (opts.answer && keyboard !== undefined && cue.test(serial)) {
 			const first = !typed && Date.now() - last.at >= (opts.answer.quietMs ?? 0);
 			const again = typed && typed.times < 5 && serial.length === typed.size && Date.now() - typed.at >= RETYPE_MS;
 			if (first || again) {
@@ -288,7 +289,7 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 					process.stderr.write(
 						`vm: nothing echoed ${RETYPE_MS / 1000} s after ${JSON.stringify(opts.answer.text)} was typed; typing it again\n`,
 					);
-				keyboard.write(opts.answer.text);
+				fs.writeSync(keyboard, opts.answer.text);
 				typed = { at: Date.now(), size: serial.length, times: (typed?.times ?? 0) + 1 };
 			}
 		}
@@ -302,7 +303,8 @@ async function bootOnce(append: string, drives: Drive[], until: (serial: string)
 		}
 	}
 	const status = await exited;
-	keyboard?.destroy();
+	drain?.destroy();
+	if (keyboard !== undefined) fs.closeSync(keyboard);
 	if (stalled) return 'stalled';
 	if (!killed && status !== 0) throw new Error(`qemu exited ${status}: ${stderr}\n--- serial ---\n${read().slice(-4000)}`);
 	const serial = read();
