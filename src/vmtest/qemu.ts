@@ -6,9 +6,10 @@
 // blkdebug: a QEMU blkdebug rules file injecting I/O errors into this drive.
 // serialPipe: the console is also the FIFOs PATH.in (what a test types) and
 // PATH.out (what the guest prints, for the test to drain); everything the guest
-// prints still goes to serialLog. (Not a Unix socket: a reader that fell
-// behind made its writes fail, and QEMU logs a byte it could not write and
-// again when it retries, e.g. 'Tyype "yes"'; a pipe holds 64 KiB.)
+// prints still goes to serialLog. (Not a Unix socket: with one that a test
+// read slowly, a byte once stood twice in the log, 'Tyype "yes"', which fits
+// QEMU logging a write that failed and again when the UART retries it; a
+// pipe holds 64 KiB.)
 // sectorSize: the disk's logical (and physical) sector size; 4096 is a 4Kn disk (virtio only).
 export type Drive = { file: string; serial: string; usb?: boolean; blkdebug?: string; sectorSize?: number };
 
