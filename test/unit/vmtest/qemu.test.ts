@@ -22,4 +22,13 @@ test('a 4Kn drive gets 4096-byte logical and physical blocks; a 512-byte one and
 	]);
 });
 
+test('a console a test types at is a pipe chardev (FIFOs PATH.in/.out) that also logs; without one the console is a plain file', () => {
+	const serial = (a: string[]) => a.flatMap((x, i) => (['-chardev', '-serial'].includes(a[i - 1] ?? '') ? [x] : []));
+	assert.equal(serial(qemuArgs({ serialLog: '/tmp/s.log', serialPipe: '/tmp/console', drives: [] })), [
+		'pipe,id=ser0,path=/tmp/console,logfile=/tmp/s.log',
+		'chardev:ser0',
+	]);
+	assert.equal(serial(qemuArgs({ serialLog: '/tmp/s.log', drives: [] })), ['file:/tmp/s.log']);
+});
+
 test.run();
